@@ -1,0 +1,168 @@
+# SPDX-License-Identifier: MIT
+#
+# pvkit top-level Makefile.  Everything is built out of tree under $(B)/.
+# Each directory declares what it builds in a module.mk fragment (see
+# mk/rules.mk for the variables a fragment may set); this file only wires
+# them together.
+#
+#   make                  libraries, programs, tests, benchmarks into build/
+#   make demo             the main job on the simulated hypervisor
+#   make test             build, then run every test (one summary line)
+#   make check-asan       the same tests built with ASan+UBSan (build/asan/)
+#   make bench            every benchmark; bench-<name> for one
+#   make headers-check    compile each public header on its own
+#   make install DESTDIR=... prefix=...   /  make uninstall
+#   make deps             install (as root on Debian) or name missing packages
+
+VERSION   := 0.1.0
+SOVERSION := 0
+
+prefix      ?= /usr/local
+exec_prefix ?= $(prefix)
+bindir      ?= $(exec_prefix)/bin
+libdir      ?= $(exec_prefix)/lib
+includedir  ?= $(prefix)/include
+pkgconfigdir ?= $(libdir)/pkgconfig
+DESTDIR     ?=
+
+CC      ?= cc
+AR      ?= ar
+CFLAGS  ?= -O2 -g
+SAN     ?= 0
+
+ifeq ($(SAN),1)
+B       ?= build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	    -fno-omit-frame-pointer
+else
+B       ?= build
+SANFLAGS :=
+endif
+
+WARNFLAGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	     -Wpointer-arith -Wno-unused-parameter \
+	     -Werror=implicit-function-declaration -Werror=return-type
+PVK_CFLAGS := -std=gnu11 -fPIC -pthread $(WARNFLAGS) $(SANFLAGS) \
+	      -Iinclude -D_GNU_SOURCE -DPVK_VERSION='"$(VERSION)"' \
+	      -MMD -MP
+PVK_LDFLAGS := -pthread $(SANFLAGS)
+
+.DEFAULT_GOAL := all
+
+# Populated by the module fragments.
+LIBS        :=
+PROGS       :=
+TESTS       :=
+TEST_SCRIPTS :=
+BENCHES     :=
+HEADERS     := $(sort $(wildcard include/pvkit/*.h))
+
+include mk/deps.mk
+include mk/rules.mk
+include $(sort $(filter-out mk/%,$(wildcard */*.mk */*/*.mk)))
+
+$(foreach l,$(LIBS),$(eval $(call pvk_library,$(l))))
+$(foreach p,$(PROGS),$(eval $(call pvk_program,$(p),bin)))
+$(foreach t,$(TESTS),$(eval $(call pvk_program,$(t),tests)))
+$(foreach b,$(BENCHES),$(eval $(call pvk_program,$(b),bench)))
+
+ALL_LIB_FILES := $(foreach l,$(LIBS),$(B)/lib/libpvkit-$(l).a \
+		   $(B)/lib/libpvkit-$(l).so.$(VERSION) $(B)/lib/pkgconfig/pvkit-$(l).pc)
+ALL_PROG_FILES := $(foreach p,$(PROGS),$(B)/bin/$(p))
+ALL_TEST_FILES := $(foreach t,$(TESTS),$(B)/tests/$(t))
+ALL_BENCH_FILES := $(foreach b,$(BENCHES),$(B)/bench/$(b))
+
+.PHONY: all libs progs tests benches
+all: libs progs tests benches
+libs: $(ALL_LIB_FILES)
+progs: $(ALL_PROG_FILES)
+tests: $(ALL_TEST_FILES) $(B)/tests/list
+benches: $(ALL_BENCH_FILES)
+
+# The list of tests the runner executes: compiled programs, then scripts.
+$(B)/tests/list: $(MAKEFILE_LIST) | $(B)/tests/
+	@{ true; $(foreach t,$(TESTS),echo "$(B)/tests/$(t)";) \
+	   $(foreach s,$(TEST_SCRIPTS),echo "$(s)";) } > $@.tmp && mv $@.tmp $@
+
+TEST_TIMEOUT ?= 300
+.PHONY: test check check-asan
+test check: all
+	@PVK_BUILD=$(abspath $(B)) tests/run-tests.sh --timeout $(TEST_TIMEOUT) $(B)/tests/list
+
+check-asan:
+	@$(MAKE) --no-print-directory SAN=1 CC=$(if $(filter cc,$(CC)),gcc,$(CC)) test
+
+# headers-check: every public header must compile alone, in C11 and
+# (for the ring headers) freestanding, as a guest kernel would use them.
+FREESTANDING_HEADERS := include/pvkit/ring.h include/pvkit/blkif.h include/pvkit/netif.h
+.PHONY: headers-check
+headers-check: $(patsubst include/pvkit/%.h,$(B)/hdrchk/%.ok,$(HEADERS)) \
+	       $(patsubst include/pvkit/%.h,$(B)/hdrchk/%.ffs.ok,$(filter $(HEADERS),$(FREESTANDING_HEADERS)))
+$(B)/hdrchk/%.ok: include/pvkit/%.h | $(B)/hdrchk/
+	@echo "  HDRCHK  $<"
+	@printf '#include <pvkit/%s.h>\n#include <pvkit/%s.h>\n' $* $* | \
+		$(CC) -std=c11 -Iinclude -Wall -Wextra -Werror -fsyntax-only -x c -
+	@touch $@
+$(B)/hdrchk/%.ffs.ok: include/pvkit/%.h | $(B)/hdrchk/
+	@echo "  HDRCHK  $< (freestanding)"
+	@printf '#include <pvkit/%s.h>\n' $* | \
+		$(CC) -std=gnu11 -ffreestanding -nostdinc \
+		-isystem $$($(CC) -print-file-name=include) \
+		-Iinclude -Wall -Wextra -Werror -fsyntax-only -x c -
+	@touch $@
+
+# The ring library itself must build freestanding too.
+.PHONY: ring-freestanding
+ring-freestanding: | $(B)/hdrchk/
+	@echo "  CC      ring/*.c (freestanding)"
+	@for f in $(ring_SRCS); do \
+		$(CC) -std=gnu11 -ffreestanding -nostdinc \
+		-isystem $$($(CC) -print-file-name=include) -DPVK_FREESTANDING \
+		-Iinclude -Wall -Wextra -Werror -c $$f -o $(B)/hdrchk/$$(basename $$f .c).ffs.o || exit 1; \
+	done
+
+.PHONY: bench
+bench: $(addprefix bench-,$(BENCH_TARGETS))
+
+.PHONY: demo
+demo: all
+	@tools/demo.sh $(B)
+
+.PHONY: install uninstall
+install: all
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(libdir) \
+		$(DESTDIR)$(includedir)/pvkit $(DESTDIR)$(pkgconfigdir)
+	install -m 0644 $(HEADERS) $(DESTDIR)$(includedir)/pvkit/
+	$(foreach l,$(LIBS),\
+		install -m 0644 $(B)/lib/libpvkit-$(l).a $(DESTDIR)$(libdir)/ && \
+		install -m 0755 $(B)/lib/libpvkit-$(l).so.$(VERSION) $(DESTDIR)$(libdir)/ && \
+		ln -sf libpvkit-$(l).so.$(VERSION) $(DESTDIR)$(libdir)/libpvkit-$(l).so.$(SOVERSION) && \
+		ln -sf libpvkit-$(l).so.$(SOVERSION) $(DESTDIR)$(libdir)/libpvkit-$(l).so && \
+		sed -e 's|@prefix@|$(prefix)|;s|@libdir@|$(libdir)|;s|@includedir@|$(includedir)|' \
+			$(B)/lib/pkgconfig/pvkit-$(l).pc.in > $(DESTDIR)$(pkgconfigdir)/pvkit-$(l).pc &&) true
+	$(if $(PROGS),install -m 0755 $(ALL_PROG_FILES) $(DESTDIR)$(bindir)/)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(includedir)/pvkit/,$(notdir $(HEADERS)))
+	-rmdir $(DESTDIR)$(includedir)/pvkit 2>/dev/null
+	$(foreach l,$(LIBS),rm -f $(DESTDIR)$(libdir)/libpvkit-$(l).a \
+		$(DESTDIR)$(libdir)/libpvkit-$(l).so $(DESTDIR)$(libdir)/libpvkit-$(l).so.$(SOVERSION) \
+		$(DESTDIR)$(libdir)/libpvkit-$(l).so.$(VERSION) $(DESTDIR)$(pkgconfigdir)/pvkit-$(l).pc;)
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,$(PROGS))
+
+.PHONY: format format-check
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^guest-kernel-patches/')
+format-check:
+	@bad=0; for f in $$(git ls-files '*.c' '*.h' | grep -v '^guest-kernel-patches/'); do \
+		clang-format --dry-run --Werror $$f 2>/dev/null || { echo "format: $$f"; bad=1; }; \
+	done; exit $$bad
+
+.PHONY: clean
+clean:
+	rm -rf build
+
+%/:
+	@mkdir -p $@
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xenlib.h -- private: the libxen* entry points the `xen` implementation of
+ * libpvkit-hv calls, as a table, so that one implementation (hypercall/xen.c)
+ * runs on two providers:
+ *
+ *   pvk_xenlib_real  the real libxenevtchn/libxengnttab/libxenctrl
+ *                    (hypercall/xenlib_real.c), for a Xen host;
+ *   pvk_xenlib_sim   pvkit's libxen-compatible layer on pvkit-simd
+ *                    (hypercall/sim/), for a plain Linux host.
+ *
+ * Signatures and semantics are libxen's exactly (NULL / -1 with errno on
+ * failure); the sim provider exports the same functions under the libxen
+ * names too (libpvkit-xensim.so, LD_PRELOADed into Xen's unmodified
+ * xenstored and other stock programs).  xenstore is not in the table: both
+ * providers use the real libxenstore; on the simulator it is pointed at
+ * pvkit-simd's xenstored (dom0) or at the domain's xenbus ring (guests)
+ * through XENSTORED_PATH, which prepare() sets.
+ */
+#ifndef PVK_HYPERCALL_XENLIB_H
+#define PVK_HYPERCALL_XENLIB_H
+
+#include <xenctrl.h>
+#include <xenevtchn.h>
+#include <xengnttab.h>
+
+struct pvk_xenlib {
+	const char *name; /* "xen" or "sim" */
+	/* Called once before any other entry: connect, set XENSTORED_PATH.
+	 * Returns 0 or -errno (-ENODEV: this provider is not available). */
+	int (*prepare)(void);
+	/* This process's domain id. */
+	int (*self_domid)(uint32_t *domid);
+
+	xenevtchn_handle *(*evtchn_open)(struct xentoollog_logger *,
+					 unsigned int);
+	int (*evtchn_close)(xenevtchn_handle *);
+	int (*evtchn_fd)(xenevtchn_handle *);
+	int (*evtchn_notify)(xenevtchn_handle *, evtchn_port_t);
+	xenevtchn_port_or_error_t (*evtchn_bind_unbound_port)(
+		xenevtchn_handle *, uint32_t);
+	xenevtchn_port_or_error_t (*evtchn_bind_interdomain)(
+		xenevtchn_handle *, uint32_t, evtchn_port_t);
+	int (*evtchn_unbind)(xenevtchn_handle *, evtchn_port_t);
+	xenevtchn_port_or_error_t (*evtchn_pending)(xenevtchn_handle *);
+	int (*evtchn_unmask)(xenevtchn_handle *, evtchn_port_t);
+
+	xengnttab_handle *(*gnttab_open)(struct xentoollog_logger *,
+					 unsigned int);
+	int (*gnttab_close)(xengnttab_handle *);
+	void *(*gnttab_map_domain_grant_refs)(xengnttab_handle *, uint32_t,
+					      uint32_t, uint32_t *, int);
+	int (*gnttab_unmap)(xengnttab_handle *, void *, uint32_t);
+	int (*gnttab_grant_copy)(xengnttab_handle *, uint32_t,
+				 xengnttab_grant_copy_segment_t *);
+	int (*gnttab_set_max_grants)(xengnttab_handle *, uint32_t);
+
+	xengntshr_handle *(*gntshr_open)(struct xentoollog_logger *,
+					 unsigned int);
+	int (*gntshr_close)(xengntshr_handle *);
+	void *(*gntshr_share_pages)(xengntshr_handle *, uint32_t, int,
+				    uint32_t *, int);
+	int (*gntshr_munmap)(xengntshr_handle *, void *, uint32_t);
+
+	xc_interface *(*xc_open)(struct xentoollog_logger *,
+				 struct xentoollog_logger *, unsigned int);
+	int (*xc_close)(xc_interface *);
+	int (*xc_domain_getinfolist)(xc_interface *, uint32_t, unsigned int,
+				     xc_domaininfo_t *);
+};
+
+extern const struct pvk_xenlib pvk_xenlib_real;
+extern const struct pvk_xenlib pvk_xenlib_sim;
+
+#endif /* PVK_HYPERCALL_XENLIB_H */

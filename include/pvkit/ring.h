@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvkit/ring.h -- shared request/response rings on Xen's wire ABI.
+ *
+ * A shared ring is the page (or 2^order contiguous pages) laid out exactly
+ * as DEFINE_RING_TYPES in Xen's public io/ring.h lays it out:
+ *
+ *   offset 0   req_prod   written by the frontend
+ *          4   req_event  written by the backend  ("kick me at this req")
+ *          8   rsp_prod   written by the backend
+ *         12   rsp_event  written by the frontend ("kick me at this rsp")
+ *         16   pvt[4], pad[44]
+ *         64   entries: union { req; rsp; }[nr_ents], nr_ents a power of 2
+ *
+ * so a pvkit end interoperates with any Xen end (Linux, Mini-OS, QEMU).
+ *
+ * Indices are free-running uint32_t: they are never reduced modulo the ring
+ * size, slot = idx & (nr_ents - 1), and every distance is computed as an
+ * unsigned 32-bit difference, so arithmetic stays correct across the wrap
+ * at 2^32.
+ *
+ * Hostile peers.  Everything the peer writes -- its producer index, its
+ * event index, the contents of every slot -- can change at any time.  So:
+ *  - the ring size and our own indices live in private memory
+ *    (struct pvk_ring), set at attach time and never re-read from the page;
+ *  - the consumer reads the peer's producer index once per batch
+ *    (pvk_ring_peek), and rejects an index that claims more entries than
+ *    the peer could legitimately have produced: the ring is latched broken
+ *    and every later call returns -EPROTO;
+ *  - a slot is read only by copying it into caller memory, once
+ *    (pvk_ring_get); there is deliberately no accessor returning a pointer
+ *    into a shared slot for reading.  Validate the copy, never the slot.
+ *  - our producer index is published from private state; we never read
+ *    back our own index from the shared page.
+ * Fields *inside* an entry (ids, lengths, grant refs) are the caller's to
+ * validate; see blkif.h and netif.h for the per-protocol checks.
+ *
+ * Memory ordering (C11 atomics via GCC/Clang builtins, freestanding):
+ *  P1  producer: entry stores happen-before the index store  (release)
+ *  C1  consumer: index load happens-before entry loads       (acquire)
+ *      P1 synchronises-with C1: the consumer sees complete entries.
+ *  P2  producer: full fence between publishing prod and reading the peer's
+ *      event index;
+ *  C2  consumer: full fence between writing its event index and
+ *      re-reading prod (pvk_ring_final_check).
+ *      P2 and C2 together guarantee that either the producer sees the new
+ *      event index and notifies, or the consumer sees the new entries
+ *      before it sleeps: no lost wake-up.
+ *
+ * Threading: one struct pvk_ring is used by one thread at a time (one
+ * producer thread and one consumer thread per end, as in Xen).  The two
+ * ends run in different address spaces, or different threads.
+ *
+ * This header and ring/ are freestanding C11 (no libc): a guest kernel can
+ * build them as they are.
+ */
+#ifndef PVKIT_RING_H
+#define PVKIT_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__STDC_HOSTED__) && __STDC_HOSTED__ && !defined(PVK_FREESTANDING)
+#include <errno.h>
+#endif
+/* Freestanding builds get Linux's errno values. */
+#ifndef EINVAL
+#define EINVAL 22
+#endif
+#ifndef ENOSPC
+#define ENOSPC 28
+#endif
+#ifndef EPROTO
+#define EPROTO 71
+#endif
+#ifndef EOPNOTSUPP
+#define EOPNOTSUPP 95
+#endif
+#ifndef EMSGSIZE
+#define EMSGSIZE 90
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef uint32_t pvk_ring_idx_t;
+typedef uint32_t pvk_grant_ref_t; /* a grant reference, as Xen's grant_ref_t */
+
+#define PVK_PAGE_SHIFT 12
+#define PVK_PAGE_SIZE (1u << PVK_PAGE_SHIFT)
+/* Largest ring supported: order 4 = 16 pages, as blkif's max-ring-page-order. */
+#define PVK_RING_MAX_ORDER 4
+#define PVK_RING_HDR_SIZE 64u
+
+/* The shared header, identical to the first 64 bytes of a Xen sring. */
+struct pvk_sring {
+	pvk_ring_idx_t req_prod, req_event;
+	pvk_ring_idx_t rsp_prod, rsp_event;
+	uint8_t pvt[4];
+	uint8_t pad[44];
+	unsigned char ring[]; /* entries start here, offset 64 */
+};
+_Static_assert(offsetof(struct pvk_sring, req_event) == 4, "ring ABI");
+_Static_assert(offsetof(struct pvk_sring, rsp_prod) == 8, "ring ABI");
+_Static_assert(offsetof(struct pvk_sring, rsp_event) == 12, "ring ABI");
+_Static_assert(offsetof(struct pvk_sring, pvt) == 16, "ring ABI");
+_Static_assert(offsetof(struct pvk_sring, ring) == PVK_RING_HDR_SIZE,
+	       "ring ABI");
+
+enum pvk_ring_role {
+	PVK_RING_FRONT = 0, /* produces requests, consumes responses */
+	PVK_RING_BACK = 1, /* consumes requests, produces responses */
+};
+
+/*
+ * One end's private view of a ring.  All fields are private; do not touch.
+ * prod_pvt: next index we will produce at; pushed: last index published;
+ * cons: next index we will consume; snap: validated snapshot of the peer's
+ * producer index; err: 0, or the latched -EPROTO.
+ */
+struct pvk_ring {
+	struct pvk_sring *sring;
+	uint32_t nr_ents;
+	uint32_t slot_size;
+	uint32_t req_size, rsp_size;
+	pvk_ring_idx_t prod_pvt;
+	pvk_ring_idx_t pushed;
+	pvk_ring_idx_t cons;
+	pvk_ring_idx_t snap;
+	uint8_t role;
+	int err;
+	const char *why; /* reason the ring was latched broken, static */
+};
+
+/*
+ * Number of entries (a power of two) a ring of @bytes with @slot_size-byte
+ * entries holds, exactly as Xen's __RING_SIZE/__CONST_RING_SIZE compute it;
+ * 0 if not even one fits.
+ */
+static inline uint32_t pvk_ring_nr_ents(size_t bytes, size_t slot_size)
+{
+	size_t n;
+	uint32_t p = 1;
+
+	if (!slot_size || bytes < PVK_RING_HDR_SIZE + slot_size)
+		return 0;
+	n = (bytes - PVK_RING_HDR_SIZE) / slot_size;
+	if (n > 0x80000000u)
+		n = 0x80000000u;
+	while ((size_t)p * 2 <= n)
+		p *= 2;
+	return p;
+}
+
+/*
+ * Attach @r to the shared ring at @sring of @bytes bytes (nr_pages * 4096).
+ * @slot_size is sizeof(union { req; rsp; }); @req_size / @rsp_size are the
+ * sizes copied by put/get (<= slot_size).  @start is the index both ends
+ * begin at (0 for a fresh ring).  If @init, the shared header is
+ * initialised as Xen's SHARED_RING_INIT does (producer indices = @start,
+ * event indices = @start + 1); only the end that allocates the ring (the
+ * frontend) initialises it.
+ * Returns 0, or -EINVAL (bad size, misaligned, too small for one entry).
+ */
+int pvk_ring_attach(struct pvk_ring *r, enum pvk_ring_role role, void *sring,
+		    size_t bytes, size_t slot_size, size_t req_size,
+		    size_t rsp_size, pvk_ring_idx_t start, bool init);
+
+/* Human-readable reason the ring was latched broken, or NULL. */
+static inline const char *pvk_ring_broken_reason(const struct pvk_ring *r)
+{
+	return r->err ? r->why : (const char *)0;
+}
+
+static inline bool pvk_ring_is_broken(const struct pvk_ring *r)
+{
+	return r->err != 0;
+}
+
+/* Latch @r broken with @why (a string literal).  Callers that find a bad
+ * field inside an entry use this so that the ring refuses further work. */
+static inline int pvk_ring_set_broken(struct pvk_ring *r, const char *why)
+{
+	if (!r->err) {
+		r->err = -EPROTO;
+		r->why = why;
+	}
+	return r->err;
+}
+
+/* Shared index words, by role: what we produce / the event the peer sets
+ * for us / what the peer produces / the event we set for the peer. */
+static inline pvk_ring_idx_t *pvk__ring_my_prod(struct pvk_ring *r)
+{
+	return r->role == PVK_RING_FRONT ? &r->sring->req_prod :
+					   &r->sring->rsp_prod;
+}
+static inline pvk_ring_idx_t *pvk__ring_peer_event(struct pvk_ring *r)
+{
+	return r->role == PVK_RING_FRONT ? &r->sring->req_event :
+					   &r->sring->rsp_event;
+}
+static inline pvk_ring_idx_t *pvk__ring_peer_prod(struct pvk_ring *r)
+{
+	return r->role == PVK_RING_FRONT ? &r->sring->rsp_prod :
+					   &r->sring->req_prod;
+}
+static inline pvk_ring_idx_t *pvk__ring_my_event(struct pvk_ring *r)
+{
+	return r->role == PVK_RING_FRONT ? &r->sring->rsp_event :
+					   &r->sring->req_event;
+}
+
+static inline unsigned char *pvk__ring_slot(struct pvk_ring *r,
+					    pvk_ring_idx_t idx)
+{
+	return r->sring->ring + (size_t)(idx & (r->nr_ents - 1)) * r->slot_size;
+}
+
+/*
+ * Producer side.
+ *
+ * pvk_ring_space(): entries we may produce now.  Front: free request
+ * slots, nr_ents - (prod_pvt - cons).  Back: responses owed, i.e. requests
+ * consumed and not yet answered, cons - prod_pvt.  Private state only.
+ */
+static inline uint32_t pvk_ring_space(const struct pvk_ring *r)
+{
+	if (r->role == PVK_RING_FRONT)
+		return r->nr_ents - (uint32_t)(r->prod_pvt - r->cons);
+	return (uint32_t)(r->cons - r->prod_pvt);
+}
+
+/*
+ * Copy @len bytes of @entry into the next free slot, privately: the peer
+ * does not see it until pvk_ring_push().  Returns 0, -ENOSPC when
+ * pvk_ring_space() is 0, -EMSGSIZE if @len exceeds the entry size, or the
+ * latched -EPROTO.
+ */
+static inline int pvk_ring_put(struct pvk_ring *r, const void *entry,
+			       size_t len)
+{
+	size_t max = r->role == PVK_RING_FRONT ? r->req_size : r->rsp_size;
+
+	if (r->err)
+		return r->err;
+	if (len > max)
+		return -EMSGSIZE;
+	if (!pvk_ring_space(r))
+		return -ENOSPC;
+	__builtin_memcpy(pvk__ring_slot(r, r->prod_pvt), entry, len);
+	r->prod_pvt++;
+	return 0;
+}
+
+/*
+ * Publish every entry put so far.  Returns true if the peer asked to be
+ * notified (its event index lies in the range just published), as Xen's
+ * RING_PUSH_*_AND_CHECK_NOTIFY: send an event-channel notification then.
+ */
+static inline bool pvk_ring_push(struct pvk_ring *r)
+{
+	pvk_ring_idx_t old = r->pushed, new_ = r->prod_pvt, ev;
+
+	if (old == new_)
+		return false;
+	/* P1: entries visible before the index; pairs with C1 in peek. */
+	__atomic_store_n(pvk__ring_my_prod(r), new_, __ATOMIC_RELEASE);
+	r->pushed = new_;
+	/* P2: index visible before we read the peer's event; pairs with C2. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ev = __atomic_load_n(pvk__ring_peer_event(r), __ATOMIC_RELAXED);
+	return (pvk_ring_idx_t)(new_ - ev) < (pvk_ring_idx_t)(new_ - old);
+}
+
+/*
+ * Consumer side.
+ *
+ * Take one snapshot of the peer's producer index, validate it, and return
+ * how many entries are ready to consume (>= 0), or -EPROTO if the peer
+ * claims more than it can have produced (the ring is then latched
+ * broken):
+ *  - front: more responses than requests we published;
+ *  - back:  more requests than there are free slots (Xen's
+ *           RING_REQUEST_PROD_OVERFLOW).
+ */
+static inline int pvk_ring_peek(struct pvk_ring *r)
+{
+	pvk_ring_idx_t prod, limit;
+
+	if (r->err)
+		return r->err;
+	/* C1: pairs with the peer's release store (P1). */
+	prod = __atomic_load_n(pvk__ring_peer_prod(r), __ATOMIC_ACQUIRE);
+	if (r->role == PVK_RING_FRONT)
+		limit = r->pushed - r->cons;
+	else
+		limit = r->nr_ents - (uint32_t)(r->cons - r->prod_pvt);
+	if ((pvk_ring_idx_t)(prod - r->cons) > limit)
+		return pvk_ring_set_broken(
+			r, r->role == PVK_RING_FRONT ?
+				   "backend produced more responses than requests outstanding" :
+				   "frontend producer index beyond the free ring slots");
+	r->snap = prod;
+	return (int)(uint32_t)(prod - r->cons);
+}
+
+/*
+ * Copy the next entry (up to @len bytes) into @out and consume it.
+ * Returns 1 if an entry was copied, 0 if none is ready, or -EPROTO.
+ * Reads the peer's index only when the previous snapshot is used up.
+ * The slot is read exactly once; after the copy the compiler may not
+ * re-load it (the barrier below), so validate @out, not the slot.
+ */
+static inline int pvk_ring_get(struct pvk_ring *r, void *out, size_t len)
+{
+	size_t max = r->role == PVK_RING_FRONT ? r->rsp_size : r->req_size;
+	int n;
+
+	if (r->err)
+		return r->err;
+	if (len > max)
+		return -EMSGSIZE;
+	if (r->snap == r->cons) {
+		n = pvk_ring_peek(r);
+		if (n <= 0)
+			return n;
+	}
+	__builtin_memcpy(out, pvk__ring_slot(r, r->cons), len);
+	__asm__ __volatile__("" ::: "memory");
+	r->cons++;
+	return 1;
+}
+
+/*
+ * Before sleeping: ask the peer to notify us at the next entry (set our
+ * event index to cons + 1), then look again.  Returns > 0 if entries
+ * arrived meanwhile (do not sleep; consume them), 0 if it is safe to
+ * sleep until the next notification, or -EPROTO.  As Xen's
+ * RING_FINAL_CHECK_FOR_*.
+ */
+static inline int pvk_ring_final_check(struct pvk_ring *r)
+{
+	int n = pvk_ring_peek(r);
+
+	if (n != 0)
+		return n;
+	__atomic_store_n(pvk__ring_my_event(r), r->cons + 1, __ATOMIC_RELAXED);
+	/* C2: event index visible before we re-read prod; pairs with P2. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return pvk_ring_peek(r);
+}
+
+/* Entries consumed but not yet answered (back), or outstanding requests
+ * (front); private state only. */
+static inline uint32_t pvk_ring_in_flight(const struct pvk_ring *r)
+{
+	if (r->role == PVK_RING_FRONT)
+		return (uint32_t)(r->prod_pvt - r->cons);
+	return (uint32_t)(r->cons - r->prod_pvt);
+}
+
+/*
+ * PVK_RING_DEFINE(name, req_t, rsp_t) declares the shared-page type
+ * (byte-identical to Xen's DEFINE_RING_TYPES(name, req_t, rsp_t)) and typed
+ * wrappers:
+ *
+ *   union name_sring_entry, struct name_sring
+ *   int  name_front_init(struct pvk_ring *, struct name_sring *, size_t bytes)
+ *   int  name_back_attach(struct pvk_ring *, struct name_sring *, size_t bytes)
+ *   int  name_put_request(struct pvk_ring *, const req_t *)
+ *   int  name_get_request(struct pvk_ring *, req_t *)
+ *   int  name_put_response(struct pvk_ring *, const rsp_t *)
+ *   int  name_get_response(struct pvk_ring *, rsp_t *)
+ *   uint32_t name_ring_size(size_t bytes)
+ */
+#define PVK_RING_DEFINE(name, req_t, rsp_t)                                   \
+	union name##_sring_entry {                                            \
+		req_t req;                                                    \
+		rsp_t rsp;                                                    \
+	};                                                                    \
+	struct name##_sring {                                                 \
+		pvk_ring_idx_t req_prod, req_event;                           \
+		pvk_ring_idx_t rsp_prod, rsp_event;                           \
+		uint8_t pvt[4];                                               \
+		uint8_t pad[44];                                              \
+		union name##_sring_entry ring[];                              \
+	};                                                                    \
+	_Static_assert(offsetof(struct name##_sring, ring) ==                 \
+			       PVK_RING_HDR_SIZE,                             \
+		       #name " ring ABI");                                    \
+	static inline uint32_t name##_ring_size(size_t bytes)                 \
+	{                                                                     \
+		return pvk_ring_nr_ents(bytes,                                \
+					sizeof(union name##_sring_entry));    \
+	}                                                                     \
+	static inline int name##_front_init(struct pvk_ring *r,               \
+					    struct name##_sring *s,           \
+					    size_t bytes)                     \
+	{                                                                     \
+		return pvk_ring_attach(r, PVK_RING_FRONT, s, bytes,           \
+				       sizeof(union name##_sring_entry),      \
+				       sizeof(req_t), sizeof(rsp_t), 0, true);  \
+	}                                                                     \
+	static inline int name##_back_attach(struct pvk_ring *r,              \
+					     struct name##_sring *s,          \
+					     size_t bytes)                    \
+	{                                                                     \
+		return pvk_ring_attach(r, PVK_RING_BACK, s, bytes,            \
+				       sizeof(union name##_sring_entry),      \
+				       sizeof(req_t), sizeof(rsp_t), 0,       \
+				       false);                                \
+	}                                                                     \
+	static inline int name##_put_request(struct pvk_ring *r,              \
+					     const req_t *req)                \
+	{                                                                     \
+		if (r->role != PVK_RING_FRONT)                                \
+			return -EINVAL;                                       \
+		return pvk_ring_put(r, req, sizeof(*req));                    \
+	}                                                                     \
+	static inline int name##_get_request(struct pvk_ring *r, req_t *req)  \
+	{                                                                     \
+		if (r->role != PVK_RING_BACK)                                 \
+			return -EINVAL;                                       \
+		return pvk_ring_get(r, req, sizeof(*req));                    \
+	}                                                                     \
+	static inline int name##_put_response(struct pvk_ring *r,             \
+					      const rsp_t *rsp)               \
+	{                                                                     \
+		if (r->role != PVK_RING_BACK)                                 \
+			return -EINVAL;                                       \
+		return pvk_ring_put(r, rsp, sizeof(*rsp));                    \
+	}                                                                     \
+	static inline int name##_get_response(struct pvk_ring *r, rsp_t *rsp) \
+	{                                                                     \
+		if (r->role != PVK_RING_FRONT)                                \
+			return -EINVAL;                                       \
+		return pvk_ring_get(r, rsp, sizeof(*rsp));                    \
+	}                                                                     \
+	struct name##_sring
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PVKIT_RING_H */
