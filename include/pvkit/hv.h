@@ -5,7 +5,7 @@
  *
  * Implementations, chosen by pvk_hv_open():
  *   xen   the libxen* libraries (libxenevtchn, libxengnttab/gntshr,
- *         libxenstore, libxenctrl).  On a Xen host they reach /dev/xen/*;
+ *         libxenstore, libxenctrl).  On a Xen host they reach the /dev/xen devices;
  *         on a plain Linux host the same code reaches pvkit-simd, the
  *         simulated hypervisor, through pvkit's libxen-compatible layer.
  *         pvk_hv_backend() reports "xen" or "sim" accordingly.

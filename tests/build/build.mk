@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+TEST_SCRIPTS += tests/build/test-install.sh
