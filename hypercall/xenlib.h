@@ -39,8 +39,9 @@ struct pvk_xenlib {
 	int (*evtchn_notify)(xenevtchn_handle *, evtchn_port_t);
 	xenevtchn_port_or_error_t (*evtchn_bind_unbound_port)(
 		xenevtchn_handle *, uint32_t);
-	xenevtchn_port_or_error_t (*evtchn_bind_interdomain)(
-		xenevtchn_handle *, uint32_t, evtchn_port_t);
+	xenevtchn_port_or_error_t (*evtchn_bind_interdomain)(xenevtchn_handle *,
+							     uint32_t,
+							     evtchn_port_t);
 	int (*evtchn_unbind)(xenevtchn_handle *, evtchn_port_t);
 	xenevtchn_port_or_error_t (*evtchn_pending)(xenevtchn_handle *);
 	int (*evtchn_unmask)(xenevtchn_handle *, evtchn_port_t);
@@ -68,6 +69,10 @@ struct pvk_xenlib {
 	int (*xc_domain_getinfolist)(xc_interface *, uint32_t, unsigned int,
 				     xc_domaininfo_t *);
 };
+
+/* A logger that drops everything, so that xc_interface_open() and friends
+ * do not print (nothing in libpvkit-hv prints); hypercall/xenlib_real.c. */
+extern struct xentoollog_logger pvk_xenlib_quiet_logger;
 
 extern const struct pvk_xenlib pvk_xenlib_real;
 extern const struct pvk_xenlib pvk_xenlib_sim;

@@ -8,7 +8,7 @@ int pvk_ring_attach(struct pvk_ring *r, enum pvk_ring_role role, void *sring,
 {
 	uint32_t n = pvk_ring_nr_ents(bytes, slot_size);
 
-	if (!r || !sring || !n || ((uintptr_t)sring & 3) ||
+	if (!r || !sring || !n || ((uintptr_t)sring & 7) ||
 	    (role != PVK_RING_FRONT && role != PVK_RING_BACK) ||
 	    req_size > slot_size || rsp_size > slot_size ||
 	    bytes > ((size_t)PVK_PAGE_SIZE << PVK_RING_MAX_ORDER))

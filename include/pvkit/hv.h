@@ -20,7 +20,12 @@
  * Handles are not shared across fork(): open new ones in the child.
  * A handle may be used by several threads, except that one event-channel
  * handle (struct pvk_evtchn) belongs to one thread at a time, as a
- * libxenevtchn handle does.
+ * libxenevtchn handle does.  An event-channel handle may outlive the
+ * pvk_hv it was opened from.
+ *
+ * Where the implementations can differ, the difference is stated below as
+ * "loop:" (the in-process hypervisor) and "xen:" (libxen on Xen; the
+ * simulator follows Xen).
  */
 #ifndef PVKIT_HV_H
 #define PVKIT_HV_H
@@ -62,8 +67,7 @@ struct pvk_loop;
  */
 int pvk_hv_open(struct pvk_hv **hv, unsigned int flags);
 /* Open a handle as domain @domid of the in-process hypervisor @loop. */
-int pvk_hv_open_loop(struct pvk_hv **hv, struct pvk_loop *loop,
-		     uint32_t domid);
+int pvk_hv_open_loop(struct pvk_hv **hv, struct pvk_loop *loop, uint32_t domid);
 void pvk_hv_close(struct pvk_hv *hv);
 
 /* "xen", "sim" or "loop". */
@@ -79,8 +83,12 @@ uint32_t pvk_hv_domid(const struct pvk_hv *hv);
  * references in @refs[@count] and the pages' address in *@addr (contiguous,
  * page-aligned).  pvk_hv_grant_free() ends access and frees them; if the
  * peer still has a page mapped, access cannot be ended: it returns -EBUSY
- * and the pages stay granted (call again after the peer unmaps; on Xen
- * the page is then leaked until the peer unmaps, as gntalloc does).
+ * and the pages stay granted (call again after the peer unmaps).
+ * xen: gntalloc cannot report that; pvk_hv_grant_free() returns 0, and a
+ * page still mapped by the peer stays granted until the peer unmaps it.
+ * Closing the pvk_hv ends access to its grants the same way (deferred
+ * while mapped).  Grant references 0-7 are never handed out (Xen reserves
+ * them for the toolstack).  At most 1024 pages per call.
  */
 int pvk_hv_grant_alloc(struct pvk_hv *hv, uint32_t peer, uint32_t count,
 		       bool writable, uint32_t *refs, void **addr);
@@ -90,8 +98,10 @@ int pvk_hv_grant_free(struct pvk_hv *hv, void *addr, uint32_t count);
  * Grantee side.  Map @count grants of domain @granter, contiguously, into
  * *@addr.  Fails as a whole with -EINVAL (bad ref or a grant to another
  * domain), -EACCES (@writable and the grant is read-only), -ENOENT
- * (@granter does not exist).  Mappings survive the granter's death, as on
- * Xen.  pvk_hv_grant_unmap() takes the address and count returned.
+ * (@granter does not exist); xen: the error is gntdev's.  Mappings
+ * survive the granter's death, as on Xen.  pvk_hv_grant_unmap() takes the
+ * address and count returned (-EINVAL for anything else).  At most 1024
+ * grants per call.
  */
 int pvk_hv_grant_map(struct pvk_hv *hv, uint32_t granter, uint32_t count,
 		     const uint32_t *refs, bool writable, void **addr);
@@ -111,6 +121,13 @@ struct pvk_grant_copy {
 	uint16_t len;
 	int16_t status; /* out: 0, or a negative GNTST_* value */
 };
+/* The GNTST_* values a copy segment may report (xen/grant_table.h). */
+#define PVK_GNTST_OKAY 0
+#define PVK_GNTST_GENERAL_ERROR (-1)
+#define PVK_GNTST_BAD_DOMAIN (-2)
+#define PVK_GNTST_BAD_GNTREF (-3)
+#define PVK_GNTST_PERMISSION_DENIED (-8)
+#define PVK_GNTST_BAD_COPY_ARG (-10)
 /* Returns 0 if the batch was issued (check each status), or -errno. */
 int pvk_hv_grant_copy(struct pvk_hv *hv, struct pvk_grant_copy *segs,
 		      uint32_t count);
@@ -123,6 +140,10 @@ int pvk_hv_grant_copy(struct pvk_hv *hv, struct pvk_grant_copy *segs,
  * the receiver looks count as one.  When the peer end closes (or its
  * domain dies) our port becomes unbound and notifies on it are silently
  * dropped, as on Xen; watch xenstore to learn the peer went away.
+ * Port 0 is never a valid port.  Binding needs a port the remote
+ * allocated unbound for us (-EINVAL), in an existing domain (-ESRCH).
+ * loop: notify/unmask/unbind of a port not bound through this handle is
+ * -EINVAL.
  */
 int pvk_evtchn_open(struct pvk_hv *hv, struct pvk_evtchn **ev);
 void pvk_evtchn_close(struct pvk_evtchn *ev);
@@ -146,8 +167,16 @@ int pvk_evtchn_wait(struct pvk_evtchn *ev, int timeout_ms);
  * (/local/domain/<domid>).  @txn is 0 (PVK_XS_NO_TXN) or a transaction
  * handed to a pvk_xs_transaction() callback.  Values are returned
  * NUL-terminated in malloc'ed memory the caller frees.  Errors are
- * xenstored's, as -errno: -ENOENT, -EACCES, -EINVAL, -EQUOTA (-EDQUOT),
- * -EAGAIN (transaction conflict), -E2BIG.
+ * xenstored's, as -errno: -ENOENT, -EACCES, -EINVAL (also for a malformed
+ * path: characters outside [A-Za-z0-9-/_@], "//", a trailing '/'), -ENOSPC
+ * (a quota: xenstored's per-domain node, watch and transaction limits;
+ * loop applies 1000 nodes, 128 watches, 10 transactions), -EAGAIN
+ * (transaction conflict), -E2BIG (a value over 4096 bytes), -EEXIST (a
+ * watch registered twice), -EPERM (a guest giving its node to another
+ * owner).  Relative paths name nodes under the domain's home; a node
+ * created by a guest is owned by it and inherits its parent's other
+ * permissions; removal is recursive, and removing a missing node whose
+ * parent exists succeeds.
  */
 typedef uint32_t pvk_xs_txn_t;
 #define PVK_XS_NO_TXN 0u
@@ -193,9 +222,13 @@ int pvk_xs_transaction(struct pvk_hv *hv, unsigned int max_tries,
 
 /*
  * Watches.  The watch fires once at registration, then on every change
- * under @path.  pvk_xs_watch_fd() polls readable while events are queued;
+ * under @path (or, when a parent is removed, with @path itself), to a
+ * watcher that may read the node; a relative @path gets relative event
+ * paths.  "@releaseDomain" and "@introduceDomain" fire when a domain goes
+ * or comes.  pvk_xs_watch_fd() polls readable while events are queued;
  * pvk_xs_read_watch() returns 1 with *@path and *@token (malloc'ed) set,
- * or 0 if none is queued.
+ * or 0 if none is queued.  loop: at most 4096 events wait per handle;
+ * later ones are dropped.
  */
 int pvk_xs_watch(struct pvk_hv *hv, const char *path, const char *token);
 int pvk_xs_unwatch(struct pvk_hv *hv, const char *path, const char *token);
@@ -208,7 +241,9 @@ struct pvk_domain_info {
 	bool dying;
 	bool shutdown;
 };
-/* 0 and *@info filled, or -ENOENT if @domid does not exist. */
+/* 0 and *@info filled, or -ENOENT if @domid does not exist.  xen: a dead
+ * domain whose pages another domain still maps stays, dying, until they
+ * are unmapped (loop: it is gone at once). */
 int pvk_hv_domain_info(struct pvk_hv *hv, uint32_t domid,
 		       struct pvk_domain_info *info);
 
@@ -216,15 +251,20 @@ int pvk_hv_domain_info(struct pvk_hv *hv, uint32_t domid,
  * The loop hypervisor: an in-process Xen with its own grant tables, event
  * channels (eventfds) and a xenstore with Xen's permission, watch and
  * transaction rules.  Domain 0 exists from creation.  Deterministic: no
- * threads of its own.
+ * threads of its own; one mutex makes it safe to drive several domains
+ * from several threads.  pvk_loop_destroy() may be called with handles
+ * still open: the loop is freed when the last one is closed.
  */
 int pvk_loop_create(struct pvk_loop **loop);
 void pvk_loop_destroy(struct pvk_loop *loop);
 /* Create a domain (its /local/domain/<id> with name, owned by it). */
 int pvk_loop_domain_create(struct pvk_loop *loop, const char *name,
 			   uint32_t *domid);
-/* Destroy: event channels closed, grants revoked (mappings survive),
- * xenstore subtree removed, @releaseDomain fired. */
+/* Destroy: event channels closed (peers' ends become unbound), grants
+ * revoked (mappings survive), its own mappings released, transactions and
+ * watches dropped, xenstore subtree removed, @releaseDomain fired.  The
+ * domain's handles then fail with -ESRCH, but still unmap, free and close.
+ * -EINVAL for domain 0, -ENOENT if there is no such domain. */
 int pvk_loop_domain_destroy(struct pvk_loop *loop, uint32_t domid);
 
 #ifdef __cplusplus

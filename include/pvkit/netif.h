@@ -163,8 +163,12 @@ static inline int pvk_netif_get_tx_slot(struct pvk_ring *r,
 static inline int pvk_netif_put_tx_extra(struct pvk_ring *r,
 					 const struct pvk_netif_extra_info *x)
 {
-	union pvk_netif_tx_slot s = { .extra = *x };
+	union pvk_netif_tx_slot s;
 
+	/* The slot is 12 bytes, the extra 8: zero the tail, or 4 bytes of our
+	 * stack would reach the peer. */
+	__builtin_memset(&s, 0, sizeof(s));
+	s.extra = *x;
 	if (r->role != PVK_RING_FRONT)
 		return -EINVAL;
 	return pvk_ring_put(r, &s, sizeof(s.req));
@@ -183,8 +187,10 @@ static inline int pvk_netif_get_rx_slot(struct pvk_ring *r,
 static inline int pvk_netif_put_rx_extra(struct pvk_ring *r,
 					 const struct pvk_netif_extra_info *x)
 {
-	union pvk_netif_rx_slot s = { .extra = *x };
+	union pvk_netif_rx_slot s;
 
+	__builtin_memset(&s, 0, sizeof(s));
+	s.extra = *x;
 	if (r->role != PVK_RING_BACK)
 		return -EINVAL;
 	return pvk_ring_put(r, &s, sizeof(s.rsp));

@@ -155,6 +155,35 @@ static inline uint32_t pvk_ring_nr_ents(size_t bytes, size_t slot_size)
 }
 
 /*
+ * The same as a constant expression, for _Static_assert and for sizing
+ * private shadow arrays at compile time (a frontend keeps one shadow entry
+ * per ring slot).  Valid for rings up to PVK_RING_MAX_ORDER pages, where
+ * at most 2^15 entries fit; 0 if not even one entry fits.
+ */
+#define PVK__POW2_FLOOR16(n)       \
+	((n) >= 0x8000 ? 0x8000u : \
+	 (n) >= 0x4000 ? 0x4000u : \
+	 (n) >= 0x2000 ? 0x2000u : \
+	 (n) >= 0x1000 ? 0x1000u : \
+	 (n) >= 0x0800 ? 0x0800u : \
+	 (n) >= 0x0400 ? 0x0400u : \
+	 (n) >= 0x0200 ? 0x0200u : \
+	 (n) >= 0x0100 ? 0x0100u : \
+	 (n) >= 0x0080 ? 0x0080u : \
+	 (n) >= 0x0040 ? 0x0040u : \
+	 (n) >= 0x0020 ? 0x0020u : \
+	 (n) >= 0x0010 ? 0x0010u : \
+	 (n) >= 0x0008 ? 0x0008u : \
+	 (n) >= 0x0004 ? 0x0004u : \
+	 (n) >= 0x0002 ? 0x0002u : \
+	 (n) >= 0x0001 ? 0x0001u : \
+			 0u)
+#define PVK_RING_NR_ENTS_CONST(bytes, slot_size)     \
+	((bytes) < PVK_RING_HDR_SIZE + (slot_size) ? \
+		 0u :                                \
+		 PVK__POW2_FLOOR16(((bytes)-PVK_RING_HDR_SIZE) / (slot_size)))
+
+/*
  * Attach @r to the shared ring at @sring of @bytes bytes (nr_pages * 4096).
  * @slot_size is sizeof(union { req; rsp; }); @req_size / @rsp_size are the
  * sizes copied by put/get (<= slot_size).  @start is the index both ends
@@ -162,6 +191,8 @@ static inline uint32_t pvk_ring_nr_ents(size_t bytes, size_t slot_size)
  * initialised as Xen's SHARED_RING_INIT does (producer indices = @start,
  * event indices = @start + 1); only the end that allocates the ring (the
  * frontend) initialises it.
+ * @sring must be 8-byte aligned (a shared ring is page-aligned), so that
+ * entries are naturally aligned for pvk_ring_prepare().
  * Returns 0, or -EINVAL (bad size, misaligned, too small for one entry).
  */
 int pvk_ring_attach(struct pvk_ring *r, enum pvk_ring_role role, void *sring,
@@ -256,15 +287,47 @@ static inline int pvk_ring_put(struct pvk_ring *r, const void *entry,
 }
 
 /*
+ * Zero-copy producing: the next free slot, to build the entry in place,
+ * then pvk_ring_commit() it (it is published by the next push), as Xen's
+ * RING_GET_REQUEST at req_prod_pvt.  This saves pvk_ring_put's copy, and
+ * the stall a CPU takes when it copies an entry whose fields it has just
+ * stored.  The slot is shared memory that the peer may rewrite at any
+ * moment, so it is write-only for the producer: write every byte the
+ * peer reads, and never read back what you wrote (keep your own copy, a
+ * shadow, of whatever you need later).  NULL if pvk_ring_space() is 0 or
+ * the ring is broken.
+ */
+static inline void *pvk_ring_prepare(struct pvk_ring *r)
+{
+	if (r->err || !pvk_ring_space(r))
+		return (void *)0;
+	return pvk__ring_slot(r, r->prod_pvt);
+}
+
+/* Count the slot from pvk_ring_prepare() as produced.  0, -ENOSPC, or
+ * the latched -EPROTO. */
+static inline int pvk_ring_commit(struct pvk_ring *r)
+{
+	if (r->err)
+		return r->err;
+	if (!pvk_ring_space(r))
+		return -ENOSPC;
+	r->prod_pvt++;
+	return 0;
+}
+
+/*
  * Publish every entry put so far.  Returns true if the peer asked to be
  * notified (its event index lies in the range just published), as Xen's
  * RING_PUSH_*_AND_CHECK_NOTIFY: send an event-channel notification then.
+ * On a ring latched broken nothing is published and false is returned:
+ * we stop talking to a peer that broke the protocol.
  */
 static inline bool pvk_ring_push(struct pvk_ring *r)
 {
 	pvk_ring_idx_t old = r->pushed, new_ = r->prod_pvt, ev;
 
-	if (old == new_)
+	if (r->err || old == new_)
 		return false;
 	/* P1: entries visible before the index; pairs with C1 in peek. */
 	__atomic_store_n(pvk__ring_my_prod(r), new_, __ATOMIC_RELEASE);
@@ -300,9 +363,10 @@ static inline int pvk_ring_peek(struct pvk_ring *r)
 		limit = r->nr_ents - (uint32_t)(r->cons - r->prod_pvt);
 	if ((pvk_ring_idx_t)(prod - r->cons) > limit)
 		return pvk_ring_set_broken(
-			r, r->role == PVK_RING_FRONT ?
-				   "backend produced more responses than requests outstanding" :
-				   "frontend producer index beyond the free ring slots");
+			r,
+			r->role == PVK_RING_FRONT ?
+				"backend produced more responses than requests outstanding" :
+				"frontend producer index beyond the free ring slots");
 	r->snap = prod;
 	return (int)(uint32_t)(prod - r->cons);
 }
@@ -374,71 +438,83 @@ static inline uint32_t pvk_ring_in_flight(const struct pvk_ring *r)
  *   int  name_get_request(struct pvk_ring *, req_t *)
  *   int  name_put_response(struct pvk_ring *, const rsp_t *)
  *   int  name_get_response(struct pvk_ring *, rsp_t *)
+ *   req_t *name_prepare_request(struct pvk_ring *)   (front; see
+ *   rsp_t *name_prepare_response(struct pvk_ring *)   pvk_ring_prepare)
  *   uint32_t name_ring_size(size_t bytes)
  */
-#define PVK_RING_DEFINE(name, req_t, rsp_t)                                   \
-	union name##_sring_entry {                                            \
-		req_t req;                                                    \
-		rsp_t rsp;                                                    \
-	};                                                                    \
-	struct name##_sring {                                                 \
-		pvk_ring_idx_t req_prod, req_event;                           \
-		pvk_ring_idx_t rsp_prod, rsp_event;                           \
-		uint8_t pvt[4];                                               \
-		uint8_t pad[44];                                              \
-		union name##_sring_entry ring[];                              \
-	};                                                                    \
-	_Static_assert(offsetof(struct name##_sring, ring) ==                 \
-			       PVK_RING_HDR_SIZE,                             \
-		       #name " ring ABI");                                    \
-	static inline uint32_t name##_ring_size(size_t bytes)                 \
-	{                                                                     \
-		return pvk_ring_nr_ents(bytes,                                \
-					sizeof(union name##_sring_entry));    \
-	}                                                                     \
-	static inline int name##_front_init(struct pvk_ring *r,               \
-					    struct name##_sring *s,           \
-					    size_t bytes)                     \
-	{                                                                     \
-		return pvk_ring_attach(r, PVK_RING_FRONT, s, bytes,           \
-				       sizeof(union name##_sring_entry),      \
-				       sizeof(req_t), sizeof(rsp_t), 0, true);  \
-	}                                                                     \
-	static inline int name##_back_attach(struct pvk_ring *r,              \
-					     struct name##_sring *s,          \
-					     size_t bytes)                    \
-	{                                                                     \
-		return pvk_ring_attach(r, PVK_RING_BACK, s, bytes,            \
-				       sizeof(union name##_sring_entry),      \
-				       sizeof(req_t), sizeof(rsp_t), 0,       \
-				       false);                                \
-	}                                                                     \
-	static inline int name##_put_request(struct pvk_ring *r,              \
-					     const req_t *req)                \
-	{                                                                     \
-		if (r->role != PVK_RING_FRONT)                                \
-			return -EINVAL;                                       \
-		return pvk_ring_put(r, req, sizeof(*req));                    \
-	}                                                                     \
-	static inline int name##_get_request(struct pvk_ring *r, req_t *req)  \
-	{                                                                     \
-		if (r->role != PVK_RING_BACK)                                 \
-			return -EINVAL;                                       \
-		return pvk_ring_get(r, req, sizeof(*req));                    \
-	}                                                                     \
-	static inline int name##_put_response(struct pvk_ring *r,             \
-					      const rsp_t *rsp)               \
-	{                                                                     \
-		if (r->role != PVK_RING_BACK)                                 \
-			return -EINVAL;                                       \
-		return pvk_ring_put(r, rsp, sizeof(*rsp));                    \
-	}                                                                     \
-	static inline int name##_get_response(struct pvk_ring *r, rsp_t *rsp) \
-	{                                                                     \
-		if (r->role != PVK_RING_FRONT)                                \
-			return -EINVAL;                                       \
-		return pvk_ring_get(r, rsp, sizeof(*rsp));                    \
-	}                                                                     \
+#define PVK_RING_DEFINE(name, req_t, rsp_t)                                    \
+	union name##_sring_entry {                                             \
+		req_t req;                                                     \
+		rsp_t rsp;                                                     \
+	};                                                                     \
+	struct name##_sring {                                                  \
+		pvk_ring_idx_t req_prod, req_event;                            \
+		pvk_ring_idx_t rsp_prod, rsp_event;                            \
+		uint8_t pvt[4];                                                \
+		uint8_t pad[44];                                               \
+		union name##_sring_entry ring[];                               \
+	};                                                                     \
+	_Static_assert(offsetof(struct name##_sring, ring) ==                  \
+			       PVK_RING_HDR_SIZE,                              \
+		       #name " ring ABI");                                     \
+	static inline uint32_t name##_ring_size(size_t bytes)                  \
+	{                                                                      \
+		return pvk_ring_nr_ents(bytes,                                 \
+					sizeof(union name##_sring_entry));     \
+	}                                                                      \
+	static inline int name##_front_init(                                   \
+		struct pvk_ring *r, struct name##_sring *s, size_t bytes)      \
+	{                                                                      \
+		return pvk_ring_attach(r, PVK_RING_FRONT, s, bytes,            \
+				       sizeof(union name##_sring_entry),       \
+				       sizeof(req_t), sizeof(rsp_t), 0, true); \
+	}                                                                      \
+	static inline int name##_back_attach(                                  \
+		struct pvk_ring *r, struct name##_sring *s, size_t bytes)      \
+	{                                                                      \
+		return pvk_ring_attach(r, PVK_RING_BACK, s, bytes,             \
+				       sizeof(union name##_sring_entry),       \
+				       sizeof(req_t), sizeof(rsp_t), 0,        \
+				       false);                                 \
+	}                                                                      \
+	static inline int name##_put_request(struct pvk_ring *r,               \
+					     const req_t *req)                 \
+	{                                                                      \
+		if (r->role != PVK_RING_FRONT)                                 \
+			return -EINVAL;                                        \
+		return pvk_ring_put(r, req, sizeof(*req));                     \
+	}                                                                      \
+	static inline int name##_get_request(struct pvk_ring *r, req_t *req)   \
+	{                                                                      \
+		if (r->role != PVK_RING_BACK)                                  \
+			return -EINVAL;                                        \
+		return pvk_ring_get(r, req, sizeof(*req));                     \
+	}                                                                      \
+	static inline int name##_put_response(struct pvk_ring *r,              \
+					      const rsp_t *rsp)                \
+	{                                                                      \
+		if (r->role != PVK_RING_BACK)                                  \
+			return -EINVAL;                                        \
+		return pvk_ring_put(r, rsp, sizeof(*rsp));                     \
+	}                                                                      \
+	static inline req_t *name##_prepare_request(struct pvk_ring *r)        \
+	{                                                                      \
+		if (r->role != PVK_RING_FRONT)                                 \
+			return (req_t *)0;                                     \
+		return (req_t *)pvk_ring_prepare(r);                           \
+	}                                                                      \
+	static inline rsp_t *name##_prepare_response(struct pvk_ring *r)       \
+	{                                                                      \
+		if (r->role != PVK_RING_BACK)                                  \
+			return (rsp_t *)0;                                     \
+		return (rsp_t *)pvk_ring_prepare(r);                           \
+	}                                                                      \
+	static inline int name##_get_response(struct pvk_ring *r, rsp_t *rsp)  \
+	{                                                                      \
+		if (r->role != PVK_RING_FRONT)                                 \
+			return -EINVAL;                                        \
+		return pvk_ring_get(r, rsp, sizeof(*rsp));                     \
+	}                                                                      \
 	struct name##_sring
 
 #ifdef __cplusplus

@@ -89,8 +89,9 @@ int pvk_xenbus_backend_init(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
 const char *pvk_xenbus_own_path(const struct pvk_xenbus_dev *dev);
 const char *pvk_xenbus_peer_path(const struct pvk_xenbus_dev *dev);
 
-/* Write our state (no-op if unchanged).  -EINVAL for an out-of-range
- * state. */
+/* Write our state (no-op if unchanged), in a transaction that never
+ * recreates a directory the toolstack removed (-ENOENT then).  -EINVAL
+ * for an out-of-range state. */
 int pvk_xenbus_switch_state(struct pvk_xenbus_dev *dev,
 			    enum pvk_xenbus_state state);
 /* Read a state: our own or the peer's.  A missing node reads as
@@ -102,11 +103,12 @@ int pvk_xenbus_read_state(struct pvk_xenbus_dev *dev, bool peer);
 bool pvk_xenbus_transition_ok(int from, int to);
 
 /* Watch the peer's state node with @token. */
-int pvk_xenbus_watch_peer_state(struct pvk_xenbus_dev *dev,
-				const char *token);
+int pvk_xenbus_watch_peer_state(struct pvk_xenbus_dev *dev, const char *token);
 
 /* Features.  Read the peer's unsigned node @name; a missing node gives
- * @def (features are optional), a malformed one -EPROTO. */
+ * @def (features are optional), a malformed one -EPROTO (anything but
+ * 1 to 20 decimal digits that fit an unsigned long).  @name is one path
+ * component ([A-Za-z0-9_-], under 64 bytes), else -EINVAL. */
 int pvk_xenbus_read_feature(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn,
 			    const char *name, unsigned long def,
 			    unsigned long *val);
@@ -114,9 +116,10 @@ int pvk_xenbus_read_feature(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn,
 int pvk_xenbus_printf(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn,
 		      const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* Read our own (or the peer's) node @name as a string. */
-int pvk_xenbus_read(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn,
-		    bool peer, const char *name, char **val);
+/* Read our own (or the peer's) node @name as a string; returns its
+ * length.  A value with a NUL inside is -EPROTO. */
+int pvk_xenbus_read(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn, bool peer,
+		    const char *name, char **val);
 
 #ifdef __cplusplus
 }

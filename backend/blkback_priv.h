@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blkback_priv.h -- private: the narrow interface between the blkback
+ * control plane (blkback_xs.c: xenstore, negotiation, xenbus states) and
+ * its data path (blkback.c: rings, grants, event channels, io_uring).
+ *
+ * The control plane owns struct bb_dev and everything in it except the
+ * queues' run-time state; it fills a struct bb_connect from the frontend's
+ * nodes and hands it to bb_dev_connect().  After that the queue threads own
+ * their struct bb_queue until bb_dev_disconnect() has joined them.
+ */
+#ifndef PVK_BACKEND_BLKBACK_PRIV_H
+#define PVK_BACKEND_BLKBACK_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pvkit/blkback.h>
+#include <pvkit/blkif.h>
+#include <pvkit/xenbus.h>
+
+#define BB_MAX_QUEUES 16u
+#define BB_HIST_BUCKETS 24 /* log2 microseconds: [2^i, 2^(i+1)) */
+
+/* Counters of one queue; written by its thread, read by the stats thread
+ * with relaxed atomics (a snapshot, not a transaction). */
+struct bb_counters {
+	uint64_t reads, writes, flushes, barriers, discards;
+	uint64_t bytes_read, bytes_written;
+	uint64_t errors, eopnotsupp;
+	uint64_t hist[BB_HIST_BUCKETS];
+};
+
+/* What the frontend published, validated, for one queue. */
+struct bb_queue_conf {
+	uint32_t ring_refs[1u << PVK_RING_MAX_ORDER];
+	uint32_t evtchn;
+};
+
+struct bb_connect {
+	uint32_t nr_queues;
+	uint32_t ring_order;
+	bool persistent;
+	struct bb_queue_conf q[BB_MAX_QUEUES];
+};
+
+/* The disk: set at probe, fixed while the device exists. */
+struct bb_disk {
+	int fd;
+	bool readonly, direct, is_bdev, cdrom;
+	bool discard; /* punch-hole works here */
+	uint64_t sectors; /* 512-byte units */
+	uint32_t sector_size, phys_sector_size;
+	uint32_t discard_granularity;
+};
+
+struct bb_queue;
+struct bb_dev;
+
+/* Limits in force for a device (from the config, per device copy). */
+struct bb_limits {
+	uint32_t max_queues, max_ring_order, max_indirect_segs, max_persistent;
+	bool flush, barrier, discard, persistent;
+};
+
+struct bb_dev {
+	struct pvk_blkback *bb;
+	struct pvk_hv *hv;
+	struct pvk_xenbus_dev xb;
+	uint32_t fe_domid, devid;
+	char name[32]; /* "<fe>/<devid>", for logs */
+	char *params;
+	char mode[4];
+	struct bb_disk disk;
+	struct bb_limits lim;
+	int phase; /* enum bb_phase, blkback_xs.c */
+	bool want_close; /* toolstack asked (online=0 / state Closing) */
+	bool listed; /* found by the current directory scan */
+	char fe_token[48];
+	bool fe_watched;
+
+	/* Data path, valid between connect and disconnect. */
+	uint32_t nr_queues, ring_order;
+	bool persistent;
+	struct bb_queue *queues[BB_MAX_QUEUES];
+	/* Counters of queues already torn down, so totals survive
+	 * reconnects. */
+	struct bb_counters old;
+	bool broken; /* atomic: a queue saw a ring protocol violation */
+	uint64_t broken_count; /* atomic */
+	struct bb_dev *next;
+};
+
+/* blkback.c */
+int bb_disk_open(struct bb_disk *d, const char *path, bool readonly,
+		 bool allow_direct);
+void bb_disk_close(struct bb_disk *d);
+/* Map and start every queue of @c; on failure nothing is left behind. */
+int bb_dev_connect(struct bb_dev *dev, const struct bb_connect *c);
+/* Stop taking requests, answer those taken, join, unmap.  NULL-safe per
+ * queue; idempotent. */
+void bb_dev_disconnect(struct bb_dev *dev);
+/* Sum of the queues' counters plus dev->old; *broken if a queue is
+ * latched broken. */
+void bb_dev_counters(struct bb_dev *dev, struct bb_counters *out, bool *broken,
+		     uint32_t *inflight);
+
+/* blkback_xs.c */
+void bb_log(struct pvk_blkback *bb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* PVK_BACKEND_BLKBACK_PRIV_H */

@@ -1,0 +1,891 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blkback control plane: the backend directory watch, per-device probe,
+ * feature negotiation and the xenbus state machine.  Everything here runs
+ * on the caller's thread; the data path is behind bb_dev_connect() and
+ * bb_dev_disconnect().
+ *
+ * Reconciliation is level-triggered: a watch event only marks devices
+ * dirty, and reconcile() re-reads online, our state and the frontend's
+ * state and moves the device one step.  Coalesced or reordered watch
+ * events therefore cannot leave a device stuck.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blkback_priv.h"
+
+enum bb_phase {
+	PH_FAILED, /* params could not be opened; wait for removal */
+	PH_INITWAIT,
+	PH_CONNECTED,
+	PH_CLOSING,
+	PH_CLOSED,
+};
+
+static const char *const phase_names[] = {
+	[PH_FAILED] = "failed",	      [PH_INITWAIT] = "InitWait",
+	[PH_CONNECTED] = "Connected", [PH_CLOSING] = "Closing",
+	[PH_CLOSED] = "Closed",
+};
+
+#if defined(__x86_64__)
+#define BB_PROTO_NATIVE "x86_64-abi"
+#elif defined(__aarch64__) || defined(__arm__)
+#define BB_PROTO_NATIVE "arm-abi"
+#else
+#define BB_PROTO_NATIVE ""
+#endif
+
+struct pvk_blkback {
+	struct pvk_hv *hv;
+	struct pvk_blkback_config cfg;
+	char type[PVK_XENBUS_TYPE_MAX];
+	char base[96]; /* /local/domain/<self>/backend/<type> */
+	uint32_t self;
+	struct bb_dev *devs;
+	bool shutting_down;
+	pthread_mutex_t log_lock;
+};
+
+static void log_stderr(void *arg, const char *line)
+{
+	struct timespec ts;
+	struct tm tm;
+	char t[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(t, sizeof(t), "%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld pvkit-backd: %s\n", t, ts.tv_nsec / 1000000,
+		line);
+}
+
+void bb_log(struct pvk_blkback *bb, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* Queue threads log too (a broken ring). */
+	pthread_mutex_lock(&bb->log_lock);
+	bb->cfg.log(bb->cfg.log_arg, line);
+	pthread_mutex_unlock(&bb->log_lock);
+}
+
+int pvk_blkback_control_path(char *buf, size_t len, bool sim)
+{
+	const char *p = getenv("PVKIT_BACKD_SOCK"), *dir;
+	int n;
+
+	if (p && *p) {
+		n = snprintf(buf, len, "%s", p);
+	} else if (sim) {
+		dir = getenv("PVKIT_SIM_DIR");
+		n = snprintf(buf, len, "%s/pvkit-backd.sock",
+			     dir && *dir ? dir : "/run/pvkit-sim");
+	} else {
+		n = snprintf(buf, len, "/run/pvkit/pvkit-backd.sock");
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* --- xenstore helpers -------------------------------------------------- */
+
+static int own_read_uint(struct bb_dev *dev, const char *name,
+			 unsigned long def, unsigned long *v)
+{
+	char path[PVK_XENBUS_PATH_MAX + 32];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", dev->xb.be_path, name);
+	err = pvk_xs_read_uint(dev->hv, PVK_XS_NO_TXN, path, v);
+	if (err == -ENOENT) {
+		*v = def;
+		return 0;
+	}
+	return err;
+}
+
+static int own_read(struct bb_dev *dev, const char *name, char **v)
+{
+	return pvk_xenbus_read(&dev->xb, PVK_XS_NO_TXN, false, name, v);
+}
+
+static void dev_switch(struct bb_dev *dev, enum pvk_xenbus_state st, int phase,
+		       const char *why)
+{
+	int err = pvk_xenbus_switch_state(&dev->xb, st);
+
+	dev->phase = phase;
+	if (err < 0)
+		bb_log(dev->bb, "vbd %s: writing state %s: %s", dev->name,
+		       pvk_xenbus_state_name(st), strerror(-err));
+	else
+		bb_log(dev->bb, "vbd %s: %s%s%s", dev->name,
+		       pvk_xenbus_state_name(st), why ? " - " : "",
+		       why ? why : "");
+}
+
+/* Probe-time nodes: what we offer.  One transaction, so a frontend that
+ * sees InitWait sees all of them. */
+static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	struct bb_dev *dev = arg;
+	const struct bb_limits *l = &dev->lim;
+	const struct bb_disk *d = &dev->disk;
+	struct pvk_xenbus_dev *x = &dev->xb;
+	unsigned int info = 0;
+	int err = 0;
+
+	if (d->readonly)
+		info |= PVK_VDISK_READONLY;
+	if (d->cdrom)
+		info |= PVK_VDISK_CDROM | PVK_VDISK_REMOVABLE;
+	if (l->max_indirect_segs)
+		err |= pvk_xenbus_printf(x, t, "feature-max-indirect-segments",
+					 "%u", l->max_indirect_segs);
+	if (l->max_queues > 1)
+		err |= pvk_xenbus_printf(x, t, "multi-queue-max-queues", "%u",
+					 l->max_queues);
+	err |= pvk_xenbus_printf(x, t, "max-ring-page-order", "%u",
+				 l->max_ring_order);
+	err |= pvk_xenbus_printf(x, t, "feature-flush-cache", "%d", l->flush);
+	err |= pvk_xenbus_printf(x, t, "feature-barrier", "%d", l->barrier);
+	err |= pvk_xenbus_printf(x, t, "feature-discard", "%d", l->discard);
+	if (l->discard) {
+		err |= pvk_xenbus_printf(x, t, "discard-granularity", "%u",
+					 d->discard_granularity);
+		err |= pvk_xenbus_printf(x, t, "discard-alignment", "0");
+		err |= pvk_xenbus_printf(x, t, "discard-secure", "0");
+	}
+	err |= pvk_xenbus_printf(x, t, "feature-persistent", "%d",
+				 l->persistent);
+	err |= pvk_xenbus_printf(x, t, "sectors", "%" PRIu64, d->sectors);
+	err |= pvk_xenbus_printf(x, t, "sector-size", "%u", d->sector_size);
+	err |= pvk_xenbus_printf(x, t, "physical-sector-size", "%u",
+				 d->phys_sector_size);
+	err |= pvk_xenbus_printf(x, t, "info", "%u", info);
+	err |= pvk_xenbus_printf(x, t, "hotplug-status", "connected");
+	(void)hv;
+	/* Each call returns 0 or -errno: OR-ing keeps "some failed". */
+	return err < 0 ? -EIO : 0;
+}
+
+static void dev_publish(struct bb_dev *dev, const char *why)
+{
+	int err = pvk_xs_transaction(dev->hv, 0, publish_txn, dev);
+
+	if (err < 0) {
+		bb_log(dev->bb, "vbd %s: publishing features: %s", dev->name,
+		       strerror(-err));
+		return;
+	}
+	dev_switch(dev, PVK_XENBUS_INITWAIT, PH_INITWAIT, why);
+}
+
+/* --- connect ------------------------------------------------------------ */
+
+/* The frontend's unsigned node @name (which may be "queue-N/..."). */
+static int fe_uint(struct bb_dev *dev, const char *name, unsigned long def,
+		   unsigned long *v)
+{
+	char path[PVK_XENBUS_PATH_MAX + 48];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", dev->xb.fe_path, name);
+	err = pvk_xs_read_uint(dev->hv, PVK_XS_NO_TXN, path, v);
+	if (err == -ENOENT) {
+		*v = def;
+		return 0;
+	}
+	return err;
+}
+
+/* Read what the frontend published, bounded and validated. */
+static int read_connect(struct bb_dev *dev, struct bb_connect *c,
+			const char **why)
+{
+	unsigned long order, nq, v, pers;
+	char name[48], pre[24];
+	char *proto = NULL;
+	uint32_t q, i;
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	*why = "malformed ring-page-order";
+	if (fe_uint(dev, "ring-page-order", 0, &order) < 0)
+		return -EPROTO;
+	*why = "ring-page-order above max-ring-page-order";
+	if (order > dev->lim.max_ring_order)
+		return -EPROTO;
+	*why = "malformed multi-queue-num-queues";
+	if (fe_uint(dev, "multi-queue-num-queues", 1, &nq) < 0)
+		return -EPROTO;
+	*why = "multi-queue-num-queues out of range";
+	if (nq == 0 || nq > dev->lim.max_queues)
+		return -EPROTO;
+	err = pvk_xenbus_read(&dev->xb, PVK_XS_NO_TXN, true, "protocol",
+			      &proto);
+	if (err >= 0) {
+		bool ok = !strcmp(proto, BB_PROTO_NATIVE);
+
+		free(proto);
+		*why = "unsupported protocol (only the native ABI)";
+		if (!ok)
+			return -EPROTO;
+	}
+	*why = "malformed feature-persistent";
+	if (fe_uint(dev, "feature-persistent", 0, &pers) < 0)
+		return -EPROTO;
+
+	c->nr_queues = (uint32_t)nq;
+	c->ring_order = (uint32_t)order;
+	c->persistent = dev->lim.persistent && pers == 1;
+	for (q = 0; q < c->nr_queues; q++) {
+		if (nq == 1)
+			pre[0] = '\0';
+		else
+			snprintf(pre, sizeof(pre), "queue-%u/", q);
+		for (i = 0; i < (1u << order); i++) {
+			if (order == 0)
+				snprintf(name, sizeof(name), "%sring-ref", pre);
+			else
+				snprintf(name, sizeof(name), "%sring-ref%u",
+					 pre, i);
+			*why = "missing or malformed ring-ref";
+			if (fe_uint(dev, name, ~0ul, &v) < 0 || v > UINT32_MAX)
+				return -EPROTO;
+			c->q[q].ring_refs[i] = (uint32_t)v;
+		}
+		snprintf(name, sizeof(name), "%sevent-channel", pre);
+		*why = "missing or malformed event-channel";
+		if (fe_uint(dev, name, ~0ul, &v) < 0 || v > UINT32_MAX)
+			return -EPROTO;
+		c->q[q].evtchn = (uint32_t)v;
+	}
+	return 0;
+}
+
+static void dev_go_closing(struct bb_dev *dev, const char *why)
+{
+	bb_dev_disconnect(dev);
+	dev_switch(dev, PVK_XENBUS_CLOSING, PH_CLOSING, why);
+}
+
+static void dev_connect(struct bb_dev *dev)
+{
+	struct bb_connect c;
+	const char *why = NULL;
+	char msg[160];
+	int err;
+
+	err = read_connect(dev, &c, &why);
+	if (err < 0) {
+		dev_go_closing(dev, why);
+		return;
+	}
+	__atomic_store_n(&dev->broken, false, __ATOMIC_RELAXED);
+	err = bb_dev_connect(dev, &c);
+	if (err < 0) {
+		snprintf(msg, sizeof(msg), "mapping rings: %s", strerror(-err));
+		dev_go_closing(dev, msg);
+		return;
+	}
+	dev->ring_order = c.ring_order;
+	/* Negotiated, as Linux's blkback writes it at connect. */
+	pvk_xenbus_printf(&dev->xb, PVK_XS_NO_TXN, "feature-persistent", "%d",
+			  c.persistent);
+	snprintf(msg, sizeof(msg),
+		 "queues=%u ring-page-order=%u persistent=%d indirect=%u "
+		 "sectors=%" PRIu64 "%s%s",
+		 c.nr_queues, c.ring_order, c.persistent,
+		 dev->lim.max_indirect_segs, dev->disk.sectors,
+		 dev->disk.readonly ? " ro" : "",
+		 dev->disk.direct ? " O_DIRECT" : "");
+	dev_switch(dev, PVK_XENBUS_CONNECTED, PH_CONNECTED, msg);
+}
+
+/* --- devices ------------------------------------------------------------ */
+
+static struct bb_dev *dev_find(struct pvk_blkback *bb, uint32_t fe,
+			       uint32_t devid)
+{
+	struct bb_dev *d;
+
+	for (d = bb->devs; d; d = d->next)
+		if (d->fe_domid == fe && d->devid == devid)
+			return d;
+	return NULL;
+}
+
+static void dev_drop(struct bb_dev *dev, const char *why)
+{
+	struct pvk_blkback *bb = dev->bb;
+	struct bb_dev **pp;
+
+	bb_dev_disconnect(dev);
+	if (dev->fe_watched) {
+		char path[PVK_XENBUS_PATH_MAX + 8];
+
+		snprintf(path, sizeof(path), "%s/state", dev->xb.fe_path);
+		pvk_xs_unwatch(dev->hv, path, dev->fe_token);
+	}
+	bb_disk_close(&dev->disk);
+	for (pp = &bb->devs; *pp; pp = &(*pp)->next) {
+		if (*pp == dev) {
+			*pp = dev->next;
+			break;
+		}
+	}
+	bb_log(bb, "vbd %s: removed (%s)", dev->name, why);
+	free(dev->params);
+	free(dev);
+}
+
+/*
+ * The frontend path a backend device may name: exactly
+ * /local/domain/<fe>/device/vbd/<devid>, whatever our own directory type.
+ */
+static int dev_init_paths(struct bb_dev *dev)
+{
+	struct pvk_blkback *bb = dev->bb;
+	char *v = NULL, want[PVK_XENBUS_PATH_MAX];
+	unsigned long id;
+	int err;
+
+	if (!strcmp(bb->type, "vbd"))
+		return pvk_xenbus_backend_init(&dev->xb, bb->hv, "vbd",
+					       dev->fe_domid, dev->devid);
+	memset(&dev->xb, 0, sizeof(dev->xb));
+	dev->xb.hv = bb->hv;
+	dev->xb.is_backend = true;
+	snprintf(dev->xb.type, sizeof(dev->xb.type), "%s", bb->type);
+	dev->xb.devid = dev->devid;
+	dev->xb.fe_domid = dev->fe_domid;
+	dev->xb.be_domid = bb->self;
+	snprintf(dev->xb.be_path, sizeof(dev->xb.be_path), "%s/%u/%u", bb->base,
+		 dev->fe_domid, dev->devid);
+	err = pvk_xenbus_frontend_path(want, sizeof(want), "vbd", dev->fe_domid,
+				       dev->devid);
+	if (err < 0)
+		return err;
+	err = pvk_xenbus_read(&dev->xb, PVK_XS_NO_TXN, false, "frontend", &v);
+	if (err < 0)
+		return err;
+	err = strcmp(v, want) ? -EPROTO : 0;
+	free(v);
+	if (err < 0)
+		return err;
+	err = own_read_uint(dev, "frontend-id", ~0ul, &id);
+	if (err < 0 || id != dev->fe_domid)
+		return -EPROTO;
+	memcpy(dev->xb.fe_path, want, sizeof(want));
+	return 0;
+}
+
+static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
+{
+	struct bb_dev *dev;
+	char *mode = NULL, *dtype = NULL, path[PVK_XENBUS_PATH_MAX + 8];
+	unsigned long online;
+	int err, sb, sf;
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return;
+	dev->bb = bb;
+	dev->hv = bb->hv;
+	dev->fe_domid = fe;
+	dev->devid = devid;
+	dev->disk.fd = -1;
+	dev->phase = PH_FAILED;
+	snprintf(dev->name, sizeof(dev->name), "%u/%u", fe, devid);
+
+	err = dev_init_paths(dev);
+	if (err < 0) {
+		/* Half-written by a toolstack (or not a device): the next
+		 * event under it probes again. */
+		if (err != -ENOENT)
+			bb_log(bb,
+			       "vbd %s: ignored: bad frontend/frontend-id "
+			       "(%s)",
+			       dev->name, strerror(-err));
+		free(dev);
+		return;
+	}
+	/* Not yet written, or being detached (online = 0): not ours. */
+	sb = pvk_xenbus_read_state(&dev->xb, false);
+	if (sb <= PVK_XENBUS_UNKNOWN ||
+	    own_read_uint(dev, "online", 1, &online) < 0 || online == 0) {
+		free(dev);
+		return;
+	}
+	if (own_read(dev, "params", &dev->params) < 0 ||
+	    own_read(dev, "mode", &mode) < 0) {
+		free(dev->params);
+		free(dev);
+		return;
+	}
+	snprintf(dev->mode, sizeof(dev->mode), "%s", mode);
+	if (own_read(dev, "device-type", &dtype) >= 0)
+		dev->disk.cdrom = !strcmp(dtype, "cdrom");
+	free(dtype);
+
+	dev->lim.max_queues = bb->cfg.no_mq ? 1 : bb->cfg.max_queues;
+	dev->lim.max_ring_order = bb->cfg.max_ring_order;
+	dev->lim.max_indirect_segs =
+		bb->cfg.no_indirect ? 0 : bb->cfg.max_indirect_segs;
+	dev->lim.max_persistent = bb->cfg.max_persistent;
+	dev->lim.persistent = !bb->cfg.no_persistent;
+	dev->lim.flush = !bb->cfg.no_flush;
+	dev->lim.barrier = !bb->cfg.no_barrier;
+
+	dev->next = bb->devs;
+	bb->devs = dev;
+
+	if (strcmp(mode, "r") && strcmp(mode, "w") && strcmp(mode, "w!") &&
+	    strcmp(mode, "ro") && strcmp(mode, "rw")) {
+		bb_log(bb, "vbd %s: bad mode '%.8s'", dev->name, mode);
+		free(mode);
+		pvk_xenbus_printf(&dev->xb, PVK_XS_NO_TXN, "hotplug-status",
+				  "error");
+		return;
+	}
+	err = bb_disk_open(&dev->disk, dev->params,
+			   mode[0] == 'r' || dev->disk.cdrom,
+			   !bb->cfg.no_direct);
+	free(mode);
+	if (err < 0) {
+		bb_log(bb, "vbd %s: cannot open %s: %s", dev->name, dev->params,
+		       strerror(-err));
+		pvk_xenbus_printf(&dev->xb, PVK_XS_NO_TXN, "hotplug-error",
+				  "cannot open %s: %s", dev->params,
+				  strerror(-err));
+		pvk_xenbus_printf(&dev->xb, PVK_XS_NO_TXN, "hotplug-status",
+				  "error");
+		return;
+	}
+	dev->lim.discard = dev->disk.discard && !bb->cfg.no_discard;
+
+	snprintf(dev->fe_token, sizeof(dev->fe_token), "fe/%u/%u", fe, devid);
+	snprintf(path, sizeof(path), "%s/state", dev->xb.fe_path);
+	if (pvk_xs_watch(bb->hv, path, dev->fe_token) == 0)
+		dev->fe_watched = true;
+
+	sf = pvk_xenbus_read_state(&dev->xb, true);
+	bb_log(bb, "vbd %s: found %s (%s, %" PRIu64 " sectors%s)", dev->name,
+	       dev->params, dev->disk.readonly ? "ro" : "rw", dev->disk.sectors,
+	       dev->disk.direct ? ", O_DIRECT" : "");
+	/* Rings a previous instance of us connected cannot be resumed. */
+	if (sf == PVK_XENBUS_CONNECTED ||
+	    (sf == PVK_XENBUS_INITIALISED &&
+	     (sb == PVK_XENBUS_CONNECTED || sb == PVK_XENBUS_CLOSING ||
+	      sb == PVK_XENBUS_CLOSED))) {
+		dev_switch(dev, PVK_XENBUS_CLOSING, PH_CLOSING,
+			   "rings of a previous backend: frontend must "
+			   "reconnect");
+		return;
+	}
+	if (sf == PVK_XENBUS_CLOSING) {
+		dev->phase = PH_CLOSING;
+		return;
+	}
+	dev_publish(dev, NULL);
+}
+
+static bool domain_gone(struct pvk_blkback *bb, uint32_t domid)
+{
+	struct pvk_domain_info info;
+	int err = pvk_hv_domain_info(bb->hv, domid, &info);
+
+	return err == -ENOENT || (err == 0 && info.dying);
+}
+
+/* Move @dev one step towards what online, our state and the frontend's
+ * state ask for.  May free @dev. */
+static void reconcile(struct bb_dev *dev)
+{
+	struct pvk_blkback *bb = dev->bb;
+	unsigned long online = 1;
+	int sb, sf;
+
+	if (dev->phase == PH_FAILED)
+		return;
+	if (own_read_uint(dev, "online", 1, &online) < 0)
+		online = 1;
+	sb = pvk_xenbus_read_state(&dev->xb, false);
+	sf = pvk_xenbus_read_state(&dev->xb, true);
+	if (sf < 0)
+		sf = PVK_XENBUS_UNKNOWN; /* garbage: as if absent */
+	/* A toolstack detaching writes online=0 and our state Closing. */
+	if (online == 0 ||
+	    ((sb == PVK_XENBUS_CLOSING || sb == PVK_XENBUS_CLOSED) &&
+	     (dev->phase == PH_INITWAIT || dev->phase == PH_CONNECTED)))
+		dev->want_close = true;
+
+	switch (sf) {
+	case PVK_XENBUS_INITIALISED:
+	case PVK_XENBUS_CONNECTED:
+		if (dev->want_close || bb->shutting_down) {
+			if (dev->phase == PH_INITWAIT ||
+			    dev->phase == PH_CONNECTED)
+				dev_go_closing(dev, "detach requested");
+		} else if (dev->phase == PH_INITWAIT) {
+			dev_connect(dev);
+		} else if (dev->phase == PH_CLOSED) {
+			dev_publish(dev, NULL);
+		}
+		break;
+	case PVK_XENBUS_CLOSING:
+		if (dev->phase == PH_CONNECTED || dev->phase == PH_INITWAIT)
+			dev_go_closing(dev, "frontend closing");
+		break;
+	case PVK_XENBUS_CLOSED:
+		if (dev->phase == PH_CONNECTED || dev->phase == PH_CLOSING ||
+		    (dev->phase == PH_INITWAIT && dev->want_close)) {
+			bb_dev_disconnect(dev);
+			dev_switch(dev, PVK_XENBUS_CLOSED, PH_CLOSED,
+				   "frontend closed");
+		}
+		if (dev->phase != PH_CLOSED)
+			break;
+		if (dev->want_close) {
+			dev_drop(dev, "detached");
+			return;
+		}
+		if (!bb->shutting_down)
+			dev_publish(dev, "ready for the frontend to reconnect");
+		break;
+	case PVK_XENBUS_INITIALISING:
+	case PVK_XENBUS_INITWAIT:
+		if (dev->want_close) {
+			bb_dev_disconnect(dev);
+			dev_switch(dev, PVK_XENBUS_CLOSED, PH_CLOSED,
+				   "detached before connecting");
+			dev_drop(dev, "detached");
+			return;
+		}
+		if (dev->phase == PH_CONNECTED)
+			bb_dev_disconnect(dev);
+		if (dev->phase != PH_INITWAIT && !bb->shutting_down)
+			dev_publish(dev, "frontend restarted");
+		break;
+	default:
+		if (dev->phase == PH_CONNECTED)
+			dev_go_closing(dev, "frontend state vanished");
+		if (domain_gone(bb, dev->fe_domid)) {
+			char *path = strdup(dev->xb.be_path);
+
+			dev_drop(dev, "frontend domain gone");
+			if (path) {
+				pvk_xs_rm(bb->hv, PVK_XS_NO_TXN, path);
+				free(path);
+			}
+			return;
+		}
+		if (dev->want_close) {
+			dev_switch(dev, PVK_XENBUS_CLOSED, PH_CLOSED,
+				   "detached without a frontend");
+			dev_drop(dev, "detached");
+		}
+		break;
+	}
+}
+
+static bool parse_uint(const char *s, uint32_t max, uint32_t *v)
+{
+	char *end;
+	unsigned long n;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || n > max)
+		return false;
+	*v = (uint32_t)n;
+	return true;
+}
+
+/* List the backend directory: probe new devices, drop vanished ones. */
+static void scan(struct pvk_blkback *bb)
+{
+	char **fes = NULL, **ids = NULL, path[PVK_XENBUS_PATH_MAX + 16];
+	int nfe, nid, i, j;
+	uint32_t fe, id;
+	struct bb_dev *d, *next;
+
+	for (d = bb->devs; d; d = d->next)
+		d->listed = false;
+	nfe = pvk_xs_directory(bb->hv, PVK_XS_NO_TXN, bb->base, &fes);
+	for (i = 0; i < nfe; i++) {
+		if (!parse_uint(fes[i], PVK_DOMID_MAX, &fe))
+			continue;
+		snprintf(path, sizeof(path), "%s/%u", bb->base, fe);
+		nid = pvk_xs_directory(bb->hv, PVK_XS_NO_TXN, path, &ids);
+		for (j = 0; j < nid; j++) {
+			if (!parse_uint(ids[j], UINT32_MAX, &id))
+				continue;
+			d = dev_find(bb, fe, id);
+			if (!d && !bb->shutting_down) {
+				dev_probe(bb, fe, id);
+				d = dev_find(bb, fe, id);
+			}
+			if (d)
+				d->listed = true;
+		}
+		free(ids);
+		ids = NULL;
+	}
+	free(fes);
+	if (nfe < 0 && nfe != -ENOENT)
+		return; /* do not drop devices on a failed read */
+	for (d = bb->devs; d; d = next) {
+		next = d->next;
+		if (!d->listed)
+			dev_drop(d, "backend directory removed");
+	}
+}
+
+static void reconcile_all(struct pvk_blkback *bb)
+{
+	struct bb_dev *d, *next;
+
+	for (d = bb->devs; d; d = next) {
+		next = d->next;
+		reconcile(d);
+	}
+}
+
+int pvk_blkback_handle_events(struct pvk_blkback *bb)
+{
+	char *path, *token;
+	bool rescan = false;
+	int n, err = 0;
+
+	while ((n = pvk_xs_read_watch(bb->hv, &path, &token)) == 1) {
+		/* Our own feature writes under a known device need nothing;
+		 * everything else is reconciled below. */
+		size_t bl = strlen(bb->base);
+		uint32_t fe, id;
+		char leaf[32];
+
+		if (!strcmp(token, "be") && !strncmp(path, bb->base, bl) &&
+		    path[bl] == '/' &&
+		    sscanf(path + bl, "/%u/%u/%31s", &fe, &id, leaf) == 3 &&
+		    dev_find(bb, fe, id) && strcmp(leaf, "state") &&
+		    strcmp(leaf, "online"))
+			;
+		else
+			rescan = true;
+		free(path);
+		free(token);
+	}
+	if (n < 0)
+		err = n;
+	if (rescan) {
+		scan(bb);
+		reconcile_all(bb);
+	}
+	return err;
+}
+
+int pvk_blkback_fd(struct pvk_blkback *bb)
+{
+	return pvk_xs_watch_fd(bb->hv);
+}
+
+int pvk_blkback_count(struct pvk_blkback *bb, int *connected)
+{
+	struct bb_dev *d;
+	int n = 0, c = 0;
+
+	for (d = bb->devs; d; d = d->next) {
+		n++;
+		c += d->phase == PH_CONNECTED;
+	}
+	if (connected)
+		*connected = c;
+	return n;
+}
+
+int pvk_blkback_create(struct pvk_blkback **out, struct pvk_hv *hv,
+		       const struct pvk_blkback_config *cfg)
+{
+	struct pvk_blkback *bb;
+	int err;
+
+	*out = NULL;
+	bb = calloc(1, sizeof(*bb));
+	if (!bb)
+		return -ENOMEM;
+	if (cfg)
+		bb->cfg = *cfg;
+	if (!bb->cfg.log)
+		bb->cfg.log = log_stderr;
+	if (!bb->cfg.max_queues)
+		bb->cfg.max_queues = PVK_BLKBACK_DEF_MAX_QUEUES;
+	if (!bb->cfg.max_indirect_segs)
+		bb->cfg.max_indirect_segs = PVK_BLKBACK_DEF_INDIRECT_SEGS;
+	if (!bb->cfg.max_persistent)
+		bb->cfg.max_persistent = PVK_BLKBACK_DEF_PERSISTENT;
+	if (!cfg)
+		bb->cfg.max_ring_order = PVK_BLKBACK_DEF_RING_ORDER;
+	err = -EINVAL;
+	if (bb->cfg.max_queues > BB_MAX_QUEUES ||
+	    bb->cfg.max_ring_order > PVK_RING_MAX_ORDER ||
+	    bb->cfg.max_indirect_segs > PVK_BLKIF_MAX_INDIRECT_SEGMENTS)
+		goto free_bb;
+	snprintf(bb->type, sizeof(bb->type), "%s",
+		 bb->cfg.type && *bb->cfg.type ? bb->cfg.type : "vbd");
+	bb->cfg.type = bb->type;
+	if (strchr(bb->type, '/') || strlen(bb->type) >= sizeof(bb->type) - 1)
+		goto free_bb;
+	pthread_mutex_init(&bb->log_lock, NULL);
+	bb->hv = hv;
+	bb->self = pvk_hv_domid(hv);
+	snprintf(bb->base, sizeof(bb->base), "/local/domain/%u/backend/%s",
+		 bb->self, bb->type);
+
+	err = pvk_xs_watch(hv, bb->base, "be");
+	if (err < 0)
+		goto destroy_lock;
+	err = pvk_xs_watch(hv, "@releaseDomain", "rel");
+	if (err < 0)
+		goto unwatch_base;
+	scan(bb);
+	reconcile_all(bb);
+	*out = bb;
+	return 0;
+
+unwatch_base:
+	pvk_xs_unwatch(hv, bb->base, "be");
+destroy_lock:
+	pthread_mutex_destroy(&bb->log_lock);
+free_bb:
+	free(bb);
+	return err;
+}
+
+/* Wait until every device's frontend is Closed (or @timeout_ms), writing
+ * Closed for those that are. */
+static void wait_closed(struct pvk_blkback *bb, int timeout_ms)
+{
+	struct timespec t0, t;
+	struct bb_dev *d;
+	char *p, *tok;
+	bool pending;
+	long left;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pending = false;
+		for (d = bb->devs; d; d = d->next) {
+			int sf;
+
+			if (d->phase != PH_CLOSING)
+				continue;
+			sf = pvk_xenbus_read_state(&d->xb, true);
+			if (sf == PVK_XENBUS_CLOSED || sf <= 0)
+				dev_switch(d, PVK_XENBUS_CLOSED, PH_CLOSED,
+					   "shutdown");
+			else
+				pending = true;
+		}
+		if (!pending)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 +
+				     (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return;
+		struct pollfd pfd = { .fd = pvk_blkback_fd(bb),
+				      .events = POLLIN };
+		if (poll(&pfd, 1, (int)(left < 100 ? left : 100)) > 0)
+			while (pvk_xs_read_watch(bb->hv, &p, &tok) == 1) {
+				free(p);
+				free(tok);
+			}
+	}
+}
+
+int pvk_blkback_shutdown(struct pvk_blkback *bb, int timeout_ms)
+{
+	struct bb_dev *d;
+
+	bb->shutting_down = true;
+	for (d = bb->devs; d; d = d->next) {
+		if (d->phase == PH_CONNECTED || d->phase == PH_INITWAIT)
+			dev_go_closing(d, "backend shutting down");
+	}
+	wait_closed(bb, timeout_ms);
+	return 0;
+}
+
+void pvk_blkback_destroy(struct pvk_blkback *bb)
+{
+	struct bb_dev *d;
+
+	if (!bb)
+		return;
+	while ((d = bb->devs)) {
+		bb->devs = d->next;
+		bb_dev_disconnect(d);
+		bb_disk_close(&d->disk);
+		free(d->params);
+		free(d);
+	}
+	pvk_xs_unwatch(bb->hv, "@releaseDomain", "rel");
+	pvk_xs_unwatch(bb->hv, bb->base, "be");
+	pthread_mutex_destroy(&bb->log_lock);
+	free(bb);
+}
+
+int pvk_blkback_stats(struct pvk_blkback *bb, FILE *f)
+{
+	struct bb_counters c;
+	struct bb_dev *d;
+	uint32_t inflight;
+	bool broken;
+	int i;
+
+	for (d = bb->devs; d; d = d->next) {
+		bb_dev_counters(d, &c, &broken, &inflight);
+		fprintf(f,
+			"device %s %s params=%s mode=%s queues=%u "
+			"ring-page-order=%u persistent=%d indirect=%u "
+			"sectors=%" PRIu64 " direct=%d\n",
+			d->name, phase_names[d->phase], d->params ?: "-",
+			d->mode, d->nr_queues, d->ring_order, d->persistent,
+			d->lim.max_indirect_segs, d->disk.sectors,
+			d->disk.direct);
+		fprintf(f,
+			"counters reads=%" PRIu64 " writes=%" PRIu64
+			" flushes=%" PRIu64 " barriers=%" PRIu64
+			" discards=%" PRIu64 " bytes_read=%" PRIu64
+			" bytes_written=%" PRIu64 " errors=%" PRIu64
+			" eopnotsupp=%" PRIu64 " inflight=%u broken=%d"
+			" broken_events=%" PRIu64 "\n",
+			c.reads, c.writes, c.flushes, c.barriers, c.discards,
+			c.bytes_read, c.bytes_written, c.errors, c.eopnotsupp,
+			inflight, broken,
+			__atomic_load_n(&d->broken_count, __ATOMIC_RELAXED));
+		fprintf(f, "latency");
+		for (i = 0; i < BB_HIST_BUCKETS; i++)
+			if (c.hist[i])
+				fprintf(f, " %lu-%luus:%" PRIu64,
+					i ? 1ul << i : 0ul, 1ul << (i + 1),
+					c.hist[i]);
+		fprintf(f, "\n");
+	}
+	return 0;
+}

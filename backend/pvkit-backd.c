@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvkit-backd: the control domain's block backend daemon.  Serves every
+ * vbd under its xenstore backend directory (see pvkit/blkback.h), answers
+ * `pvkit stats` on a unix socket, and on SIGTERM/SIGINT drains in-flight
+ * I/O and closes its devices before exiting.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <pvkit/blkback.h>
+#include <pvkit/hv.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pvkit-backd [options]\n"
+		"  --type TYPE          backend directory type (default vbd)\n"
+		"  --max-queues N       multi-queue-max-queues (default %u)\n"
+		"  --max-ring-order N   max-ring-page-order, 0..4 (default %u)\n"
+		"  --max-indirect N     feature-max-indirect-segments (default "
+		"%u)\n"
+		"  --no-indirect --no-persistent --no-discard --no-flush\n"
+		"  --no-barrier --no-mq    do not offer that feature\n"
+		"  --no-direct          never open images with O_DIRECT\n"
+		"  --control PATH       stats socket (default: see "
+		"pvkit/blkback.h)\n"
+		"  --drain-timeout MS   SIGTERM: wait for frontends to close "
+		"(default 2000)\n",
+		PVK_BLKBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_RING_ORDER,
+		PVK_BLKBACK_DEF_INDIRECT_SEGS);
+}
+
+static int parse_u32(const char *s, uint32_t *v)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || !*s || n > UINT32_MAX)
+		return -EINVAL;
+	*v = (uint32_t)n;
+	return 0;
+}
+
+static int control_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)], *slash;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A live daemon answers; a stale socket file does not. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	close(fd);
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0755);
+	}
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 8) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void control_serve(struct pvk_blkback *bb, int lfd)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	FILE *f;
+	int fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		/* A client that does not read cannot stall the daemon. */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		f = fdopen(fd, "w");
+		if (!f) {
+			close(fd);
+			continue;
+		}
+		pvk_blkback_stats(bb, f);
+		fclose(f);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "type", required_argument, NULL, 't' },
+		{ "max-queues", required_argument, NULL, 'q' },
+		{ "max-ring-order", required_argument, NULL, 'o' },
+		{ "max-indirect", required_argument, NULL, 'i' },
+		{ "no-indirect", no_argument, NULL, 'I' },
+		{ "no-persistent", no_argument, NULL, 'P' },
+		{ "no-discard", no_argument, NULL, 'D' },
+		{ "no-flush", no_argument, NULL, 'F' },
+		{ "no-barrier", no_argument, NULL, 'B' },
+		{ "no-mq", no_argument, NULL, 'M' },
+		{ "no-direct", no_argument, NULL, 'd' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "drain-timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct pvk_blkback_config cfg = {
+		.max_queues = PVK_BLKBACK_DEF_MAX_QUEUES,
+		.max_ring_order = PVK_BLKBACK_DEF_RING_ORDER,
+		.max_indirect_segs = PVK_BLKBACK_DEF_INDIRECT_SEGS,
+	};
+	const char *control = NULL;
+	char ctl[256];
+	uint32_t drain_ms = 2000;
+	struct pvk_blkback *bb = NULL;
+	struct pvk_hv *hv = NULL;
+	struct pollfd pfd[3];
+	sigset_t mask;
+	int c, err, sfd = -1, lfd = -1, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		err = 0;
+		switch (c) {
+		case 't':
+			cfg.type = optarg;
+			break;
+		case 'q':
+			err = parse_u32(optarg, &cfg.max_queues);
+			break;
+		case 'o':
+			err = parse_u32(optarg, &cfg.max_ring_order);
+			break;
+		case 'i':
+			err = parse_u32(optarg, &cfg.max_indirect_segs);
+			break;
+		case 'I':
+			cfg.no_indirect = true;
+			break;
+		case 'P':
+			cfg.no_persistent = true;
+			break;
+		case 'D':
+			cfg.no_discard = true;
+			break;
+		case 'F':
+			cfg.no_flush = true;
+			break;
+		case 'B':
+			cfg.no_barrier = true;
+			break;
+		case 'M':
+			cfg.no_mq = true;
+			break;
+		case 'd':
+			cfg.no_direct = true;
+			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'T':
+			err = parse_u32(optarg, &drain_ms);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+		if (err) {
+			fprintf(stderr, "pvkit-backd: bad number '%s'\n",
+				optarg);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (cfg.max_queues == 0)
+		cfg.no_mq = true;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	/* Blocked before any thread exists, so queue threads inherit it. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		perror("pvkit-backd: signalfd");
+		return 1;
+	}
+
+	err = pvk_hv_open(&hv, 0);
+	if (err < 0) {
+		fprintf(stderr, "pvkit-backd: %s\n",
+			err == -ENODEV ? "no Xen and no simulator: run `pvkit "
+					 "sim start` first" :
+					 strerror(-err));
+		goto close_sfd;
+	}
+	if (!control) {
+		if (pvk_blkback_control_path(ctl, sizeof(ctl),
+					     strcmp(pvk_hv_backend(hv),
+						    "xen") != 0) < 0) {
+			fprintf(stderr, "pvkit-backd: control path too long\n");
+			goto close_hv;
+		}
+		control = ctl;
+	}
+	lfd = control_listen(control);
+	if (lfd < 0) {
+		fprintf(stderr, "pvkit-backd: %s: %s\n", control,
+			lfd == -EADDRINUSE ? "another pvkit-backd is running" :
+					     strerror(-lfd));
+		goto close_hv;
+	}
+	fprintf(stderr,
+		"pvkit-backd: started on %s as domain %u, serving "
+		"backend/%s, stats at %s\n",
+		pvk_hv_backend(hv), pvk_hv_domid(hv), cfg.type ?: "vbd",
+		control);
+	err = pvk_blkback_create(&bb, hv, &cfg);
+	if (err < 0) {
+		fprintf(stderr, "pvkit-backd: %s\n", strerror(-err));
+		goto close_listen;
+	}
+
+	for (;;) {
+		pfd[0] = (struct pollfd){ .fd = pvk_blkback_fd(bb),
+					  .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		pfd[2] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		if (poll(pfd, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("pvkit-backd: poll");
+			break;
+		}
+		if (pfd[1].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) &&
+			    si.ssi_signo != SIGHUP) {
+				fprintf(stderr,
+					"pvkit-backd: signal %u: draining and "
+					"closing devices\n",
+					si.ssi_signo);
+				pvk_blkback_shutdown(bb, (int)drain_ms);
+				rc = 0;
+				break;
+			}
+		}
+		if (pfd[2].revents)
+			control_serve(bb, lfd);
+		if (pfd[0].revents) {
+			err = pvk_blkback_handle_events(bb);
+			if (err < 0) {
+				fprintf(stderr, "pvkit-backd: xenstore: %s\n",
+					strerror(-err));
+				pvk_blkback_shutdown(bb, 0);
+				break;
+			}
+		}
+	}
+	pvk_blkback_destroy(bb);
+	fprintf(stderr, "pvkit-backd: stopped\n");
+close_listen:
+	close(lfd);
+	unlink(control);
+close_hv:
+	pvk_hv_close(hv);
+close_sfd:
+	close(sfd);
+	return rc;
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * frontend/blkfront_priv.h -- private: what blkfront.c (data path: rings,
+ * shadow table, grants, event channel) and blkfront_xs.c (control plane:
+ * xenstore nodes, negotiation, xenbus states) share.
+ *
+ * The control plane calls into the data path only through:
+ *   bf_rings_alloc()     allocate rings + event channels for a connection
+ *   bf_rings_free()      tear them down, keeping every incomplete io
+ *   bf_start()           the backend is Connected: build shadows, re-issue
+ *   bf_fail_all()        complete every io with an error
+ *   bf_set_broken()      latch the device broken
+ * and the data path into the control plane through bf_xs_*().
+ */
+#ifndef PVK_FRONTEND_BLKFRONT_PRIV_H
+#define PVK_FRONTEND_BLKFRONT_PRIV_H
+
+#include <pvkit/blkfront.h>
+#include <pvkit/blkif.h>
+#include <pvkit/xenbus.h>
+
+#define BF_RING_PAGES_MAX (1u << PVK_BLKFRONT_MAX_RING_ORDER)
+#define BF_ID_NONE UINT32_MAX
+/* Persistent pool: pages granted once, reused LIFO (blkif.h note 7). */
+#define BF_POOL_CHUNK 64u
+#define BF_POOL_MAX_PAGES 8192u
+
+/* io->flags_ */
+#define BF_IO_SENT (1u << 0) /* every ring request split off */
+#define BF_IO_DONE (1u << 1) /* on the completed list */
+
+enum bf_conn {
+	BF_DISCONNECTED = 0, /* no rings: ios wait */
+	BF_PUBLISHED, /* rings published, waiting for backend Connected */
+	BF_CONNECTED, /* ios flow */
+	BF_BROKEN, /* backend violated the protocol: all I/O fails */
+	BF_GONE, /* device removed: all I/O fails with -ENODEV */
+};
+
+struct bf_page {
+	void *va;
+	uint32_t gref;
+	struct bf_page *next;
+};
+
+struct bf_chunk {
+	void *addr;
+	uint32_t count;
+	struct bf_page *pages;
+	struct bf_chunk *next;
+};
+
+/* A grant allocation that could not be ended yet (the backend still has
+ * it mapped): retried later, leaked at close if it never frees. */
+struct bf_zombie {
+	void *addr;
+	uint32_t count;
+	struct bf_zombie *next;
+};
+
+struct bf_shadow {
+	struct pvk_blkfront_io *io; /* NULL: free */
+	uint32_t next_free;
+	uint8_t op; /* operation put on the ring (INDIRECT, ...) */
+	uint8_t data_op; /* READ or WRITE for data requests */
+	uint32_t nr_data, nr_ind; /* data and indirect pages */
+	uint64_t io_off; /* bytes into io->buf */
+	uint32_t len; /* data bytes */
+	struct bf_page **pages; /* persistent: [nr_data + nr_ind] */
+	void *np_addr; /* non-persistent: one allocation */
+	uint32_t *np_refs;
+	uint32_t np_count;
+};
+
+struct bf_queue {
+	unsigned int idx;
+	struct pvk_ring ring;
+	void *sring;
+	uint32_t nr_pages;
+	uint32_t refs[BF_RING_PAGES_MAX];
+	int port; /* local event-channel port, -1 if none */
+	struct bf_shadow *shadow; /* [ring.nr_ents] */
+	uint32_t free_head;
+	uint32_t busy; /* shadows in use */
+	bool unpushed;
+};
+
+struct pvk_blkfront {
+	struct pvk_hv *hv;
+	struct pvk_xenbus_dev dev;
+	struct pvk_evtchn *ev;
+	int epfd;
+	char name[32]; /* "xvda" for log lines */
+	char token[48];
+	char be_state_path[PVK_XENBUS_PATH_MAX + 8];
+	struct pvk_blkfront_opts opts;
+	struct pvk_blkfront_info info;
+	enum bf_conn conn;
+	int fe_state; /* what we last wrote */
+	const char *broken_why;
+	bool closing;
+
+	struct bf_queue q[PVK_BLKFRONT_MAX_QUEUES];
+	uint32_t nr_queues;
+	uint32_t rr; /* next queue to try */
+	uint32_t max_segs; /* data pages per ring request */
+	uint32_t max_ind; /* indirect pages per ring request */
+
+	/* ios: incomplete (submission order) and completed, not reaped */
+	struct pvk_blkfront_io *inc_head, *inc_tail, *dispatch;
+	struct pvk_blkfront_io *done_head, *done_tail;
+	unsigned int nr_ios; /* submitted, not reaped */
+	uint64_t seq;
+
+	/* persistent pool */
+	struct bf_page *pool_free;
+	struct bf_chunk *chunks;
+	uint32_t pool_pages, pool_free_count;
+	struct bf_zombie *zombies;
+
+	struct pvk_blkfront_stats st;
+};
+
+void bf_log(struct pvk_blkfront *bf, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* blkfront.c */
+int bf_rings_alloc(struct pvk_blkfront *bf, uint32_t order, uint32_t nq);
+void bf_rings_free(struct pvk_blkfront *bf);
+int bf_start(struct pvk_blkfront *bf);
+void bf_fail_all(struct pvk_blkfront *bf, int err);
+void bf_set_broken(struct pvk_blkfront *bf, const char *why);
+
+/* blkfront_xs.c */
+int bf_xs_init(struct pvk_blkfront *bf, const char *vdev);
+void bf_xs_fini(struct pvk_blkfront *bf);
+/* Drain the watch queue and act on the backend's state. */
+int bf_xs_handle(struct pvk_blkfront *bf);
+/* Act on the backend's current state once (no watch event needed). */
+int bf_xs_step(struct pvk_blkfront *bf);
+int bf_xs_switch(struct pvk_blkfront *bf, enum pvk_xenbus_state st);
+int bf_xs_backend_state(struct pvk_blkfront *bf);
+
+#endif /* PVK_FRONTEND_BLKFRONT_PRIV_H */

@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * frontend/blkfront_xs.c -- blkfront control plane: device naming,
+ * xenstore nodes, feature negotiation and the xenbus state machine.
+ *
+ * Every value read from the backend's directory is parsed once, checked,
+ * and kept in bf->info; nothing is re-read from xenstore on the data path.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blkfront_priv.h"
+
+#if defined(__x86_64__)
+#define BF_PROTOCOL "x86_64-abi"
+#elif defined(__i386__)
+#define BF_PROTOCOL "x86_32-abi"
+#else
+#define BF_PROTOCOL "arm-abi"
+#endif
+
+/* ---- device names (docs/misc/vbd-interface.txt) ------------------------ */
+
+/* "a".."z", "aa".. as bijective base 26; -1 if not letters. */
+static long disk_index(const char *s)
+{
+	long n = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < 'a' || *s > 'z' || n > (1l << 20))
+			return -1;
+		n = n * 26 + (*s - 'a' + 1);
+	}
+	return n - 1;
+}
+
+int pvk_blkfront_vdev_to_devid(const char *vdev)
+{
+	unsigned long v;
+	char *end;
+	long d;
+
+	if (!vdev || !*vdev)
+		return -EINVAL;
+	if (vdev[0] >= '0' && vdev[0] <= '9') {
+		errno = 0;
+		v = strtoul(vdev, &end, 10);
+		if (errno || *end || v > INT_MAX)
+			return -EINVAL;
+		return (int)v;
+	}
+	if (!strncmp(vdev, "xvd", 3)) {
+		d = disk_index(vdev + 3);
+		if (d < 0 || d >= (1l << 20))
+			return -EINVAL;
+		if (d < 16)
+			return (202 << 8) | (int)(d << 4);
+		return (1 << 28) | (int)(d << 8);
+	}
+	if (!strncmp(vdev, "sd", 2)) {
+		d = disk_index(vdev + 2);
+		if (d < 0 || d >= 16)
+			return -EINVAL;
+		return (8 << 8) | (int)(d << 4);
+	}
+	if (!strncmp(vdev, "hd", 2)) {
+		d = disk_index(vdev + 2);
+		if (d < 0 || d >= 4)
+			return -EINVAL;
+		return ((d < 2 ? 3 : 22) << 8) | (int)((d & 1) << 6);
+	}
+	return -EINVAL;
+}
+
+int pvk_blkfront_devid_name(uint32_t devid, char *buf, size_t len)
+{
+	char letters[8], tmp[8];
+	uint32_t d;
+	int i = 0, j, rc;
+
+	if ((devid >> 8) == 202 && !(devid & 15))
+		d = (devid >> 4) & 15;
+	else if ((devid & (1u << 28)) && !(devid & 0xff))
+		d = (devid >> 8) & 0xfffff;
+	else {
+		rc = snprintf(buf, len, "%u", devid);
+		return rc < 0 || (size_t)rc >= len ? -ENAMETOOLONG : 0;
+	}
+	d++;
+	while (d && i < (int)sizeof(tmp)) {
+		tmp[i++] = (char)('a' + (d - 1) % 26);
+		d = (d - 1) / 26;
+	}
+	for (j = 0; j < i; j++)
+		letters[j] = tmp[i - 1 - j];
+	letters[i] = '\0';
+	rc = snprintf(buf, len, "xvd%s", letters);
+	return rc < 0 || (size_t)rc >= len ? -ENAMETOOLONG : 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+int bf_xs_switch(struct pvk_blkfront *bf, enum pvk_xenbus_state st)
+{
+	int rc = pvk_xenbus_switch_state(&bf->dev, st);
+
+	if (rc == 0)
+		bf->fe_state = st;
+	return rc;
+}
+
+int bf_xs_backend_state(struct pvk_blkfront *bf)
+{
+	return pvk_xenbus_read_state(&bf->dev, true);
+}
+
+static int own_rm(struct pvk_blkfront *bf, pvk_xs_txn_t txn, const char *name)
+{
+	char path[PVK_XENBUS_PATH_MAX + 32];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", pvk_xenbus_own_path(&bf->dev),
+		 name);
+	rc = pvk_xs_rm(bf->hv, txn, path);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* Write our node @name, which may name a subdirectory ("queue-0/..."). */
+static int own_printf(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
+		      const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int own_printf(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
+		      const char *name, const char *fmt, ...)
+{
+	char path[PVK_XENBUS_PATH_MAX + 32], val[32];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(val))
+		return -EINVAL;
+	n = snprintf(path, sizeof(path), "%s/%s", pvk_xenbus_own_path(&bf->dev),
+		     name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	return pvk_xs_write(bf->hv, txn, path, val);
+}
+
+/* Read the backend's unsigned node @name, bounded by @max. */
+static int be_uint(struct pvk_blkfront *bf, const char *name, unsigned long def,
+		   unsigned long max, unsigned long *v)
+{
+	int rc = pvk_xenbus_read_feature(&bf->dev, PVK_XS_NO_TXN, name, def, v);
+
+	if (rc < 0) {
+		bf_log(bf, "backend node %s unreadable (%d)", name, rc);
+		return rc == -EPROTO ? -EPROTO : rc;
+	}
+	if (*v > max) {
+		bf_log(bf, "backend node %s = %lu out of range", name, *v);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static bool device_exists(struct pvk_blkfront *bf)
+{
+	char *v = NULL;
+	int rc = pvk_xenbus_read(&bf->dev, PVK_XS_NO_TXN, false, "backend", &v);
+
+	free(v);
+	return rc != -ENOENT;
+}
+
+/* The toolstack clears "online" before it removes a device. */
+static bool backend_offline(struct pvk_blkfront *bf)
+{
+	unsigned long v = 1;
+
+	if (pvk_xenbus_read_feature(&bf->dev, PVK_XS_NO_TXN, "online", 1, &v) <
+	    0)
+		return false;
+	return v == 0;
+}
+
+static void bf_gone(struct pvk_blkfront *bf)
+{
+	if (bf->conn == BF_GONE)
+		return;
+	bf_log(bf, "device removed");
+	bf_rings_free(bf);
+	bf->conn = BF_GONE;
+	bf_fail_all(bf, -ENODEV);
+}
+
+static void bf_disconnect(struct pvk_blkfront *bf, const char *why)
+{
+	if (bf->conn == BF_CONNECTED || bf->conn == BF_PUBLISHED) {
+		if (!bf->closing)
+			bf_log(bf, "backend %s: rings torn down, I/O held",
+			       why);
+		bf_rings_free(bf);
+	}
+}
+
+/* ---- Initialising/InitWait -> Initialised: publish our rings ------------ */
+
+static int write_queue_nodes(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
+			     const char *prefix, const struct bf_queue *q)
+{
+	char name[40];
+	uint32_t i;
+	int rc;
+
+	if (bf->info.ring_order == 0) {
+		snprintf(name, sizeof(name), "%sring-ref", prefix);
+		rc = own_printf(bf, txn, name, "%u", q->refs[0]);
+		if (rc < 0)
+			return rc;
+	}
+	for (i = 0; bf->info.ring_order && i < q->nr_pages; i++) {
+		snprintf(name, sizeof(name), "%sring-ref%u", prefix, i);
+		rc = own_printf(bf, txn, name, "%u", q->refs[i]);
+		if (rc < 0)
+			return rc;
+	}
+	snprintf(name, sizeof(name), "%sevent-channel", prefix);
+	return own_printf(bf, txn, name, "%d", q->port);
+}
+
+static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
+{
+	static const char *const stale[] = {
+		"ring-ref",	  "event-channel",	    "ring-page-order",
+		"num-ring-pages", "multi-queue-num-queues",
+	};
+	struct pvk_blkfront *bf = arg;
+	char name[40];
+	uint32_t i;
+	int rc = 0;
+
+	/* Nodes of an earlier connection must not survive into this one. */
+	for (i = 0; i < sizeof(stale) / sizeof(stale[0]) && !rc; i++)
+		rc = own_rm(bf, txn, stale[i]);
+	for (i = 0; i < BF_RING_PAGES_MAX && !rc; i++) {
+		snprintf(name, sizeof(name), "ring-ref%u", i);
+		rc = own_rm(bf, txn, name);
+	}
+	for (i = 0; i < PVK_BLKFRONT_MAX_QUEUES && !rc; i++) {
+		snprintf(name, sizeof(name), "queue-%u", i);
+		rc = own_rm(bf, txn, name);
+	}
+	if (rc)
+		return rc;
+
+	if (bf->nr_queues == 1) {
+		rc = write_queue_nodes(bf, txn, "", &bf->q[0]);
+	} else {
+		rc = own_printf(bf, txn, "multi-queue-num-queues", "%u",
+				bf->nr_queues);
+		for (i = 0; i < bf->nr_queues && !rc; i++) {
+			snprintf(name, sizeof(name), "queue-%u/", i);
+			rc = write_queue_nodes(bf, txn, name, &bf->q[i]);
+		}
+	}
+	if (!rc && bf->info.ring_order) {
+		rc = own_printf(bf, txn, "ring-page-order", "%u",
+				bf->info.ring_order);
+		if (!rc)
+			rc = own_printf(bf, txn, "num-ring-pages", "%u",
+					1u << bf->info.ring_order);
+	}
+	if (!rc)
+		rc = own_printf(bf, txn, "protocol", "%s", BF_PROTOCOL);
+	if (!rc)
+		rc = own_printf(
+			bf, txn, "feature-persistent", "%u",
+			bf->opts.flags & PVK_BLKFRONT_NO_PERSISTENT ? 0u : 1u);
+	return rc;
+}
+
+static int bf_talk(struct pvk_blkfront *bf)
+{
+	unsigned long be_order, be_pages, be_queues;
+	uint32_t order, nq;
+	int rc;
+
+	if ((rc = be_uint(bf, "max-ring-page-order", 0, 64, &be_order)) < 0 ||
+	    (rc = be_uint(bf, "max-ring-pages", 1, ULONG_MAX, &be_pages)) < 0 ||
+	    (rc = be_uint(bf, "multi-queue-max-queues", 1, ULONG_MAX,
+			  &be_queues)) < 0)
+		return rc;
+	/* The legacy node counts pages; take the larger of the two. */
+	while (be_pages > 1 && (1ul << (be_order + 1)) <= be_pages &&
+	       be_order < 63)
+		be_order++;
+	order = be_order < bf->opts.max_ring_order ? (uint32_t)be_order :
+						     bf->opts.max_ring_order;
+	nq = be_queues < bf->opts.max_queues ? (uint32_t)be_queues :
+					       bf->opts.max_queues;
+	if (!nq)
+		nq = 1;
+
+	rc = bf_rings_alloc(bf, order, nq);
+	if (rc < 0) {
+		bf_log(bf, "cannot allocate rings (%d)", rc);
+		return rc;
+	}
+	rc = pvk_xs_transaction(bf->hv, 0, publish_txn, bf);
+	if (rc < 0) {
+		bf_log(bf, "cannot publish rings (%d)", rc);
+		bf_rings_free(bf);
+		return rc;
+	}
+	bf->conn = BF_PUBLISHED;
+	return bf_xs_switch(bf, PVK_XENBUS_INITIALISED);
+}
+
+/* ---- backend Connected: read the disk's properties ---------------------- */
+
+static bool pow2(unsigned long v)
+{
+	return v && !(v & (v - 1));
+}
+
+static int bf_connect(struct pvk_blkfront *bf)
+{
+	unsigned long sectors, info, ss, pss, flush, barrier, discard;
+	unsigned long gran, align, secure, persistent, indirect;
+	struct pvk_blkfront_info *bi = &bf->info;
+	char *mode = NULL;
+	int rc;
+
+	if ((rc = be_uint(bf, "sectors", ULONG_MAX, ULONG_MAX, &sectors)) < 0 ||
+	    (rc = be_uint(bf, "info", 0, UINT32_MAX, &info)) < 0 ||
+	    (rc = be_uint(bf, "sector-size", 512, 65536, &ss)) < 0 ||
+	    (rc = be_uint(bf, "physical-sector-size", ss, 1ul << 20, &pss)) <
+		    0 ||
+	    (rc = be_uint(bf, "feature-flush-cache", 0, 1, &flush)) < 0 ||
+	    (rc = be_uint(bf, "feature-barrier", 0, 1, &barrier)) < 0 ||
+	    (rc = be_uint(bf, "feature-discard", 0, 1, &discard)) < 0 ||
+	    (rc = be_uint(bf, "discard-granularity", ss, UINT32_MAX, &gran)) <
+		    0 ||
+	    (rc = be_uint(bf, "discard-alignment", 0, UINT32_MAX, &align)) <
+		    0 ||
+	    (rc = be_uint(bf, "discard-secure", 0, 1, &secure)) < 0 ||
+	    (rc = be_uint(bf, "feature-persistent", 0, 1, &persistent)) < 0 ||
+	    (rc = be_uint(bf, "feature-max-indirect-segments", 0, UINT32_MAX,
+			  &indirect)) < 0)
+		return rc;
+	if (sectors == ULONG_MAX) {
+		bf_log(bf, "backend connected without a \"sectors\" node");
+		return -EPROTO;
+	}
+	/* "sectors" counts 512-byte units, as Linux's blkback writes it. */
+	if (!pow2(ss) || ss < 512 || ss > 4096 || !pow2(pss) || pss < ss ||
+	    sectors > UINT64_MAX / PVK_BLKIF_SECTOR_SIZE ||
+	    (sectors * PVK_BLKIF_SECTOR_SIZE) % ss) {
+		bf_log(bf,
+		       "backend geometry invalid: sectors %lu, sector-size %lu, physical %lu",
+		       sectors, ss, pss);
+		return -EPROTO;
+	}
+	if (pvk_xenbus_read(&bf->dev, PVK_XS_NO_TXN, true, "mode", &mode) < 0)
+		mode = NULL;
+
+	bi->sectors = sectors * PVK_BLKIF_SECTOR_SIZE / ss;
+	bi->size_bytes = (uint64_t)sectors * PVK_BLKIF_SECTOR_SIZE;
+	bi->sector_size = (uint32_t)ss;
+	bi->physical_sector_size = (uint32_t)pss;
+	bi->vdisk_info = (uint32_t)info;
+	bi->read_only = (info & PVK_VDISK_READONLY) ||
+			(mode && !strcmp(mode, "r"));
+	free(mode);
+	bi->flush = flush;
+	bi->barrier = barrier;
+	bi->discard = discard;
+	bi->discard_secure = discard && secure;
+	bi->discard_granularity = discard ? (uint32_t)(gran ? gran : ss) : 0;
+	bi->discard_alignment = discard ? (uint32_t)align : 0;
+	bi->persistent = persistent &&
+			 !(bf->opts.flags & PVK_BLKFRONT_NO_PERSISTENT);
+	bi->max_indirect_segs = 0;
+	if (!(bf->opts.flags & PVK_BLKFRONT_NO_INDIRECT) &&
+	    indirect > PVK_BLKIF_MAX_SEGMENTS_PER_REQUEST)
+		bi->max_indirect_segs = indirect < bf->opts.max_indirect_segs ?
+						(uint32_t)indirect :
+						bf->opts.max_indirect_segs;
+	bf->max_segs = bi->max_indirect_segs ?
+			       bi->max_indirect_segs :
+			       PVK_BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	bi->max_segments = bf->max_segs;
+	bf->max_ind = bi->max_indirect_segs ?
+			      pvk_blkif_indirect_pages(bf->max_segs) :
+			      0;
+
+	rc = bf_start(bf);
+	if (rc < 0 && rc != -EIO) {
+		bf_log(bf, "cannot start the rings (%d)", rc);
+		return rc;
+	}
+	bi->connects++;
+	if (bi->connects > 1)
+		bf_log(bf, "reconnected (%u), re-issuing %u I/O", bi->connects,
+		       bf->nr_ios);
+	return bf_xs_switch(bf, PVK_XENBUS_CONNECTED);
+}
+
+/* ---- the state machine --------------------------------------------------- */
+
+int bf_xs_step(struct pvk_blkfront *bf)
+{
+	int be, rc = 0;
+
+	if (bf->conn == BF_BROKEN || bf->conn == BF_GONE)
+		return 0;
+	be = pvk_xenbus_read_state(&bf->dev, true);
+	if (be < 0) {
+		if (be == -EPROTO)
+			bf_set_broken(bf, "backend state node malformed");
+		return be;
+	}
+	switch (be) {
+	case PVK_XENBUS_UNKNOWN:
+		/* The backend's directory went away: removed, or the peer
+		 * is being re-created.  Only a missing frontend dir is final. */
+		bf_disconnect(bf, "state vanished");
+		if (!device_exists(bf))
+			bf_gone(bf);
+		break;
+	case PVK_XENBUS_INITIALISING:
+	case PVK_XENBUS_INITIALISED:
+		if (bf->conn == BF_CONNECTED)
+			bf_disconnect(bf, "restarted");
+		break;
+	case PVK_XENBUS_INITWAIT:
+		if (bf->closing || bf->conn == BF_PUBLISHED)
+			break;
+		/* Connected and the backend waits for us again: it was
+		 * restarted and has forgotten the old rings. */
+		bf_disconnect(bf, "restarted");
+		rc = bf_talk(bf);
+		break;
+	case PVK_XENBUS_CONNECTED:
+		if (bf->conn == BF_PUBLISHED) {
+			rc = bf_connect(bf);
+			if (rc == -EPROTO)
+				bf_set_broken(
+					bf,
+					"backend device properties malformed");
+		} else if (bf->conn == BF_DISCONNECTED && !bf->closing &&
+			   bf->fe_state != PVK_XENBUS_CLOSED) {
+			/* Still connected to an earlier frontend's rings:
+			 * ask it to close, then start over from Closed. */
+			rc = bf_xs_switch(bf, PVK_XENBUS_CLOSED);
+		}
+		break;
+	case PVK_XENBUS_CLOSING:
+	case PVK_XENBUS_CLOSED:
+		bf_disconnect(bf, pvk_xenbus_state_name(be));
+		if (backend_offline(bf) || !device_exists(bf)) {
+			bf_gone(bf);
+			break;
+		}
+		if (be == PVK_XENBUS_CLOSING || bf->closing) {
+			if (bf->fe_state != PVK_XENBUS_CLOSED)
+				rc = bf_xs_switch(bf, PVK_XENBUS_CLOSED);
+		} else if (bf->fe_state != PVK_XENBUS_INITIALISING) {
+			/* Closed and still online: ask for a new connection. */
+			rc = bf_xs_switch(bf, PVK_XENBUS_INITIALISING);
+		}
+		break;
+	default:
+		break;
+	}
+	return rc;
+}
+
+int bf_xs_handle(struct pvk_blkfront *bf)
+{
+	char *path, *token;
+	bool mine = false;
+	int rc;
+
+	while ((rc = pvk_xs_read_watch(bf->hv, &path, &token)) > 0) {
+		if (!strcmp(token, bf->token))
+			mine = true;
+		free(path);
+		free(token);
+	}
+	if (rc < 0)
+		return rc;
+	return mine ? bf_xs_step(bf) : 0;
+}
+
+int bf_xs_init(struct pvk_blkfront *bf, const char *vdev)
+{
+	int devid = pvk_blkfront_vdev_to_devid(vdev), rc;
+
+	if (devid < 0)
+		return devid;
+	rc = pvk_xenbus_frontend_init(&bf->dev, bf->hv, "vbd", (uint32_t)devid);
+	if (rc < 0)
+		return rc;
+	bf->info.devid = (uint32_t)devid;
+	bf->info.backend_id = bf->dev.be_domid;
+	bf->fe_state = pvk_xenbus_read_state(&bf->dev, false);
+	snprintf(bf->token, sizeof(bf->token), "pvk-blkfront/%d/%p", devid,
+		 (void *)bf);
+	rc = pvk_xenbus_watch_peer_state(&bf->dev, bf->token);
+	if (rc < 0)
+		return rc;
+	snprintf(bf->be_state_path, sizeof(bf->be_state_path), "%s/state",
+		 pvk_xenbus_peer_path(&bf->dev));
+	return 0;
+}
+
+void bf_xs_fini(struct pvk_blkfront *bf)
+{
+	char *path, *token;
+
+	if (!bf->be_state_path[0])
+		return;
+	pvk_xs_unwatch(bf->hv, bf->be_state_path, bf->token);
+	/* Drop events already queued for our token. */
+	while (pvk_xs_read_watch(bf->hv, &path, &token) > 0) {
+		free(path);
+		free(token);
+	}
+	bf->be_state_path[0] = '\0';
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto.h -- private: the control protocol between pvkit-simd and its
+ * clients (libpvkit-hv's sim provider, libpvkit-xensim.so, the pvkit CLI).
+ *
+ * Transport: one AF_UNIX SOCK_SEQPACKET connection per process, at
+ * <state dir>/simd.sock.  Every request is exactly one struct pvk_simp_req
+ * datagram (any other size is refused with -EBADMSG), answered by exactly
+ * one struct pvk_simp_rep, in order.  File descriptors travel with
+ * SCM_RIGHTS: eventfds from client to daemon, memfds from daemon to client.
+ * The daemon takes the caller's pid from SO_PEERCRED, never from the
+ * message.
+ *
+ * The daemon only brokers set-up.  The data path is shared memory:
+ *
+ *   grants      each (granter, grantee, read-only?) pair has a pool memfd of
+ *               PVK_SIMP_NR_GRANTS pages; the page of grant ref R is page R
+ *               of the pool the ref was granted in (frame == ref).  The
+ *               grant entries (grant_entry_v1_t) live in a per-domain
+ *               memfd that only the daemon writes; clients get it
+ *               read-only (grant copy validates entries locally).  A
+ *               grantee of a read-only grant only ever receives an
+ *               O_RDONLY descriptor of the read-only pool, so the kernel
+ *               enforces read-only.
+ *
+ *   evtchn      each domain has an "evtchn page" memfd: one 64-bit word per
+ *               port, seq << 32 | flags (PVK_SIMP_EV_*).  seq changes, by
+ *               the daemon only, whenever the port's binding changes; a
+ *               notifier sets PENDING with a compare-and-swap that also
+ *               checks the seq it learned at bind time, so a notify racing
+ *               with a close or a re-bind is dropped rather than delivered
+ *               to the new binding.  The wake-up is a write() on the eventfd
+ *               of the handle owning the port, done by the notifier itself.
+ */
+#ifndef PVK_HYPERCALL_SIM_PROTO_H
+#define PVK_HYPERCALL_SIM_PROTO_H
+
+#include <stdint.h>
+
+#define PVK_SIMP_VERSION 1u
+#define PVK_SIMP_SOCK "simd.sock"
+#define PVK_SIMP_PAGE 4096u
+#define PVK_SIMP_NR_GRANTS 32768u /* per domain; pools are this many pages */
+#define PVK_SIMP_NR_PORTS 4096u /* per domain; port 0 is never valid */
+#define PVK_SIMP_NR_WAITERS 1024u /* evtchn handles per domain */
+#define PVK_SIMP_MAX_REFS 256u /* grant refs per request */
+#define PVK_SIMP_NAME_MAX 64u
+#define PVK_SIMP_LIST_MAX 24u /* domains per DOMAIN_LIST reply */
+#define PVK_SIMP_NO_DOMID 0xFFFFFFFFu
+
+/*
+ * The evtchn page: PVK_SIMP_NR_PORTS 64-bit port words, then
+ * PVK_SIMP_NR_WAITERS 32-bit waiter words, one per handle (its "slot"):
+ * non-zero while the handle's owner sleeps in a futex inside
+ * xenevtchn_pending() (a handle whose fd was never asked for); a notifier
+ * that finds it set wakes the futex instead of writing the eventfd.
+ */
+#define PVK_SIMP_EV_PAGE_SIZE \
+	(PVK_SIMP_NR_PORTS * 8u + PVK_SIMP_NR_WAITERS * 4u)
+
+/* Evtchn port word: low 32 bits flags, high 32 bits binding seq. */
+#define PVK_SIMP_EV_PENDING 0x1ull
+#define PVK_SIMP_EV_MASKED 0x2ull
+#define PVK_SIMP_EV_SEQ(w) ((uint32_t)((w) >> 32))
+
+enum pvk_simp_op {
+	PVK_SIMP_HELLO = 1,
+	PVK_SIMP_STATUS,
+	PVK_SIMP_SHUTDOWN,
+	PVK_SIMP_DOMAIN_CREATE,
+	PVK_SIMP_DOMAIN_READY,
+	PVK_SIMP_DOMAIN_LIST,
+	PVK_SIMP_DOMAIN_DESTROY,
+	PVK_SIMP_EVTCHN_OPEN,
+	PVK_SIMP_EVTCHN_CLOSE,
+	PVK_SIMP_EVTCHN_ALLOC_UNBOUND,
+	PVK_SIMP_EVTCHN_BIND_INTERDOMAIN,
+	PVK_SIMP_EVTCHN_BIND_VIRQ,
+	PVK_SIMP_EVTCHN_UNBIND,
+	PVK_SIMP_EVTCHN_PEER,
+	PVK_SIMP_GNT_SHARE,
+	PVK_SIMP_GNT_END,
+	PVK_SIMP_GNT_MAP,
+	PVK_SIMP_GNT_UNMAP,
+	PVK_SIMP_GNT_TABLE,
+	PVK_SIMP_GNT_QUERY,
+	PVK_SIMP_OP_MAX,
+};
+
+/* Port states, as EVTCHNSTAT_* (event_channel.h). */
+enum pvk_simp_port_state {
+	PVK_SIMP_PORT_CLOSED = 0,
+	PVK_SIMP_PORT_UNBOUND = 1,
+	PVK_SIMP_PORT_INTERDOMAIN = 2,
+	PVK_SIMP_PORT_VIRQ = 4,
+};
+
+/* DOMAIN_LIST entry flags. */
+#define PVK_SIMP_DOM_DYING 0x1u
+#define PVK_SIMP_DOM_SHUTDOWN 0x2u
+
+struct pvk_simp_req {
+	uint32_t op;
+	uint32_t version;
+	union {
+		struct {
+			uint32_t domid; /* PVKIT_DOMID, or PVK_SIMP_NO_DOMID */
+		} hello;
+		struct {
+			char name[PVK_SIMP_NAME_MAX];
+		} create;
+		struct {
+			uint32_t port; /* the guest's xenbus port (for dom0) */
+		} ready;
+		struct {
+			uint32_t first;
+		} list;
+		struct {
+			uint32_t domid;
+		} destroy;
+		struct {
+			uint32_t handle;
+			uint32_t domid; /* remote */
+			uint32_t port; /* remote port, local port or virq */
+		} ev;
+		struct {
+			uint32_t domid; /* peer (share) or granter (map) */
+			uint32_t count;
+			uint32_t writable;
+			uint32_t refs[PVK_SIMP_MAX_REFS];
+		} gnt;
+	} u;
+};
+
+struct pvk_simp_dominfo {
+	uint32_t domid;
+	uint32_t flags; /* PVK_SIMP_DOM_* */
+	int32_t pid; /* supervisor, 0 for domain 0 */
+	uint32_t pad;
+	char name[PVK_SIMP_NAME_MAX];
+};
+
+struct pvk_simp_rep {
+	int32_t err; /* 0 or -errno */
+	uint32_t nfds; /* descriptors attached */
+	union {
+		struct {
+			uint32_t domid;
+			uint32_t nr_ports;
+			uint64_t uid; /* unique per domain, never reused */
+		} hello; /* fd: own evtchn page; also DOMAIN_CREATE */
+		struct {
+			int32_t simd_pid;
+			int32_t xenstored_pid;
+			uint32_t ndomains;
+			uint32_t xenstore_ready;
+		} status;
+		struct {
+			uint32_t count;
+			uint32_t more;
+			struct pvk_simp_dominfo d[PVK_SIMP_LIST_MAX];
+		} list;
+		struct {
+			uint32_t handle; /* EVTCHN_OPEN */
+			uint32_t port; /* bind/alloc */
+			uint32_t slot; /* EVTCHN_OPEN: its waiter word */
+		} ev;
+		struct {
+			/* EVTCHN_PEER.  fds, when state is INTERDOMAIN and the
+			 * peer port has an owner: [peer eventfd, peer page]. */
+			uint32_t state;
+			uint32_t seq; /* our port's */
+			uint32_t peer_domid;
+			uint32_t peer_port;
+			uint32_t peer_seq;
+			uint32_t peer_slot; /* the peer handle's waiter word */
+			uint64_t peer_uid;
+		} peer;
+		struct {
+			/* GNT_SHARE: refs out, fd: the pool (read-write).
+			 * GNT_MAP: frames out; fds: pool of read-write grants
+			 * if any, then pool of read-only grants if any;
+			 * which[i] says 0 (rw pool) or 1 (ro pool). */
+			uint32_t count;
+			uint32_t pad;
+			uint64_t uid; /* the granter's */
+			uint32_t refs[PVK_SIMP_MAX_REFS];
+			uint8_t which[PVK_SIMP_MAX_REFS];
+		} gnt;
+		struct {
+			/* GNT_TABLE: fds [table (ro), rw pool, ro pool]. */
+			uint32_t nr_grants;
+			uint32_t pad;
+			uint64_t uid;
+		} table;
+		struct {
+			uint16_t flags;
+			uint16_t domid;
+			uint32_t frame;
+			uint32_t pins;
+		} query;
+	} u;
+};
+
+#endif /* PVK_HYPERCALL_SIM_PROTO_H */

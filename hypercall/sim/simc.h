@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * simc.h -- private: the client side of the pvkit-simd protocol, shared by
+ * client.c (connection, domains), xenlib_sim.c (libxen semantics) and
+ * xensim_preload.c (the same under libxen's names).
+ */
+#ifndef PVK_HYPERCALL_SIM_SIMC_H
+#define PVK_HYPERCALL_SIM_SIMC_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <pvkit/sim.h>
+
+#include "proto.h"
+
+struct pvk_sim {
+	int fd;
+	pthread_mutex_t lock; /* one request in flight per connection */
+	uint32_t domid;
+	uint64_t uid;
+	pid_t pid; /* the process that opened it */
+	uint64_t *ev_page; /* own domain's event-channel words */
+	char dir[PATH_MAX];
+};
+
+/* One round trip.  @fds_out receives up to @max_out descriptors (the
+ * rest are closed); *@nout says how many.  Returns rep->err, or -errno
+ * if the daemon could not be reached. */
+int pvk_simc_call(struct pvk_sim *sim, struct pvk_simp_req *req,
+		  const int *fds_in, int nin, struct pvk_simp_rep *rep,
+		  int *fds_out, int max_out, int *nout);
+
+/* This process's connection, opened on first use from $PVKIT_SIM_DIR (and
+ * again in a child after fork()).  NULL with errno set if there is no
+ * simulator. */
+struct pvk_sim *pvk_simc_self(void);
+
+/* The libxen-semantics functions, under pvkit names (xenlib_sim.c). */
+#include <xenctrl.h>
+#include <xenevtchn.h>
+#include <xengnttab.h>
+
+xenevtchn_handle *pvk_simx_evtchn_open(struct xentoollog_logger *logger,
+				       unsigned int flags);
+int pvk_simx_evtchn_close(xenevtchn_handle *xce);
+int pvk_simx_evtchn_fd(xenevtchn_handle *xce);
+int pvk_simx_evtchn_notify(xenevtchn_handle *xce, evtchn_port_t port);
+xenevtchn_port_or_error_t
+pvk_simx_evtchn_bind_unbound_port(xenevtchn_handle *xce, uint32_t domid);
+xenevtchn_port_or_error_t
+pvk_simx_evtchn_bind_interdomain(xenevtchn_handle *xce, uint32_t domid,
+				 evtchn_port_t remote_port);
+xenevtchn_port_or_error_t pvk_simx_evtchn_bind_virq(xenevtchn_handle *xce,
+						    unsigned int virq);
+int pvk_simx_evtchn_unbind(xenevtchn_handle *xce, evtchn_port_t port);
+xenevtchn_port_or_error_t pvk_simx_evtchn_pending(xenevtchn_handle *xce);
+int pvk_simx_evtchn_unmask(xenevtchn_handle *xce, evtchn_port_t port);
+
+xengnttab_handle *pvk_simx_gnttab_open(struct xentoollog_logger *logger,
+				       unsigned int flags);
+int pvk_simx_gnttab_close(xengnttab_handle *xgt);
+void *pvk_simx_gnttab_map_grant_refs(xengnttab_handle *xgt, uint32_t count,
+				     uint32_t *domids, uint32_t domids_stride,
+				     uint32_t *refs, int prot);
+void *pvk_simx_gnttab_map_domain_grant_refs(xengnttab_handle *xgt,
+					    uint32_t count, uint32_t domid,
+					    uint32_t *refs, int prot);
+void *pvk_simx_gnttab_map_grant_ref(xengnttab_handle *xgt, uint32_t domid,
+				    uint32_t ref, int prot);
+int pvk_simx_gnttab_unmap(xengnttab_handle *xgt, void *start_address,
+			  uint32_t count);
+int pvk_simx_gnttab_grant_copy(xengnttab_handle *xgt, uint32_t count,
+			       xengnttab_grant_copy_segment_t *segs);
+int pvk_simx_gnttab_set_max_grants(xengnttab_handle *xgt, uint32_t nr_grants);
+
+xengntshr_handle *pvk_simx_gntshr_open(struct xentoollog_logger *logger,
+				       unsigned int flags);
+int pvk_simx_gntshr_close(xengntshr_handle *xgs);
+void *pvk_simx_gntshr_share_pages(xengntshr_handle *xgs, uint32_t domid,
+				  int count, uint32_t *refs, int writable);
+int pvk_simx_gntshr_munmap(xengntshr_handle *xgs, void *start_address,
+			   uint32_t count);
+
+xc_interface *pvk_simx_xc_open(struct xentoollog_logger *logger,
+			       struct xentoollog_logger *dombuild_logger,
+			       unsigned int open_flags);
+int pvk_simx_xc_close(xc_interface *xch);
+int pvk_simx_xc_domain_getinfo(xc_interface *xch, uint32_t first_domid,
+			       unsigned int max_doms, xc_dominfo_t *info);
+int pvk_simx_xc_domain_getinfolist(xc_interface *xch, uint32_t first_domain,
+				   unsigned int max_domains,
+				   xc_domaininfo_t *info);
+
+#endif /* PVK_HYPERCALL_SIM_SIMC_H */

@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: MIT
+/*
+ * xen.c -- the `xen` implementation: libxen* through a struct pvk_xenlib
+ * (real Xen, or pvkit-simd's compatible layer) and the real libxenstore.
+ * libxen's NULL/-1 + errno becomes -errno here, once.
+ *
+ * gnttab, gntshr and xc handles are opened on first use: a guest that
+ * only shares pages has no business opening gntdev, and a guest cannot
+ * open privcmd's domctls at all.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <xenstore.h>
+
+#include "hv_impl.h"
+#include "xenlib.h"
+
+struct xen_hv {
+	struct pvk_hv hv;
+	const struct pvk_xenlib *lib;
+	struct xs_handle *xs;
+	pthread_mutex_t lock; /* the lazily opened handles below */
+	xengnttab_handle *gt;
+	xengntshr_handle *gs;
+	xc_interface *xc;
+};
+
+struct xen_evtchn {
+	struct pvk_evtchn ev;
+	xenevtchn_handle *xce;
+	const struct pvk_xenlib *lib;
+};
+
+static const struct pvk_hv_ops xen_ops;
+
+static struct xen_hv *to_xh(struct pvk_hv *hv)
+{
+	return (struct xen_hv *)hv;
+}
+
+static struct xen_evtchn *to_xe(struct pvk_evtchn *ev)
+{
+	return (struct xen_evtchn *)ev;
+}
+
+/* The one place libxen's errno becomes our return value. */
+static int neg_errno(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
+static xengnttab_handle *get_gt(struct xen_hv *xh)
+{
+	pthread_mutex_lock(&xh->lock);
+	if (!xh->gt)
+		xh->gt = xh->lib->gnttab_open(&pvk_xenlib_quiet_logger, 0);
+	pthread_mutex_unlock(&xh->lock);
+	return xh->gt;
+}
+
+static xengntshr_handle *get_gs(struct xen_hv *xh)
+{
+	pthread_mutex_lock(&xh->lock);
+	if (!xh->gs)
+		xh->gs = xh->lib->gntshr_open(&pvk_xenlib_quiet_logger, 0);
+	pthread_mutex_unlock(&xh->lock);
+	return xh->gs;
+}
+
+static xc_interface *get_xc(struct xen_hv *xh)
+{
+	pthread_mutex_lock(&xh->lock);
+	if (!xh->xc)
+		xh->xc = xh->lib->xc_open(&pvk_xenlib_quiet_logger,
+					  &pvk_xenlib_quiet_logger, 0);
+	pthread_mutex_unlock(&xh->lock);
+	return xh->xc;
+}
+
+int pvk_hv_xen_open(struct pvk_hv **hv, const struct pvk_xenlib *lib)
+{
+	struct xen_hv *xh;
+	uint32_t domid;
+	int ret;
+
+	ret = lib->self_domid(&domid);
+	if (ret < 0)
+		return ret;
+	if (domid > PVK_DOMID_MAX)
+		return -EPROTO;
+	xh = calloc(1, sizeof(*xh));
+	if (!xh)
+		return -ENOMEM;
+	xh->xs = xs_open(0);
+	if (!xh->xs) {
+		ret = neg_errno();
+		free(xh);
+		return ret;
+	}
+	pthread_mutex_init(&xh->lock, NULL);
+	xh->hv.ops = &xen_ops;
+	xh->hv.domid = domid;
+	xh->hv.backend = lib->name;
+	xh->lib = lib;
+	*hv = &xh->hv;
+	return 0;
+}
+
+static void xen_close(struct pvk_hv *hv)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	if (xh->gt)
+		xh->lib->gnttab_close(xh->gt);
+	if (xh->gs)
+		xh->lib->gntshr_close(xh->gs);
+	if (xh->xc)
+		xh->lib->xc_close(xh->xc);
+	xs_close(xh->xs);
+	pthread_mutex_destroy(&xh->lock);
+	free(xh);
+}
+
+static int xen_grant_alloc(struct pvk_hv *hv, uint32_t peer, uint32_t count,
+			   bool writable, uint32_t *refs, void **addr)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xengntshr_handle *gs = get_gs(xh);
+	void *p;
+
+	if (!gs)
+		return neg_errno();
+	p = xh->lib->gntshr_share_pages(gs, peer, (int)count, refs, writable);
+	if (!p)
+		return neg_errno();
+	*addr = p;
+	return 0;
+}
+
+static int xen_grant_free(struct pvk_hv *hv, void *addr, uint32_t count)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	if (!xh->gs)
+		return -EINVAL;
+	/* gntalloc ends access now, or when the peer unmaps. */
+	if (xh->lib->gntshr_munmap(xh->gs, addr, count) < 0)
+		return neg_errno();
+	return 0;
+}
+
+static int xen_grant_map(struct pvk_hv *hv, uint32_t granter, uint32_t count,
+			 const uint32_t *refs, bool writable, void **addr)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xengnttab_handle *gt = get_gt(xh);
+	uint32_t *copy;
+	void *p;
+	int ret = 0;
+
+	if (!gt)
+		return neg_errno();
+	/* libxengnttab's prototype takes a non-const array. */
+	copy = malloc(count * sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, refs, count * sizeof(*copy));
+	p = xh->lib->gnttab_map_domain_grant_refs(
+		gt, count, granter, copy,
+		PROT_READ | (writable ? PROT_WRITE : 0));
+	if (!p)
+		ret = neg_errno();
+	else
+		*addr = p;
+	free(copy);
+	return ret;
+}
+
+static int xen_grant_unmap(struct pvk_hv *hv, void *addr, uint32_t count)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	if (!xh->gt)
+		return -EINVAL;
+	if (xh->lib->gnttab_unmap(xh->gt, addr, count) < 0)
+		return neg_errno();
+	return 0;
+}
+
+static int xen_grant_copy(struct pvk_hv *hv, struct pvk_grant_copy *segs,
+			  uint32_t count)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xengnttab_handle *gt = get_gt(xh);
+	xengnttab_grant_copy_segment_t *x;
+	int ret = 0;
+
+	if (!gt)
+		return neg_errno();
+	x = calloc(count, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < count; i++) {
+		const struct pvk_grant_copy *s = &segs[i];
+
+		if (s->src.is_gref) {
+			x[i].source.foreign.ref = s->src.ref;
+			x[i].source.foreign.offset = s->src.offset;
+			x[i].source.foreign.domid = (uint16_t)s->src.domid;
+			x[i].flags |= GNTCOPY_source_gref;
+		} else {
+			x[i].source.virt = s->src.virt;
+		}
+		if (s->dst.is_gref) {
+			x[i].dest.foreign.ref = s->dst.ref;
+			x[i].dest.foreign.offset = s->dst.offset;
+			x[i].dest.foreign.domid = (uint16_t)s->dst.domid;
+			x[i].flags |= GNTCOPY_dest_gref;
+		} else {
+			x[i].dest.virt = s->dst.virt;
+		}
+		x[i].len = s->len;
+	}
+	if (xh->lib->gnttab_grant_copy(gt, count, x) < 0) {
+		ret = neg_errno();
+		goto free_segs;
+	}
+	for (uint32_t i = 0; i < count; i++)
+		segs[i].status = x[i].status;
+free_segs:
+	free(x);
+	return ret;
+}
+
+static int xen_evtchn_open(struct pvk_hv *hv, struct pvk_evtchn **ev)
+{
+	struct xen_hv *xh = to_xh(hv);
+	struct xen_evtchn *xe;
+	int ret;
+
+	xe = calloc(1, sizeof(*xe));
+	if (!xe)
+		return -ENOMEM;
+	xe->xce = xh->lib->evtchn_open(&pvk_xenlib_quiet_logger, 0);
+	if (!xe->xce) {
+		ret = neg_errno();
+		free(xe);
+		return ret;
+	}
+	xe->ev.hv = hv;
+	xe->ev.ops = hv->ops;
+	xe->lib = xh->lib;
+	*ev = &xe->ev;
+	return 0;
+}
+
+static void xen_evtchn_close(struct pvk_evtchn *ev)
+{
+	struct xen_evtchn *xe = to_xe(ev);
+
+	xe->lib->evtchn_close(xe->xce);
+	free(xe);
+}
+
+static int xen_evtchn_fd(struct pvk_evtchn *ev)
+{
+	struct xen_evtchn *xe = to_xe(ev);
+	int fd = xe->lib->evtchn_fd(xe->xce);
+
+	return fd < 0 ? neg_errno() : fd;
+}
+
+static int port_or_errno(xenevtchn_port_or_error_t p)
+{
+	return p < 0 ? neg_errno() : (int)p;
+}
+
+static int xen_evtchn_alloc_unbound(struct pvk_evtchn *ev, uint32_t remote)
+{
+	struct xen_evtchn *xe = to_xe(ev);
+
+	return port_or_errno(
+		xe->lib->evtchn_bind_unbound_port(xe->xce, remote));
+}
+
+static int xen_evtchn_bind(struct pvk_evtchn *ev, uint32_t remote,
+			   uint32_t remote_port)
+{
+	struct xen_evtchn *xe = to_xe(ev);
+
+	return port_or_errno(xe->lib->evtchn_bind_interdomain(
+		xe->xce, remote, (evtchn_port_t)remote_port));
+}
+
+static int xen_evtchn_notify(struct pvk_evtchn *ev, uint32_t port)
+{
+	struct xen_evtchn *xe = to_xe(ev);
+
+	return xe->lib->evtchn_notify(xe->xce, port) < 0 ? neg_errno() : 0;
+}
+
+static int xen_evtchn_pending(struct pvk_evtchn *ev)
+{
+	struct xen_evtchn *xe = to_xe(ev);
+	struct pollfd pfd = { .events = POLLIN };
+
+	/* The evtchn device's read() blocks; ours must not. */
+	pfd.fd = xe->lib->evtchn_fd(xe->xce);
+	if (pfd.fd < 0)
+		return neg_errno();
+	if (poll(&pfd, 1, 0) < 0)
+		return neg_errno();
+	if (!(pfd.revents & POLLIN))
+		return -EAGAIN;
+	return port_or_errno(xe->lib->evtchn_pending(xe->xce));
+}
+
+static int xen_evtchn_unmask(struct pvk_evtchn *ev, uint32_t port)
+{
+	struct xen_evtchn *xe = to_xe(ev);
+
+	return xe->lib->evtchn_unmask(xe->xce, port) < 0 ? neg_errno() : 0;
+}
+
+static int xen_evtchn_unbind(struct pvk_evtchn *ev, uint32_t port)
+{
+	struct xen_evtchn *xe = to_xe(ev);
+
+	return xe->lib->evtchn_unbind(xe->xce, port) < 0 ? neg_errno() : 0;
+}
+
+static int xen_xs_read(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path,
+		       char **val)
+{
+	unsigned int len;
+	char *v;
+
+	/* libxenstore NUL-terminates what it returns. */
+	v = xs_read(to_xh(hv)->xs, txn, path, &len);
+	if (!v)
+		return neg_errno();
+	if (len > PVK_XS_VALUE_MAX) {
+		free(v);
+		return -E2BIG;
+	}
+	*val = v;
+	return (int)len;
+}
+
+static int xen_xs_write(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path,
+			const char *val, size_t len)
+{
+	if (!xs_write(to_xh(hv)->xs, txn, path, val, (unsigned int)len))
+		return neg_errno();
+	return 0;
+}
+
+static int xen_xs_mkdir(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path)
+{
+	return xs_mkdir(to_xh(hv)->xs, txn, path) ? 0 : neg_errno();
+}
+
+static int xen_xs_rm(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path)
+{
+	return xs_rm(to_xh(hv)->xs, txn, path) ? 0 : neg_errno();
+}
+
+static int xen_xs_directory(struct pvk_hv *hv, pvk_xs_txn_t txn,
+			    const char *path, char ***names)
+{
+	unsigned int num;
+	char **v;
+
+	v = xs_directory(to_xh(hv)->xs, txn, path, &num);
+	if (!v)
+		return neg_errno();
+	*names = v;
+	return (int)num;
+}
+
+static int xen_xs_set_perms(struct pvk_hv *hv, pvk_xs_txn_t txn,
+			    const char *path, const struct pvk_xs_perm *perms,
+			    uint32_t count)
+{
+	struct xs_permissions *x;
+	int ret = 0;
+
+	x = calloc(count, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < count; i++) {
+		x[i].id = perms[i].domid;
+		switch (perms[i].perm) {
+		case 'r':
+			x[i].perms = XS_PERM_READ;
+			break;
+		case 'w':
+			x[i].perms = XS_PERM_WRITE;
+			break;
+		case 'b':
+			x[i].perms = XS_PERM_READ | XS_PERM_WRITE;
+			break;
+		default:
+			x[i].perms = XS_PERM_NONE;
+		}
+	}
+	if (!xs_set_permissions(to_xh(hv)->xs, txn, path, x, count))
+		ret = neg_errno();
+	free(x);
+	return ret;
+}
+
+static int xen_xs_txn_start(struct pvk_hv *hv, pvk_xs_txn_t *txn)
+{
+	xs_transaction_t t = xs_transaction_start(to_xh(hv)->xs);
+
+	if (t == XBT_NULL)
+		return neg_errno();
+	*txn = t;
+	return 0;
+}
+
+static int xen_xs_txn_end(struct pvk_hv *hv, pvk_xs_txn_t txn, bool abort)
+{
+	return xs_transaction_end(to_xh(hv)->xs, txn, abort) ? 0 : neg_errno();
+}
+
+static int xen_xs_watch(struct pvk_hv *hv, const char *path, const char *token)
+{
+	return xs_watch(to_xh(hv)->xs, path, token) ? 0 : neg_errno();
+}
+
+static int xen_xs_unwatch(struct pvk_hv *hv, const char *path,
+			  const char *token)
+{
+	return xs_unwatch(to_xh(hv)->xs, path, token) ? 0 : neg_errno();
+}
+
+static int xen_xs_watch_fd(struct pvk_hv *hv)
+{
+	int fd = xs_fileno(to_xh(hv)->xs);
+
+	return fd < 0 ? neg_errno() : fd;
+}
+
+static int xen_xs_read_watch(struct pvk_hv *hv, char **path, char **token)
+{
+	char **vec;
+
+	errno = 0;
+	vec = xs_check_watch(to_xh(hv)->xs);
+	if (!vec)
+		return errno == EAGAIN ? 0 : neg_errno();
+	*path = strdup(vec[XS_WATCH_PATH]);
+	*token = strdup(vec[XS_WATCH_TOKEN]);
+	free(vec);
+	if (!*path || !*token) {
+		free(*path);
+		free(*token);
+		*path = *token = NULL;
+		return -ENOMEM;
+	}
+	return 1;
+}
+
+static int xen_domain_info(struct pvk_hv *hv, uint32_t domid,
+			   struct pvk_domain_info *info)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xc_interface *xc = get_xc(xh);
+	xc_domaininfo_t di;
+	int n;
+
+	if (!xc)
+		return neg_errno();
+	n = xh->lib->xc_domain_getinfolist(xc, domid, 1, &di);
+	if (n < 0)
+		return neg_errno();
+	/* getinfolist returns the first domain >= domid. */
+	if (n == 0 || di.domain != domid)
+		return -ENOENT;
+	memset(info, 0, sizeof(*info));
+	info->domid = domid;
+	info->dying = di.flags & XEN_DOMINF_dying;
+	info->shutdown = di.flags & XEN_DOMINF_shutdown;
+	return 0;
+}
+
+static const struct pvk_hv_ops xen_ops = {
+	.name = "xen",
+	.close = xen_close,
+	.grant_alloc = xen_grant_alloc,
+	.grant_free = xen_grant_free,
+	.grant_map = xen_grant_map,
+	.grant_unmap = xen_grant_unmap,
+	.grant_copy = xen_grant_copy,
+	.evtchn_open = xen_evtchn_open,
+	.evtchn_close = xen_evtchn_close,
+	.evtchn_fd = xen_evtchn_fd,
+	.evtchn_alloc_unbound = xen_evtchn_alloc_unbound,
+	.evtchn_bind = xen_evtchn_bind,
+	.evtchn_notify = xen_evtchn_notify,
+	.evtchn_pending = xen_evtchn_pending,
+	.evtchn_unmask = xen_evtchn_unmask,
+	.evtchn_unbind = xen_evtchn_unbind,
+	.xs_read = xen_xs_read,
+	.xs_write = xen_xs_write,
+	.xs_mkdir = xen_xs_mkdir,
+	.xs_rm = xen_xs_rm,
+	.xs_directory = xen_xs_directory,
+	.xs_set_perms = xen_xs_set_perms,
+	.xs_txn_start = xen_xs_txn_start,
+	.xs_txn_end = xen_xs_txn_end,
+	.xs_watch = xen_xs_watch,
+	.xs_unwatch = xen_xs_unwatch,
+	.xs_watch_fd = xen_xs_watch_fd,
+	.xs_read_watch = xen_xs_read_watch,
+	.domain_info = xen_domain_info,
+};

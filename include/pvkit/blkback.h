@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvkit/blkback.h -- the block backend (libpvkit-back): serves every vbd
+ * that appears under a backend domain's xenstore directory, on raw image
+ * files and block devices through io_uring.  pvkit-backd is a thin daemon
+ * around this API.
+ *
+ * One struct pvk_blkback watches /local/domain/<self>/backend/<type>/ and,
+ * for each device <fe>/<devid> the toolstack writes there (the nodes
+ * `xl block-attach` writes: frontend, frontend-id, online, state, params,
+ * mode, device-type), opens params, publishes its features and follows
+ * Xen's xenbus protocol with the frontend:
+ *
+ *   probe       open params; write feature-max-indirect-segments,
+ *               multi-queue-max-queues, max-ring-page-order,
+ *               feature-flush-cache, feature-barrier, feature-discard
+ *               (discard-granularity, discard-alignment, discard-secure),
+ *               feature-persistent, sectors, sector-size,
+ *               physical-sector-size, info, hotplug-status=connected;
+ *               state InitWait.
+ *   frontend Initialised/Connected
+ *               read ring-page-order, ring-ref/ring-ref<i>, event-channel,
+ *               multi-queue-num-queues and queue-<q>/..., protocol,
+ *               feature-persistent; map the rings, bind the event channels,
+ *               start one I/O thread per queue; state Connected.
+ *   frontend Closing   drain in-flight I/O, unmap; state Closing.
+ *   frontend Closed    state Closed; if online is 0 the device is dropped
+ *               (the toolstack then removes its nodes), else the backend
+ *               republishes and goes back to InitWait so that a frontend
+ *               may reconnect.
+ *   toolstack detach   (online = 0 and our state set to Closing, as libxl
+ *               does): as frontend Closing, then dropped once the frontend
+ *               is Closed.
+ *   frontend domain gone (@releaseDomain)
+ *               drain, unmap, remove the backend directory (libxl does the
+ *               same when it destroys a domain).
+ *
+ * Restart.  A backend that finds a device whose rings a previous instance
+ * had connected (our state Connected or Closing, the frontend Initialised
+ * or Connected) cannot resume them: the old instance's consumer index and
+ * the requests it had taken are lost with it.  It writes Closing, waits
+ * for the frontend to reach Closed, then goes Closed -> InitWait; the
+ * frontend reconnects and re-issues what was in flight.
+ * pvk_blkback_shutdown() (pvkit-backd's SIGTERM) drains in-flight I/O so
+ * that every request taken off a ring is answered, then closes each device
+ * the same way (Closing, then Closed once the frontend is Closed or after
+ * a bounded wait).
+ *
+ * Hostile frontends.  Every slot is copied once and validated on the copy
+ * (pvk_blkif_get_any_request, pvk_blkif_check_request), indirect segment
+ * pages are copied before use, every count and index is bounded.  A
+ * request that is wrong on its own (bad segment, sector range beyond the
+ * disk, a grant that does not map, a write to a read-only disk) is
+ * answered with BLKIF_RSP_ERROR; an unknown operation with
+ * BLKIF_RSP_EOPNOTSUPP.  A ring-level violation (producer index beyond the
+ * free slots) latches that queue's device broken with one log line: its
+ * rings are no longer read, every other device keeps working.
+ *
+ * Durability.  A FLUSH_DISKCACHE is answered only after fdatasync of the
+ * image completed (with its data, if it carries segments, written first);
+ * a WRITE_BARRIER waits for every earlier request of its queue, then
+ * writes and syncs.
+ *
+ * Threading: the control plane (pvk_blkback_handle_events, _stats,
+ * _shutdown, _destroy) runs on one thread, the caller's; each connected
+ * queue has an I/O thread of its own.
+ */
+#ifndef PVKIT_BLKBACK_H
+#define PVKIT_BLKBACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <pvkit/hv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pvk_blkback;
+
+/* Defaults of the advertised limits. */
+#define PVK_BLKBACK_DEF_MAX_QUEUES 4u
+#define PVK_BLKBACK_DEF_RING_ORDER 4u
+#define PVK_BLKBACK_DEF_INDIRECT_SEGS 256u
+#define PVK_BLKBACK_DEF_PERSISTENT 1056u /* grants kept mapped per queue */
+
+struct pvk_blkback_config {
+	/* Backend directory type, default "vbd".  On a Xen dom0 whose kernel
+	 * runs xen-blkback, use another (e.g. "pvkvbd") so the two never
+	 * race; frontends follow the `backend` path they are given. */
+	const char *type;
+	uint32_t max_queues; /* multi-queue-max-queues; 0 = default */
+	uint32_t max_ring_order; /* max-ring-page-order; > 4 is -EINVAL */
+	uint32_t max_indirect_segs; /* 0 = default; see no_indirect */
+	uint32_t max_persistent; /* persistent grants per queue */
+	bool no_indirect, no_persistent, no_discard, no_flush, no_barrier,
+		no_mq;
+	bool no_direct; /* never open images with O_DIRECT */
+	/* One line per state change and per error, without newline;
+	 * default: stderr with a timestamp. */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
+};
+
+/*
+ * Create a backend acting as the domain of @hv (which it does not own):
+ * set the xenstore watches and serve the devices already present.  @cfg
+ * may be NULL for the defaults.  Returns 0 or -errno.
+ */
+int pvk_blkback_create(struct pvk_blkback **bb, struct pvk_hv *hv,
+		       const struct pvk_blkback_config *cfg);
+
+/* The fd that polls readable when xenstore events are queued; call
+ * pvk_blkback_handle_events() then. */
+int pvk_blkback_fd(struct pvk_blkback *bb);
+
+/* Process every queued xenstore event; never blocks on a peer.
+ * Returns 0 or -errno (a lost xenstore connection). */
+int pvk_blkback_handle_events(struct pvk_blkback *bb);
+
+/* Number of devices currently served, and how many are connected. */
+int pvk_blkback_count(struct pvk_blkback *bb, int *connected);
+
+/*
+ * Stop taking requests, answer every request already taken (waiting for
+ * its I/O), unmap, and close each device (Closing; Closed once the
+ * frontend is Closed, or after @timeout_ms).  Afterwards only
+ * pvk_blkback_destroy() may be called.
+ */
+int pvk_blkback_shutdown(struct pvk_blkback *bb, int timeout_ms);
+
+/* Disconnect everything without touching xenstore (a crash-like stop for
+ * tests) and free.  NULL is a no-op. */
+void pvk_blkback_destroy(struct pvk_blkback *bb);
+
+/*
+ * Per-device counters and the completion-latency histogram (log2 buckets
+ * of microseconds, request taken off the ring -> response pushed), as
+ * text to @f.  The format is line-oriented:
+ *   device <fe>/<devid> <state> params=<path> mode=<r|w> queues=<n> ...
+ *   counters reads=<n> writes=<n> ... errors=<n> broken=<0|1>
+ *   latency <lo>-<hi>us <count> ...
+ */
+int pvk_blkback_stats(struct pvk_blkback *bb, FILE *f);
+
+/* Where pvkit-backd listens for `pvkit stats`: $PVKIT_BACKD_SOCK, else
+ * <$PVKIT_SIM_DIR or /run/pvkit-sim>/pvkit-backd.sock on the simulator,
+ * /run/pvkit/pvkit-backd.sock on Xen.  @sim selects.  Returns 0 or
+ * -ENAMETOOLONG. */
+int pvk_blkback_control_path(char *buf, size_t len, bool sim);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PVKIT_BLKBACK_H */

@@ -1,0 +1,762 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-blkback: pvkit's blkback (libpvkit-back) on the loop hypervisor,
+ * driven by the raw test frontend of back_tfront.c.  Real image files
+ * through io_uring; domains are handles of this process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <pvkit/blkback.h>
+#include <pvkit/xenbus.h>
+
+#include "back_tfront.h"
+
+#define T_DISK_BYTES (8u << 20)
+#define T_DEVID 51712u /* xvda */
+
+struct t_env {
+	struct pvk_loop *loop;
+	struct pvk_hv *hv0, *tool;
+	struct pvk_blkback *bb;
+	struct pvk_blkback_config cfg;
+	pthread_t thread;
+	bool running;
+	int stop_fd;
+	pthread_mutex_t lock;
+	uint32_t dom[2];
+	struct pvk_hv *hvu[2];
+	char img[2][64];
+};
+
+static void t_quiet_log(void *arg, const char *line)
+{
+	if (getenv("T_VERBOSE"))
+		fprintf(stderr, "backend: %s\n", line);
+}
+
+static void *t_backend_main(void *arg)
+{
+	struct t_env *e = arg;
+	struct pollfd pfd[2];
+
+	for (;;) {
+		pfd[0] = (struct pollfd){ .fd = pvk_blkback_fd(e->bb),
+					  .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = e->stop_fd, .events = POLLIN };
+		if (poll(pfd, 2, 1000) < 0)
+			continue;
+		if (pfd[1].revents)
+			return NULL;
+		pthread_mutex_lock(&e->lock);
+		pvk_blkback_handle_events(e->bb);
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
+static void t_backend_start(struct t_env *e)
+{
+	assert_int_equal(pvk_blkback_create(&e->bb, e->hv0, &e->cfg), 0);
+	assert_int_equal(pthread_create(&e->thread, NULL, t_backend_main, e),
+			 0);
+	e->running = true;
+}
+
+/* Stop the control thread; the backend object stays. */
+static void t_backend_pause(struct t_env *e)
+{
+	uint64_t one = 1;
+
+	if (!e->running)
+		return;
+	assert_int_equal(write(e->stop_fd, &one, sizeof(one)), sizeof(one));
+	pthread_join(e->thread, NULL);
+	assert_int_equal(read(e->stop_fd, &one, sizeof(one)), sizeof(one));
+	e->running = false;
+}
+
+static void t_make_image(char *path, size_t len, uint64_t bytes)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd;
+
+	snprintf(path, len, "%s/pvk-blkback-XXXXXX",
+		 dir && *dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)bytes), 0);
+	close(fd);
+}
+
+static void t_env_up(struct t_env *e, const struct pvk_blkback_config *cfg,
+		     int ndoms)
+{
+	static const char *const names[] = { "guest0", "guest1" };
+	int i;
+
+	memset(e, 0, sizeof(*e));
+	if (cfg)
+		e->cfg = *cfg;
+	else
+		e->cfg.max_ring_order = PVK_BLKBACK_DEF_RING_ORDER;
+	e->cfg.log = t_quiet_log;
+	pthread_mutex_init(&e->lock, NULL);
+	e->stop_fd = eventfd(0, EFD_CLOEXEC);
+	assert_true(e->stop_fd >= 0);
+	assert_int_equal(pvk_loop_create(&e->loop), 0);
+	assert_int_equal(pvk_hv_open_loop(&e->hv0, e->loop, 0), 0);
+	assert_int_equal(pvk_hv_open_loop(&e->tool, e->loop, 0), 0);
+	for (i = 0; i < ndoms; i++) {
+		assert_int_equal(pvk_loop_domain_create(e->loop, names[i],
+							&e->dom[i]),
+				 0);
+		assert_int_equal(
+			pvk_hv_open_loop(&e->hvu[i], e->loop, e->dom[i]), 0);
+		t_make_image(e->img[i], sizeof(e->img[i]), T_DISK_BYTES);
+	}
+	t_backend_start(e);
+}
+
+static void t_env_down(struct t_env *e)
+{
+	int i;
+
+	t_backend_pause(e);
+	pvk_blkback_destroy(e->bb);
+	for (i = 0; i < 2; i++) {
+		pvk_hv_close(e->hvu[i]);
+		if (e->img[i][0])
+			unlink(e->img[i]);
+	}
+	pvk_hv_close(e->tool);
+	pvk_hv_close(e->hv0);
+	pvk_loop_destroy(e->loop);
+	close(e->stop_fd);
+	pthread_mutex_destroy(&e->lock);
+}
+
+/* The backend's stats text, taken on its control thread's lock. */
+static void t_stats(struct t_env *e, char **buf)
+{
+	size_t len = 0;
+	FILE *f;
+
+	*buf = NULL;
+	f = open_memstream(buf, &len);
+	assert_non_null(f);
+	pthread_mutex_lock(&e->lock);
+	pvk_blkback_stats(e->bb, f);
+	pthread_mutex_unlock(&e->lock);
+	fclose(f);
+}
+
+/* The stats line "counters ..." of device @name: the value of @key. */
+static long t_counter(struct t_env *e, const char *name, const char *key)
+{
+	char *s, *p, want[64], k[48];
+	long v = -1;
+
+	t_stats(e, &s);
+	snprintf(want, sizeof(want), "device %s ", name);
+	p = strstr(s, want);
+	if (p) {
+		snprintf(k, sizeof(k), " %s=", key);
+		p = strstr(p, k);
+		if (p)
+			v = strtol(p + strlen(k), NULL, 10);
+	}
+	free(s);
+	return v;
+}
+
+static uint32_t t_rand(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(*s >> 33);
+}
+
+static void t_fill(uint8_t *p, size_t n, uint64_t *seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)t_rand(seed);
+}
+
+static void t_attach_open(struct t_env *e, int g, struct t_fe *fe,
+			  const struct t_fe_cfg *fc, bool ro)
+{
+	assert_int_equal(
+		t_attach(e->tool, 0, e->dom[g], T_DEVID, e->img[g], ro), 0);
+	assert_int_equal(t_fe_open(fe, e->hvu[g], T_DEVID, fc), 0);
+}
+
+/*
+ * Random offsets and sizes, every byte checked against a model of the
+ * disk, then the image file itself against the model.
+ */
+static void t_integrity(struct t_env *e, struct t_fe *fe, uint64_t seed0,
+			int rounds)
+{
+	uint64_t seed = seed0, sectors = fe->sectors;
+	uint32_t maxs = fe->max_indirect ? 200 * 8 : 88;
+	uint8_t *model = calloc(1, T_DISK_BYTES);
+	uint8_t *buf = malloc((size_t)T_FE_MAX_SEGS * PVK_PAGE_SIZE);
+	uint8_t *back = malloc((size_t)T_FE_MAX_SEGS * PVK_PAGE_SIZE);
+	struct t_fe_io ios[16];
+	uint8_t *bufs[16];
+	int r, i, fd;
+
+	assert_non_null(model);
+	assert_int_equal(sectors, T_DISK_BYTES / 512);
+	for (r = 0; r < rounds; r++) {
+		uint32_t q = t_rand(&seed) % fe->nr_queues;
+		uint32_t first = t_rand(&seed) % 8;
+		uint32_t n = 1 + t_rand(&seed) % (maxs - first);
+		uint64_t sec = t_rand(&seed) % (sectors - n);
+
+		t_fill(buf, (size_t)n * 512, &seed);
+		assert_int_equal(t_fe_io(fe, q, PVK_BLKIF_OP_WRITE, sec, buf, n,
+					 first),
+				 PVK_BLKIF_RSP_OKAY);
+		memcpy(model + sec * 512, buf, (size_t)n * 512);
+		/* Read back a random range overlapping it. */
+		q = t_rand(&seed) % fe->nr_queues;
+		first = t_rand(&seed) % 8;
+		n = 1 + t_rand(&seed) % (maxs - first);
+		sec = t_rand(&seed) % (sectors - n);
+		assert_int_equal(t_fe_io(fe, q, PVK_BLKIF_OP_READ, sec, back, n,
+					 first),
+				 PVK_BLKIF_RSP_OKAY);
+		assert_memory_equal(back, model + sec * 512, (size_t)n * 512);
+	}
+	/* Queue depth 16 on every queue: disjoint writes, then reads. */
+	for (i = 0; i < 16; i++)
+		bufs[i] = malloc(11 * PVK_PAGE_SIZE);
+	for (uint32_t q = 0; q < fe->nr_queues; q++) {
+		for (i = 0; i < 16; i++) {
+			ios[i] = (struct t_fe_io){
+				.op = PVK_BLKIF_OP_WRITE,
+				.sector = (uint64_t)(q * 16 + i) * 88,
+				.buf = bufs[i],
+				.nsect = 1 + t_rand(&seed) % 88,
+			};
+			t_fill(bufs[i], ios[i].nsect * 512u, &seed);
+			memcpy(model + ios[i].sector * 512, bufs[i],
+			       ios[i].nsect * 512u);
+		}
+		assert_int_equal(t_fe_batch(fe, q, ios, 16), 0);
+		for (i = 0; i < 16; i++) {
+			assert_int_equal(ios[i].status, PVK_BLKIF_RSP_OKAY);
+			ios[i].op = PVK_BLKIF_OP_READ;
+			memset(bufs[i], 0, ios[i].nsect * 512u);
+		}
+		assert_int_equal(t_fe_batch(fe, q, ios, 16), 0);
+		for (i = 0; i < 16; i++) {
+			assert_int_equal(ios[i].status, PVK_BLKIF_RSP_OKAY);
+			assert_memory_equal(bufs[i],
+					    model + ios[i].sector * 512,
+					    ios[i].nsect * 512u);
+		}
+	}
+	for (i = 0; i < 16; i++)
+		free(bufs[i]);
+	/* The file holds exactly the model. */
+	fd = open(e->img[0], O_RDONLY);
+	assert_true(fd >= 0);
+	for (size_t off = 0; off < T_DISK_BYTES; off += PVK_PAGE_SIZE * 64) {
+		assert_int_equal(pread(fd, back, PVK_PAGE_SIZE * 64,
+				       (off_t)off),
+				 PVK_PAGE_SIZE * 64);
+		assert_memory_equal(back, model + off, PVK_PAGE_SIZE * 64);
+	}
+	close(fd);
+	free(model);
+	free(buf);
+	free(back);
+}
+
+static void test_integrity_matrix(void **state)
+{
+	static const uint32_t orders[] = { 0, 4 }, queues[] = { 1, 4 };
+	unsigned int o, q, p, ind;
+
+	for (o = 0; o < 2; o++)
+		for (q = 0; q < 2; q++)
+			for (p = 0; p < 2; p++)
+				for (ind = 0; ind < 2; ind++) {
+					struct t_fe_cfg fc = {
+						.ring_order = orders[o],
+						.nr_queues = queues[q],
+						.persistent = p,
+						.indirect = ind,
+					};
+					struct t_env e;
+					struct t_fe fe;
+
+					t_env_up(&e, NULL, 1);
+					t_attach_open(&e, 0, &fe, &fc, false);
+					assert_int_equal(fe.ring_order,
+							 orders[o]);
+					assert_int_equal(fe.nr_queues,
+							 queues[q]);
+					assert_int_equal(fe.be_persistent, p);
+					assert_int_equal(fe.max_indirect,
+							 ind ? 256 : 0);
+					t_integrity(&e, &fe,
+						    o * 8 + q * 4 + p * 2 + ind,
+						    40);
+					t_fe_close(&fe);
+					t_env_down(&e);
+				}
+}
+
+/* A backend offering none of the optional features still serves. */
+static void test_backend_offers_nothing(void **state)
+{
+	struct pvk_blkback_config cfg = {
+		.max_ring_order = 0,
+		.no_indirect = true,
+		.no_persistent = true,
+		.no_discard = true,
+		.no_flush = true,
+		.no_barrier = true,
+		.no_mq = true,
+	};
+	struct t_fe_cfg fc = { .ring_order = 4,
+			       .nr_queues = 4,
+			       .persistent = true,
+			       .indirect = true };
+	char path[320];
+	unsigned long v;
+	struct t_env e;
+	struct t_fe fe;
+	uint8_t buf[512] = { 0 };
+
+	t_env_up(&e, &cfg, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	assert_int_equal(fe.ring_order, 0);
+	assert_int_equal(fe.nr_queues, 1);
+	assert_false(fe.be_persistent);
+	assert_int_equal(fe.max_indirect, 0);
+	assert_false(fe.flush);
+	assert_false(fe.discard);
+	snprintf(path, sizeof(path), "%s/multi-queue-max-queues", fe.be_path);
+	assert_int_equal(pvk_xs_read_uint(e.tool, 0, path, &v), -ENOENT);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_FLUSH_DISKCACHE, 0, buf,
+				 0, 0),
+			 PVK_BLKIF_RSP_EOPNOTSUPP);
+	assert_int_equal(t_fe_discard(&fe, 0, 0, 8, 0),
+			 PVK_BLKIF_RSP_EOPNOTSUPP);
+	t_integrity(&e, &fe, 99, 20);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+static void test_readonly(void **state)
+{
+	struct t_fe_cfg fc = { .nr_queues = 1 };
+	uint8_t buf[4096], zero[4096] = { 0 };
+	struct t_env e;
+	struct t_fe fe;
+	int fd;
+
+	t_env_up(&e, NULL, 1);
+	fd = open(e.img[0], O_WRONLY);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(pwrite(fd, buf, sizeof(buf), 4096), sizeof(buf));
+	close(fd);
+	t_attach_open(&e, 0, &fe, &fc, true);
+	assert_true(fe.info & PVK_VDISK_READONLY);
+	assert_false(fe.discard);
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_WRITE, 8, buf, 8, 0),
+			 PVK_BLKIF_RSP_ERROR);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_WRITE_BARRIER, 8, buf, 8,
+				 0),
+			 PVK_BLKIF_RSP_ERROR);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_FLUSH_DISKCACHE, 8, buf,
+				 8, 0),
+			 PVK_BLKIF_RSP_ERROR);
+	assert_int_not_equal(t_fe_discard(&fe, 0, 0, 8, 0), PVK_BLKIF_RSP_OKAY);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, 8, buf, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	memset(zero, 0x5a, sizeof(zero));
+	assert_memory_equal(buf, zero, sizeof(buf));
+	assert_int_equal(t_counter(&e, "1/51712", "writes"), 0);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+static union pvk_blkif_any_request t_rw(struct t_fe *fe, uint8_t op,
+					uint64_t sec, uint8_t nsegs)
+{
+	union pvk_blkif_any_request r;
+	uint8_t i;
+
+	memset(&r, 0, sizeof(r));
+	r.rw.operation = op;
+	r.rw.nr_segments = nsegs;
+	r.rw.id = 0x1234;
+	r.rw.sector_number = sec;
+	for (i = 0; i < nsegs && i < 11; i++) {
+		r.rw.seg[i].gref = fe->pool_refs[i];
+		r.rw.seg[i].first_sect = 0;
+		r.rw.seg[i].last_sect = 7;
+	}
+	return r;
+}
+
+/* Each bad request gets an error response; the device keeps working. */
+static void test_bad_requests(void **state)
+{
+	struct t_fe_cfg fc = { .nr_queues = 1, .indirect = true };
+	union pvk_blkif_any_request r;
+	uint8_t buf[8192], back[8192];
+	uint64_t seed = 7;
+	struct t_env e;
+	struct t_fe fe;
+	long errors;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+
+	/* Beyond the end of the disk, and wrapping around 2^64. */
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, fe.sectors - 1, buf,
+				 2, 0),
+			 PVK_BLKIF_RSP_ERROR);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_WRITE, fe.sectors, buf, 1,
+				 0),
+			 PVK_BLKIF_RSP_ERROR);
+	r = t_rw(&fe, PVK_BLKIF_OP_READ, UINT64_MAX - 3, 1);
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	/* Bad segments. */
+	r = t_rw(&fe, PVK_BLKIF_OP_READ, 0, 2);
+	r.rw.seg[1].first_sect = 5;
+	r.rw.seg[1].last_sect = 2;
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	r = t_rw(&fe, PVK_BLKIF_OP_WRITE, 0, 1);
+	r.rw.seg[0].last_sect = 8;
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	r = t_rw(&fe, PVK_BLKIF_OP_READ, 0, 0);
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	r = t_rw(&fe, PVK_BLKIF_OP_READ, 0, 12);
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	/* A grant that does not exist, and one of the ring itself used
+	 * read-write by a READ: only the bad one fails. */
+	r = t_rw(&fe, PVK_BLKIF_OP_READ, 0, 2);
+	r.rw.seg[1].gref = 0xdeadbeef;
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	/* Unknown operation. */
+	r = t_rw(&fe, 99, 0, 1);
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_EOPNOTSUPP);
+	/* Indirect: too many segments, a bad indirect gref, a bad segment
+	 * inside the indirect page, a bad indirect_op. */
+	memset(&r, 0, sizeof(r));
+	r.indirect.operation = PVK_BLKIF_OP_INDIRECT;
+	r.indirect.indirect_op = PVK_BLKIF_OP_READ;
+	r.indirect.id = 0x1234;
+	r.indirect.nr_segments = 257;
+	r.indirect.indirect_grefs[0] = fe.ind_refs[0];
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	r.indirect.nr_segments = 20;
+	r.indirect.indirect_grefs[0] = 0xfffffff0u;
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	{
+		struct pvk_blkif_request_segment *s = (void *)fe.ind;
+
+		for (int i = 0; i < 20; i++)
+			s[i] = (struct pvk_blkif_request_segment){
+				fe.pool_refs[i], 0, 7
+			};
+		s[13].first_sect = 7;
+		s[13].last_sect = 3;
+	}
+	r.indirect.indirect_grefs[0] = fe.ind_refs[0];
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	r.indirect.indirect_op = PVK_BLKIF_OP_FLUSH_DISKCACHE;
+	assert_int_equal(t_fe_raw(&fe, 0, &r), PVK_BLKIF_RSP_ERROR);
+	/* Discard beyond the end, and secure discard (not offered). */
+	assert_int_equal(t_fe_discard(&fe, 0, fe.sectors - 8, 16, 0),
+			 PVK_BLKIF_RSP_ERROR);
+	assert_int_equal(t_fe_discard(&fe, 0, 0, 8, PVK_BLKIF_DISCARD_SECURE),
+			 PVK_BLKIF_RSP_EOPNOTSUPP);
+
+	errors = t_counter(&e, "1/51712", "errors");
+	assert_int_equal(errors, 13);
+	assert_int_equal(t_counter(&e, "1/51712", "broken"), 0);
+	/* Still serving. */
+	t_fill(buf, sizeof(buf), &seed);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_WRITE, 100, buf, 16, 3),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, 100, back, 16, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, back, sizeof(buf));
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+/*
+ * One guest writes garbage into its ring: its device is latched broken,
+ * the backend survives, and another guest's disk is neither stopped nor
+ * touched.
+ */
+static void test_hostile_ring(void **state)
+{
+	struct t_fe_cfg fc = { .ring_order = 1,
+			       .nr_queues = 2,
+			       .indirect = true,
+			       .persistent = true };
+	struct t_fe bad, good;
+	uint8_t buf[4096], back[4096];
+	uint64_t seed = 42;
+	struct t_env e;
+	int i, err;
+
+	t_env_up(&e, NULL, 2);
+	t_attach_open(&e, 0, &bad, &fc, false);
+	t_attach_open(&e, 1, &good, &fc, false);
+	t_fill(buf, sizeof(buf), &seed);
+	assert_int_equal(t_fe_io(&good, 1, PVK_BLKIF_OP_WRITE, 64, buf, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+
+	/* A ring full of random slots with a valid index first: every one
+	 * answered (error or not), nothing crashes. */
+	for (i = 0; i < 200; i++) {
+		union pvk_blkif_any_request r;
+		uint8_t *p = (uint8_t *)&r;
+
+		for (size_t k = 0; k < sizeof(r); k++)
+			p[k] = (uint8_t)t_rand(&seed);
+		/* Keep the data pages away from our own disk contents:
+		 * random grefs mostly fail to map, which is the point. */
+		r.rw.id = 0x1234;
+		err = t_fe_raw(&bad, i & 1, &r);
+		assert_true(err == PVK_BLKIF_RSP_OKAY ||
+			    err == PVK_BLKIF_RSP_ERROR ||
+			    err == PVK_BLKIF_RSP_EOPNOTSUPP);
+	}
+	/* Then an impossible producer index. */
+	t_fe_scribble(&bad, 0, 1234);
+	for (i = 0; i < 2000 && t_counter(&e, "1/51712", "broken") != 1; i++)
+		usleep(1000);
+	assert_int_equal(t_counter(&e, "1/51712", "broken"), 1);
+
+	/* The other guest is served, its data intact. */
+	assert_int_equal(t_fe_io(&good, 0, PVK_BLKIF_OP_READ, 64, back, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, back, sizeof(buf));
+	assert_int_equal(t_counter(&e, "2/51712", "broken"), 0);
+	/* The broken device can still be closed and reconnected. */
+	t_fe_close(&good);
+	t_fe_drop_rings(&bad);
+	t_env_down(&e);
+}
+
+/* Flush, barrier, discard. */
+static void test_flush_barrier_discard(void **state)
+{
+	struct t_fe_cfg fc = { .nr_queues = 1, .indirect = true };
+	uint8_t buf[65536], back[65536], zero[65536] = { 0 };
+	struct t_fe_io ios[8];
+	uint64_t seed = 3;
+	struct stat st0, st1;
+	struct t_env e;
+	struct t_fe fe;
+	int i;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	assert_true(fe.flush && fe.barrier);
+	t_fill(buf, sizeof(buf), &seed);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_FLUSH_DISKCACHE, 0, buf,
+				 0, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_FLUSH_DISKCACHE, 256, buf,
+				 88, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, 256, back, 88, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, back, 88 * 512);
+	/* A barrier among writes: all answered OK. */
+	for (i = 0; i < 8; i++)
+		ios[i] = (struct t_fe_io){
+			.op = i == 4 ? PVK_BLKIF_OP_WRITE_BARRIER :
+				       PVK_BLKIF_OP_WRITE,
+			.sector = 1024 + (uint64_t)i * 16,
+			.buf = buf + i * 8192,
+			.nsect = 16,
+		};
+	assert_int_equal(t_fe_batch(&fe, 0, ios, 8), 0);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(ios[i].status, PVK_BLKIF_RSP_OKAY);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, 1024, back, 128, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, back, sizeof(buf));
+	/* Discard punches a hole: zeros read back, blocks released. */
+	if (fe.discard) {
+		int fd = open(e.img[0], O_RDONLY);
+
+		fstat(fd, &st0);
+		assert_int_equal(t_fe_discard(&fe, 0, 1024, 128, 0),
+				 PVK_BLKIF_RSP_OKAY);
+		fstat(fd, &st1);
+		close(fd);
+		assert_true(st1.st_blocks < st0.st_blocks);
+		assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, 1024, back,
+					 128, 0),
+				 PVK_BLKIF_RSP_OKAY);
+		assert_memory_equal(back, zero, sizeof(zero));
+	}
+	assert_true(t_counter(&e, "1/51712", "flushes") >= 2);
+	assert_int_equal(t_counter(&e, "1/51712", "barriers"), 1);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+/*
+ * A backend that comes back (after a crash: no clean shutdown) finds the
+ * device connected by its previous instance: it asks the frontend to
+ * reconnect, and data written before is there.
+ */
+static void test_restart_picks_up(void **state)
+{
+	struct t_fe_cfg fc = { .ring_order = 2,
+			       .nr_queues = 2,
+			       .persistent = true,
+			       .indirect = true };
+	uint8_t buf[8192], back[8192];
+	uint64_t seed = 11;
+	struct t_env e;
+	struct t_fe fe;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	t_fill(buf, sizeof(buf), &seed);
+	assert_int_equal(t_fe_io(&fe, 1, PVK_BLKIF_OP_WRITE, 8, buf, 16, 0),
+			 PVK_BLKIF_RSP_OKAY);
+
+	t_backend_pause(&e);
+	pvk_blkback_destroy(e.bb); /* no xenstore writes: like a crash */
+	e.bb = NULL;
+	t_backend_start(&e);
+	assert_int_equal(t_wait_node(e.tool,
+				     "/local/domain/0/backend/vbd/1/"
+				     "51712/state",
+				     PVK_XENBUS_CLOSING, 10000),
+			 0);
+	assert_int_equal(t_fe_reconnect(&fe), 0);
+	assert_int_equal(fe.connects, 2);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, 8, back, 16, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, back, sizeof(buf));
+
+	/* A clean shutdown closes the device; a new instance serves it. */
+	t_backend_pause(&e);
+	pvk_blkback_shutdown(e.bb, 0);
+	assert_int_equal(t_fe_backend_state(&fe), PVK_XENBUS_CLOSING);
+	pvk_blkback_destroy(e.bb);
+	e.bb = NULL;
+	t_backend_start(&e);
+	assert_int_equal(t_fe_reconnect(&fe), 0);
+	assert_int_equal(t_fe_io(&fe, 1, PVK_BLKIF_OP_READ, 8, back, 16, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, back, sizeof(buf));
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+/* Detach as libxl does it: online=0, our state Closing; the backend
+ * closes with the frontend, and drops the device. */
+static void test_detach(void **state)
+{
+	const char *be = "/local/domain/0/backend/vbd/1/51712";
+	struct t_fe_cfg fc = { .nr_queues = 1 };
+	char p[128];
+	struct t_env e;
+	struct t_fe fe;
+	int i;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	snprintf(p, sizeof(p), "%s/online", be);
+	assert_int_equal(pvk_xs_write(e.tool, 0, p, "0"), 0);
+	snprintf(p, sizeof(p), "%s/state", be);
+	assert_int_equal(pvk_xs_write(e.tool, 0, p, "5"), 0);
+	/* The frontend follows: Closing, Closed. */
+	t_fe_close(&fe);
+	assert_int_equal(t_wait_node(e.tool, p, PVK_XENBUS_CLOSED, 10000), 0);
+	for (i = 0; i < 2000; i++) {
+		int n;
+
+		pthread_mutex_lock(&e.lock);
+		n = pvk_blkback_count(e.bb, NULL);
+		pthread_mutex_unlock(&e.lock);
+		if (!n)
+			break;
+		usleep(1000);
+	}
+	assert_true(i < 2000);
+	t_env_down(&e);
+}
+
+/* The frontend's domain dies: the backend lets go and removes the
+ * backend directory, as libxl would. */
+static void test_frontend_gone(void **state)
+{
+	struct t_fe_cfg fc = { .nr_queues = 2 };
+	char *v;
+	struct t_env e;
+	struct t_fe fe;
+	int i, err = 0;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	for (i = 0; i < T_FE_MAX_QUEUES; i++)
+		pvk_evtchn_close(fe.q[i].ev);
+	pvk_hv_close(e.hvu[0]);
+	e.hvu[0] = NULL;
+	assert_int_equal(pvk_loop_domain_destroy(e.loop, e.dom[0]), 0);
+	for (i = 0; i < 2000; i++) {
+		err = pvk_xs_read(e.tool, 0,
+				  "/local/domain/0/backend/vbd/1/"
+				  "51712",
+				  &v);
+		if (err == -ENOENT)
+			break;
+		free(v);
+		usleep(1000);
+	}
+	assert_int_equal(err, -ENOENT);
+	t_env_down(&e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_integrity_matrix),
+		cmocka_unit_test(test_backend_offers_nothing),
+		cmocka_unit_test(test_readonly),
+		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_hostile_ring),
+		cmocka_unit_test(test_flush_barrier_discard),
+		cmocka_unit_test(test_restart_picks_up),
+		cmocka_unit_test(test_detach),
+		cmocka_unit_test(test_frontend_gone),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

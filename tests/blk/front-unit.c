@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/blk/front-unit.c -- blkfront against a test-double backend on the
+ * loop hypervisor: negotiation of every feature combination with data
+ * integrity (random offsets and sizes, every byte verified), a backend
+ * offering nothing optional, flush/discard, read-only, argument checks,
+ * reconnect with requests in flight, and hostile backends.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <pvkit/blkfront.h>
+#include <pvkit/hv.h>
+
+#include "front_double.h"
+
+#define T_DISK (4u << 20)
+#define T_XVDA 51712u
+
+struct t_env {
+	struct pvk_loop *loop;
+	uint32_t guest;
+	struct pvk_hv *ghv;
+	struct t_dbl *dbl;
+	struct pvk_blkfront *bf;
+};
+
+static struct t_dbl_cfg t_cfg_all(void)
+{
+	struct t_dbl_cfg c = {
+		.disk_bytes = T_DISK,
+		.max_ring_order = 4,
+		.max_queues = 4,
+		.max_indirect = 256,
+		.persistent = true,
+		.flush = true,
+		.barrier = true,
+		.discard = true,
+	};
+	return c;
+}
+
+static int t_up(struct t_env *e, const struct t_dbl_cfg *cfg,
+		const struct pvk_blkfront_opts *opts)
+{
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	assert_int_equal(pvk_loop_create(&e->loop), 0);
+	assert_int_equal(pvk_loop_domain_create(e->loop, "guest", &e->guest),
+			 0);
+	assert_int_equal(pvk_hv_open_loop(&e->ghv, e->loop, e->guest), 0);
+	assert_int_equal(t_dbl_start(&e->dbl, e->loop, e->guest, T_XVDA, cfg),
+			 0);
+	rc = pvk_blkfront_open(&e->bf, e->ghv, "xvda", opts);
+	return rc;
+}
+
+static void t_down(struct t_env *e)
+{
+	pvk_blkfront_close(e->bf);
+	t_dbl_stop(e->dbl);
+	pvk_hv_close(e->ghv);
+	pvk_loop_destroy(e->loop);
+}
+
+static uint64_t t_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+struct t_slot {
+	struct pvk_blkfront_io io;
+	uint8_t *buf;
+	bool busy;
+};
+
+static bool t_overlaps(const struct t_slot *slots, unsigned int n, uint64_t off,
+		       uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (slots[i].busy &&
+		    off < slots[i].io.offset + slots[i].io.len &&
+		    slots[i].io.offset < off + len)
+			return true;
+	return false;
+}
+
+static void t_check_read(const struct t_slot *s, const uint8_t *model)
+{
+	if (memcmp(s->buf, model + s->io.offset, s->io.len)) {
+		fail_msg("read at %llu len %llu differs from what was written",
+			 (unsigned long long)s->io.offset,
+			 (unsigned long long)s->io.len);
+	}
+}
+
+/*
+ * @nops random reads and writes (sector-aligned offsets, 512 B..@maxlen),
+ * up to @qd in flight, never two overlapping at once so that every byte
+ * has one expected value; reads are checked against the model on
+ * completion, then the whole disk is read back and compared.
+ */
+static void t_integrity(struct pvk_blkfront *bf, const uint8_t *ramdisk,
+			unsigned int nops, uint64_t maxlen, unsigned int qd,
+			uint64_t seed)
+{
+	uint64_t size = pvk_blkfront_size(bf), s = seed;
+	struct pvk_blkfront_io *done[64];
+	struct t_slot *slots = calloc(qd, sizeof(*slots));
+	uint8_t *model = calloc(1, size), *all = malloc(size);
+	unsigned int issued = 0, inflight = 0, i, k;
+	int n;
+
+	assert_non_null(slots);
+	assert_non_null(model);
+	assert_non_null(all);
+	/* Start from what the disk holds. */
+	assert_int_equal(pvk_blkfront_pread(bf, model, size, 0), (ssize_t)size);
+	for (i = 0; i < qd; i++) {
+		slots[i].buf = malloc(maxlen);
+		slots[i].io.user = &slots[i];
+		assert_non_null(slots[i].buf);
+	}
+	while (issued < nops || inflight) {
+		for (i = 0; i < qd && issued < nops; i++) {
+			struct t_slot *sl = &slots[i];
+			uint64_t off, len;
+
+			if (sl->busy)
+				continue;
+			do {
+				len = (t_rand(&s) % (maxlen / 512) + 1) * 512;
+				off = (t_rand(&s) % ((size - len) / 512 + 1)) *
+				      512;
+			} while (t_overlaps(slots, qd, off, len));
+			sl->io.offset = off;
+			sl->io.len = len;
+			sl->io.buf = sl->buf;
+			sl->io.op = t_rand(&s) & 1 ? PVK_BLKFRONT_WRITE :
+						     PVK_BLKFRONT_READ;
+			if (sl->io.op == PVK_BLKFRONT_WRITE) {
+				for (k = 0; k < len; k += 8) {
+					uint64_t v = t_rand(&s);
+					memcpy(sl->buf + k, &v, 8);
+				}
+				memcpy(model + off, sl->buf, len);
+			}
+			assert_int_equal(pvk_blkfront_submit(bf, &sl->io), 0);
+			sl->busy = true;
+			issued++;
+			inflight++;
+		}
+		n = pvk_blkfront_reap(bf, done, 1, 64, 10000);
+		assert_true(n > 0);
+		for (k = 0; k < (unsigned int)n; k++) {
+			struct t_slot *sl = done[k]->user;
+
+			assert_int_equal(done[k]->result, 0);
+			if (sl->io.op == PVK_BLKFRONT_READ)
+				t_check_read(sl, model);
+			sl->busy = false;
+			inflight--;
+		}
+	}
+	assert_int_equal(pvk_blkfront_pread(bf, all, size, 0), (ssize_t)size);
+	assert_memory_equal(all, model, size);
+	if (ramdisk)
+		assert_memory_equal(ramdisk, model, size);
+	for (i = 0; i < qd; i++)
+		free(slots[i].buf);
+	free(slots);
+	free(model);
+	free(all);
+}
+
+/* ---- the feature matrix ---------------------------------------------- */
+
+struct t_combo {
+	uint32_t order, queues;
+	bool indirect, persistent;
+	bool backend_caps; /* cap by what the backend offers, else by opts */
+};
+
+static struct t_combo t_combos[16];
+
+static void t_matrix(void **state)
+{
+	const struct t_combo *c = *state;
+	struct pvk_blkfront_opts opts = { .max_indirect_segs = 256,
+					  .max_queues = 4,
+					  .queue_depth = 32 };
+	struct t_dbl_cfg cfg = t_cfg_all();
+	struct pvk_blkfront_info info;
+	struct pvk_blkfront_stats fst;
+	struct t_dbl_stats st;
+	struct t_env e;
+
+	if (c->backend_caps) {
+		cfg.max_ring_order = c->order ? 4 : -1;
+		cfg.max_queues = c->queues > 1 ? 8 : -1;
+		cfg.max_indirect = c->indirect ? 256 : 0;
+		cfg.persistent = c->persistent;
+	} else {
+		opts.max_ring_order = c->order;
+		if (!c->order)
+			opts.flags |= PVK_BLKFRONT_NO_MULTI_PAGE;
+		opts.max_queues = c->queues;
+		if (!c->indirect)
+			opts.flags |= PVK_BLKFRONT_NO_INDIRECT;
+		if (!c->persistent)
+			opts.flags |= PVK_BLKFRONT_NO_PERSISTENT;
+	}
+	assert_int_equal(t_up(&e, &cfg, &opts), 0);
+	pvk_blkfront_info(e.bf, &info);
+	assert_int_equal(info.ring_order, c->order);
+	assert_int_equal(info.nr_queues, c->queues);
+	assert_int_equal(info.max_indirect_segs, c->indirect ? 256 : 0);
+	assert_int_equal(info.persistent, c->persistent);
+	assert_int_equal(info.size_bytes, T_DISK);
+	assert_int_equal(info.sector_size, 512);
+	assert_int_equal(info.physical_sector_size, 4096);
+	assert_true(info.flush);
+	assert_false(info.read_only);
+	assert_int_equal(info.ring_entries, c->order ? 512 : 32);
+
+	t_integrity(e.bf, t_dbl_disk(e.dbl), 160, 384 << 10, 16,
+		    0x9e3779b97f4a7c15ull ^ (c->order * 131 + c->queues * 7 +
+					     c->indirect * 3 + c->persistent));
+
+	t_dbl_stats(e.dbl, &st);
+	assert_int_equal(st.bad_requests, 0);
+	assert_int_equal(st.ring_order, c->order);
+	assert_int_equal(st.nr_queues, c->queues);
+	assert_int_equal(st.fe_persistent, c->backend_caps || c->persistent);
+	if (c->indirect) {
+		assert_true(st.indirect > 0);
+		assert_true(st.max_segs_seen > 11);
+	} else {
+		assert_int_equal(st.indirect, 0);
+		assert_true(st.max_segs_seen <= 11);
+	}
+	pvk_blkfront_stats(e.bf, &fst);
+	/* Persistent: a pool granted in chunks; otherwise per request. */
+	if (c->persistent)
+		assert_true(fst.grant_allocs * 8 < fst.ring_requests);
+	else
+		assert_true(fst.grant_allocs >= fst.ring_requests);
+	t_down(&e);
+}
+
+/* ---- a backend offering nothing optional ------------------------------- */
+
+static void t_no_features(void **state)
+{
+	struct t_dbl_cfg cfg = {
+		.disk_bytes = T_DISK,
+		.max_ring_order = -1,
+		.max_queues = -1,
+		.max_indirect = 0,
+	};
+	struct pvk_blkfront_info info;
+	struct t_env e;
+	char buf[4096];
+
+	(void)state;
+	assert_int_equal(t_up(&e, &cfg, NULL), 0);
+	pvk_blkfront_info(e.bf, &info);
+	assert_int_equal(info.ring_order, 0);
+	assert_int_equal(info.nr_queues, 1);
+	assert_int_equal(info.max_indirect_segs, 0);
+	assert_int_equal(info.max_segments, 11);
+	assert_false(info.persistent);
+	assert_false(info.flush);
+	assert_false(info.barrier);
+	assert_false(info.discard);
+	t_integrity(e.bf, t_dbl_disk(e.dbl), 100, 128 << 10, 8, 42);
+	assert_int_equal(pvk_blkfront_flush(e.bf), -EOPNOTSUPP);
+	assert_int_equal(pvk_blkfront_discard(e.bf, 0, 4096), -EOPNOTSUPP);
+	assert_int_equal(pvk_blkfront_pread(e.bf, buf, sizeof(buf), 0), 4096);
+	t_down(&e);
+}
+
+/* ---- flush, barrier, discard ------------------------------------------- */
+
+static void t_flush_discard(void **state)
+{
+	struct t_dbl_cfg cfg = t_cfg_all();
+	struct pvk_blkfront_info info;
+	struct t_dbl_stats st;
+	static uint8_t buf[65536], zero[65536];
+	struct t_env e;
+
+	(void)state;
+	assert_int_equal(t_up(&e, &cfg, NULL), 0);
+	memset(buf, 0xa5, sizeof(buf));
+	assert_int_equal(pvk_blkfront_pwrite(e.bf, buf, sizeof(buf), 8192),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(pvk_blkfront_flush(e.bf), 0);
+	pvk_blkfront_info(e.bf, &info);
+	assert_true(info.discard);
+	assert_int_equal(info.discard_granularity, 4096);
+	assert_int_equal(pvk_blkfront_discard(e.bf, 8192, 32768), 0);
+	assert_int_equal(pvk_blkfront_pread(e.bf, buf, sizeof(buf), 8192),
+			 (ssize_t)sizeof(buf));
+	assert_memory_equal(buf, zero, 32768);
+	assert_int_equal(buf[32768], 0xa5);
+	t_dbl_stats(e.dbl, &st);
+	assert_int_equal(st.flushes, 1);
+	assert_int_equal(st.discards, 1);
+	t_down(&e);
+
+	/* Barrier only: a flush goes out as an empty WRITE_BARRIER. */
+	cfg.flush = false;
+	assert_int_equal(t_up(&e, &cfg, NULL), 0);
+	assert_int_equal(pvk_blkfront_flush(e.bf), 0);
+	t_dbl_stats(e.dbl, &st);
+	assert_int_equal(st.flushes, 1);
+	assert_int_equal(st.bad_requests, 0);
+	t_down(&e);
+}
+
+/* ---- read-only --------------------------------------------------------- */
+
+static void t_read_only(void **state)
+{
+	struct t_dbl_cfg cfg = t_cfg_all();
+	struct t_dbl_stats st;
+	char buf[4096];
+	struct t_env e;
+
+	(void)state;
+	cfg.read_only = true;
+	assert_int_equal(t_up(&e, &cfg, NULL), 0);
+	assert_true(pvk_blkfront_read_only(e.bf));
+	assert_int_equal(pvk_blkfront_pread(e.bf, buf, sizeof(buf), 0), 4096);
+	assert_int_equal(pvk_blkfront_pwrite(e.bf, buf, sizeof(buf), 0),
+			 -EROFS);
+	assert_int_equal(pvk_blkfront_discard(e.bf, 0, 4096), -EROFS);
+	t_dbl_stats(e.dbl, &st);
+	assert_int_equal(st.writes, 0);
+	t_down(&e);
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+static void t_args(void **state)
+{
+	struct pvk_blkfront_opts opts = { .queue_depth = 2 };
+	struct t_dbl_cfg cfg = t_cfg_all();
+	struct pvk_blkfront_io io[3], *done[4];
+	static char buf[3][4096];
+	struct pvk_blkfront *bf;
+	struct t_env e;
+	int i, n;
+
+	(void)state;
+	assert_int_equal(pvk_blkfront_vdev_to_devid("xvda"), 51712);
+	assert_int_equal(pvk_blkfront_vdev_to_devid("xvdb"), 51728);
+	assert_int_equal(pvk_blkfront_vdev_to_devid("xvdq"),
+			 (1 << 28) | (16 << 8));
+	assert_int_equal(pvk_blkfront_vdev_to_devid("xvdaa"),
+			 (1 << 28) | (26 << 8));
+	assert_int_equal(pvk_blkfront_vdev_to_devid("sda"), 2048);
+	assert_int_equal(pvk_blkfront_vdev_to_devid("hdc"), 22 << 8);
+	assert_int_equal(pvk_blkfront_vdev_to_devid("768"), 768);
+	assert_int_equal(pvk_blkfront_vdev_to_devid("xvd"), -EINVAL);
+	assert_int_equal(pvk_blkfront_vdev_to_devid("xvdA"), -EINVAL);
+	assert_int_equal(pvk_blkfront_vdev_to_devid("12x"), -EINVAL);
+	assert_int_equal(pvk_blkfront_vdev_to_devid("nvme0"), -EINVAL);
+	{
+		char name[16];
+		const char *names[] = { "xvda", "xvdp",	 "xvdq",
+					"xvdz", "xvdaa", "xvdzz" };
+
+		for (i = 0; i < 6; i++) {
+			assert_int_equal(
+				pvk_blkfront_devid_name(
+					(uint32_t)pvk_blkfront_vdev_to_devid(
+						names[i]),
+					name, sizeof(name)),
+				0);
+			assert_string_equal(name, names[i]);
+		}
+	}
+
+	assert_int_equal(t_up(&e, &cfg, &opts), 0);
+	bf = e.bf;
+	assert_int_equal(pvk_blkfront_pread(bf, buf[0], 4096, 100), -EINVAL);
+	assert_int_equal(pvk_blkfront_pread(bf, buf[0], 100, 0), -EINVAL);
+	assert_int_equal(pvk_blkfront_pread(bf, buf[0], 4096, T_DISK), -EINVAL);
+	assert_int_equal(pvk_blkfront_pread(bf, buf[0], 0, 0), -EINVAL);
+	assert_int_equal(pvk_blkfront_discard(bf, T_DISK - 512, 1024), -EINVAL);
+	assert_int_equal(pvk_blkfront_reap(bf, done, 1, 4, 0), -ENOENT);
+	for (i = 0; i < 3; i++) {
+		memset(&io[i], 0, sizeof(io[i]));
+		io[i].op = PVK_BLKFRONT_READ;
+		io[i].offset = (uint64_t)i * 4096;
+		io[i].len = 4096;
+		io[i].buf = buf[i];
+	}
+	assert_int_equal(pvk_blkfront_submit(bf, &io[0]), 0);
+	assert_int_equal(pvk_blkfront_submit(bf, &io[1]), 0);
+	assert_int_equal(pvk_blkfront_submit(bf, &io[2]), -EAGAIN);
+	assert_int_equal(pvk_blkfront_in_flight(bf), 2);
+	n = pvk_blkfront_reap(bf, done, 2, 4, 10000);
+	assert_int_equal(n, 2);
+	assert_int_equal(done[0]->result, 0);
+	assert_int_equal(done[1]->result, 0);
+	assert_int_equal(pvk_blkfront_submit(bf, &io[2]), 0);
+	assert_int_equal(pvk_blkfront_reap(bf, done, 1, 4, 10000), 1);
+	assert_ptr_equal(done[0], &io[2]);
+	t_down(&e);
+
+	/* No such device. */
+	assert_int_equal(pvk_loop_create(&e.loop), 0);
+	assert_int_equal(pvk_loop_domain_create(e.loop, "g", &e.guest), 0);
+	assert_int_equal(pvk_hv_open_loop(&e.ghv, e.loop, e.guest), 0);
+	assert_int_equal(pvk_blkfront_open(&bf, e.ghv, "xvdb", NULL), -ENOENT);
+	assert_int_equal(pvk_blkfront_open(&bf, e.ghv, "bogus", NULL), -EINVAL);
+	pvk_hv_close(e.ghv);
+	pvk_loop_destroy(e.loop);
+}
+
+/* ---- reconnect with requests in flight ----------------------------------- */
+
+static void t_reconnect(bool via_close)
+{
+	struct pvk_blkfront_opts opts = { .queue_depth = 32 };
+	struct t_dbl_cfg cfg = t_cfg_all();
+	static struct pvk_blkfront_io io[32];
+	static uint8_t buf[32][65536], back[65536];
+	struct pvk_blkfront_io *done[32];
+	struct pvk_blkfront_info info;
+	struct pvk_blkfront_stats fst;
+	struct t_dbl_stats st;
+	unsigned int got = 0, i;
+	struct t_env e;
+	int n;
+
+	cfg.restart_after = 10;
+	cfg.restart_via_close = via_close;
+	cfg.max_queues = 1;
+	assert_int_equal(t_up(&e, &cfg, &opts), 0);
+	for (i = 0; i < 32; i++) {
+		memset(buf[i], (int)(i + 1), sizeof(buf[i]));
+		memset(&io[i], 0, sizeof(io[i]));
+		io[i].op = PVK_BLKFRONT_WRITE;
+		io[i].offset = (uint64_t)i * sizeof(buf[i]);
+		io[i].len = sizeof(buf[i]);
+		io[i].buf = buf[i];
+		assert_int_equal(pvk_blkfront_submit(e.bf, &io[i]), 0);
+	}
+	while (got < 32) {
+		n = pvk_blkfront_reap(e.bf, done, 1, 32, 10000);
+		assert_true(n > 0);
+		for (i = 0; i < (unsigned int)n; i++)
+			assert_int_equal(done[i]->result, 0);
+		got += (unsigned int)n;
+	}
+	pvk_blkfront_info(e.bf, &info);
+	assert_int_equal(info.connects, 2);
+	pvk_blkfront_stats(e.bf, &fst);
+	assert_true(fst.reissued > 0);
+	t_dbl_stats(e.dbl, &st);
+	assert_int_equal(st.restarts, 1);
+	assert_int_equal(st.bad_requests, 0);
+	for (i = 0; i < 32; i++) {
+		assert_int_equal(pvk_blkfront_pread(e.bf, back, sizeof(back),
+						    (uint64_t)i * sizeof(back)),
+				 (ssize_t)sizeof(back));
+		assert_memory_equal(back, buf[i], sizeof(back));
+	}
+	t_down(&e);
+}
+
+static void t_reconnect_initwait(void **state)
+{
+	(void)state;
+	t_reconnect(false);
+}
+
+static void t_reconnect_close(void **state)
+{
+	(void)state;
+	t_reconnect(true);
+}
+
+/* ---- hostile backends ------------------------------------------------------ */
+
+static void t_hostile(void **state)
+{
+	enum t_dbl_hostile how = (enum t_dbl_hostile)(uintptr_t)*state;
+	struct pvk_blkfront_opts opts = { .queue_depth = 16 };
+	struct t_dbl_cfg cfg = t_cfg_all();
+	static struct pvk_blkfront_io io[16];
+	static uint8_t buf[16][8192];
+	struct pvk_blkfront_io *done[16];
+	unsigned int got = 0, failed = 0, i;
+	struct t_env e;
+	int n;
+
+	cfg.hostile = how;
+	cfg.hostile_after = 3;
+	cfg.max_queues = 1;
+	assert_int_equal(t_up(&e, &cfg, &opts), 0);
+	for (i = 0; i < 16; i++) {
+		memset(&io[i], 0, sizeof(io[i]));
+		io[i].op = i & 1 ? PVK_BLKFRONT_WRITE : PVK_BLKFRONT_READ;
+		io[i].offset = (uint64_t)i * 8192;
+		io[i].len = 8192;
+		io[i].buf = buf[i];
+		assert_int_equal(pvk_blkfront_submit(e.bf, &io[i]), 0);
+	}
+	while (got < 16) {
+		n = pvk_blkfront_reap(e.bf, done, 1, 16, 10000);
+		assert_true(n > 0);
+		for (i = 0; i < (unsigned int)n; i++)
+			failed += done[i]->result == -EIO;
+		got += (unsigned int)n;
+	}
+	assert_true(failed > 0);
+	assert_non_null(pvk_blkfront_broken_reason(e.bf));
+	assert_int_equal(pvk_blkfront_pread(e.bf, buf[0], 4096, 0), -EIO);
+	assert_int_equal(pvk_blkfront_submit(e.bf, &io[0]), -EIO);
+	t_down(&e);
+}
+
+int main(void)
+{
+	struct CMUnitTest tests[32];
+	unsigned int n = 0, i;
+	static const char *const names[16] = {
+		"matrix o0 q1 ind- per-", "matrix o0 q1 ind- per+",
+		"matrix o0 q1 ind+ per-", "matrix o0 q1 ind+ per+",
+		"matrix o0 q4 ind- per-", "matrix o0 q4 ind- per+",
+		"matrix o0 q4 ind+ per-", "matrix o0 q4 ind+ per+",
+		"matrix o4 q1 ind- per-", "matrix o4 q1 ind- per+",
+		"matrix o4 q1 ind+ per-", "matrix o4 q1 ind+ per+",
+		"matrix o4 q4 ind- per-", "matrix o4 q4 ind- per+",
+		"matrix o4 q4 ind+ per-", "matrix o4 q4 ind+ per+",
+	};
+
+	for (i = 0; i < 16; i++) {
+		t_combos[i].order = i & 8 ? 4 : 0;
+		t_combos[i].queues = i & 4 ? 4 : 1;
+		t_combos[i].indirect = i & 2;
+		t_combos[i].persistent = i & 1;
+		/* Half the cases cap from the backend's side. */
+		t_combos[i].backend_caps = (i ^ (i >> 2)) & 1;
+		tests[n++] =
+			(struct CMUnitTest){ .name = names[i],
+					     .test_func = t_matrix,
+					     .initial_state = &t_combos[i] };
+	}
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_no_features);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_flush_discard);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_read_only);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_args);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_reconnect_initwait);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_reconnect_close);
+	tests[n++] =
+		(struct CMUnitTest){ .name = "hostile bad id",
+				     .test_func = t_hostile,
+				     .initial_state = (void *)T_DBL_BAD_ID };
+	tests[n++] =
+		(struct CMUnitTest){ .name = "hostile duplicate id",
+				     .test_func = t_hostile,
+				     .initial_state = (void *)T_DBL_DUP_ID };
+	tests[n++] = (struct CMUnitTest){ .name = "hostile rsp_prod ahead",
+					  .test_func = t_hostile,
+					  .initial_state =
+						  (void *)T_DBL_PROD_AHEAD };
+	tests[n++] =
+		(struct CMUnitTest){ .name = "hostile operation",
+				     .test_func = t_hostile,
+				     .initial_state = (void *)T_DBL_BAD_OP };
+	return _cmocka_run_group_tests("blkfront", tests, n, NULL, NULL);
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/blk/front_double.h -- a TEST DOUBLE of a blkif backend, for
+ * blkfront unit tests on the loop hypervisor.  It is not pvkit's blkback:
+ * a RAM disk served by one thread acting as domain 0, small enough to be
+ * obviously right, with knobs the real backend does not have: advertise
+ * any subset of the features, "crash" and reconnect with requests in
+ * flight, or answer with hostile responses.
+ */
+#ifndef PVK_TESTS_FRONT_DOUBLE_H
+#define PVK_TESTS_FRONT_DOUBLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pvkit/hv.h>
+
+enum t_dbl_hostile {
+	T_DBL_HONEST = 0,
+	T_DBL_BAD_ID, /* a response id beyond the ring */
+	T_DBL_DUP_ID, /* the same response twice */
+	T_DBL_PROD_AHEAD, /* rsp_prod far beyond the requests */
+	T_DBL_BAD_OP, /* response operation differs from the request */
+};
+
+struct t_dbl_cfg {
+	uint64_t disk_bytes;
+	int max_ring_order; /* -1: no node */
+	int max_queues; /* -1: no node */
+	int max_indirect; /* -1 or 0: no node */
+	bool persistent, flush, barrier, discard;
+	bool read_only; /* mode=r and VDISK_READONLY */
+	enum t_dbl_hostile hostile;
+	uint32_t hostile_after; /* requests answered honestly first */
+	/* After this many requests taken (0: never), drop every unanswered
+	 * request and the rings, as a crashed backend would, and come back:
+	 * straight to InitWait, or through Closing/Closed if via_close. */
+	uint32_t restart_after;
+	bool restart_via_close;
+};
+
+struct t_dbl_stats {
+	uint64_t requests, reads, writes, flushes, discards, indirect;
+	uint64_t bad_requests; /* requests a correct frontend never sends */
+	uint32_t restarts;
+	uint32_t ring_order, nr_queues; /* as the frontend published */
+	bool fe_persistent;
+	uint32_t max_segs_seen;
+};
+
+struct t_dbl;
+
+/* Write the toolstack's nodes for vbd @devid of domain @fe (as `pvkit disk
+ * attach` would) and start serving it from a RAM disk. */
+int t_dbl_start(struct t_dbl **d, struct pvk_loop *loop, uint32_t fe,
+		uint32_t devid, const struct t_dbl_cfg *cfg);
+void t_dbl_stop(struct t_dbl *d);
+void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st);
+/* The RAM disk (for comparing with what the frontend wrote). */
+uint8_t *t_dbl_disk(struct t_dbl *d);
+
+#endif

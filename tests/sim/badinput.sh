@@ -1,0 +1,14 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Bad input to every call, and garbage on the control socket, while
+# another pair of domains keeps working.
+. "$(dirname "$0")/lib.sh"
+
+t_start
+back=$(t_detach back "$CLIENT" pp-back)
+"$CLIENT" garbage || t_fail "garbage from dom0"
+"$PVKIT" domain create junk -- "$CLIENT" garbage || t_fail "guest garbage"
+"$CLIENT" badinput || t_fail "dom0 bad input"
+"$PVKIT" domain create bad -- "$CLIENT" badinput || t_fail "guest bad input"
+"$PVKIT" domain create front -- "$CLIENT" pp-front "$back" 1000 ||
+	t_fail "the bystanders stopped working"

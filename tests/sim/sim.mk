@@ -1,0 +1,13 @@
+# SPDX-License-Identifier: MIT
+#
+# Simulator integration tests: each script starts its own pvkit-simd in a
+# private state directory and stops it at the end.  test-sim-client holds
+# the guest/dom0 roles the scripts run; alone, it checks bad input against
+# a private simulator.
+TESTS += test-sim-client
+test-sim-client_SRCS := tests/sim/test-sim-client.c
+test-sim-client_LIBS := hv ring
+test-sim-client_LDLIBS := -lxenstore
+
+TEST_SCRIPTS += tests/sim/service.sh tests/sim/pingpong.sh \
+		tests/sim/xenstore.sh tests/sim/death.sh tests/sim/badinput.sh

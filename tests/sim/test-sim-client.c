@@ -1,0 +1,682 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-sim-client: the guest- and dom0-side roles of the simulator's
+ * integration tests (the scripts in tests/sim/), using libxen semantics (the sim
+ * provider, as libpvkit-hv's xen backend does) and the real libxenstore.
+ *
+ *   test-sim-client                 self-contained: a private simulator,
+ *                                   bad input to every call (exit 77 if
+ *                                   the simulator cannot run here)
+ *   test-sim-client ROLE [ARGS]     one role; see usage()
+ *
+ * Exit 0 when every check held; a failed check prints "FAIL: ..." and
+ * exits 1.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <xenstore.h>
+
+#include <pvkit/sim.h>
+
+#include "../../hypercall/sim/simc.h"
+
+static const char *role = "test-sim-client";
+
+#define CHECK(cond, ...)                                      \
+	do {                                                  \
+		if (!(cond)) {                                \
+			t_fail(__LINE__, #cond, __VA_ARGS__); \
+		}                                             \
+	} while (0)
+
+static void t_fail(int line, const char *cond, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+static void t_fail(int line, const char *cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "FAIL: %s (line %d, %s): ", role, line, cond);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " [errno %d %s]\n", errno, strerror(errno));
+	exit(1);
+}
+
+static void t_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void t_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s: ", role);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static struct xs_handle *t_xs(void)
+{
+	struct xs_handle *xs = xs_open(0);
+
+	CHECK(xs, "xs_open (XENSTORED_PATH=%s)", getenv("XENSTORED_PATH"));
+	return xs;
+}
+
+static uint32_t t_domid(void)
+{
+	struct pvk_sim *sim = pvk_simc_self();
+
+	CHECK(sim, "connect to the simulator");
+	return pvk_sim_domid(sim);
+}
+
+/* Block in pending() without polling the fd (the futex path), consume
+ * and unmask. */
+static int t_block_event(xenevtchn_handle *xce)
+{
+	int port = pvk_simx_evtchn_pending(xce);
+
+	CHECK(port > 0, "pending");
+	CHECK(pvk_simx_evtchn_unmask(xce, (evtchn_port_t)port) == 0, "unmask");
+	return port;
+}
+
+/* Wait for an event on @xce (up to @ms), consume and unmask it. */
+static int t_wait_event(xenevtchn_handle *xce, int ms)
+{
+	struct pollfd pfd = { .fd = pvk_simx_evtchn_fd(xce), .events = POLLIN };
+	int port;
+
+	if (poll(&pfd, 1, ms) <= 0)
+		return -ETIMEDOUT;
+	port = pvk_simx_evtchn_pending(xce);
+	CHECK(port > 0, "pending");
+	CHECK(pvk_simx_evtchn_unmask(xce, (evtchn_port_t)port) == 0, "unmask");
+	return port;
+}
+
+/* Wait until @path reads non-empty; return the value (malloc'ed). */
+static char *t_wait_node(struct xs_handle *xs, const char *path, int secs)
+{
+	unsigned int len;
+	char **ev, *v;
+	int i;
+
+	CHECK(xs_watch(xs, path, "w"), "watch %s", path);
+	for (i = 0; i < secs * 10; i++) {
+		struct pollfd pfd = { .fd = xs_fileno(xs), .events = POLLIN };
+
+		v = xs_read(xs, XBT_NULL, path, &len);
+		if (v && len) {
+			xs_unwatch(xs, path, "w");
+			return v;
+		}
+		free(v);
+		if (poll(&pfd, 1, 100) > 0) {
+			ev = xs_read_watch(xs, &len);
+			free(ev);
+		}
+	}
+	t_fail(__LINE__, "timeout", "%s never appeared", path);
+}
+
+/* The shared page of the ping-pong. */
+struct pp_page {
+	volatile uint64_t ping, pong;
+};
+
+/* Backend side: publish an inbox, map the front's page, answer pings. */
+static int role_pp_back(int argc, char **argv)
+{
+	struct xs_handle *xs = t_xs();
+	uint32_t me = t_domid(), fe, ref, port;
+	struct xs_permissions inbox_perms[1] = {
+		{ me, XS_PERM_READ | XS_PERM_WRITE }
+	};
+	struct xs_permissions state_perms[1] = { { me, XS_PERM_READ } };
+	xenevtchn_handle *xce;
+	xengnttab_handle *xgt;
+	struct pp_page *pg;
+	char path[128], *v;
+	uint64_t n = 0, events = 0;
+	int lport;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/data/pp", me);
+	CHECK(xs_write(xs, XBT_NULL, path, "", 0), "create inbox");
+	CHECK(xs_set_permissions(xs, XBT_NULL, path, inbox_perms, 1),
+	      "inbox perms");
+	v = t_wait_node(xs, path, 30);
+	CHECK(sscanf(v, "%u %u %u", &fe, &ref, &port) == 3, "inbox '%s'", v);
+	free(v);
+	xgt = pvk_simx_gnttab_open(NULL, 0);
+	CHECK(xgt, "gnttab open");
+	pg = pvk_simx_gnttab_map_grant_ref(xgt, fe, ref,
+					   PROT_READ | PROT_WRITE);
+	CHECK(pg, "map dom%u ref %u", fe, ref);
+	xce = pvk_simx_evtchn_open(NULL, 0);
+	CHECK(xce, "evtchn open");
+	lport = pvk_simx_evtchn_bind_interdomain(xce, fe, port);
+	CHECK(lport > 0, "bind to dom%u port %u", fe, port);
+	snprintf(path, sizeof(path), "/local/domain/%u/data/pp-state", me);
+	CHECK(xs_write(xs, XBT_NULL, path, "bound", 5), "state");
+	CHECK(xs_set_permissions(xs, XBT_NULL, path, state_perms, 1),
+	      "state perms");
+	t_say("mapped dom%u ref %u, bound port %d", fe, ref, lport);
+	for (;;) {
+		uint64_t ping;
+
+		CHECK(t_wait_event(xce, 30000) == lport, "event from front");
+		events++;
+		ping = __atomic_load_n(&pg->ping, __ATOMIC_ACQUIRE);
+		if (ping == UINT64_MAX)
+			break;
+		CHECK(ping == n + 1, "ping %llu after %llu: lost or duplicated",
+		      (unsigned long long)ping, (unsigned long long)n);
+		n = ping;
+		__atomic_store_n(&pg->pong, n, __ATOMIC_RELEASE);
+		CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)lport) == 0,
+		      "notify front");
+	}
+	t_say("answered %llu pings, %llu events", (unsigned long long)n,
+	      (unsigned long long)events);
+	CHECK(events == n + 1, "events %llu for %llu pings",
+	      (unsigned long long)events, (unsigned long long)n);
+	CHECK(pvk_simx_gnttab_unmap(xgt, pg, 1) == 0, "unmap");
+	pvk_simx_evtchn_close(xce);
+	pvk_simx_gnttab_close(xgt);
+	xs_close(xs);
+	return 0;
+}
+
+static int role_pp_front(int argc, char **argv)
+{
+	struct xs_handle *xs = t_xs();
+	uint32_t me = t_domid(), be, ref;
+	unsigned long n, i;
+	xenevtchn_handle *xce;
+	xengntshr_handle *xgs;
+	struct pp_page *pg;
+	char path[128], val[64], *v;
+	int port;
+
+	CHECK(argc == 3, "usage: pp-front BACKEND_DOMID COUNT");
+	be = (uint32_t)strtoul(argv[1], NULL, 10);
+	n = strtoul(argv[2], NULL, 10);
+	xgs = pvk_simx_gntshr_open(NULL, 0);
+	CHECK(xgs, "gntshr open");
+	pg = pvk_simx_gntshr_share_pages(xgs, be, 1, &ref, 1);
+	CHECK(pg, "share a page with dom%u", be);
+	xce = pvk_simx_evtchn_open(NULL, 0);
+	CHECK(xce, "evtchn open");
+	port = pvk_simx_evtchn_bind_unbound_port(xce, be);
+	CHECK(port > 0, "alloc unbound for dom%u", be);
+	snprintf(path, sizeof(path), "/local/domain/%u/data/pp", be);
+	snprintf(val, sizeof(val), "%u %u %d", me, ref, port);
+	/* The back creates its inbox after its domain exists: retry. */
+	for (i = 0; !xs_write(xs, XBT_NULL, path, val, strlen(val)); i++) {
+		CHECK(i < 3000 && (errno == EACCES || errno == ENOENT),
+		      "write %s (the back's inbox)", path);
+		usleep(10000);
+	}
+	snprintf(path, sizeof(path), "/local/domain/%u/data/pp-state", be);
+	v = t_wait_node(xs, path, 30);
+	free(v);
+	t_say("shared ref %u, port %d with dom%u; %lu round trips", ref, port,
+	      be, n);
+	for (i = 1; i <= n; i++) {
+		__atomic_store_n(&pg->ping, i, __ATOMIC_RELEASE);
+		CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)port) == 0,
+		      "notify");
+		CHECK(t_block_event(xce) == port, "ack %lu never came", i);
+		CHECK(__atomic_load_n(&pg->pong, __ATOMIC_ACQUIRE) == i,
+		      "pong %llu for ping %lu", (unsigned long long)pg->pong,
+		      i);
+	}
+	__atomic_store_n(&pg->ping, UINT64_MAX, __ATOMIC_RELEASE);
+	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)port) == 0, "notify");
+	t_say("%lu pings acknowledged, none lost", n);
+	/* The back unmaps when it is done; ending access waits for that. */
+	for (i = 0; i < 1000; i++) {
+		if (pvk_simx_gntshr_munmap(xgs, pg, 1) == 0)
+			break;
+		CHECK(errno == EBUSY, "end access");
+		usleep(10000);
+	}
+	CHECK(i < 1000, "access still busy after the back finished");
+	pvk_simx_evtchn_close(xce);
+	pvk_simx_gntshr_close(xgs);
+	xs_close(xs);
+	return 0;
+}
+
+/* A guest that grants dom0 a page and an event channel, then waits to be
+ * killed. */
+static int role_grant_hold(int argc, char **argv)
+{
+	struct xs_handle *xs = t_xs();
+	uint32_t me = t_domid(), ref;
+	xengntshr_handle *xgs = pvk_simx_gntshr_open(NULL, 0);
+	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
+	char path[128], val[64], *page;
+	int port;
+
+	CHECK(xgs && xce, "open");
+	page = pvk_simx_gntshr_share_pages(xgs, 0, 1, &ref, 0);
+	CHECK(page, "share with dom0");
+	snprintf(page, 4096, "hello from domain %u", me);
+	port = pvk_simx_evtchn_bind_unbound_port(xce, 0);
+	CHECK(port > 0, "alloc unbound");
+	snprintf(path, sizeof(path), "/local/domain/%u/data/hold", me);
+	snprintf(val, sizeof(val), "%u %d", ref, port);
+	CHECK(xs_write(xs, XBT_NULL, path, val, strlen(val)), "publish");
+	t_say("granted ref %u (read-only) and port %d to dom0", ref, port);
+	for (;;)
+		pause();
+}
+
+/* dom0: map the holder's page, kill the holder, check Xen's rules. */
+static int role_survive(int argc, char **argv)
+{
+	struct xs_handle *xs = t_xs();
+	struct pvk_sim *sim = pvk_simc_self();
+	struct pvk_sim_domain *doms;
+	uint32_t g = 0, ref;
+	int gport, lport, n, i, pid = 0;
+	xengnttab_handle *xgt = pvk_simx_gnttab_open(NULL, 0);
+	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
+	char path[128], *v, expect[64], **ev;
+	unsigned int len, pins;
+	uint16_t flags;
+	const char *page;
+	bool released = false;
+
+	CHECK(argc == 2, "usage: survive NAME");
+	CHECK(sim && xgt && xce, "open");
+	CHECK(pvk_sim_domain_find(sim, argv[1], &g) == 0, "find %s", argv[1]);
+	n = pvk_sim_domain_list(sim, &doms);
+	for (i = 0; i < n; i++)
+		if (doms[i].domid == g)
+			pid = doms[i].pid;
+	free(doms);
+	CHECK(pid > 0, "supervisor of %s", argv[1]);
+	snprintf(path, sizeof(path), "/local/domain/%u/data/hold", g);
+	v = t_wait_node(xs, path, 30);
+	CHECK(sscanf(v, "%u %d", &ref, &gport) == 2, "hold '%s'", v);
+	free(v);
+	page = pvk_simx_gnttab_map_grant_ref(xgt, g, ref, PROT_READ);
+	CHECK(page, "map dom%u ref %u", g, ref);
+	snprintf(expect, sizeof(expect), "hello from domain %u", g);
+	CHECK(!strcmp(page, expect), "page reads '%.40s'", page);
+	errno = 0;
+	CHECK(!pvk_simx_gnttab_map_grant_ref(xgt, g, ref,
+					     PROT_READ | PROT_WRITE) &&
+		      errno == EACCES,
+	      "writable map of a read-only grant must fail with EACCES");
+	lport = pvk_simx_evtchn_bind_interdomain(xce, g, (evtchn_port_t)gport);
+	CHECK(lport > 0, "bind");
+	CHECK(xs_watch(xs, "@releaseDomain", "rel"), "watch @releaseDomain");
+	ev = xs_read_watch(xs, &len); /* the initial event */
+	free(ev);
+
+	t_say("killing domain %u (supervisor pid %d) with SIGKILL", g, pid);
+	CHECK(kill(pid, SIGKILL) == 0, "kill");
+	for (i = 0; i < 100 && !released; i++) {
+		struct pollfd pfd = { .fd = xs_fileno(xs), .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) > 0) {
+			ev = xs_read_watch(xs, &len);
+			free(ev);
+		}
+		released = !xs_is_domain_introduced(xs, g);
+	}
+	CHECK(released, "@releaseDomain for %u never fired", g);
+	snprintf(path, sizeof(path), "/local/domain/%u", g);
+	errno = 0;
+	v = xs_read(xs, XBT_NULL, path, &len);
+	CHECK(!v && errno == ENOENT, "%s still exists", path);
+	CHECK(!strcmp(page, expect), "mapping after death reads '%.40s'", page);
+	CHECK(pvk_sim_grant_query(sim, g, ref, &flags, &pins) == 0,
+	      "query dom%u ref %u", g, ref);
+	CHECK((flags & GTF_reading) && pins == 1,
+	      "entry of the dead granter: flags 0x%x pins %u", flags, pins);
+	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)lport) == 0,
+	      "notify to a dead peer must be dropped without error");
+	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)lport) == 0, "again");
+	t_say("after death: page readable, entry flags 0x%x (in use), "
+	      "notify dropped, %s gone",
+	      flags, path);
+	/* The zombie goes once the last mapping does. */
+	CHECK(pvk_simx_gnttab_unmap(xgt, (void *)page, 1) == 0, "unmap");
+	for (i = 0; i < 100; i++) {
+		uint32_t d;
+
+		n = pvk_sim_domain_list(sim, &doms);
+		CHECK(n > 0, "list");
+		for (d = 0; d < (uint32_t)n; d++)
+			if (doms[d].domid == g)
+				break;
+		free(doms);
+		if (d == (uint32_t)n)
+			break;
+		usleep(20000);
+	}
+	CHECK(i < 100, "domain %u still listed after its last unmap", g);
+	t_say("domain %u reaped after the last unmap", g);
+	pvk_simx_evtchn_close(xce);
+	pvk_simx_gnttab_close(xgt);
+	xs_close(xs);
+	return 0;
+}
+
+static int role_eacces(int argc, char **argv)
+{
+	struct xs_handle *xs = t_xs();
+	uint32_t me = t_domid();
+	unsigned int len;
+	char path[64], *v;
+
+	CHECK(me != 0, "run me in a guest");
+	errno = 0;
+	CHECK(!xs_write(xs, XBT_NULL, "/local/domain/0/intruder", "x", 1) &&
+		      errno == EACCES,
+	      "a guest's write to dom0's node must fail with EACCES");
+	errno = 0;
+	v = xs_read(xs, XBT_NULL, "/local/domain/0/name", &len);
+	CHECK(!v && errno == EACCES, "reading dom0's name");
+	errno = 0;
+	CHECK(!xs_introduce_domain(xs, 99, 0, 1) && errno == EACCES,
+	      "XS_INTRODUCE from a guest");
+	snprintf(path, sizeof(path), "/local/domain/%u/data/mine", me);
+	CHECK(xs_write(xs, XBT_NULL, path, "ok", 2), "own node");
+	v = xs_read(xs, XBT_NULL, "name", &len);
+	CHECK(v, "relative read of own name");
+	t_say("EACCES on dom0's nodes; own nodes writable; name '%s'", v);
+	free(v);
+	xs_close(xs);
+	return 0;
+}
+
+/* A conflict between a transaction and a plain write: EAGAIN, then a
+ * retried transaction commits. */
+static int role_txn(int argc, char **argv)
+{
+	struct xs_handle *a = t_xs(), *b = t_xs();
+	char path[64], *v;
+	unsigned int len;
+	xs_transaction_t t;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/data/txn", t_domid());
+	CHECK(xs_write(a, XBT_NULL, path, "0", 1), "init");
+	t = xs_transaction_start(a);
+	CHECK(t != XBT_NULL, "start");
+	v = xs_read(a, t, path, &len);
+	CHECK(v, "read in txn");
+	free(v);
+	CHECK(xs_write(a, t, path, "1", 1), "write in txn");
+	CHECK(xs_write(b, XBT_NULL, path, "2", 1), "conflicting write");
+	errno = 0;
+	ok = xs_transaction_end(a, t, false);
+	CHECK(!ok && errno == EAGAIN, "commit after a conflict must EAGAIN");
+	t = xs_transaction_start(a);
+	CHECK(t != XBT_NULL, "restart");
+	v = xs_read(a, t, path, &len);
+	CHECK(v && !strcmp(v, "2"), "read the other write");
+	free(v);
+	CHECK(xs_write(a, t, path, "3", 1), "write in txn");
+	CHECK(xs_transaction_end(a, t, false), "retry commits");
+	v = xs_read(b, XBT_NULL, path, &len);
+	CHECK(v && !strcmp(v, "3"), "committed value");
+	free(v);
+	t_say("conflict -> EAGAIN, retry committed (domain %u)", t_domid());
+	xs_close(a);
+	xs_close(b);
+	return 0;
+}
+
+/* Every call with bad input fails cleanly with the right errno. */
+static int role_badinput(int argc, char **argv)
+{
+	uint32_t me = t_domid(), ref, refs[2];
+	xengnttab_handle *xgt = pvk_simx_gnttab_open(NULL, 0);
+	xengntshr_handle *xgs = pvk_simx_gntshr_open(NULL, 0);
+	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
+	char *mine, *m;
+	int p1, p2;
+
+	CHECK(xgt && xgs && xce, "open");
+	errno = 0;
+	CHECK(!pvk_simx_evtchn_open(NULL, 0x80) && errno == EINVAL,
+	      "unknown open flag");
+	/* Grants. */
+	mine = pvk_simx_gntshr_share_pages(xgs, me, 1, &ref, 1);
+	CHECK(mine, "share with myself");
+	strcpy(mine, "loop");
+	m = pvk_simx_gnttab_map_grant_ref(xgt, me, ref, PROT_READ | PROT_WRITE);
+	CHECK(m && !strcmp(m, "loop"), "map own grant");
+	errno = 0;
+	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) < 0 && errno == EBUSY,
+	      "ending access to a mapped grant must fail with EBUSY");
+	CHECK(pvk_simx_gnttab_unmap(xgt, m, 1) == 0, "unmap");
+	errno = 0;
+	CHECK(pvk_simx_gnttab_unmap(xgt, m, 1) < 0 && errno == EINVAL,
+	      "double unmap must fail with EINVAL");
+	errno = 0;
+	CHECK(!pvk_simx_gnttab_map_grant_ref(xgt, me, 99999, PROT_READ) &&
+		      errno == EINVAL,
+	      "ref out of range");
+	errno = 0;
+	CHECK(!pvk_simx_gnttab_map_grant_ref(xgt, me, 5000, PROT_READ) &&
+		      errno == EINVAL,
+	      "ref never granted");
+	errno = 0;
+	CHECK(!pvk_simx_gnttab_map_grant_ref(xgt, 4242, 8, PROT_READ) &&
+		      errno == ENOENT,
+	      "unknown domain");
+	refs[0] = ref;
+	refs[1] = 99999;
+	errno = 0;
+	CHECK(!pvk_simx_gnttab_map_domain_grant_refs(xgt, 2, me, refs,
+						     PROT_READ) &&
+		      errno == EINVAL,
+	      "one bad ref fails the whole batch");
+	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) == 0,
+	      "end access once unmapped");
+	errno = 0;
+	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) < 0 && errno == EINVAL,
+	      "double end access");
+	/* A grant for another domain. */
+	mine = pvk_simx_gntshr_share_pages(xgs, me + 1000, 1, &ref, 1);
+	CHECK(mine, "share with dom%u", me + 1000);
+	errno = 0;
+	CHECK(!pvk_simx_gnttab_map_grant_ref(xgt, me, ref, PROT_READ) &&
+		      errno == EINVAL,
+	      "mapping a grant meant for another domain must fail");
+	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) == 0, "end");
+	/* Event channels. */
+	errno = 0;
+	CHECK(pvk_simx_evtchn_notify(xce, 100000) < 0 && errno == EINVAL,
+	      "port out of range");
+	errno = 0;
+	CHECK(pvk_simx_evtchn_notify(xce, 7) < 0 && errno == ENOTCONN,
+	      "port not bound by this handle");
+	errno = 0;
+	CHECK(pvk_simx_evtchn_bind_unbound_port(xce, 4242) < 0 &&
+		      errno == ESRCH,
+	      "unbound port for an unknown domain");
+	p1 = pvk_simx_evtchn_bind_unbound_port(xce, me);
+	CHECK(p1 > 0, "loopback alloc");
+	errno = 0;
+	CHECK(pvk_simx_evtchn_bind_interdomain(xce, me, 100000) < 0 &&
+		      errno == EINVAL,
+	      "bind to a port out of range");
+	p2 = pvk_simx_evtchn_bind_interdomain(xce, me, (evtchn_port_t)p1);
+	CHECK(p2 > 0, "loopback bind");
+	errno = 0;
+	CHECK(pvk_simx_evtchn_bind_interdomain(xce, me, (evtchn_port_t)p1) <
+			      0 &&
+		      errno == EINVAL,
+	      "binding an already-bound port");
+	/* Coalescing: three notifies, one event. */
+	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)p2) == 0, "n1");
+	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)p2) == 0, "n2");
+	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)p2) == 0, "n3");
+	CHECK(t_wait_event(xce, 1000) == p1, "event on the loopback");
+	CHECK(t_wait_event(xce, 100) == -ETIMEDOUT, "notifies coalesce");
+	/* Closing one end: notifies on the other are dropped. */
+	CHECK(pvk_simx_evtchn_unbind(xce, (evtchn_port_t)p1) == 0, "unbind");
+	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)p2) == 0,
+	      "notify to a closed peer is dropped silently");
+	errno = 0;
+	CHECK(pvk_simx_evtchn_unbind(xce, (evtchn_port_t)p1) < 0 &&
+		      errno == ENOTCONN,
+	      "double unbind");
+	/* A re-bound port does not receive the old binding's events. */
+	p1 = pvk_simx_evtchn_bind_unbound_port(xce, me);
+	CHECK(p1 > 0, "re-alloc");
+	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)p2) == 0, "stale");
+	CHECK(t_wait_event(xce, 100) == -ETIMEDOUT,
+	      "a stale notify reached a new binding");
+	pvk_simx_evtchn_close(xce);
+	pvk_simx_gnttab_close(xgt);
+	pvk_simx_gntshr_close(xgs);
+	t_say("bad input rejected with the right errno (domain %u)", me);
+	return 0;
+}
+
+/* Garbage on the control socket: answered with an error, and the daemon
+ * goes on serving (the caller checks other domains). */
+static int role_garbage(int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX], buf[8192];
+	struct pvk_simp_rep rep;
+	size_t sizes[] = { 1,
+			   7,
+			   sizeof(struct pvk_simp_req) - 1,
+			   sizeof(struct pvk_simp_req),
+			   sizeof(struct pvk_simp_req) + 1,
+			   8000 };
+	unsigned int i;
+	int fd;
+
+	CHECK(pvk_sim_dir(dir, sizeof(dir), NULL) == 0, "dir");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.90s/simd.sock", dir);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+	      "connect %s", sa.sun_path);
+	srand(42);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t k;
+		ssize_t n;
+
+		for (k = 0; k < sizes[i]; k++)
+			buf[k] = (char)rand();
+		if (sizes[i] == sizeof(struct pvk_simp_req))
+			memset(buf, 0xff, 8); /* bad op and version */
+		CHECK(send(fd, buf, sizes[i], 0) == (ssize_t)sizes[i], "send");
+		n = recv(fd, &rep, sizeof(rep), 0);
+		CHECK(n == sizeof(rep) && rep.err == -EBADMSG,
+		      "garbage of %zu bytes answered %d", sizes[i],
+		      n == sizeof(rep) ? rep.err : -1);
+	}
+	/* A well-formed request before HELLO is refused, too. */
+	memset(buf, 0, sizeof(struct pvk_simp_req));
+	((struct pvk_simp_req *)buf)->op = PVK_SIMP_GNT_MAP;
+	((struct pvk_simp_req *)buf)->version = PVK_SIMP_VERSION;
+	CHECK(send(fd, buf, sizeof(struct pvk_simp_req), 0) > 0, "send");
+	CHECK(recv(fd, &rep, sizeof(rep), 0) == sizeof(rep) &&
+		      rep.err == -ENOTCONN,
+	      "request before HELLO");
+	close(fd);
+	t_say("garbage answered with EBADMSG");
+	return 0;
+}
+
+/* No arguments: a private simulator, bad input, stop. */
+static int self_contained(const char *argv0)
+{
+	char dir[] = "/tmp/pvk-test-sim.XXXXXX", pvkit[PATH_MAX],
+	     cmd[PATH_MAX * 2];
+	const char *b = getenv("PVK_BUILD");
+	int rc;
+
+	if (access("/usr/lib/xen-4.17/bin/xenstored", X_OK)) {
+		printf("SKIP: xenstored (xen-utils-4.17) is not installed\n");
+		return 77;
+	}
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(pvkit, sizeof(pvkit), "%s/bin/pvkit", b ? b : "build");
+	setenv("PVKIT_SIM_DIR", dir, 1);
+	unsetenv("PVKIT_DOMID");
+	snprintf(cmd, sizeof(cmd), "%s sim start", pvkit);
+	if (system(cmd) != 0) {
+		printf("FAIL: could not start a simulator in %s\n", dir);
+		return 1;
+	}
+	snprintf(cmd, sizeof(cmd), "%s badinput && %s garbage", argv0, argv0);
+	rc = system(cmd);
+	snprintf(cmd, sizeof(cmd), "%s sim stop; rm -rf %s", pvkit, dir);
+	if (system(cmd) != 0)
+		rc = 1;
+	return rc == 0 ? 0 : 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: test-sim-client [ROLE ARGS]\n"
+		"  pp-back                      answer pings (guest)\n"
+		"  pp-front BACKEND_DOMID N     N ping-pongs over grant+evtchn\n"
+		"  grant-hold                   grant dom0 a page, wait\n"
+		"  survive NAME                 dom0: map NAME's page, kill it\n"
+		"  eacces                       guest: others' nodes refused\n"
+		"  txn                          transaction conflict + retry\n"
+		"  badinput                     every call's bad input\n"
+		"  garbage                      garbage on the control socket\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} roles[] = {
+		{ "pp-back", role_pp_back },
+		{ "pp-front", role_pp_front },
+		{ "grant-hold", role_grant_hold },
+		{ "survive", role_survive },
+		{ "eacces", role_eacces },
+		{ "txn", role_txn },
+		{ "badinput", role_badinput },
+		{ "garbage", role_garbage },
+	};
+	unsigned int i;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2)
+		return self_contained(argv[0]);
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		if (!strcmp(argv[1], roles[i].name)) {
+			role = roles[i].name;
+			return roles[i].fn(argc - 1, argv + 1);
+		}
+	}
+	usage();
+	return 2;
+}

@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: MIT
+# test-hv: libpvkit-hv (hv.h, xenbus.h) against loop, and against xen when
+# a simulator or real Xen is reachable (cmocka).
+TESTS += test-hv
+test-hv_SRCS := tests/unit/test-hv.c
+test-hv_LIBS := hv
+test-hv_LDLIBS := -lcmocka

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: MIT
+#
+# Cell 3: pvkit's blkfront in domU userspace (pvk-xen-blkio) <->
+# pvkit-backd in dom0, across the two domains of a real Xen.  See cell 1
+# for BACKEND_TYPE, cell 2 for keeping the domU's kernel off the vbd.
+CELL_TIMEOUT=120
+BACKEND_TYPE=vbd
+
+cell_needs() {
+	[ -x "$PVK_BIN/pvkit-backd" ] || skip "needs pvkit-backd (not built)"
+	command -v pvk-xen-blkio >/dev/null ||
+		skip "needs pvkit blkfront (pvk-xen-blkio not built)"
+}
+
+cell_dom0() {
+	local img=/tmp/$CELL.img pid rc
+	[ "$BACKEND_TYPE" != vbd ] || module_unload xen-blkback ||
+		fail "xen-blkback is loaded and cannot be unloaded"
+	domu blk_domu_autoprobe 0 || fail "cannot keep the domU's kernel off the vbd"
+	truncate -s 16M "$img" || fail "cannot create $img"
+	pvkit-backd --type "$BACKEND_TYPE" --control "/run/$CELL.sock" \
+		>"/tmp/$CELL.backd.log" 2>&1 &
+	echo $! >"/tmp/$CELL.pid"
+	vbd_attach "$DOMU_ID" xvdd "$img" w "$BACKEND_TYPE" ||
+		fail "cannot write the vbd's nodes"
+
+	domu pvk-xen-blkio xvdd info || {
+		vbd_show "$DOMU_ID" xvdd "$BACKEND_TYPE"
+		fail "pvkit blkfront cannot open xvdd"
+	}
+	blk_exchange "$img" pvkit xvdd
+	vbd_show "$DOMU_ID" xvdd "$BACKEND_TYPE"
+
+	vbd_detach "$DOMU_ID" xvdd "$BACKEND_TYPE" || fail "detach did not complete"
+	pid=$(cat "/tmp/$CELL.pid")
+	rm -f "/tmp/$CELL.pid"
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	[ $rc -eq 0 ] || fail "pvkit-backd exited with $rc on SIGTERM"
+}
+
+cell_cleanup() {
+	vbd_detach "$DOMU_ID" xvdd "$BACKEND_TYPE" 5
+	domu blk_domu_autoprobe 1
+	stop_daemon "/tmp/$CELL.pid"
+	echo "--- pvkit-backd log ---"
+	cat "/tmp/$CELL.backd.log" 2>/dev/null
+	rm -f "/tmp/$CELL.img" "/tmp/$CELL.backd.log"
+}

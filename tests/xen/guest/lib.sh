@@ -1,0 +1,357 @@
+# SPDX-License-Identifier: MIT
+#
+# lib.sh -- shell helpers shared by the guests' init scripts and the cells.
+# Runs under busybox ash, in dom0 and in the domU.
+#
+# Cells see, in dom0:
+#   CELL           the cell's name (file name without .sh)
+#   DOMU_ID        the test domU's domid;  DOMU_HOME=/local/domain/$DOMU_ID
+#   PVK_BIN, PVK_TESTS   pvkit's build/bin and build/tests, as copied in
+# and may call:
+#   domu FN [ARG...]   run FN (a function of the same cell file) in the
+#                      domU; prints FN's stdout, returns FN's status.
+#                      Arguments are split on spaces.
+#   xs_wait PATH GLOB [SECS]   wait until xenstore PATH matches GLOB
+#   modload NAME       insmod a module and its dependencies, once
+#   fail MSG / skip MSG   end the cell failed / skipped (exit 1 / 77)
+
+PVK_BIN=/pvkit/bin
+PVK_TESTS=/pvkit/tests
+
+# Seconds since boot (integer), from /proc/uptime.
+now() {
+	local up
+	read -r up _ </proc/uptime
+	echo "${up%.*}"
+}
+
+# Centiseconds since boot, for timings.
+now_cs() {
+	local up
+	read -r up _ </proc/uptime
+	echo "${up%.*}${up#*.}" | sed 's/^0*//;s/^$/0/'
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*"
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+# modload NAME: load NAME.ko and, first, what it depends on (the list the
+# host resolved from each module's .modinfo into /lib/modules/deps).
+modload() {
+	local m=$1 d
+	[ -e "/sys/module/$(echo "$m" | tr - _)" ] && return 0
+	[ -f "/lib/modules/$m.ko" ] || {
+		echo "modload: no module $m in this image" >&2
+		return 1
+	}
+	for d in $(sed -n "s/^$m://p" /lib/modules/deps); do
+		modload "$d" || return 1
+	done
+	insmod "/lib/modules/$m.ko" || {
+		# Loaded meanwhile (by a dependency walk) is fine.
+		[ -e "/sys/module/$(echo "$m" | tr - _)" ]
+	}
+}
+
+# xs_wait PATH GLOB [SECS]: wait (default 30 s) until the value at PATH
+# matches the shell pattern GLOB.  Blocks on a xenstore watch between
+# reads; the watch is re-armed every second so a change that lands
+# between a read and the watch's registration costs at most that.
+xs_wait() {
+	local path=$1 want=$2 secs=${3:-30} v deadline
+	deadline=$(($(now) + secs))
+	while :; do
+		v=$(xenstore-read "$path" 2>/dev/null) && case "$v" in
+		$want) return 0 ;;
+		esac
+		if [ "$(now)" -ge "$deadline" ]; then
+			echo "xs_wait: $path is '${v:-<absent>}' after ${secs}s, wanted '$want'" >&2
+			return 1
+		fi
+		timeout 1 xenstore-watch -n 2 "$path" >/dev/null 2>&1
+	done
+}
+
+# domu FN [ARG...]: the dom0 half of the dom0 -> domU call channel.
+# dom0 writes "SEQ CELL FN ARGS" to $DOMU_HOME/data/cmd; the domU's init
+# runs it and answers with data/out (FN's stdout, first 1 KiB) and
+# data/rc = "SEQ STATUS".  Sequence numbers make a late answer to an
+# earlier, timed-out call harmless.
+DOMU_CALL_TIMEOUT=${DOMU_CALL_TIMEOUT:-60}
+domu() {
+	local seq rc
+	seq=$(($(cat /tmp/domu.seq 2>/dev/null || echo 0) + 1))
+	echo "$seq" >/tmp/domu.seq
+	xenstore-write "$DOMU_HOME/data/cmd" "$seq $CELL $*" || return 1
+	xs_wait "$DOMU_HOME/data/rc" "$seq *" "$DOMU_CALL_TIMEOUT" || {
+		echo "domu $1: no answer from the domU" >&2
+		return 124
+	}
+	rc=$(xenstore-read "$DOMU_HOME/data/rc")
+	rc=${rc#* }
+	xenstore-read "$DOMU_HOME/data/out" 2>/dev/null | grep -v '^$'
+	return "$rc"
+}
+
+# The domU half: wait for commands and run them, forever.
+domu_serve() {
+	local last="" cmd seq cell fn rc
+	while :; do
+		cmd=$(xenstore-read data/cmd 2>/dev/null)
+		seq=${cmd%% *}
+		if [ -z "$cmd" ] || [ "$seq" = "$last" ]; then
+			timeout 2 xenstore-watch -n 2 data/cmd >/dev/null 2>&1
+			continue
+		fi
+		last=$seq
+		set -- $cmd
+		cell=$2 fn=$3
+		shift 3
+		echo "== domU: $cell $fn $* =="
+		CELL=$cell timeout $((DOMU_CALL_TIMEOUT - 10)) sh -c \
+			'. /xen/lib.sh; . "/xen/cells/$0.sh"; "$@"' \
+			"$cell" "$fn" "$@" >/tmp/out
+		rc=$?
+		cat /tmp/out
+		echo "== domU: $cell $fn -> $rc =="
+		xenstore-write data/out "$(head -c 1024 /tmp/out)" \
+			data/rc "$seq $rc" || echo "domU: cannot answer $seq" >&2
+	done
+}
+
+# vbd_attach FE NAME TARGET [MODE [TYPE]]: give domain FE a virtual block
+# device NAME (xvda..xvdp) served from dom0 by the backend that watches
+# backend/TYPE (default vbd: Linux's xen-blkback) from TARGET, by writing
+# libxl's xenstore layout.  A block device TARGET is also named by
+# physical-device (major:minor in hex), which is what xen-blkback opens.
+# Every node but the two `state` nodes is written first: xenbus probes a
+# device only when its state reads Initialising, so writing state last
+# (after the permissions are right) means neither driver sees a half-made
+# device.
+vbd_attach() {
+	local fe=$1 name=$2 target=$3 mode=${4:-w} type=${5:-vbd} dev be fp
+	local phys=""
+	dev=$(vbd_number "$name") || return 1
+	be=/local/domain/0/backend/$type/$fe/$dev
+	fp=/local/domain/$fe/device/vbd/$dev
+	[ -b "$target" ] && phys="$be/physical-device $(stat -L -c '%t:%T' "$target")"
+	# shellcheck disable=SC2086 # $phys is two words or none
+	xenstore-write \
+		"$be/frontend" "$fp" "$be/frontend-id" "$fe" \
+		"$be/online" 1 "$be/removable" 0 "$be/bootable" 1 \
+		"$be/dev" "$name" "$be/type" phy "$be/mode" "$mode" \
+		"$be/device-type" disk "$be/params" "$target" \
+		"$be/physical-device-path" "$target" $phys \
+		"$fp/backend" "$be" "$fp/backend-id" 0 \
+		"$fp/virtual-device" "$dev" "$fp/device-type" disk || return 1
+	xenstore-chmod -r "$be" n0 "r$fe" || return 1
+	xenstore-chmod -r "$fp" "n$fe" r0 || return 1
+	xenstore-write "$fp/state" 1 || return 1
+	xenstore-write "$be/state" 1
+}
+
+# vbd_number NAME: Linux's xvd encoding, (202 << 8) | (disk << 4).
+vbd_number() {
+	local i
+	i=$(expr index abcdefghijklmnop "${1#xvd}")
+	case "$1" in
+	xvd?) [ "$i" -gt 0 ] && echo $((51712 + (i - 1) * 16)) && return 0 ;;
+	esac
+	echo "vbd_number: $1 is not xvda..xvdp" >&2
+	return 1
+}
+
+# vbd_detach FE NAME [TYPE [SECS]]: as `xl block-detach`: ask the
+# backend to close (online=0, state Closing), wait (30 s) until it is
+# Closed, remove the nodes (also when it did not close: as --force).
+vbd_detach() {
+	local fe=$1 type=${3:-vbd} secs=${4:-30} dev be fp rc=0
+	dev=$(vbd_number "$2") || return 1
+	be=/local/domain/0/backend/$type/$fe/$dev
+	fp=/local/domain/$fe/device/vbd/$dev
+	xenstore-exists "$be" 2>/dev/null || {
+		xenstore-rm "$fp" 2>/dev/null
+		return 0
+	}
+	xenstore-write "$be/online" 0 "$be/state" 5 || rc=1
+	xs_wait "$be/state" 6 "$secs" || rc=1
+	xenstore-rm "$be" "$fp" 2>/dev/null
+	xenstore-rm "/local/domain/0/backend/$type/$fe" 2>/dev/null
+	return $rc
+}
+
+# vbd_show FE NAME [TYPE]: print a vbd's xenstore nodes (for the log).
+vbd_show() {
+	local dev
+	dev=$(vbd_number "$2") || return 1
+	xenstore-ls -fp "/local/domain/0/backend/${3:-vbd}/$1/$dev" 2>&1
+	xenstore-ls -fp "/local/domain/$1/device/vbd/$dev" 2>&1
+}
+
+# --- data checks shared by the block cells ----------------------------
+#
+# blk_exchange DOM0_PATH HOW NAME
+#   moves data both ways and compares sha256 sums: the domU writes 4 MiB
+#   of random data at 1 MiB and dom0 reads it from DOM0_PATH (the image
+#   or device behind the backend); dom0 writes 4 MiB at 8 MiB into
+#   DOM0_PATH and the domU reads it.  HOW is the domU's way to vbd NAME:
+#   "kernel" (/dev/NAME, O_DIRECT) or "pvkit" (pvk-xen-blkio, pvkit's
+#   userspace blkfront).
+blk_exchange() {
+	local path=$1 how=$2 name=$3 want got
+	want=$(domu blk_domu_write "$how" "$name" 1 4) || fail "domU write failed"
+	got=$(dd if="$path" bs=1M skip=1 count=4 $(blk_direct "$path" i) \
+		2>/dev/null | sha256sum | cut -d' ' -f1)
+	echo "domU wrote $want, dom0 read $got"
+	[ -n "$want" ] && [ "$want" = "$got" ] ||
+		fail "data written by the domU differs in dom0"
+
+	dd if=/dev/urandom of=/tmp/blk.pat bs=1M count=4 2>/dev/null
+	want=$(sha256sum </tmp/blk.pat | cut -d' ' -f1)
+	dd if=/tmp/blk.pat of="$path" bs=1M seek=8 conv=notrunc,fsync \
+		$(blk_direct "$path" o) 2>/dev/null || fail "dom0 write to $path failed"
+	got=$(domu blk_domu_read "$how" "$name" 8 4) || fail "domU read failed"
+	echo "dom0 wrote $want, domU read $got"
+	[ "$want" = "$got" ] || fail "data written by dom0 differs in the domU"
+	rm -f /tmp/blk.pat
+}
+
+# O_DIRECT for block devices (tmpfs files refuse it).
+blk_direct() {
+	[ -b "$1" ] && echo "${2}flag=direct"
+}
+
+# domU: blk_domu_write HOW NAME OFF_MIB MIB: write MIB MiB of random
+# data at OFF_MIB; print its sha256.
+blk_domu_write() {
+	local how=$1 name=$2
+	shift 2
+	dd if=/dev/urandom of=/tmp/pat bs=1M count="$2" 2>/dev/null
+	case $how in
+	kernel)
+		dd if=/tmp/pat of="/dev/$name" bs=1M seek="$1" oflag=direct \
+			conv=fsync 2>/dev/null || fail "write to /dev/$name failed"
+		;;
+	pvkit)
+		pvk-xen-blkio "$name" write $(($1 << 20)) </tmp/pat >&2 ||
+			fail "pvk-xen-blkio write failed"
+		;;
+	esac
+	sha256sum </tmp/pat | cut -d' ' -f1
+}
+
+# domU: blk_domu_read HOW NAME OFF_MIB MIB: print the sha256 of MIB MiB
+# at OFF_MIB.
+blk_domu_read() {
+	local how=$1 name=$2
+	shift 2
+	case $how in
+	kernel)
+		dd if="/dev/$name" bs=1M skip="$1" count="$2" iflag=direct \
+			2>/dev/null
+		;;
+	pvkit)
+		pvk-xen-blkio "$name" read $(($1 << 20)) $(($2 << 20)) ||
+			fail "pvk-xen-blkio read failed"
+		;;
+	esac | sha256sum | cut -d' ' -f1
+}
+
+# domU: load xen-blkfront, wait for /dev/NAME, check its size in sectors.
+blk_domu_wait_disk() {
+	local deadline=$(($(now) + 30)) size
+	modload xen-blkfront || fail "cannot load xen-blkfront"
+	until [ -b "/dev/$1" ] && [ -e "/sys/block/$1/size" ]; do
+		[ "$(now)" -lt "$deadline" ] || fail "no /dev/$1 after 30s"
+		sleep 0.1
+	done
+	size=$(cat "/sys/block/$1/size")
+	echo "/dev/$1: $size sectors" >&2
+	[ "$size" = "$2" ] || fail "/dev/$1 has $size sectors, expected $2"
+}
+
+blk_domu_wait_gone() {
+	local deadline=$(($(now) + 15))
+	while [ -e "/sys/block/$1" ]; do
+		[ "$(now)" -lt "$deadline" ] || fail "/dev/$1 still there after 15s"
+		sleep 0.1
+	done
+}
+
+# domU: blk_domu_autoprobe 0|1: whether the domU's kernel binds new xenbus
+# devices to their drivers.  Off while pvkit's userspace blkfront owns a
+# vbd, so that xen-blkfront (loaded by an earlier cell, perhaps wedged on
+# a broken disk and impossible to unload) never claims it.
+blk_domu_autoprobe() {
+	echo "$1" >/sys/bus/xen/drivers_autoprobe ||
+		fail "cannot set /sys/bus/xen/drivers_autoprobe"
+}
+
+# cell_main: how dom0 runs a cell: its optional cell_needs (which may
+# `skip`), then its cell_dom0.  Afterwards, in a shell of its own and
+# whatever the outcome (even a timeout), dom0 runs cell_cleanup_main: the
+# cell's optional cell_cleanup, which must undo what cell_dom0 may have
+# left (devices, daemons, modules) so the next cell starts clean.  Cells
+# keep what cleanup needs in files (e.g. /tmp/$CELL.pid).
+cell_main() {
+	if command -v cell_needs >/dev/null 2>&1; then
+		cell_needs || exit $?
+	fi
+	cell_dom0
+}
+
+cell_cleanup_main() {
+	command -v cell_cleanup >/dev/null 2>&1 || return 0
+	cell_cleanup
+}
+
+# --- cleanup helpers ---------------------------------------------------
+
+# stop_daemon PIDFILE: SIGTERM, wait up to 10 s, then SIGKILL.
+stop_daemon() {
+	local pid deadline
+	[ -f "$1" ] || return 0
+	pid=$(cat "$1")
+	rm -f "$1"
+	kill -TERM "$pid" 2>/dev/null || return 0
+	deadline=$(($(now) + 10))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$(now)" -ge "$deadline" ]; then
+			echo "stop_daemon: $pid ignored SIGTERM; killing it"
+			kill -KILL "$pid" 2>/dev/null
+			break
+		fi
+		sleep 0.1
+	done
+}
+
+# loop_free LOOPFILE: detach the loop device named in LOOPFILE, retrying
+# while the backend still holds it.
+loop_free() {
+	local dev deadline
+	[ -f "$1" ] || return 0
+	dev=$(cat "$1")
+	deadline=$(($(now) + 10))
+	until losetup -d "$dev" 2>/dev/null; do
+		[ "$(now)" -lt "$deadline" ] || {
+			echo "loop_free: $dev still busy"
+			return 1
+		}
+		sleep 0.1
+	done
+	rm -f "$1"
+}
+
+# module_unload NAME: rmmod if loaded.
+module_unload() {
+	[ -e "/sys/module/$(echo "$1" | tr - _)" ] || return 0
+	rmmod "$1"
+}

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: MIT
+#
+# The real-Xen lane: Xen 4.17 + a Linux dom0 + a PV domU booted in QEMU
+# (TCG) from Debian's packages, running the interop cells in
+# tests/xen/cells/.  Slow (about a minute, plus the first download), so
+# it is not part of `make test`.
+#
+#   make test-xen                     every cell
+#   make test-xen XEN_CELLS='00 04'   some (names or globs)
+#
+# Downloads, boot images and logs go to $(B)/xen/.  Exit 77 (reported as a
+# skip) when the host cannot run it: no qemu-system-x86_64, no Debian
+# mirror and nothing cached.
+
+# Lane-only programs, built into $(B)/xen/bin (not installed, not run by
+# `make test`): pvk-xen-blkio drives pvkit's blkfront from the domU.
+XEN_PROGS := pvk-xen-blkio
+pvk-xen-blkio_SRCS := tests/xen/blkio.c
+pvk-xen-blkio_LIBS := front hv ring
+$(foreach p,$(XEN_PROGS),$(eval $(call pvk_program,$(p),xen/bin)))
+
+.PHONY: test-xen xen-progs
+xen-progs: $(addprefix $(B)/xen/bin/,$(XEN_PROGS))
+
+test-xen: all xen-progs
+	@PVK_BUILD=$(abspath $(B)) XEN_CELLS='$(XEN_CELLS)' tests/xen/run.sh

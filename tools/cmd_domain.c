@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pvkit domain create|list|destroy.
+ *
+ * `create` makes this process (or, with --detach, a background child) the
+ * new domain's supervisor: it owns the domain's xenbus port and xenstore
+ * ring, serves the domain's xenbus socket to the guest's processes, and
+ * runs CMD as the domain's process tree.  The domain ends when that tree
+ * has exited (the supervisor is a child subreaper, so daemonized
+ * grandchildren count) or when the supervisor is killed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pvkit/sim.h>
+
+#include "../hypercall/sim/simc.h"
+#include "../hypercall/sim/xbmux.h"
+#include "cmd.h"
+
+static int open_sim(struct pvk_sim **sim)
+{
+	const char *dir = pvk_cmd_sim_dir();
+	int rc = pvk_sim_open(sim, dir);
+
+	if (rc == -ENOENT || rc == -ECONNREFUSED)
+		pvk_cmd_err("no simulator is running in %s: run `pvkit sim "
+			    "start` first (or point --dir/PVKIT_SIM_DIR at it)",
+			    dir);
+	else if (rc == -EACCES)
+		pvk_cmd_err("PVKIT_DOMID=%s does not match the domain this "
+			    "process runs in: unset it",
+			    getenv("PVKIT_DOMID"));
+	else if (rc < 0)
+		pvk_cmd_err("cannot reach the simulator in %s: %s", dir,
+			    strerror(-rc));
+	return rc;
+}
+
+/* Kill what is left of the domain's process tree: our children. */
+static void kill_children(pid_t pgid)
+{
+	char path[64], buf[512], *p;
+	struct dirent *de;
+	DIR *d;
+
+	if (pgid > 0)
+		kill(-pgid, SIGKILL);
+	d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		long ppid;
+		FILE *f;
+		int pid = atoi(de->d_name);
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof(buf), f);
+		fclose(f);
+		if (!p || !(p = strrchr(buf, ')')))
+			continue;
+		if (sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == getpid())
+			kill(pid, SIGKILL);
+	}
+	closedir(d);
+}
+
+struct supervisor {
+	const char *name;
+	char **argv;
+	int report_fd; /* --detach: the parent waits for "<domid>\n" */
+	struct pvk_sim *sim;
+	uint32_t domid;
+	xenevtchn_handle *xce;
+	struct pvk_xbmux *mux;
+	char domdir[PATH_MAX], sock[PATH_MAX];
+};
+
+static void report(struct supervisor *s, const char *msg)
+{
+	if (s->report_fd < 0)
+		return;
+	if (write(s->report_fd, msg, strlen(msg)) < 0) {
+		/* the parent is gone; nothing to tell */
+	}
+	close(s->report_fd);
+	s->report_fd = -1;
+}
+
+static pid_t spawn(struct supervisor *s, const sigset_t *old)
+{
+	char id[16];
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	sigprocmask(SIG_SETMASK, old, NULL);
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	snprintf(id, sizeof(id), "%u", s->domid);
+	setenv("PVKIT_SIM_DIR", pvk_cmd_sim_dir(), 1);
+	setenv("PVKIT_DOMID", id, 1);
+	setenv("XENSTORED_PATH", s->sock, 1);
+	unsetenv("XENSTORED_RUNDIR");
+	execvp(s->argv[0], s->argv);
+	fprintf(stderr, "pvkit: cannot run '%s' in domain %s: %s\n", s->argv[0],
+		s->name, strerror(errno));
+	_exit(127);
+}
+
+static int supervise(struct supervisor *s)
+{
+	sigset_t set, old;
+	struct pollfd pfd[3];
+	int sfd, rc, status = 0, exit_code = 1;
+	evtchn_port_t port;
+	void *ring;
+	pid_t child, pid;
+	bool killed = false;
+
+	rc = open_sim(&s->sim);
+	if (rc < 0)
+		return 1;
+	rc = pvk_sim_domain_create(s->sim, s->name, &s->domid);
+	if (rc < 0) {
+		if (rc == -EEXIST)
+			pvk_cmd_err("a domain named '%s' already exists: pick "
+				    "another name, or `pvkit domain destroy "
+				    "%s`",
+				    s->name, s->name);
+		else if (rc == -EINVAL)
+			pvk_cmd_err("invalid domain name '%s': use letters, "
+				    "digits, '.', '_' and '-', not starting "
+				    "with a digit, at most %d characters",
+				    s->name, PVK_SIM_NAME_MAX - 1);
+		else if (rc == -EPERM)
+			pvk_cmd_err("only domain 0 may create domains (this "
+				    "process runs in domain %u)",
+				    pvk_sim_domid(s->sim));
+		else
+			pvk_cmd_err("cannot create domain '%s': %s", s->name,
+				    strerror(-rc));
+		goto close_sim;
+	}
+	/* The xenbus port, opened as the new domain (we are its
+	 * supervisor now), unbound for domain 0's xenstored. */
+	s->xce = pvk_simx_evtchn_open(NULL, 0);
+	if (!s->xce) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = pvk_simx_evtchn_bind_unbound_port(s->xce, 0);
+	if (rc < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	port = (evtchn_port_t)rc;
+	rc = pvk_sim_domain_ready(s->sim, port, &ring);
+	if (rc < 0)
+		goto fail;
+	snprintf(s->domdir, sizeof(s->domdir), "%s/dom%u", pvk_cmd_sim_dir(),
+		 s->domid);
+	if ((size_t)snprintf(s->sock, sizeof(s->sock), "%s/xenbus.sock",
+			     s->domdir) >= sizeof(s->sock)) {
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	if (mkdir(s->domdir, 0755) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = pvk_xbmux_create(&s->mux, ring, s->xce, port, s->sock, s->name);
+	if (rc < 0)
+		goto rmdir_dom;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		rc = -errno;
+		goto destroy_mux;
+	}
+	child = spawn(s, &old);
+	if (child < 0) {
+		rc = -errno;
+		goto close_sfd;
+	}
+	{
+		char msg[32];
+
+		snprintf(msg, sizeof(msg), "%u\n", s->domid);
+		report(s, msg);
+	}
+	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[1] =
+		(struct pollfd){ .fd = pvk_xbmux_fd(s->mux), .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = pvk_sim_fd(s->sim), .events = POLLIN };
+	for (;;) {
+		struct signalfd_siginfo si;
+		bool gone = false;
+
+		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			pvk_xbmux_run(s->mux);
+		if (pfd[2].revents && !killed) {
+			fprintf(stderr,
+				"pvkit: domain %s: the simulator went "
+				"away; stopping the domain\n",
+				s->name);
+			kill_children(child);
+			killed = true;
+			pfd[2].fd = -1;
+		}
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo != SIGCHLD && !killed) {
+				kill_children(child);
+				killed = true;
+			}
+		}
+		for (;;) {
+			pid = waitpid(-1, &status, WNOHANG);
+			if (pid == child) {
+				exit_code = WIFEXITED(status) ?
+						    WEXITSTATUS(status) :
+						    128 + WTERMSIG(status);
+			}
+			if (pid < 0 && errno == ECHILD)
+				gone = true;
+			if (pid <= 0)
+				break;
+		}
+		if (gone)
+			break;
+	}
+	rc = 0;
+close_sfd:
+	close(sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+destroy_mux:
+	pvk_xbmux_destroy(s->mux);
+rmdir_dom:
+	rmdir(s->domdir);
+fail:
+	if (rc < 0) {
+		pvk_cmd_err("domain '%s': set-up failed: %s", s->name,
+			    strerror(-rc));
+		exit_code = 1;
+	}
+	pvk_simx_evtchn_close(s->xce);
+close_sim:
+	pvk_sim_close(s->sim);
+	report(s, "failed\n");
+	return exit_code;
+}
+
+static int domain_create(int argc, char **argv)
+{
+	struct supervisor s = { .report_fd = -1 };
+	bool detach = false;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-d") || !strcmp(argv[i], "--detach"))
+			detach = true;
+		else if (!strcmp(argv[i], "--"))
+			break;
+		else if (argv[i][0] == '-') {
+			pvk_cmd_err("domain create: unknown option '%s'",
+				    argv[i]);
+			return 2;
+		} else if (!s.name)
+			s.name = argv[i];
+		else
+			break;
+	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	if (!s.name || i >= argc) {
+		pvk_cmd_err("domain create needs a NAME and a command: pvkit "
+			    "domain create NAME [--detach] -- CMD [ARGS...]");
+		return 2;
+	}
+	s.name = s.name;
+	s.argv = argv + i;
+	if (detach) {
+		char buf[32];
+		int p[2];
+		ssize_t n;
+		pid_t pid;
+
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			pvk_cmd_err("pipe: %s", strerror(errno));
+			return 1;
+		}
+		pid = fork();
+		if (pid < 0) {
+			pvk_cmd_err("fork: %s", strerror(errno));
+			return 1;
+		}
+		if (pid == 0) {
+			char log[PATH_MAX];
+			int fd;
+
+			close(p[0]);
+			setsid();
+			snprintf(log, sizeof(log), "%s/domain-%s.log",
+				 pvk_cmd_sim_dir(), s.name);
+			fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (fd >= 0)
+				dup2(fd, 0);
+			fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				  0644);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+			s.report_fd = p[1];
+			_exit(supervise(&s));
+		}
+		close(p[1]);
+		n = read(p[0], buf, sizeof(buf) - 1);
+		close(p[0]);
+		buf[n > 0 ? n : 0] = 0;
+		if (n <= 0 || !strcmp(buf, "failed\n")) {
+			pvk_cmd_err("domain '%s' was not created; see "
+				    "%s/domain-%s.log",
+				    s.name, pvk_cmd_sim_dir(), s.name);
+			return 1;
+		}
+		printf("domain %s created: id %s", s.name, buf);
+		return 0;
+	}
+	return supervise(&s);
+}
+
+static int domain_list(int argc, char **argv)
+{
+	struct pvk_sim_domain *doms;
+	struct pvk_sim *sim;
+	int n, i;
+
+	if (argc > 1) {
+		pvk_cmd_err("domain list takes no arguments (got '%s')",
+			    argv[1]);
+		return 2;
+	}
+	if (open_sim(&sim) < 0)
+		return 1;
+	n = pvk_sim_domain_list(sim, &doms);
+	pvk_sim_close(sim);
+	if (n < 0) {
+		pvk_cmd_err("cannot list domains: %s", strerror(-n));
+		return 1;
+	}
+	printf("%5s  %-24s %-8s %s\n", "ID", "NAME", "STATE", "PID");
+	for (i = 0; i < n; i++)
+		printf("%5u  %-24s %-8s %d\n", doms[i].domid, doms[i].name,
+		       doms[i].dying ? "dying" : "running", doms[i].pid);
+	free(doms);
+	return 0;
+}
+
+static int domain_destroy(int argc, char **argv)
+{
+	struct pvk_sim *sim;
+	uint32_t domid;
+	int rc, i;
+
+	if (argc != 2) {
+		pvk_cmd_err("domain destroy needs one NAME or ID: pvkit "
+			    "domain destroy NAME|ID");
+		return 2;
+	}
+	if (open_sim(&sim) < 0)
+		return 1;
+	rc = pvk_sim_domain_find(sim, argv[1], &domid);
+	if (rc == -ESRCH) {
+		pvk_cmd_err("no running domain '%s' (see `pvkit domain list`)",
+			    argv[1]);
+		goto out;
+	}
+	if (rc == 0)
+		rc = pvk_sim_domain_destroy(sim, domid);
+	if (rc == -EPERM) {
+		pvk_cmd_err("cannot destroy '%s': %s", argv[1],
+			    domid == 0 ? "domain 0 is the control domain "
+					 "(stop the simulator instead)" :
+					 "only domain 0 may destroy domains");
+		goto out;
+	}
+	if (rc < 0) {
+		pvk_cmd_err("cannot destroy '%s': %s", argv[1], strerror(-rc));
+		goto out;
+	}
+	/* Wait (up to 10 s) until it is no longer running. */
+	for (i = 0; i < 1000; i++) {
+		uint32_t d;
+
+		if (pvk_sim_domain_find(sim, argv[1], &d) == -ESRCH ||
+		    d != domid)
+			break;
+		usleep(10000);
+	}
+	printf("domain %u destroyed\n", domid);
+out:
+	pvk_sim_close(sim);
+	return rc < 0 ? 1 : 0;
+}
+
+static const struct pvk_cmd domain_cmds[] = {
+	{ "create", "NAME [--detach] -- CMD [ARGS...]",
+	  "run CMD as a new domain; wait for it and exit with its status "
+	  "(--detach: in the background)",
+	  domain_create },
+	{ "list", NULL, "list the domains", domain_list },
+	{ "destroy", "NAME|ID", "end a domain and its processes",
+	  domain_destroy },
+	{ NULL },
+};
+
+static const struct pvk_cmd_group domain_group = {
+	.name = "domain",
+	.help = "domains of the simulated hypervisor",
+	.cmds = domain_cmds,
+};
+PVK_CMD_GROUP(domain_group);

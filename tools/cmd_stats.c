@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvkit stats: per-device counters and the latency histogram of the
+ * running pvkit-backd, read from its control socket (pvkit/blkback.h,
+ * pvk_blkback_control_path).  The daemon's answer is line-oriented text;
+ * this command prints it as tables, or verbatim with --raw.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <pvkit/blkback.h>
+
+int pvk_cmd_stats(int argc, char **argv);
+
+static bool on_xen(void)
+{
+	char buf[8] = "";
+	FILE *f = fopen("/sys/hypervisor/type", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return !strncmp(buf, "xen", 3);
+}
+
+static FILE *connect_backd(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return NULL;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return NULL;
+	}
+	return fdopen(fd, "r");
+}
+
+/* "key=value" from a space-separated line, or NULL. */
+static const char *field(const char *line, const char *key, char *buf,
+			 size_t len)
+{
+	size_t kl = strlen(key);
+	const char *p = line;
+
+	while ((p = strstr(p, key))) {
+		if ((p == line || p[-1] == ' ') && p[kl] == '=') {
+			size_t n = strcspn(p + kl + 1, " \n");
+
+			if (n >= len)
+				n = len - 1;
+			memcpy(buf, p + kl + 1, n);
+			buf[n] = '\0';
+			return buf;
+		}
+		p += kl;
+	}
+	return NULL;
+}
+
+static void print_hist(const char *line)
+{
+	uint64_t lo, hi, n, max = 0, total = 0;
+	const char *p;
+	int k;
+
+	for (p = line; (p = strchr(p, ' ')); p++)
+		if (sscanf(p, " %" SCNu64 "-%" SCNu64 "us:%" SCNu64, &lo, &hi,
+			   &n) == 3) {
+			max = n > max ? n : max;
+			total += n;
+		}
+	if (!total) {
+		printf("    (no completed requests)\n");
+		return;
+	}
+	for (p = line; (p = strchr(p, ' ')); p++) {
+		if (sscanf(p, " %" SCNu64 "-%" SCNu64 "us:%" SCNu64, &lo, &hi,
+			   &n) != 3)
+			continue;
+		printf("    %8" PRIu64 " - %-8" PRIu64 " us %10" PRIu64
+		       " %5.1f%% ",
+		       lo, hi, n, 100.0 * (double)n / (double)total);
+		for (k = 0; k < (int)(40 * n / max); k++)
+			putchar('#');
+		putchar('\n');
+	}
+}
+
+static void pretty(FILE *in)
+{
+	char line[4096], a[64], b[64], c[64], d[64], e[64], f[64];
+	char g[64], h[64], i[64], j[64], name[64], state[32];
+	int devices = 0;
+
+	while (fgets(line, sizeof(line), in)) {
+		if (sscanf(line, "device %63s %31s", name, state) == 2) {
+			devices++;
+			printf("vbd %s  %s  %s mode=%s queues=%s ring-page-order=%s "
+			       "persistent=%s indirect=%s\n",
+			       name, state,
+			       field(line, "params", a, sizeof(a)) ?: "-",
+			       field(line, "mode", b, sizeof(b)) ?: "-",
+			       field(line, "queues", c, sizeof(c)) ?: "-",
+			       field(line, "ring-page-order", d, sizeof(d)) ?:
+									      "-",
+			       field(line, "persistent", e, sizeof(e)) ?: "-",
+			       field(line, "indirect", f, sizeof(f)) ?: "-");
+		} else if (!strncmp(line, "counters ", 9)) {
+			printf("  reads %s (%s bytes)  writes %s (%s bytes)  "
+			       "flushes %s  barriers %s  discards %s\n",
+			       field(line, "reads", a, sizeof(a)) ?: "0",
+			       field(line, "bytes_read", b, sizeof(b)) ?: "0",
+			       field(line, "writes", c, sizeof(c)) ?: "0",
+			       field(line, "bytes_written", d, sizeof(d)) ?:
+									    "0",
+			       field(line, "flushes", e, sizeof(e)) ?: "0",
+			       field(line, "barriers", f, sizeof(f)) ?: "0",
+			       field(line, "discards", g, sizeof(g)) ?: "0");
+			printf("  errors %s  unsupported %s  in flight %s  "
+			       "broken %s\n",
+			       field(line, "errors", h, sizeof(h)) ?: "0",
+			       field(line, "eopnotsupp", i, sizeof(i)) ?: "0",
+			       field(line, "inflight", j, sizeof(j)) ?: "0",
+			       field(line, "broken", a, sizeof(a)) ?: "0");
+		} else if (!strncmp(line, "latency", 7)) {
+			printf("  latency (request taken -> response pushed):\n");
+			print_hist(line);
+		}
+	}
+	if (!devices)
+		printf("pvkit-backd serves no devices\n");
+}
+
+int pvk_cmd_stats(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "raw", no_argument, NULL, 'r' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char path[256], buf[4096];
+	const char *sock = NULL;
+	bool raw = false;
+	size_t n;
+	FILE *in;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			raw = true;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			printf("usage: pvkit stats [--raw] [--socket PATH]\n");
+			return 0;
+		default:
+			fprintf(stderr, "usage: pvkit stats [--raw] [--socket "
+					"PATH]\n");
+			return 2;
+		}
+	}
+	if (!sock) {
+		if (pvk_blkback_control_path(path, sizeof(path), !on_xen()) < 0)
+			return 1;
+		sock = path;
+	}
+	in = connect_backd(sock);
+	if (!in) {
+		fprintf(stderr,
+			"pvkit stats: %s: %s (is pvkit-backd running?)\n", sock,
+			strerror(errno));
+		return 1;
+	}
+	if (raw) {
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			fwrite(buf, 1, n, stdout);
+	} else {
+		pretty(in);
+	}
+	fclose(in);
+	return 0;
+}

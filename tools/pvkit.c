@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pvkit -- one command for the toolkit: `pvkit GROUP COMMAND [ARGS]`.
+ * Groups register themselves (cmd.h); this file only dispatches.
+ *
+ * Global option, accepted anywhere before `--`: --dir DIR (the simulator's
+ * state directory; same as PVKIT_SIM_DIR).
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pvkit/sim.h>
+
+#include "cmd.h"
+
+extern const struct pvk_cmd_group *const __start_pvk_cmd_groups[];
+extern const struct pvk_cmd_group *const __stop_pvk_cmd_groups[];
+
+static char sim_dir[PATH_MAX];
+
+void pvk_cmd_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pvkit: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+const char *pvk_cmd_sim_dir(void)
+{
+	char buf[PATH_MAX];
+
+	if (!sim_dir[0]) {
+		if (pvk_sim_dir(buf, sizeof(buf), NULL) < 0)
+			return PVK_SIM_DEFAULT_DIR;
+		if (buf[0] == '/' || !getcwd(sim_dir, sizeof(sim_dir)) ||
+		    strlen(sim_dir) + 1 + strlen(buf) >= sizeof(sim_dir))
+			snprintf(sim_dir, sizeof(sim_dir), "%s", buf);
+		else
+			strcat(strcat(sim_dir, "/"), buf);
+	}
+	return sim_dir;
+}
+
+void pvk_cmd_usage(const char *group, const struct pvk_cmd *cmd)
+{
+	fprintf(stderr, "usage: pvkit %s %s%s%s\n       %s\n", group, cmd->name,
+		cmd->args ? " " : "", cmd->args ? cmd->args : "", cmd->help);
+}
+
+static void usage(FILE *f)
+{
+	const struct pvk_cmd_group *const *g;
+
+	fprintf(f, "usage: pvkit [--dir DIR] GROUP COMMAND [ARGS]\n\n");
+	for (g = __start_pvk_cmd_groups; g < __stop_pvk_cmd_groups; g++) {
+		const struct pvk_cmd *c;
+
+		fprintf(f, "%s: %s\n", (*g)->name, (*g)->help);
+		for (c = (*g)->cmds; c->name; c++)
+			fprintf(f, "  pvkit %s %s%s%s\n      %s\n", (*g)->name,
+				c->name, c->args ? " " : "",
+				c->args ? c->args : "", c->help);
+	}
+	fprintf(f,
+		"\nThe simulator's state directory: --dir DIR, else "
+		"$PVKIT_SIM_DIR, else %s.\n",
+		PVK_SIM_DEFAULT_DIR);
+}
+
+/* Take --dir out of argv (up to a "--"), into the environment. */
+static int strip_global(int argc, char **argv)
+{
+	int i, o = 1;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				argv[o++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
+			setenv("PVKIT_SIM_DIR", argv[++i], 1);
+			continue;
+		}
+		if (!strncmp(argv[i], "--dir=", 6)) {
+			setenv("PVKIT_SIM_DIR", argv[i] + 6, 1);
+			continue;
+		}
+		argv[o++] = argv[i];
+	}
+	argv[o] = NULL;
+	return o;
+}
+
+int main(int argc, char **argv)
+{
+	const struct pvk_cmd_group *const *g;
+	const struct pvk_cmd *c;
+
+	argc = strip_global(argc, argv);
+	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("pvkit %s\n", PVK_VERSION);
+		return 0;
+	}
+	for (g = __start_pvk_cmd_groups; g < __stop_pvk_cmd_groups; g++) {
+		if (strcmp((*g)->name, argv[1]))
+			continue;
+		if (argc < 3) {
+			pvk_cmd_err("'%s' needs a command; one of:", argv[1]);
+			for (c = (*g)->cmds; c->name; c++)
+				pvk_cmd_usage((*g)->name, c);
+			return 2;
+		}
+		for (c = (*g)->cmds; c->name; c++)
+			if (!strcmp(c->name, argv[2]))
+				return c->run(argc - 2, argv + 2);
+		pvk_cmd_err("unknown command '%s %s'; run `pvkit help`",
+			    argv[1], argv[2]);
+		return 2;
+	}
+	pvk_cmd_err("unknown command group '%s'; run `pvkit help`", argv[1]);
+	return 2;
+}
