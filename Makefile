@@ -165,4 +165,4 @@ clean:
 %/:
 	@mkdir -p $@
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/obj-nosan -name '*.d' 2>/dev/null)

@@ -21,6 +21,10 @@
 #include <pvkit/xenbus.h>
 
 #define BB_MAX_QUEUES 16u
+/* Largest feature-max-indirect-segments offered: a non-persistent request
+ * maps its data pages in one batch, and libpvkit-hv maps at most 1024
+ * grants per call. */
+#define BB_MAX_INDIRECT_SEGS 1024u
 #define BB_HIST_BUCKETS 24 /* log2 microseconds: [2^i, 2^(i+1)) */
 
 /* Counters of one queue; written by its thread, read by the stats thread
@@ -61,6 +65,7 @@ struct bb_dev;
 /* Limits in force for a device (from the config, per device copy). */
 struct bb_limits {
 	uint32_t max_queues, max_ring_order, max_indirect_segs, max_persistent;
+	uint32_t poll_us;
 	bool flush, barrier, discard, persistent;
 };
 

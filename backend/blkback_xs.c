@@ -81,23 +81,6 @@ void bb_log(struct pvk_blkback *bb, const char *fmt, ...)
 	pthread_mutex_unlock(&bb->log_lock);
 }
 
-int pvk_blkback_control_path(char *buf, size_t len, bool sim)
-{
-	const char *p = getenv("PVKIT_BACKD_SOCK"), *dir;
-	int n;
-
-	if (p && *p) {
-		n = snprintf(buf, len, "%s", p);
-	} else if (sim) {
-		dir = getenv("PVKIT_SIM_DIR");
-		n = snprintf(buf, len, "%s/pvkit-backd.sock",
-			     dir && *dir ? dir : "/run/pvkit-sim");
-	} else {
-		n = snprintf(buf, len, "/run/pvkit/pvkit-backd.sock");
-	}
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
 /* --- xenstore helpers -------------------------------------------------- */
 
 static int own_read_uint(struct bb_dev *dev, const char *name,
@@ -445,6 +428,7 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 	dev->lim.max_indirect_segs =
 		bb->cfg.no_indirect ? 0 : bb->cfg.max_indirect_segs;
 	dev->lim.max_persistent = bb->cfg.max_persistent;
+	dev->lim.poll_us = bb->cfg.poll_us;
 	dev->lim.persistent = !bb->cfg.no_persistent;
 	dev->lim.flush = !bb->cfg.no_flush;
 	dev->lim.barrier = !bb->cfg.no_barrier;
@@ -743,7 +727,8 @@ int pvk_blkback_create(struct pvk_blkback **out, struct pvk_hv *hv,
 	err = -EINVAL;
 	if (bb->cfg.max_queues > BB_MAX_QUEUES ||
 	    bb->cfg.max_ring_order > PVK_RING_MAX_ORDER ||
-	    bb->cfg.max_indirect_segs > PVK_BLKIF_MAX_INDIRECT_SEGMENTS)
+	    bb->cfg.max_indirect_segs > BB_MAX_INDIRECT_SEGS ||
+	    bb->cfg.poll_us > 1000)
 		goto free_bb;
 	snprintf(bb->type, sizeof(bb->type), "%s",
 		 bb->cfg.type && *bb->cfg.type ? bb->cfg.type : "vbd");

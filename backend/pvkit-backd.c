@@ -37,7 +37,9 @@ static void usage(FILE *f)
 		"  --control PATH       stats socket (default: see "
 		"pvkit/blkback.h)\n"
 		"  --drain-timeout MS   SIGTERM: wait for frontends to close "
-		"(default 2000)\n",
+		"(default 2000)\n"
+		"  --poll-us N          poll rings for N us before sleeping "
+		"(0..1000, default 0)\n",
 		PVK_BLKBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_RING_ORDER,
 		PVK_BLKBACK_DEF_INDIRECT_SEGS);
 }
@@ -128,6 +130,7 @@ int main(int argc, char **argv)
 		{ "no-direct", no_argument, NULL, 'd' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "drain-timeout", required_argument, NULL, 'T' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -187,6 +190,11 @@ int main(int argc, char **argv)
 		case 'T':
 			err = parse_u32(optarg, &drain_ms);
 			break;
+		case 'p':
+			err = parse_u32(optarg, &cfg.poll_us);
+			if (!err && cfg.poll_us > 1000)
+				err = -EINVAL;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -244,16 +252,16 @@ int main(int argc, char **argv)
 					     strerror(-lfd));
 		goto close_hv;
 	}
-	fprintf(stderr,
-		"pvkit-backd: started on %s as domain %u, serving "
-		"backend/%s, stats at %s\n",
-		pvk_hv_backend(hv), pvk_hv_domid(hv), cfg.type ?: "vbd",
-		control);
 	err = pvk_blkback_create(&bb, hv, &cfg);
 	if (err < 0) {
 		fprintf(stderr, "pvkit-backd: %s\n", strerror(-err));
 		goto close_listen;
 	}
+	fprintf(stderr,
+		"pvkit-backd: started on %s as domain %u, serving "
+		"backend/%s, stats at %s\n",
+		pvk_hv_backend(hv), pvk_hv_domid(hv), cfg.type ?: "vbd",
+		control);
 
 	for (;;) {
 		pfd[0] = (struct pollfd){ .fd = pvk_blkback_fd(bb),

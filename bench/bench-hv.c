@@ -4,7 +4,10 @@
  * grant-mapped page and an event channel, libxen semantics on pvkit-simd)
  * against the floor: a raw eventfd ping-pong between two processes,
  * measured in the same run.  Both sides block between messages; nothing
- * is pinned.
+ * is pinned.  Two simulated cases: a thread blocking in
+ * xenevtchn_pending() (the futex path: one system call to wait, one to
+ * wake, like the floor), and an event loop polling the handle's fd first
+ * (one more system call per side: the pollable-fd contract's cost).
  *
  *   bench-hv [--quick] [--count N]
  *
@@ -15,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,11 +82,24 @@ struct page {
 	volatile uint64_t ping, pong;
 };
 
-/* A thread dedicated to its channel: block in pending(), as on Xen a
- * blocking read() of /dev/xen/evtchn does. */
+/* "poll" mode: an event loop polls the handle's fd, then takes the
+ * event (what xenstored and fd-driven drivers do).  Otherwise a thread
+ * dedicated to its channel blocks in pending(), as on Xen a blocking
+ * read() of /dev/xen/evtchn does. */
+static bool poll_mode;
+
 static void wait_event(xenevtchn_handle *xce)
 {
-	int port = pvk_simx_evtchn_pending(xce);
+	int port;
+
+	if (poll_mode) {
+		struct pollfd pfd = { .fd = pvk_simx_evtchn_fd(xce),
+				      .events = POLLIN };
+
+		if (poll(&pfd, 1, 30000) != 1)
+			die("no event within 30 s");
+	}
+	port = pvk_simx_evtchn_pending(xce);
 
 	if (port < 0 || pvk_simx_evtchn_unmask(xce, (evtchn_port_t)port) < 0)
 		die("pending/unmask");
@@ -228,14 +245,15 @@ static int run(const char *cmd)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
-static int sim_rtt(const char *self, uint64_t *ns, size_t count)
+static int sim_rtt(const char *self, uint64_t *ns, size_t count,
+		   const char *mode)
 {
 	char pvkit[PATH_MAX], cmd[3 * PATH_MAX], line[256], out[PATH_MAX];
 	char tmpdir[] = "/tmp/pvk-bench-hv.XXXXXX";
 	bool own = false;
 	struct pvk_sim *sim;
-	unsigned int be;
-	FILE *p;
+	uint32_t be;
+	pid_t back;
 	int rc;
 
 	snprintf(pvkit, sizeof(pvkit), "%s", self);
@@ -252,22 +270,36 @@ static int sim_rtt(const char *self, uint64_t *ns, size_t count)
 			die("pvkit sim start");
 		own = true;
 	}
-	snprintf(cmd, sizeof(cmd),
-		 "%s domain create hvbench-back-%d --detach -- %s --role back",
-		 pvkit, (int)getpid(), self);
-	p = popen(cmd, "r");
-	if (!p || !fgets(line, sizeof(line), p) || pclose(p) != 0 ||
-	    !strstr(line, "id ") ||
-	    sscanf(strstr(line, "id ") + 3, "%u", &be) != 1)
-		die("back domain");
+	/* Both domains' supervisors are our children (like the floor's
+	 * processes): the same scheduling group, and their CPU time counts
+	 * as ours in the load accounting once waited for. */
+	snprintf(line, sizeof(line), "hvbench-back-%d", (int)getpid());
+	back = fork();
+	if (back < 0)
+		die("fork");
+	if (back == 0) {
+		execl(pvkit, "pvkit", "domain", "create", line, "--", self,
+		      "--role", "back", mode, (char *)NULL);
+		_exit(127);
+	}
+	if (pvk_sim_open(&sim, NULL) < 0)
+		die("simulator");
+	for (rc = 0; pvk_sim_domain_find(sim, line, &be) < 0; rc++) {
+		if (rc == 3000)
+			die("back domain");
+		usleep(10000);
+	}
+	pvk_sim_close(sim);
 	snprintf(out, sizeof(out), "%s/hvbench-%d.samples",
 		 getenv("PVKIT_SIM_DIR") ? getenv("PVKIT_SIM_DIR") : "/tmp",
 		 (int)getpid());
 	snprintf(
 		cmd, sizeof(cmd),
-		"%s domain create hvbench-front-%d -- %s --role front %u %zu %s",
-		pvkit, (int)getpid(), self, be, count, out);
+		"%s domain create hvbench-front-%d -- %s --role front %u %zu %s "
+		"%s",
+		pvkit, (int)getpid(), self, be, count, out, mode);
 	rc = run(cmd);
+	waitpid(back, NULL, 0);
 	if (rc == 0) {
 		FILE *f = fopen(out, "re");
 
@@ -312,10 +344,12 @@ int main(int argc, char **argv)
 	ssize_t n;
 	int i;
 
-	if (argc >= 3 && !strcmp(argv[1], "--role")) {
-		if (!strcmp(argv[2], "back"))
+	if (argc >= 4 && !strcmp(argv[1], "--role")) {
+		/* --role back MODE | --role front BACKEND COUNT OUT MODE */
+		poll_mode = !strcmp(argv[argc - 1], "poll");
+		if (!strcmp(argv[2], "back") && argc == 4)
 			return role_back();
-		if (!strcmp(argv[2], "front") && argc == 6)
+		if (!strcmp(argv[2], "front") && argc == 7)
 			return role_front((uint32_t)strtoul(argv[3], NULL, 10),
 					  strtoul(argv[4], NULL, 10), argv[5]);
 		fprintf(stderr, "bench-hv: bad --role arguments\n");
@@ -353,7 +387,7 @@ int main(int argc, char **argv)
 	record(b, "rtt.eventfd", &sfloor, NULL, NULL);
 
 	pvk_bench_load_begin(&load);
-	if (sim_rtt(self, ns, count) < 0) {
+	if (sim_rtt(self, ns, count, "block") < 0) {
 		fprintf(stderr, "bench-hv: the simulated case failed\n");
 		pvk_bench_close(b);
 		return 1;
@@ -361,6 +395,17 @@ int main(int argc, char **argv)
 	pvk_bench_set_load(b, pvk_bench_load_end(&load));
 	pvk_bench_stats(ns, count, &ssim);
 	record(b, "rtt.sim-grant-evtchn", &ssim, "rtt.eventfd", &sfloor);
+
+	/* The same through the handles' fds: poll, then pending(). */
+	pvk_bench_load_begin(&load);
+	if (sim_rtt(self, ns, count, "poll") < 0) {
+		fprintf(stderr, "bench-hv: the simulated case failed\n");
+		pvk_bench_close(b);
+		return 1;
+	}
+	pvk_bench_set_load(b, pvk_bench_load_end(&load));
+	pvk_bench_stats(ns, count, &ssim);
+	record(b, "rtt.sim-grant-evtchn-polled", &ssim, "rtt.eventfd", &sfloor);
 	free(ns);
 	return pvk_bench_close(b) ? 1 : 0;
 }

@@ -221,6 +221,17 @@ static int bench_write_json(const struct pvk_bench *b)
 	size_t i;
 	int rc = 0;
 
+	/* $PVK_BUILD, then $PVK_BUILD/bench: a fresh tree has neither. */
+	tmp = strdup(b->dir);
+	if (!tmp)
+		return -ENOMEM;
+	*strrchr(tmp, '/') = '\0';
+	if (*tmp && mkdir(tmp, 0777) < 0 && errno != EEXIST)
+		rc = -errno;
+	free(tmp);
+	tmp = NULL;
+	if (rc)
+		return rc;
 	if (mkdir(b->dir, 0777) < 0 && errno != EEXIST)
 		return -errno;
 	if (asprintf(&tmp, "%s.tmp", b->json_path) < 0)

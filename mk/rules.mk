@@ -8,6 +8,8 @@
 #   ring_LDLIBS :=                            (external libraries)
 #   ring_PCLIBS :=                            (pvkit libraries it needs)
 #   ring_DESC   := one line for pkg-config
+#   xensim_NOSAN := 1   never build with sanitizers (a library that is
+#                       LD_PRELOADed into programs not built with them)
 #
 #   PROGS   += pvkit        -> $(B)/bin/pvkit
 #   TESTS   += test-ring    -> $(B)/tests/test-ring (run by make test)
@@ -24,8 +26,15 @@ $(B)/obj/%.o: %.c | $(DEPS_STAMP)
 	@echo "  CC      $<"
 	@$(CC) $(PVK_CFLAGS) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
 
+# Objects of a _NOSAN library: same flags, minus the sanitizers.
+$(B)/obj-nosan/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (no sanitizers)"
+	@$(CC) $(filter-out $(SANFLAGS),$(PVK_CFLAGS)) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
 define pvk_library
-$(1)_OBJS := $$(patsubst %.c,$$(B)/obj/%.o,$$($(1)_SRCS))
+$(1)_OBJDIR := $$(if $$($(1)_NOSAN),obj-nosan,obj)
+$(1)_OBJS := $$(patsubst %.c,$$(B)/$$($(1)_OBJDIR)/%.o,$$($(1)_SRCS))
 
 $$(B)/lib/libpvkit-$(1).a: $$($(1)_OBJS)
 	@mkdir -p $$(@D)
@@ -36,7 +45,7 @@ $$(B)/lib/libpvkit-$(1).so.$$(VERSION): $$($(1)_OBJS) $$($(1)_MAP) \
 		$$(foreach d,$$($(1)_PCLIBS),$$(B)/lib/libpvkit-$$(d).so.$$(VERSION))
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
-	@$$(CC) -shared $$(PVK_LDFLAGS) $$(LDFLAGS) \
+	@$$(CC) -shared $$(if $$($(1)_NOSAN),$$(filter-out $$(SANFLAGS),$$(PVK_LDFLAGS)),$$(PVK_LDFLAGS)) $$(LDFLAGS) \
 		-Wl,-soname,libpvkit-$(1).so.$$(SOVERSION) \
 		$$(if $$($(1)_MAP),-Wl$$(comma)--version-script=$$($(1)_MAP)) \
 		-Wl,--no-undefined -o $$@ $$($(1)_OBJS) \

@@ -7,6 +7,8 @@ int pvk_ring_attach(struct pvk_ring *r, enum pvk_ring_role role, void *sring,
 		    size_t rsp_size, pvk_ring_idx_t start, bool init)
 {
 	uint32_t n = pvk_ring_nr_ents(bytes, slot_size);
+	struct pvk_sring *s = sring;
+	bool front = role == PVK_RING_FRONT;
 
 	if (!r || !sring || !n || ((uintptr_t)sring & 7) ||
 	    (role != PVK_RING_FRONT && role != PVK_RING_BACK) ||
@@ -25,10 +27,15 @@ int pvk_ring_attach(struct pvk_ring *r, enum pvk_ring_role role, void *sring,
 		.cons = start,
 		.snap = start,
 		.role = (uint8_t)role,
+		.my_prod = front ? &s->req_prod : &s->rsp_prod,
+		.peer_prod = front ? &s->rsp_prod : &s->req_prod,
+		.my_event = front ? &s->rsp_event : &s->req_event,
+		.peer_event = front ? &s->req_event : &s->rsp_event,
+		.prod_limit = front ? start + n : start,
+		.put_max = (uint32_t)(front ? req_size : rsp_size),
+		.get_max = (uint32_t)(front ? rsp_size : req_size),
 	};
 	if (init) {
-		struct pvk_sring *s = sring;
-
 		__builtin_memset(s, 0, PVK_RING_HDR_SIZE);
 		s->req_prod = s->rsp_prod = start;
 		s->req_event = s->rsp_event = start + 1;

@@ -19,8 +19,9 @@
 #include <pvkit/hv.h>
 #include <pvkit/xenbus.h>
 
-int pvk_cmd_disk(int argc, char **argv);
-/* tools/cmd_disk_nbd.c; weak until it is linked in. */
+#include "cmd.h"
+
+/* tools/cmd_disk_nbd.c; weak, so pvkit links without it. */
 int pvk_cmd_disk_serve_nbd(int argc, char **argv) __attribute__((weak));
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -495,7 +496,7 @@ usage:
 
 static char *read_node(struct pvk_hv *hv, const char *dir, const char *node)
 {
-	char path[PVK_XENBUS_PATH_MAX + 48], *v;
+	char path[PVK_XENBUS_PATH_MAX * 2], *v;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, node);
 	if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &v) < 0)
@@ -562,42 +563,33 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
-static void usage(FILE *f)
+static int cmd_serve_nbd(int argc, char **argv)
 {
-	fprintf(f,
-		"usage: pvkit disk attach DOMAIN IMAGE [--ro] [--vdev xvda]\n"
-		"       pvkit disk detach DOMAIN VDEV\n"
-		"       pvkit disk list [--type TYPE]\n"
-		"       pvkit disk serve-nbd ...\n");
+	if (!pvk_cmd_disk_serve_nbd) {
+		pvk_cmd_err("disk serve-nbd is not built into this pvkit");
+		return 1;
+	}
+	return pvk_cmd_disk_serve_nbd(argc, argv);
 }
 
-int pvk_cmd_disk(int argc, char **argv)
-{
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char **argv);
-	} cmds[] = {
-		{ "attach", cmd_attach },
-		{ "detach", cmd_detach },
-		{ "list", cmd_list },
-		{ "serve-nbd", pvk_cmd_disk_serve_nbd },
-	};
-	size_t i;
+static const struct pvk_cmd disk_cmds[] = {
+	{ "attach", "DOMAIN IMAGE [--ro] [--vdev xvda] [--no-wait]",
+	  "give DOMAIN a virtual disk backed by IMAGE (a file or block "
+	  "device)",
+	  cmd_attach },
+	{ "detach", "DOMAIN VDEV [--force] [--timeout MS]",
+	  "close and remove DOMAIN's virtual disk VDEV, as xl block-detach",
+	  cmd_detach },
+	{ "list", "[--type TYPE]", "list the virtual disks this domain serves",
+	  cmd_list },
+	{ "serve-nbd", "[VDEV] (--unix PATH | --tcp PORT)",
+	  "inside a guest: export a PV disk over NBD", cmd_serve_nbd },
+	{ NULL },
+};
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(argv[1], cmds[i].name))
-			continue;
-		if (!cmds[i].fn) {
-			fprintf(stderr, "pvkit disk %s: not built in\n",
-				cmds[i].name);
-			return 1;
-		}
-		return cmds[i].fn(argc - 1, argv + 1);
-	}
-	usage(stderr);
-	return 2;
-}
+static const struct pvk_cmd_group disk_group = {
+	.name = "disk",
+	.help = "virtual block devices (vbd): the toolstack side",
+	.cmds = disk_cmds,
+};
+PVK_CMD_GROUP(disk_group);

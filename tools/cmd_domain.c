@@ -113,6 +113,7 @@ static pid_t spawn(struct supervisor *s, const sigset_t *old)
 	if (pid != 0)
 		return pid;
 	sigprocmask(SIG_SETMASK, old, NULL);
+	signal(SIGHUP, SIG_DFL);
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(id, sizeof(id), "%u", s->domid);
@@ -134,7 +135,7 @@ static int supervise(struct supervisor *s)
 	evtchn_port_t port;
 	void *ring;
 	pid_t child, pid;
-	bool killed = false;
+	bool killed = false, tty = false;
 
 	rc = open_sim(&s->sim);
 	if (rc < 0)
@@ -196,7 +197,8 @@ static int supervise(struct supervisor *s)
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	if (s->report_fd < 0)
+		sigaddset(&set, SIGHUP); /* foreground: the terminal went */
 	sigprocmask(SIG_BLOCK, &set, &old);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
@@ -207,6 +209,13 @@ static int supervise(struct supervisor *s)
 	if (child < 0) {
 		rc = -errno;
 		goto close_sfd;
+	}
+	/* On a terminal, CMD's process group becomes the foreground one
+	 * (as a shell does), so ^C and job control reach the guest. */
+	if (isatty(0) && tcgetpgrp(0) == getpgrp()) {
+		setpgid(child, child);
+		signal(SIGTTOU, SIG_IGN);
+		tty = tcsetpgrp(0, child) == 0;
 	}
 	{
 		char msg[32];
@@ -258,6 +267,8 @@ static int supervise(struct supervisor *s)
 	}
 	rc = 0;
 close_sfd:
+	if (tty)
+		tcsetpgrp(0, getpgrp());
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 destroy_mux:
@@ -304,7 +315,6 @@ static int domain_create(int argc, char **argv)
 			    "domain create NAME [--detach] -- CMD [ARGS...]");
 		return 2;
 	}
-	s.name = s.name;
 	s.argv = argv + i;
 	if (detach) {
 		char buf[32];
@@ -326,7 +336,16 @@ static int domain_create(int argc, char **argv)
 			int fd;
 
 			close(p[0]);
-			setsid();
+			/*
+			 * Off the terminal's job control, but in the caller's
+			 * session rather than a new one: a new session is a
+			 * new scheduler autogroup, and a detached domain
+			 * talking to a foreground one then loses wake-up
+			 * preemption under load (bench-hv measured a 1.7x
+			 * round trip that way, 1.05x this way).
+			 */
+			setpgid(0, 0);
+			signal(SIGHUP, SIG_IGN);
 			snprintf(log, sizeof(log), "%s/domain-%s.log",
 				 pvk_cmd_sim_dir(), s.name);
 			fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -18,7 +18,7 @@
 
 #include <pvkit/blkback.h>
 
-int pvk_cmd_stats(int argc, char **argv);
+#include "cmd.h"
 
 static bool on_xen(void)
 {
@@ -147,7 +147,7 @@ static void pretty(FILE *in)
 		printf("pvkit-backd serves no devices\n");
 }
 
-int pvk_cmd_stats(int argc, char **argv)
+static int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "raw", no_argument, NULL, 'r' },
@@ -172,15 +172,19 @@ int pvk_cmd_stats(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 'h':
-			printf("usage: pvkit stats [--raw] [--socket PATH]\n");
+			printf("usage: pvkit stats show [--raw] [--socket PATH]\n");
 			return 0;
 		default:
-			fprintf(stderr, "usage: pvkit stats [--raw] [--socket "
-					"PATH]\n");
+			fprintf(stderr,
+				"usage: pvkit stats show [--raw] [--socket "
+				"PATH]\n");
 			return 2;
 		}
 	}
 	if (!sock) {
+		/* pvkit's --dir (or $PVKIT_SIM_DIR) names the simulator. */
+		if (!on_xen())
+			setenv("PVKIT_SIM_DIR", pvk_cmd_sim_dir(), 0);
 		if (pvk_blkback_control_path(path, sizeof(path), !on_xen()) < 0)
 			return 1;
 		sock = path;
@@ -201,3 +205,16 @@ int pvk_cmd_stats(int argc, char **argv)
 	fclose(in);
 	return 0;
 }
+
+static const struct pvk_cmd stats_cmds[] = {
+	{ "show", "[--raw] [--socket PATH]",
+	  "pvkit-backd's per-device counters and latency histogram", cmd_show },
+	{ NULL },
+};
+
+static const struct pvk_cmd_group stats_group = {
+	.name = "stats",
+	.help = "counters of the running backends",
+	.cmds = stats_cmds,
+};
+PVK_CMD_GROUP(stats_group);

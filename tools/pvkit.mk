@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 #
 # pvkit, the command-line tool.  One file per command group (cmd_<group>.c,
-# registered with PVK_CMD_GROUP): add yours to pvkit_SRCS.
+# registered with PVK_CMD_GROUP in tools/cmd.h); add yours to pvkit_SRCS
+# (and the library it needs to pvkit_LIBS).
 PROGS += pvkit
 pvkit_SRCS := tools/pvkit.c tools/cmd_sim.c tools/cmd_domain.c \
-	      hypercall/sim/xbmux.c
-pvkit_LIBS := hv ring
+	      hypercall/sim/xbmux.c \
+	      tools/cmd_disk.c tools/cmd_disk_nbd.c tools/cmd_stats.c
+pvkit_LIBS := front hv ring

@@ -18,3 +18,5 @@ xensim_SRCS := $(SIM_CLIENT_SRCS) hypercall/sim/xensim_preload.c
 xensim_MAP := hypercall/sim/libpvkit-xensim.map
 xensim_LDLIBS := -ldl
 xensim_DESC := pvkit libxen-compatible layer on pvkit-simd (for LD_PRELOAD)
+# Preloaded into xenstored and stock tools, which carry no sanitizer runtime.
+xensim_NOSAN := 1

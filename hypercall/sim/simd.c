@@ -80,10 +80,14 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static void pidfd_kill(int pidfd, int sig)
+/* Signal through the pidfd (immune to pid reuse) when we have one; the
+ * pid otherwise (kernels, or valgrind, without pidfd_open). */
+static void pidfd_kill(int pidfd, pid_t pid, int sig)
 {
 	if (pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+	else if (pid > 1)
+		kill(pid, sig);
 }
 
 struct simd_dom *simd_dom_find(uint32_t domid)
@@ -134,7 +138,16 @@ int simd_dom_new(uint32_t domid, const char *name, struct simd_dom **out)
 static void dom_unlink_free(struct simd_dom *d)
 {
 	struct simd_dom **pp;
+	char path[4096];
 
+	/* What a supervisor killed with SIGKILL could not remove. */
+	if (d->domid != 0) {
+		snprintf(path, sizeof(path), "%s/dom%u/xenbus.sock", simd.dir,
+			 d->domid);
+		unlink(path);
+		*strrchr(path, '/') = 0;
+		rmdir(path);
+	}
 	for (pp = &simd.doms; *pp; pp = &(*pp)->next) {
 		if (*pp == d) {
 			*pp = d->next;
@@ -182,7 +195,7 @@ static void dom_kill(struct simd_dom *d, const char *why)
 		next = c->next;
 		if (c->hello && c->domid == d->domid) {
 			if (c->pid != d->pid)
-				pidfd_kill(c->pidfd, SIGKILL);
+				pidfd_kill(c->pidfd, c->pid, SIGKILL);
 			conn_close(c);
 		}
 	}
@@ -448,7 +461,7 @@ static int op_destroy(struct simd_conn *c, const struct pvk_simp_req *req)
 		 d->name, (int)c->pid);
 	/* The supervisor kills its process tree and exits; if it does not
 	 * within two seconds, it is killed. */
-	pidfd_kill(d->pidfd, SIGTERM);
+	pidfd_kill(d->pidfd, d->pid, SIGTERM);
 	d->kill_at = simd_now() + 2.0;
 	return 0;
 }
@@ -710,7 +723,7 @@ static void shutdown_all(void)
 	char path[4096];
 
 	for (d = simd.doms; d; d = d->next)
-		pidfd_kill(d->pidfd, SIGTERM);
+		pidfd_kill(d->pidfd, d->pid, SIGTERM);
 	if (simd.xsd_pid > 0) {
 		kill(simd.xsd_pid, SIGTERM);
 		until = simd_now() + 3.0;
@@ -722,7 +735,7 @@ static void shutdown_all(void)
 	}
 	simd_ts_stop();
 	for (d = simd.doms; d; d = d->next)
-		pidfd_kill(d->pidfd, SIGKILL);
+		pidfd_kill(d->pidfd, d->pid, SIGKILL);
 	while ((c = simd.conns))
 		conn_close(c);
 	while (simd.doms)
@@ -751,7 +764,7 @@ static void timers(void)
 			simd_log("domain %u (%s): supervisor did not exit, "
 				 "killing it",
 				 d->domid, d->name);
-			pidfd_kill(d->pidfd, SIGKILL);
+			pidfd_kill(d->pidfd, d->pid, SIGKILL);
 			d->kill_at = 0;
 		}
 	}

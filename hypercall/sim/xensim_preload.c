@@ -154,6 +154,20 @@ void *xengnttab_map_domain_grant_refs(xengnttab_handle *xgt, uint32_t count,
 						     prot);
 }
 
+/* The unmap notification (a byte cleared, an event sent when the mapping
+ * goes) is not modelled: the mapping itself is. */
+void *xengnttab_map_grant_ref_notify(xengnttab_handle *xgt, uint32_t domid,
+				     uint32_t ref, int prot,
+				     uint32_t notify_offset,
+				     evtchn_port_t notify_port) EXPORT;
+void *xengnttab_map_grant_ref_notify(xengnttab_handle *xgt, uint32_t domid,
+				     uint32_t ref, int prot,
+				     uint32_t notify_offset,
+				     evtchn_port_t notify_port)
+{
+	return pvk_simx_gnttab_map_grant_ref(xgt, domid, ref, prot);
+}
+
 int xengnttab_unmap(xengnttab_handle *xgt, void *start_address,
 		    uint32_t count) EXPORT;
 int xengnttab_unmap(xengnttab_handle *xgt, void *start_address, uint32_t count)
@@ -195,6 +209,18 @@ void *xengntshr_share_pages(xengntshr_handle *xgs, uint32_t domid, int count,
 			    uint32_t *refs, int writable)
 {
 	return pvk_simx_gntshr_share_pages(xgs, domid, count, refs, writable);
+}
+
+void *xengntshr_share_page_notify(xengntshr_handle *xgs, uint32_t domid,
+				  uint32_t *ref, int writable,
+				  uint32_t notify_offset,
+				  evtchn_port_t notify_port) EXPORT;
+void *xengntshr_share_page_notify(xengntshr_handle *xgs, uint32_t domid,
+				  uint32_t *ref, int writable,
+				  uint32_t notify_offset,
+				  evtchn_port_t notify_port)
+{
+	return pvk_simx_gntshr_share_pages(xgs, domid, 1, ref, writable);
 }
 
 int xengntshr_unshare(xengntshr_handle *xgs, void *start_address,

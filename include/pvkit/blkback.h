@@ -68,9 +68,12 @@
 #ifndef PVKIT_BLKBACK_H
 #define PVKIT_BLKBACK_H
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <pvkit/hv.h>
 
@@ -98,6 +101,10 @@ struct pvk_blkback_config {
 	bool no_indirect, no_persistent, no_discard, no_flush, no_barrier,
 		no_mq;
 	bool no_direct; /* never open images with O_DIRECT */
+	/* Before an I/O thread sleeps, poll its ring and completions for
+	 * this long (saves wake-ups at low queue depth, burns CPU); 0 = off.
+	 * Capped at 1000. */
+	uint32_t poll_us;
 	/* One line per state change and per error, without newline;
 	 * default: stderr with a timestamp. */
 	void (*log)(void *arg, const char *line);
@@ -145,11 +152,29 @@ void pvk_blkback_destroy(struct pvk_blkback *bb);
  */
 int pvk_blkback_stats(struct pvk_blkback *bb, FILE *f);
 
-/* Where pvkit-backd listens for `pvkit stats`: $PVKIT_BACKD_SOCK, else
- * <$PVKIT_SIM_DIR or /run/pvkit-sim>/pvkit-backd.sock on the simulator,
- * /run/pvkit/pvkit-backd.sock on Xen.  @sim selects.  Returns 0 or
- * -ENAMETOOLONG. */
-int pvk_blkback_control_path(char *buf, size_t len, bool sim);
+/*
+ * Where pvkit-backd listens for `pvkit stats show`: $PVKIT_BACKD_SOCK,
+ * else <$PVKIT_SIM_DIR or /run/pvkit-sim>/pvkit-backd.sock on the
+ * simulator (@sim), /run/pvkit/pvkit-backd.sock on Xen.  Inline so that
+ * the CLI finds the daemon without linking the backend.  Returns 0 or
+ * -ENAMETOOLONG.
+ */
+static inline int pvk_blkback_control_path(char *buf, size_t len, bool sim)
+{
+	const char *p = getenv("PVKIT_BACKD_SOCK"), *dir;
+	int n;
+
+	if (p && *p) {
+		n = snprintf(buf, len, "%s", p);
+	} else if (sim) {
+		dir = getenv("PVKIT_SIM_DIR");
+		n = snprintf(buf, len, "%s/pvkit-backd.sock",
+			     dir && *dir ? dir : "/run/pvkit-sim");
+	} else {
+		n = snprintf(buf, len, "/run/pvkit/pvkit-backd.sock");
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,7 @@
  *  - a slot is read only by copying it into caller memory, once
  *    (pvk_ring_get); there is deliberately no accessor returning a pointer
  *    into a shared slot for reading.  Validate the copy, never the slot.
+ *    (pvk_ring_prepare returns a slot to *write* an entry in place.)
  *  - our producer index is published from private state; we never read
  *    back our own index from the shared page.
  * Fields *inside* an entry (ids, lengths, grant refs) are the caller's to
@@ -119,6 +120,11 @@ enum pvk_ring_role {
  * prod_pvt: next index we will produce at; pushed: last index published;
  * cons: next index we will consume; snap: validated snapshot of the peer's
  * producer index; err: 0, or the latched -EPROTO.
+ * Derived at attach so that the per-entry paths test no role: my_prod,
+ * peer_prod, my_event, peer_event point at the header words by role;
+ * prod_limit is the first index we may not produce at (cons, plus
+ * nr_ents for a frontend), so space = prod_limit - prod_pvt; put_max /
+ * get_max are the entry sizes we produce / consume.
  */
 struct pvk_ring {
 	struct pvk_sring *sring;
@@ -132,6 +138,9 @@ struct pvk_ring {
 	uint8_t role;
 	int err;
 	const char *why; /* reason the ring was latched broken, static */
+	pvk_ring_idx_t *my_prod, *peer_prod, *my_event, *peer_event;
+	pvk_ring_idx_t prod_limit;
+	uint32_t put_max, get_max;
 };
 
 /*
@@ -225,23 +234,19 @@ static inline int pvk_ring_set_broken(struct pvk_ring *r, const char *why)
  * for us / what the peer produces / the event we set for the peer. */
 static inline pvk_ring_idx_t *pvk__ring_my_prod(struct pvk_ring *r)
 {
-	return r->role == PVK_RING_FRONT ? &r->sring->req_prod :
-					   &r->sring->rsp_prod;
+	return r->my_prod;
 }
 static inline pvk_ring_idx_t *pvk__ring_peer_event(struct pvk_ring *r)
 {
-	return r->role == PVK_RING_FRONT ? &r->sring->req_event :
-					   &r->sring->rsp_event;
+	return r->peer_event;
 }
 static inline pvk_ring_idx_t *pvk__ring_peer_prod(struct pvk_ring *r)
 {
-	return r->role == PVK_RING_FRONT ? &r->sring->rsp_prod :
-					   &r->sring->req_prod;
+	return r->peer_prod;
 }
 static inline pvk_ring_idx_t *pvk__ring_my_event(struct pvk_ring *r)
 {
-	return r->role == PVK_RING_FRONT ? &r->sring->rsp_event :
-					   &r->sring->req_event;
+	return r->my_event;
 }
 
 static inline unsigned char *pvk__ring_slot(struct pvk_ring *r,
@@ -259,9 +264,7 @@ static inline unsigned char *pvk__ring_slot(struct pvk_ring *r,
  */
 static inline uint32_t pvk_ring_space(const struct pvk_ring *r)
 {
-	if (r->role == PVK_RING_FRONT)
-		return r->nr_ents - (uint32_t)(r->prod_pvt - r->cons);
-	return (uint32_t)(r->cons - r->prod_pvt);
+	return (uint32_t)(r->prod_limit - r->prod_pvt);
 }
 
 /*
@@ -273,11 +276,9 @@ static inline uint32_t pvk_ring_space(const struct pvk_ring *r)
 static inline int pvk_ring_put(struct pvk_ring *r, const void *entry,
 			       size_t len)
 {
-	size_t max = r->role == PVK_RING_FRONT ? r->req_size : r->rsp_size;
-
 	if (r->err)
 		return r->err;
-	if (len > max)
+	if (len > r->put_max)
 		return -EMSGSIZE;
 	if (!pvk_ring_space(r))
 		return -ENOSPC;
@@ -380,12 +381,11 @@ static inline int pvk_ring_peek(struct pvk_ring *r)
  */
 static inline int pvk_ring_get(struct pvk_ring *r, void *out, size_t len)
 {
-	size_t max = r->role == PVK_RING_FRONT ? r->rsp_size : r->req_size;
 	int n;
 
 	if (r->err)
 		return r->err;
-	if (len > max)
+	if (len > r->get_max)
 		return -EMSGSIZE;
 	if (r->snap == r->cons) {
 		n = pvk_ring_peek(r);
@@ -395,6 +395,7 @@ static inline int pvk_ring_get(struct pvk_ring *r, void *out, size_t len)
 	__builtin_memcpy(out, pvk__ring_slot(r, r->cons), len);
 	__asm__ __volatile__("" ::: "memory");
 	r->cons++;
+	r->prod_limit++; /* a freed slot (front), a response owed (back) */
 	return 1;
 }
 

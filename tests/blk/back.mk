@@ -5,3 +5,14 @@ TESTS += test-blkback
 test-blkback_SRCS := tests/blk/back-unit.c tests/blk/back_tfront.c
 test-blkback_LIBS := back hv ring
 test-blkback_LDLIBS := -lcmocka
+
+# back-guest: the guest program of back-sim.sh (a helper, not a test).
+back-guest_SRCS := tests/blk/back-guest.c tests/blk/back_tfront.c
+back-guest_LIBS := hv ring
+$(eval $(call pvk_program,back-guest,tests))
+tests: $(B)/tests/back-guest
+
+# pvkit-backd as a process on the simulator: read-only, end of disk,
+# a hostile guest next to an honest one, kill -9 after a flush, SIGTERM
+# drain, restart picking up devices, detach.
+TEST_SCRIPTS += tests/blk/back-sim.sh

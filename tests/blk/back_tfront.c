@@ -360,6 +360,12 @@ static int kick(struct t_fe *fe, uint32_t q)
 
 static int wait_rsp(struct t_fe *fe, uint32_t q, struct pvk_blkif_response *r)
 {
+	return t_fe_wait_rsp(fe, q, r, tmo(fe));
+}
+
+int t_fe_wait_rsp(struct t_fe *fe, uint32_t q, struct pvk_blkif_response *r,
+		  int timeout_ms)
+{
 	struct t_fe_q *Q = &fe->q[q];
 	int n, p;
 
@@ -372,7 +378,7 @@ static int wait_rsp(struct t_fe *fe, uint32_t q, struct pvk_blkif_response *r)
 			return n;
 		if (n > 0)
 			continue;
-		p = pvk_evtchn_wait(Q->ev, tmo(fe));
+		p = pvk_evtchn_wait(Q->ev, timeout_ms);
 		if (p < 0)
 			return p;
 		pvk_evtchn_unmask(Q->ev, (uint32_t)p);

@@ -99,6 +99,9 @@ struct t_fe_io {
 int t_fe_batch(struct t_fe *fe, uint32_t q, struct t_fe_io *ios, uint32_t n);
 /* Submit the batch and return without waiting (requests in flight). */
 int t_fe_submit(struct t_fe *fe, uint32_t q, struct t_fe_io *ios, uint32_t n);
+/* Next response of queue @q, or -ETIMEDOUT. */
+int t_fe_wait_rsp(struct t_fe *fe, uint32_t q, struct pvk_blkif_response *r,
+		  int timeout_ms);
 int t_fe_discard(struct t_fe *fe, uint32_t q, uint64_t sector, uint64_t nsect,
 		 uint8_t flag);
 /* Put @req as it is, wait for the response with its id. */

@@ -11,3 +11,9 @@ test-sim-client_LDLIBS := -lxenstore
 
 TEST_SCRIPTS += tests/sim/service.sh tests/sim/pingpong.sh \
 		tests/sim/xenstore.sh tests/sim/death.sh tests/sim/badinput.sh
+
+# The guest xenbus multiplexer against a scripted, sometimes hostile,
+# xenstored (the event channel is a mock).
+TESTS += test-xbmux
+test-xbmux_SRCS := tests/sim/test-xbmux.c
+test-xbmux_LDLIBS := -lcmocka

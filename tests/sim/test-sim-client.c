@@ -507,6 +507,53 @@ static int role_badinput(int argc, char **argv)
 		      errno == EINVAL,
 	      "mapping a grant meant for another domain must fail");
 	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) == 0, "end");
+	/* Grant copy, both directions, and its per-segment errors. */
+	{
+		xengnttab_grant_copy_segment_t seg[4];
+		char local[64] = "copied in", back[64] = { 0 };
+		uint32_t roref;
+		char *ro;
+
+		mine = pvk_simx_gntshr_share_pages(xgs, me, 1, &ref, 1);
+		ro = pvk_simx_gntshr_share_pages(xgs, me, 1, &roref, 0);
+		CHECK(mine && ro, "share for copy");
+		strcpy(ro, "read-only");
+		memset(seg, 0, sizeof(seg));
+		seg[0].source.virt = local;
+		seg[0].dest.foreign.domid = (uint16_t)me;
+		seg[0].dest.foreign.ref = ref;
+		seg[0].dest.foreign.offset = 100;
+		seg[0].len = 10;
+		seg[0].flags = GNTCOPY_dest_gref;
+		seg[1].source.foreign.domid = (uint16_t)me;
+		seg[1].source.foreign.ref = roref;
+		seg[1].dest.virt = back;
+		seg[1].len = 10;
+		seg[1].flags = GNTCOPY_source_gref;
+		seg[2] = seg[0];
+		seg[2].dest.foreign.ref =
+			roref; /* write to a read-only grant */
+		seg[3] = seg[0];
+		seg[3].dest.foreign.offset = 4090; /* crosses the page end */
+		CHECK(pvk_simx_gnttab_grant_copy(xgt, 4, seg) == 0, "copy");
+		CHECK(seg[0].status == GNTST_okay && !strcmp(mine + 100, local),
+		      "copy into a grant: status %d", seg[0].status);
+		CHECK(seg[1].status == GNTST_okay && !strcmp(back, "read-only"),
+		      "copy out of a grant: status %d", seg[1].status);
+		CHECK(seg[2].status == GNTST_permission_denied,
+		      "copy into a read-only grant: status %d", seg[2].status);
+		CHECK(seg[3].status == GNTST_bad_copy_arg,
+		      "copy across a page: status %d", seg[3].status);
+		seg[0].dest.foreign.ref = 99999;
+		seg[1].source.foreign.domid = 4242;
+		CHECK(pvk_simx_gnttab_grant_copy(xgt, 2, seg) == 0, "copy");
+		CHECK(seg[0].status == GNTST_bad_gntref, "bad ref: status %d",
+		      seg[0].status);
+		CHECK(seg[1].status == GNTST_bad_domain,
+		      "bad domain: status %d", seg[1].status);
+		CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) == 0, "end");
+		CHECK(pvk_simx_gntshr_munmap(xgs, ro, 1) == 0, "end");
+	}
 	/* Event channels. */
 	errno = 0;
 	CHECK(pvk_simx_evtchn_notify(xce, 100000) < 0 && errno == EINVAL,

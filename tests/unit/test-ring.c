@@ -1711,6 +1711,10 @@ static void t_attach_bad_args(void **state)
 					 T_BLK_SLOT, T_BLK_REQ, T_BLK_RSP, 0,
 					 true),
 			 -EINVAL);
+	assert_int_equal(pvk_ring_attach(&r, PVK_RING_FRONT, mem + 4, pg,
+					 T_BLK_SLOT, T_BLK_REQ, T_BLK_RSP, 0,
+					 true),
+			 -EINVAL);
 	assert_int_equal(pvk_ring_attach(&r, (enum pvk_ring_role)2, mem, pg,
 					 T_BLK_SLOT, T_BLK_REQ, T_BLK_RSP, 0,
 					 true),
@@ -1728,6 +1732,94 @@ static void t_attach_bad_args(void **state)
 			 0);
 	assert_int_equal(r.nr_ents, 512);
 	free(mem);
+}
+
+/*
+ * Zero-copy producing: prepare/commit build entries in their slots; a
+ * Xen backend reads them; NULL when full, broken, or the wrong role.
+ */
+static void t_prepare_commit(void **state)
+{
+	blkif_sring_t *xs = t_ring_alloc(PVK_PAGE_SIZE);
+	blkif_back_ring_t xb;
+	struct pvk_ring f, b;
+	uint64_t seq, got = 0;
+	unsigned int round;
+
+	(void)state;
+	assert_int_equal(t_blk_attach(&f, PVK_RING_FRONT, xs, PVK_PAGE_SIZE,
+				      T_NEAR_WRAP, true),
+			 0);
+	BACK_RING_ATTACH(&xb, xs, T_NEAR_WRAP, PVK_PAGE_SIZE);
+	assert_null(pvk_blkif_prepare_response(&f));
+	for (seq = 0, round = 0; round < 40; round++) {
+		struct pvk_blkif_request *q;
+		RING_IDX rp;
+		int notify;
+
+		while ((q = pvk_blkif_prepare_request(&f)) != NULL) {
+			T_BLK_REQ_FILL(q, seq);
+			seq++;
+			assert_int_equal(pvk_ring_commit(&f), 0);
+		}
+		/* Full: no slot to prepare, nothing to commit. */
+		assert_int_equal(pvk_ring_space(&f), 0);
+		assert_null(pvk_ring_prepare(&f));
+		assert_int_equal(pvk_ring_commit(&f), -ENOSPC);
+		pvk_ring_push(&f);
+
+		rp = xs->req_prod;
+		xen_rmb();
+		while (xb.req_cons != rp) {
+			blkif_request_t req;
+			blkif_response_t *p;
+
+			RING_COPY_REQUEST(&xb, xb.req_cons, &req);
+			xb.req_cons++;
+			T_BLK_REQ_CHECK(&req, got);
+			p = RING_GET_RESPONSE(&xb, xb.rsp_prod_pvt++);
+			T_BLK_RSP_FILL(p, got);
+			got++;
+		}
+		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&xb, notify);
+		(void)notify;
+		while (pvk_ring_in_flight(&f)) {
+			struct pvk_blkif_response rsp;
+
+			assert_int_equal(pvk_blkif_get_response(&f, &rsp), 1);
+		}
+	}
+	assert_int_equal(got, seq);
+	assert_true(seq > 256);
+
+	/* The backend answers in place, only for requests it consumed. */
+	assert_int_equal(
+		t_blk_attach(&b, PVK_RING_BACK, xs, PVK_PAGE_SIZE, 0, true), 0);
+	assert_null(pvk_blkif_prepare_response(&b));
+	assert_null(pvk_blkif_prepare_request(&b));
+	xs->req_prod = 1;
+	{
+		struct pvk_blkif_request req;
+		struct pvk_blkif_response *p;
+
+		assert_int_equal(pvk_blkif_get_request(&b, &req), 1);
+		p = pvk_blkif_prepare_response(&b);
+		assert_non_null(p);
+		assert_ptr_equal(p,
+				 &((struct pvk_blkif_sring *)xs)->ring[0].rsp);
+		p->id = 42;
+		assert_int_equal(pvk_ring_commit(&b), 0);
+		assert_null(pvk_blkif_prepare_response(&b));
+		assert_true(pvk_ring_push(&b));
+		assert_int_equal(xs->rsp_prod, 1);
+		assert_int_equal(xs->ring[0].rsp.id, 42);
+	}
+	/* Broken: nothing to prepare or commit. */
+	xs->req_prod = 1000;
+	assert_int_equal(pvk_ring_peek(&b), -EPROTO);
+	assert_null(pvk_ring_prepare(&b));
+	assert_int_equal(pvk_ring_commit(&b), -EPROTO);
+	free(xs);
 }
 
 static void t_msgsize(void **state)
@@ -2315,6 +2407,7 @@ int main(void)
 		cmocka_unit_test(t_single_slot_ring),
 		cmocka_unit_test(t_full_ring),
 		cmocka_unit_test(t_attach_bad_args),
+		cmocka_unit_test(t_prepare_commit),
 		cmocka_unit_test(t_msgsize),
 		cmocka_unit_test(t_wrong_role),
 		cmocka_unit_test(t_netif_extra_slot_zero_tail),

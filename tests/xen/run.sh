@@ -122,7 +122,7 @@ send_next() {
 		next=$((next + 1))
 		local tmo
 		tmo=$(sed -n 's/^CELL_TIMEOUT=\([0-9]*\).*/\1/p' "$src/cells/$running.sh" | head -n1)
-		deadline=$(($(date +%s) + ${tmo:-120} + 30))
+		deadline=$(($(date +%s) + ${tmo:-120} + 90)) # + a domU restart
 		send "run $running"
 	else
 		running=""

@@ -122,9 +122,21 @@ domu_serve() {
 		rc=$?
 		cat /tmp/out
 		echo "== domU: $cell $fn -> $rc =="
+		if [ $rc -eq 143 ] || [ $rc -eq 137 ]; then
+			blocked_tasks
+		fi
 		xenstore-write data/out "$(head -c 1024 /tmp/out)" \
 			data/rc "$seq $rc" || echo "domU: cannot answer $seq" >&2
 	done
+}
+
+# blocked_tasks: when something hung, show where: the kernel stacks of
+# tasks in uninterruptible sleep (sysrq w), from the kernel log.
+blocked_tasks() {
+	echo "--- blocked tasks (sysrq w) ---"
+	dmesg -c >/dev/null
+	echo w >/proc/sysrq-trigger 2>/dev/null
+	dmesg | tail -n 80
 }
 
 # vbd_attach FE NAME TARGET [MODE [TYPE]]: give domain FE a virtual block
@@ -194,6 +206,9 @@ vbd_show() {
 	dev=$(vbd_number "$2") || return 1
 	xenstore-ls -fp "/local/domain/0/backend/${3:-vbd}/$1/$dev" 2>&1
 	xenstore-ls -fp "/local/domain/$1/device/vbd/$dev" 2>&1
+	# xenbus_dev_fatal() and friends leave their reasons here.
+	xenstore-ls -fp /local/domain/0/error 2>/dev/null
+	xenstore-ls -fp "/local/domain/$1/error" 2>/dev/null
 }
 
 # --- data checks shared by the block cells ----------------------------
