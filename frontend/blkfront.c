@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * frontend/blkfront.c -- blkfront data path: ios split into ring requests
- * through a shadow table, bounce pages (persistent pool or per-request
+ * through a shadow table, bounce pages (a grant pool, or per-request
  * grants), response validation, and the public I/O entry points.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,9 @@ static void zombie_add(struct pvk_blkfront *bf, void *addr, uint32_t count)
 {
 	struct bf_zombie *z = calloc(1, sizeof(*z));
 
-	/* Out of memory: the pages stay granted, which is all a leak is. */
+	/* The pages stay granted and are never reused; out of memory we only
+	 * lose the chance to retry, and the hv handle ends access at close. */
+	bf->st.grants_busy += count;
 	if (!z)
 		return;
 	z->addr = addr;
@@ -121,7 +124,7 @@ static void zombie_add(struct pvk_blkfront *bf, void *addr, uint32_t count)
 	bf->zombies = z;
 }
 
-static void zombies_reap(struct pvk_blkfront *bf)
+void bf_grants_reap(struct pvk_blkfront *bf)
 {
 	struct bf_zombie **pz = &bf->zombies, *z;
 
@@ -130,6 +133,7 @@ static void zombies_reap(struct pvk_blkfront *bf)
 			pz = &z->next;
 			continue;
 		}
+		bf->st.grants_busy -= z->count;
 		*pz = z->next;
 		free(z);
 	}
@@ -164,7 +168,7 @@ static int pool_grow(struct pvk_blkfront *bf, uint32_t need)
 		rc = -ENOMEM;
 		goto free_chunk;
 	}
-	/* Writable even for writes: a persistent grant serves both (note 8). */
+	/* Writable even for writes: a pooled page serves both (note 8). */
 	rc = pvk_hv_grant_alloc(bf->hv, bf->info.backend_id, count, true, refs,
 				&c->addr);
 	bf->st.grant_allocs++;
@@ -251,6 +255,15 @@ static void *shadow_page(const struct bf_shadow *sh, uint32_t i, uint32_t *gref)
 	return (char *)sh->np_addr + (size_t)i * PVK_PAGE_SIZE;
 }
 
+static uint32_t bf_busy(const struct pvk_blkfront *bf)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < bf->nr_queues; i++)
+		n += bf->q[i].busy;
+	return n;
+}
+
 /* Give @sh @n pages: from the pool, or one fresh grant allocation.
  * Returns 0, -EAGAIN (come back after completions), or -errno. */
 static int shadow_get_pages(struct pvk_blkfront *bf, struct bf_queue *q,
@@ -259,7 +272,7 @@ static int shadow_get_pages(struct pvk_blkfront *bf, struct bf_queue *q,
 	uint32_t i;
 	int rc;
 
-	if (bf->info.persistent) {
+	if (bf->pooled) {
 		if (bf->pool_free_count < n && pool_grow(bf, n) < 0)
 			return bf->pool_pages > bf->pool_free_count ? -EAGAIN :
 								      -ENOMEM;
@@ -281,7 +294,7 @@ static int shadow_get_pages(struct pvk_blkfront *bf, struct bf_queue *q,
 		sh->np_refs = NULL;
 		sh->np_addr = NULL;
 		/* Grants are a shared resource: wait for ours to come back. */
-		return q->busy || bf->zombies ? -EAGAIN : rc;
+		return bf_busy(bf) ? -EAGAIN : rc;
 	}
 	sh->np_count = n;
 	return 0;
@@ -290,9 +303,38 @@ static int shadow_get_pages(struct pvk_blkfront *bf, struct bf_queue *q,
 /* ---- building requests ------------------------------------------------- */
 
 /*
+ * The part of a discard to send, in bytes: @io's range trimmed to whole
+ * granules (starting discard_alignment into the disk) unless it is a
+ * secure discard.  False if nothing is left to send.
+ */
+static bool bf_discard_range(const struct pvk_blkfront *bf,
+			     const struct pvk_blkfront_io *io, uint64_t *start,
+			     uint64_t *end)
+{
+	uint64_t g = bf->info.discard_granularity,
+		 a = bf->info.discard_alignment;
+
+	*start = io->offset;
+	*end = io->offset + io->len;
+	if (io->op == PVK_BLKFRONT_SECURE_DISCARD || g <= bf->info.sector_size)
+		return *end > *start;
+	/* Granule boundaries are a + k*g; a < g, and a, g are multiples of
+	 * the sector size (checked at connect), so the result stays aligned. */
+	if (*start > a)
+		*start = a + (*start - a + g - 1) / g * g;
+	else
+		*start = a;
+	if (*end < a + g)
+		return false;
+	*end = a + (*end - a) / g * g;
+	return *end > *start;
+}
+
+/*
  * Split the next ring request off @io onto @q.  Returns 1 when queued,
- * 0 when resources (pages) are short -- try again after completions --
- * or -errno, which fails the io.
+ * 2 when nothing needs sending (the io is complete: a discard with no
+ * whole granule), 0 when resources (pages) are short -- try again after
+ * completions -- or -errno, which fails the io.
  */
 static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 			 struct pvk_blkfront_io *io)
@@ -301,10 +343,13 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 	uint32_t id = q->free_head, n = 0, nind = 0, i, gref;
 	struct bf_shadow *sh = &q->shadow[id];
 	uint16_t handle = (uint16_t)bf->info.devid;
-	uint64_t bytes = 0, left;
+	uint64_t bytes = 0, left, start, end, wid;
+	uint32_t unit = bf->unit;
 	uint8_t op;
 	int rc;
 
+	/* The generation in the id's upper half changes with every use. */
+	wid = ((uint64_t)(sh->gen + 1) << 32) | id;
 	memset(&req, 0, sizeof(req));
 	switch (io->op) {
 	case PVK_BLKFRONT_FLUSH:
@@ -312,15 +357,25 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 				      PVK_BLKIF_OP_WRITE_BARRIER;
 		req.rw.operation = op;
 		req.rw.handle = handle;
-		req.rw.id = id;
+		req.rw.id = wid;
 		break;
 	case PVK_BLKFRONT_DISCARD:
+	case PVK_BLKFRONT_SECURE_DISCARD:
+		if (!bf_discard_range(bf, io, &start, &end)) {
+			bf->st.discards_skipped++;
+			io->cursor_ = io->len;
+			io_sent(bf, io);
+			return 2;
+		}
 		op = PVK_BLKIF_OP_DISCARD;
 		req.discard.operation = op;
+		req.discard.flag = io->op == PVK_BLKFRONT_SECURE_DISCARD ?
+					   PVK_BLKIF_DISCARD_SECURE :
+					   0;
 		req.discard.handle = handle;
-		req.discard.id = id;
-		req.discard.sector_number = io->offset / PVK_BLKIF_SECTOR_SIZE;
-		req.discard.nr_sectors = io->len / PVK_BLKIF_SECTOR_SIZE;
+		req.discard.id = wid;
+		req.discard.sector_number = start / unit;
+		req.discard.nr_sectors = (end - start) / unit;
 		bytes = io->len;
 		break;
 	default:
@@ -359,7 +414,7 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 			       chunk);
 		seg.gref = gref;
 		seg.first_sect = 0;
-		seg.last_sect = (uint8_t)(chunk / PVK_BLKIF_SECTOR_SIZE - 1);
+		seg.last_sect = (uint8_t)(chunk / unit - 1);
 		if (nind) {
 			struct pvk_blkif_request_segment *ind;
 			uint32_t g;
@@ -378,26 +433,24 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 						   PVK_BLKIF_OP_READ :
 						   PVK_BLKIF_OP_WRITE;
 		req.indirect.nr_segments = (uint16_t)n;
-		req.indirect.id = id;
-		req.indirect.sector_number =
-			(io->offset + io->cursor_) / PVK_BLKIF_SECTOR_SIZE;
+		req.indirect.id = wid;
+		req.indirect.sector_number = (io->offset + io->cursor_) / unit;
 		req.indirect.handle = handle;
 		for (i = 0; i < nind; i++)
 			shadow_page(sh, n + i, &req.indirect.indirect_grefs[i]);
-		bf->st.indirect_requests++;
 	} else if (n) {
 		req.rw.operation = op;
 		req.rw.nr_segments = (uint8_t)n;
 		req.rw.handle = handle;
-		req.rw.id = id;
-		req.rw.sector_number =
-			(io->offset + io->cursor_) / PVK_BLKIF_SECTOR_SIZE;
+		req.rw.id = wid;
+		req.rw.sector_number = (io->offset + io->cursor_) / unit;
 	}
 
 	/* A free shadow means a free slot: both count requests in flight. */
 	rc = pvk_blkif_put_any_request(&q->ring, &req);
 	q->free_head = sh->next_free;
 	q->busy++;
+	sh->gen++;
 	sh->io = io;
 	sh->op = op;
 	sh->data_op = io->op == PVK_BLKFRONT_READ ? PVK_BLKIF_OP_READ :
@@ -408,6 +461,8 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 		shadow_release(bf, q, id);
 		return rc;
 	}
+	if (nind)
+		bf->st.indirect_requests++;
 	q->unpushed = true;
 	io->frags_++;
 	io->cursor_ += bytes;
@@ -446,6 +501,8 @@ static void bf_dispatch(struct pvk_blkfront *bf)
 		rc = bf_queue_frag(bf, q, io);
 		if (rc == 0)
 			return;
+		if (rc == 2 && !io->frags_)
+			io_complete(bf, io);
 		if (rc < 0)
 			io_fail(bf, io, rc);
 	}
@@ -478,22 +535,30 @@ int pvk_blkfront_kick(struct pvk_blkfront *bf)
 static int bf_response(struct pvk_blkfront *bf, struct bf_queue *q,
 		       const struct pvk_blkif_response *rsp)
 {
+	uint32_t idx = BF_ID_IDX(rsp->id), i, gref;
 	struct pvk_blkfront_io *io;
 	struct bf_shadow *sh;
-	uint32_t i, gref;
 	int err = 0;
 
-	if (rsp->id >= q->ring.nr_ents) {
-		bf_set_broken(bf, "response id out of range");
+	if (idx >= q->ring.nr_ents) {
+		bf_set_broken(bf, "response id %#" PRIx64 " out of range",
+			      rsp->id);
 		return -EPROTO;
 	}
-	sh = &q->shadow[rsp->id];
-	if (!sh->io) {
-		bf_set_broken(bf, "response for a request not in flight");
+	sh = &q->shadow[idx];
+	if (!sh->io || BF_ID_GEN(rsp->id) != sh->gen) {
+		bf_set_broken(bf,
+			      "response id %#" PRIx64
+			      " for a request not in flight (duplicate?)",
+			      rsp->id);
 		return -EPROTO;
 	}
-	if (rsp->operation != sh->op) {
-		bf_set_broken(bf, "response operation differs from request");
+	/* Linux's blkback answers an indirect request with its inner op. */
+	if (rsp->operation != sh->op && (sh->op != PVK_BLKIF_OP_INDIRECT ||
+					 rsp->operation != sh->data_op)) {
+		bf_set_broken(bf,
+			      "response operation %u differs from request %u",
+			      rsp->operation, sh->op);
 		return -EPROTO;
 	}
 	io = sh->io;
@@ -516,7 +581,7 @@ static int bf_response(struct pvk_blkfront *bf, struct bf_queue *q,
 		err = rsp->status == PVK_BLKIF_RSP_EOPNOTSUPP ? -EOPNOTSUPP :
 								-EIO;
 	}
-	shadow_release(bf, q, (uint32_t)rsp->id);
+	shadow_release(bf, q, idx);
 	io->frags_--;
 	if (err)
 		io_fail(bf, io, err);
@@ -542,7 +607,7 @@ static int bf_process_queue(struct pvk_blkfront *bf, struct bf_queue *q)
 		if (rc > 0)
 			continue;
 		if (rc < 0) {
-			bf_set_broken(bf,
+			bf_set_broken(bf, "%s",
 				      pvk_ring_broken_reason(&q->ring) ?
 					      pvk_ring_broken_reason(&q->ring) :
 					      "ring error");
@@ -566,7 +631,7 @@ static int bf_process_rings(struct pvk_blkfront *bf)
 		n += rc;
 	}
 	if (n && bf->zombies)
-		zombies_reap(bf);
+		bf_grants_reap(bf);
 	return n;
 }
 
@@ -713,7 +778,7 @@ int bf_start(struct pvk_blkfront *bf)
 		q->shadow = calloc(n, sizeof(*q->shadow));
 		if (!q->shadow)
 			return -ENOMEM;
-		if (bf->info.persistent) {
+		if (bf->pooled) {
 			pages = calloc((size_t)n * per, sizeof(*pages));
 			if (!pages)
 				return -ENOMEM;
@@ -729,6 +794,19 @@ int bf_start(struct pvk_blkfront *bf)
 	}
 	bf->conn = BF_CONNECTED;
 	return pvk_blkfront_kick(bf);
+}
+
+/* Before (re)starting: the disk may have shrunk while we were away. */
+void bf_trim_ios(struct pvk_blkfront *bf)
+{
+	struct pvk_blkfront_io *io, *next;
+	uint64_t size = bf->info.size_bytes;
+
+	for (io = bf->inc_head; io; io = next) {
+		next = io->next_;
+		if (io->offset > size || io->len > size - io->offset)
+			io_fail(bf, io, -EIO);
+	}
 }
 
 void bf_fail_all(struct pvk_blkfront *bf, int err)
@@ -754,14 +832,57 @@ void bf_fail_all(struct pvk_blkfront *bf, int err)
 	bf->dispatch = NULL;
 }
 
-void bf_set_broken(struct pvk_blkfront *bf, const char *why)
+void bf_set_broken(struct pvk_blkfront *bf, const char *fmt, ...)
 {
+	va_list ap;
+
 	if (bf->conn == BF_BROKEN)
 		return;
+	va_start(ap, fmt);
+	vsnprintf(bf->broken_buf, sizeof(bf->broken_buf), fmt, ap);
+	va_end(ap);
 	bf->conn = BF_BROKEN;
-	bf->broken_why = why;
-	bf_log(bf, "backend protocol violation: %s; device disabled", why);
+	bf->broken_why = bf->broken_buf;
+	bf_log(bf, "device disabled: %s", bf->broken_why);
 	bf_fail_all(bf, -EIO);
+}
+
+/*
+ * End access to every grant.  Pages the backend still maps cannot be
+ * freed (Xen semantics); give it until it reaches Closed, at most 2 s,
+ * then leave them granted -- never reused -- for the pvk_hv handle to
+ * end when it closes, and say so once.
+ */
+static void bf_release_grants(struct pvk_blkfront *bf)
+{
+	const struct timespec tick = { 0, 10000000 };
+	uint64_t end = now_ns() + 2000000000ull, pages = 0;
+	struct bf_zombie *z;
+	bool be_done = false;
+	int be;
+
+	pool_destroy(bf);
+	for (;;) {
+		bf_grants_reap(bf);
+		if (!bf->zombies || be_done || now_ns() >= end)
+			break;
+		be = bf_xs_backend_state(bf);
+		/* Closed: it has unmapped all it will; one last try. */
+		be_done = be < 0 || be == PVK_XENBUS_CLOSED ||
+			  be == PVK_XENBUS_UNKNOWN;
+		if (!be_done)
+			nanosleep(&tick, NULL);
+	}
+	while ((z = bf->zombies)) {
+		bf->zombies = z->next;
+		pages += z->count;
+		free(z);
+	}
+	if (pages)
+		bf_log(bf,
+		       "backend domain %u still maps %" PRIu64
+		       " granted pages; left granted until the hv handle closes",
+		       bf->info.backend_id, pages);
 }
 
 /* ---- public API -------------------------------------------------------- */
@@ -880,13 +1001,12 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 fini_xs:
 	bf_rings_free(bf);
 	bf_xs_switch(bf, PVK_XENBUS_CLOSED);
+	bf_release_grants(bf);
 	bf_xs_fini(bf);
 close_epoll:
 	close(bf->epfd);
 close_evtchn:
 	pvk_evtchn_close(bf->ev);
-	pool_destroy(bf);
-	zombies_reap(bf);
 free_bf:
 	free(bf);
 	return rc;
@@ -920,15 +1040,8 @@ void pvk_blkfront_close(struct pvk_blkfront *bf)
 	bf_rings_free(bf);
 	if (bf->conn != BF_GONE)
 		bf_xs_switch(bf, PVK_XENBUS_CLOSED);
+	bf_release_grants(bf);
 	bf_xs_fini(bf);
-	pool_destroy(bf);
-	zombies_reap(bf);
-	while (bf->zombies) {
-		struct bf_zombie *z = bf->zombies;
-
-		bf->zombies = z->next;
-		free(z);
-	}
 	close(bf->epfd);
 	pvk_evtchn_close(bf->ev);
 	free(bf);
@@ -993,15 +1106,21 @@ int pvk_blkfront_submit(struct pvk_blkfront *bf, struct pvk_blkfront_io *io)
 			return -EINVAL;
 		/* fall through */
 	case PVK_BLKFRONT_DISCARD:
+	case PVK_BLKFRONT_SECURE_DISCARD:
 		if (io->offset % ss || io->len % ss ||
 		    io->offset > bf->info.size_bytes ||
 		    io->len > bf->info.size_bytes - io->offset)
 			return -EINVAL;
 		if (io->op != PVK_BLKFRONT_READ && bf->info.read_only)
 			return -EROFS;
-		if (io->op == PVK_BLKFRONT_DISCARD &&
-		    (!bf->info.discard || !io->len))
-			return io->len ? -EOPNOTSUPP : -EINVAL;
+		if (io->op < PVK_BLKFRONT_DISCARD)
+			break;
+		if (!io->len)
+			return -EINVAL;
+		if (!bf->info.discard ||
+		    (io->op == PVK_BLKFRONT_SECURE_DISCARD &&
+		     !bf->info.discard_secure))
+			return -EOPNOTSUPP;
 		break;
 	case PVK_BLKFRONT_FLUSH:
 		if (!bf->info.flush && !bf->info.barrier)

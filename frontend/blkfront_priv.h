@@ -7,9 +7,11 @@
  * The control plane calls into the data path only through:
  *   bf_rings_alloc()     allocate rings + event channels for a connection
  *   bf_rings_free()      tear them down, keeping every incomplete io
+ *   bf_trim_ios()        fail held ios beyond a disk that shrank
  *   bf_start()           the backend is Connected: build shadows, re-issue
  *   bf_fail_all()        complete every io with an error
- *   bf_set_broken()      latch the device broken
+ *   bf_set_broken()      latch the device broken (one log line)
+ *   bf_grants_reap()     retry ending access to grants the backend held
  * and the data path into the control plane through bf_xs_*().
  */
 #ifndef PVK_FRONTEND_BLKFRONT_PRIV_H
@@ -21,9 +23,14 @@
 
 #define BF_RING_PAGES_MAX (1u << PVK_BLKFRONT_MAX_RING_ORDER)
 #define BF_ID_NONE UINT32_MAX
-/* Persistent pool: pages granted once, reused LIFO (blkif.h note 7). */
+/* Grant pool: pages granted once, reused LIFO (see blkfront.h). */
 #define BF_POOL_CHUNK 64u
 #define BF_POOL_MAX_PAGES 8192u
+/* Request ids: shadow index in the low half, a per-shadow generation in
+ * the high half, so a stale duplicate of an answered request is caught
+ * even after its shadow was reused. */
+#define BF_ID_IDX(id) ((uint32_t)(id))
+#define BF_ID_GEN(id) ((uint32_t)((id) >> 32))
 
 /* io->flags_ */
 #define BF_IO_SENT (1u << 0) /* every ring request split off */
@@ -61,13 +68,14 @@ struct bf_zombie {
 struct bf_shadow {
 	struct pvk_blkfront_io *io; /* NULL: free */
 	uint32_t next_free;
+	uint32_t gen; /* bumped each time the shadow is used */
 	uint8_t op; /* operation put on the ring (INDIRECT, ...) */
 	uint8_t data_op; /* READ or WRITE for data requests */
 	uint32_t nr_data, nr_ind; /* data and indirect pages */
 	uint64_t io_off; /* bytes into io->buf */
 	uint32_t len; /* data bytes */
-	struct bf_page **pages; /* persistent: [nr_data + nr_ind] */
-	void *np_addr; /* non-persistent: one allocation */
+	struct bf_page **pages; /* pooled: [nr_data + nr_ind] */
+	void *np_addr; /* per-request grants: one allocation */
 	uint32_t *np_refs;
 	uint32_t np_count;
 };
@@ -97,8 +105,12 @@ struct pvk_blkfront {
 	struct pvk_blkfront_info info;
 	enum bf_conn conn;
 	int fe_state; /* what we last wrote */
-	const char *broken_why;
+	const char *broken_why; /* NULL, or broken_buf */
+	char broken_buf[160];
 	bool closing;
+	bool pooled; /* grant pool (persistent or cached), else per request */
+	uint32_t unit; /* bytes per wire sector: 512, or sector_size with
+			* feature-large-sector-size */
 
 	struct bf_queue q[PVK_BLKFRONT_MAX_QUEUES];
 	uint32_t nr_queues;
@@ -112,11 +124,11 @@ struct pvk_blkfront {
 	unsigned int nr_ios; /* submitted, not reaped */
 	uint64_t seq;
 
-	/* persistent pool */
+	/* grant pool */
 	struct bf_page *pool_free;
 	struct bf_chunk *chunks;
 	uint32_t pool_pages, pool_free_count;
-	struct bf_zombie *zombies;
+	struct bf_zombie *zombies; /* released, still mapped by the backend */
 
 	struct pvk_blkfront_stats st;
 };
@@ -128,8 +140,13 @@ void bf_log(struct pvk_blkfront *bf, const char *fmt, ...)
 int bf_rings_alloc(struct pvk_blkfront *bf, uint32_t order, uint32_t nq);
 void bf_rings_free(struct pvk_blkfront *bf);
 int bf_start(struct pvk_blkfront *bf);
+void bf_trim_ios(struct pvk_blkfront *bf);
 void bf_fail_all(struct pvk_blkfront *bf, int err);
-void bf_set_broken(struct pvk_blkfront *bf, const char *why);
+/* Latch broken: log "backend protocol violation: <why>; device disabled"
+ * once, fail every io with -EIO. */
+void bf_set_broken(struct pvk_blkfront *bf, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void bf_grants_reap(struct pvk_blkfront *bf);
 
 /* blkfront_xs.c */
 int bf_xs_init(struct pvk_blkfront *bf, const char *vdev);

@@ -7,6 +7,7 @@
  * and kept in bf->info; nothing is re-read from xenstore on the data path.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,21 +155,42 @@ static int own_printf(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
 	return pvk_xs_write(bf->hv, txn, path, val);
 }
 
-/* Read the backend's unsigned node @name, bounded by @max. */
+/*
+ * Read the backend's unsigned node @name (@def if absent).  A value that
+ * is not a decimal number, or is above @max, latches the device broken
+ * with one line naming the node (-EPROTO).
+ */
 static int be_uint(struct pvk_blkfront *bf, const char *name, unsigned long def,
 		   unsigned long max, unsigned long *v)
 {
 	int rc = pvk_xenbus_read_feature(&bf->dev, PVK_XS_NO_TXN, name, def, v);
 
+	if (rc == -EPROTO) {
+		bf_set_broken(bf, "backend node %s is not a decimal number",
+			      name);
+		return rc;
+	}
 	if (rc < 0) {
 		bf_log(bf, "backend node %s unreadable (%d)", name, rc);
-		return rc == -EPROTO ? -EPROTO : rc;
+		return rc;
 	}
 	if (*v > max) {
-		bf_log(bf, "backend node %s = %lu out of range", name, *v);
+		bf_set_broken(bf, "backend node %s = %lu, above %lu", name, *v,
+			      max);
 		return -EPROTO;
 	}
 	return 0;
+}
+
+/* A limit the backend offers: any number is fine, we take the smaller. */
+static int be_limit(struct pvk_blkfront *bf, const char *name,
+		    unsigned long def, unsigned long ours, unsigned long *v)
+{
+	int rc = be_uint(bf, name, def, ULONG_MAX, v);
+
+	if (rc == 0 && *v > ours)
+		*v = ours;
+	return rc;
 }
 
 static bool device_exists(struct pvk_blkfront *bf)
@@ -239,8 +261,12 @@ static int write_queue_nodes(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
 static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
 {
 	static const char *const stale[] = {
-		"ring-ref",	  "event-channel",	    "ring-page-order",
-		"num-ring-pages", "multi-queue-num-queues",
+		"ring-ref",
+		"event-channel",
+		"ring-page-order",
+		"num-ring-pages",
+		"multi-queue-num-queues",
+		"feature-large-sector-size",
 	};
 	struct pvk_blkfront *bf = arg;
 	char name[40];
@@ -284,32 +310,30 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
 		rc = own_printf(
 			bf, txn, "feature-persistent", "%u",
 			bf->opts.flags & PVK_BLKFRONT_NO_PERSISTENT ? 0u : 1u);
+	if (!rc && (bf->opts.flags & PVK_BLKFRONT_LARGE_SECTORS))
+		rc = own_printf(bf, txn, "feature-large-sector-size", "1");
 	return rc;
 }
 
 static int bf_talk(struct pvk_blkfront *bf)
 {
-	unsigned long be_order, be_pages, be_queues;
-	uint32_t order, nq;
+	unsigned long order, pages, nq;
 	int rc;
 
-	if ((rc = be_uint(bf, "max-ring-page-order", 0, 64, &be_order)) < 0 ||
-	    (rc = be_uint(bf, "max-ring-pages", 1, ULONG_MAX, &be_pages)) < 0 ||
-	    (rc = be_uint(bf, "multi-queue-max-queues", 1, ULONG_MAX,
-			  &be_queues)) < 0)
+	if ((rc = be_limit(bf, "max-ring-page-order", 0,
+			   bf->opts.max_ring_order, &order)) < 0 ||
+	    (rc = be_limit(bf, "max-ring-pages", 1,
+			   1ul << bf->opts.max_ring_order, &pages)) < 0 ||
+	    (rc = be_limit(bf, "multi-queue-max-queues", 1, bf->opts.max_queues,
+			   &nq)) < 0)
 		return rc;
 	/* The legacy node counts pages; take the larger of the two. */
-	while (be_pages > 1 && (1ul << (be_order + 1)) <= be_pages &&
-	       be_order < 63)
-		be_order++;
-	order = be_order < bf->opts.max_ring_order ? (uint32_t)be_order :
-						     bf->opts.max_ring_order;
-	nq = be_queues < bf->opts.max_queues ? (uint32_t)be_queues :
-					       bf->opts.max_queues;
+	while (order < bf->opts.max_ring_order && (2ul << order) <= pages)
+		order++;
 	if (!nq)
 		nq = 1;
 
-	rc = bf_rings_alloc(bf, order, nq);
+	rc = bf_rings_alloc(bf, (uint32_t)order, (uint32_t)nq);
 	if (rc < 0) {
 		bf_log(bf, "cannot allocate rings (%d)", rc);
 		return rc;
@@ -331,69 +355,133 @@ static bool pow2(unsigned long v)
 	return v && !(v & (v - 1));
 }
 
+/* Discard parameters: bad ones disable discard, they do not break I/O. */
+static void bf_discard_params(struct pvk_blkfront *bf, unsigned long gran,
+			      unsigned long align, unsigned long secure)
+{
+	struct pvk_blkfront_info *bi = &bf->info;
+	unsigned long ss = bi->sector_size;
+
+	if (gran < ss)
+		gran = ss;
+	if (gran % ss || align % ss) {
+		bf_log(bf,
+		       "discard disabled: discard-granularity %lu / discard-alignment %lu not multiples of the %lu-byte sector",
+		       gran, align, ss);
+		bi->discard = false;
+		bi->discard_secure = false;
+		bi->discard_granularity = bi->discard_alignment = 0;
+		return;
+	}
+	bi->discard = true;
+	bi->discard_secure = secure;
+	bi->discard_granularity = (uint32_t)gran;
+	bi->discard_alignment = (uint32_t)(align % gran);
+}
+
 static int bf_connect(struct pvk_blkfront *bf)
 {
 	unsigned long sectors, info, ss, pss, flush, barrier, discard;
 	unsigned long gran, align, secure, persistent, indirect;
 	struct pvk_blkfront_info *bi = &bf->info;
+	bool large = bf->opts.flags & PVK_BLKFRONT_LARGE_SECTORS;
+	uint64_t unit, size;
 	char *mode = NULL;
 	int rc;
 
-	if ((rc = be_uint(bf, "sectors", ULONG_MAX, ULONG_MAX, &sectors)) < 0 ||
+	if ((rc = be_uint(bf, "sectors", 0, ULONG_MAX, &sectors)) < 0 ||
 	    (rc = be_uint(bf, "info", 0, UINT32_MAX, &info)) < 0 ||
-	    (rc = be_uint(bf, "sector-size", 512, 65536, &ss)) < 0 ||
-	    (rc = be_uint(bf, "physical-sector-size", ss, 1ul << 20, &pss)) <
+	    (rc = be_uint(bf, "sector-size", 512, ULONG_MAX, &ss)) < 0 ||
+	    (rc = be_uint(bf, "physical-sector-size", ss, ULONG_MAX, &pss)) <
 		    0 ||
 	    (rc = be_uint(bf, "feature-flush-cache", 0, 1, &flush)) < 0 ||
 	    (rc = be_uint(bf, "feature-barrier", 0, 1, &barrier)) < 0 ||
 	    (rc = be_uint(bf, "feature-discard", 0, 1, &discard)) < 0 ||
-	    (rc = be_uint(bf, "discard-granularity", ss, UINT32_MAX, &gran)) <
+	    (rc = be_uint(bf, "discard-granularity", 0, UINT32_MAX, &gran)) <
 		    0 ||
 	    (rc = be_uint(bf, "discard-alignment", 0, UINT32_MAX, &align)) <
 		    0 ||
 	    (rc = be_uint(bf, "discard-secure", 0, 1, &secure)) < 0 ||
 	    (rc = be_uint(bf, "feature-persistent", 0, 1, &persistent)) < 0 ||
-	    (rc = be_uint(bf, "feature-max-indirect-segments", 0, UINT32_MAX,
-			  &indirect)) < 0)
+	    (rc = be_limit(bf, "feature-max-indirect-segments", 0,
+			   bf->opts.max_indirect_segs, &indirect)) < 0)
 		return rc;
-	if (sectors == ULONG_MAX) {
-		bf_log(bf, "backend connected without a \"sectors\" node");
+	if (pvk_xenbus_read(&bf->dev, PVK_XS_NO_TXN, true, "sectors", &mode) ==
+	    -ENOENT) {
+		bf_set_broken(bf,
+			      "backend connected without a \"sectors\" node");
 		return -EPROTO;
 	}
-	/* "sectors" counts 512-byte units, as Linux's blkback writes it. */
-	if (!pow2(ss) || ss < 512 || ss > 4096 || !pow2(pss) || pss < ss ||
-	    sectors > UINT64_MAX / PVK_BLKIF_SECTOR_SIZE ||
-	    (sectors * PVK_BLKIF_SECTOR_SIZE) % ss) {
-		bf_log(bf,
-		       "backend geometry invalid: sectors %lu, sector-size %lu, physical %lu",
-		       sectors, ss, pss);
+	free(mode);
+	mode = NULL;
+	if (!pow2(ss) || ss < 512 || ss > PVK_PAGE_SIZE) {
+		bf_set_broken(
+			bf,
+			"backend sector-size %lu is not a power of two in 512..4096",
+			ss);
+		return -EPROTO;
+	}
+	if (!pow2(pss) || pss < ss || pss > (1ul << 20)) {
+		bf_set_broken(
+			bf,
+			"backend physical-sector-size %lu is not a power-of-two multiple of sector-size %lu",
+			pss, ss);
+		return -EPROTO;
+	}
+	/* "sectors" is in wire units: 512 bytes, or sector-size with
+	 * feature-large-sector-size (see blkfront.h). */
+	unit = large ? ss : PVK_BLKIF_SECTOR_SIZE;
+	/* At most 2^63 bytes: offsets then fit an off_t, and trimming a
+	 * discard to granules cannot wrap. */
+	if (!sectors || sectors > (UINT64_MAX >> 1) / unit ||
+	    (sectors * unit) % ss) {
+		bf_set_broken(
+			bf,
+			"backend disk size invalid: sectors = %lu (%" PRIu64
+			"-byte units), sector-size %lu",
+			sectors, unit, ss);
+		return -EPROTO;
+	}
+	size = sectors * unit;
+	if (bi->connects && ss != bi->sector_size) {
+		bf_set_broken(
+			bf,
+			"backend sector-size changed from %u to %lu across a reconnect",
+			bi->sector_size, ss);
 		return -EPROTO;
 	}
 	if (pvk_xenbus_read(&bf->dev, PVK_XS_NO_TXN, true, "mode", &mode) < 0)
 		mode = NULL;
 
-	bi->sectors = sectors * PVK_BLKIF_SECTOR_SIZE / ss;
-	bi->size_bytes = (uint64_t)sectors * PVK_BLKIF_SECTOR_SIZE;
+	if (bi->connects && size != bi->size_bytes)
+		bf_log(bf, "disk size changed from %" PRIu64 " to %" PRIu64,
+		       bi->size_bytes, size);
+	bi->sectors = size / ss;
+	bi->size_bytes = size;
 	bi->sector_size = (uint32_t)ss;
 	bi->physical_sector_size = (uint32_t)pss;
+	bi->large_sectors = large;
+	bf->unit = (uint32_t)unit;
 	bi->vdisk_info = (uint32_t)info;
 	bi->read_only = (info & PVK_VDISK_READONLY) ||
 			(mode && !strcmp(mode, "r"));
 	free(mode);
 	bi->flush = flush;
 	bi->barrier = barrier;
-	bi->discard = discard;
-	bi->discard_secure = discard && secure;
-	bi->discard_granularity = discard ? (uint32_t)(gran ? gran : ss) : 0;
-	bi->discard_alignment = discard ? (uint32_t)align : 0;
+	bi->discard = false;
+	bi->discard_secure = false;
+	bi->discard_granularity = bi->discard_alignment = 0;
+	if (discard)
+		bf_discard_params(bf, gran, align, secure);
 	bi->persistent = persistent &&
 			 !(bf->opts.flags & PVK_BLKFRONT_NO_PERSISTENT);
+	bf->pooled = bi->persistent ||
+		     !(bf->opts.flags & PVK_BLKFRONT_GRANT_PER_REQUEST);
+	bi->grant_pool = bf->pooled;
 	bi->max_indirect_segs = 0;
 	if (!(bf->opts.flags & PVK_BLKFRONT_NO_INDIRECT) &&
 	    indirect > PVK_BLKIF_MAX_SEGMENTS_PER_REQUEST)
-		bi->max_indirect_segs = indirect < bf->opts.max_indirect_segs ?
-						(uint32_t)indirect :
-						bf->opts.max_indirect_segs;
+		bi->max_indirect_segs = (uint32_t)indirect;
 	bf->max_segs = bi->max_indirect_segs ?
 			       bi->max_indirect_segs :
 			       PVK_BLKIF_MAX_SEGMENTS_PER_REQUEST;
@@ -402,6 +490,7 @@ static int bf_connect(struct pvk_blkfront *bf)
 			      pvk_blkif_indirect_pages(bf->max_segs) :
 			      0;
 
+	bf_trim_ios(bf);
 	rc = bf_start(bf);
 	if (rc < 0 && rc != -EIO) {
 		bf_log(bf, "cannot start the rings (%d)", rc);
@@ -415,6 +504,16 @@ static int bf_connect(struct pvk_blkfront *bf)
 }
 
 /* ---- the state machine --------------------------------------------------- */
+
+/* A negotiation that failed for a reason of our own (memory, xenstore)
+ * must not leave I/O waiting for a connection that will never come. */
+static int bf_negotiated(struct pvk_blkfront *bf, int rc)
+{
+	if (rc < 0 && bf->conn != BF_BROKEN && bf->conn != BF_GONE)
+		bf_set_broken(bf, "cannot connect to the backend: %s",
+			      strerror(-rc));
+	return rc;
+}
 
 int bf_xs_step(struct pvk_blkfront *bf)
 {
@@ -447,15 +546,11 @@ int bf_xs_step(struct pvk_blkfront *bf)
 		/* Connected and the backend waits for us again: it was
 		 * restarted and has forgotten the old rings. */
 		bf_disconnect(bf, "restarted");
-		rc = bf_talk(bf);
+		rc = bf_negotiated(bf, bf_talk(bf));
 		break;
 	case PVK_XENBUS_CONNECTED:
 		if (bf->conn == BF_PUBLISHED) {
-			rc = bf_connect(bf);
-			if (rc == -EPROTO)
-				bf_set_broken(
-					bf,
-					"backend device properties malformed");
+			rc = bf_negotiated(bf, bf_connect(bf));
 		} else if (bf->conn == BF_DISCONNECTED && !bf->closing &&
 			   bf->fe_state != PVK_XENBUS_CLOSED) {
 			/* Still connected to an earlier frontend's rings:

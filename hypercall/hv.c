@@ -98,9 +98,14 @@ int pvk_hv_open(struct pvk_hv **hv, unsigned int flags)
 	ret = prepare(&pvk_xenlib_real);
 	if (ret == 0)
 		return pvk_hv_xen_open(hv, &pvk_xenlib_real);
-	if (sim_lib && prepare(sim_lib) == 0)
+	if (!sim_lib)
+		return -ENODEV;
+	/* A simulator that is there but refuses us (-EACCES, -EPERM, ...)
+	 * says why; only its absence is -ENODEV. */
+	ret = prepare(sim_lib);
+	if (ret == 0)
 		return pvk_hv_xen_open(hv, sim_lib);
-	return -ENODEV;
+	return ret;
 }
 
 void pvk_hv_close(struct pvk_hv *hv)

@@ -120,6 +120,7 @@ struct loop_txn {
 	struct xs_node *root; /* private copy */
 	struct txn_access *access;
 	struct txn_op *ops, **ops_tail;
+	int64_t quota_delta; /* nodes the domain gains by committing */
 };
 
 struct loop_alloc {
@@ -455,6 +456,7 @@ struct xs_ctx {
 	struct xs_node *root;
 	uint32_t domid;
 	struct loop_txn *txn;
+	bool no_quota; /* a commit's replay: checked as a whole before */
 };
 
 static int txn_record(struct loop_txn *t, const char *abs, bool existed)
@@ -504,12 +506,19 @@ static char *node_path(const struct xs_node *n)
 	return s;
 }
 
+/* Inside a transaction only the transaction's own domain is counted, in
+ * the transaction: it is charged at commit, all at once. */
 static void quota_adjust(struct xs_ctx *c, uint32_t owner, int delta)
 {
 	struct loop_dom *d;
 
-	if (c->txn || owner == 0)
+	if (owner == 0)
 		return;
+	if (c->txn) {
+		if (owner == c->domid)
+			c->txn->quota_delta += delta;
+		return;
+	}
 	d = dom_get(c->l, owner);
 	if (d)
 		d->xs_nodes += delta;
@@ -540,9 +549,12 @@ static int node_create(struct xs_ctx *c, const char *abs, struct xs_node **out)
 	for (e = rest; *e; e++)
 		depth += *e == '/';
 	depth++;
-	if (!c->txn && c->domid != 0) {
+	if (c->domid != 0 && !c->no_quota) {
 		d = dom_get(c->l, c->domid);
-		if (d && d->xs_nodes + depth > LOOP_XS_NODES_QUOTA)
+		if (d && (int64_t)d->xs_nodes +
+					 (c->txn ? c->txn->quota_delta : 0) +
+					 depth >
+				 LOOP_XS_NODES_QUOTA)
 			return -ENOSPC;
 	}
 	perms = malloc(parent->nperms * sizeof(*perms));
@@ -877,9 +889,22 @@ static bool txn_conflicts(struct pvk_loop *l, struct loop_txn *t)
 	return false;
 }
 
+/* Would committing @t take its domain past the node quota?  (Others may
+ * have changed its count since the transaction checked.) */
+static bool txn_over_quota(struct pvk_loop *l, struct loop_txn *t,
+			   uint32_t domid)
+{
+	struct loop_dom *d = domid ? dom_get(l, domid) : NULL;
+
+	return d && (int64_t)d->xs_nodes + t->quota_delta >
+			    LOOP_XS_NODES_QUOTA;
+}
+
 static void txn_replay(struct pvk_loop *l, struct loop_txn *t, uint32_t domid)
 {
-	struct xs_ctx c = { .l = l, .root = l->root, .domid = domid };
+	struct xs_ctx c = {
+		.l = l, .root = l->root, .domid = domid, .no_quota = true
+	};
 
 	/* Checked against the copy already and nothing touched changed, so
 	 * these succeed (bar allocation failure). */
@@ -972,6 +997,8 @@ static int loop_xs_txn_end(struct pvk_hv *hv, pvk_xs_txn_t txn, bool abort)
 		ret = -ESRCH;
 	else if (!abort && txn_conflicts(l, t))
 		ret = -EAGAIN;
+	else if (!abort && txn_over_quota(l, t, hv->domid))
+		ret = -ENOSPC; /* all or nothing: none of it is applied */
 	else if (!abort)
 		txn_replay(l, t, hv->domid);
 	txn_free(t);

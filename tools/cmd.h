@@ -12,6 +12,7 @@
 #ifndef PVK_TOOLS_CMD_H
 #define PVK_TOOLS_CMD_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct pvk_cmd {
@@ -38,5 +39,11 @@ void pvk_cmd_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The simulator's state directory (--dir, $PVKIT_SIM_DIR or default),
  * absolute. */
 const char *pvk_cmd_sim_dir(void);
+/* If argv (a command's, up to a "--") asks for -h/--help, print the
+ * command's usage to stdout and return true: the command returns 0. */
+bool pvk_cmd_help(const char *group, int argc, char **argv);
+/* Explain a pvk_sim_open() failure @rc for the simulator in @dir: what
+ * went wrong and what to do. */
+void pvk_cmd_sim_err(const char *dir, int rc);
 
 #endif /* PVK_TOOLS_CMD_H */

@@ -36,17 +36,8 @@ static int open_sim(struct pvk_sim **sim)
 	const char *dir = pvk_cmd_sim_dir();
 	int rc = pvk_sim_open(sim, dir);
 
-	if (rc == -ENOENT || rc == -ECONNREFUSED)
-		pvk_cmd_err("no simulator is running in %s: run `pvkit sim "
-			    "start` first (or point --dir/PVKIT_SIM_DIR at it)",
-			    dir);
-	else if (rc == -EACCES)
-		pvk_cmd_err("PVKIT_DOMID=%s does not match the domain this "
-			    "process runs in: unset it",
-			    getenv("PVKIT_DOMID"));
-	else if (rc < 0)
-		pvk_cmd_err("cannot reach the simulator in %s: %s", dir,
-			    strerror(-rc));
+	if (rc < 0)
+		pvk_cmd_sim_err(dir, rc);
 	return rc;
 }
 
@@ -116,6 +107,11 @@ static pid_t spawn(struct supervisor *s, const sigset_t *old)
 	signal(SIGHUP, SIG_DFL);
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The guest's mark, inherited by everything it starts and never
+	 * cleared: if this supervisor is SIGKILLed, processes left behind
+	 * leave its ancestry, and pvkit-simd must not take them for domain
+	 * 0.  (It also keeps setuid programs from gaining privileges.) */
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	snprintf(id, sizeof(id), "%u", s->domid);
 	setenv("PVKIT_SIM_DIR", pvk_cmd_sim_dir(), 1);
 	setenv("PVKIT_DOMID", id, 1);
@@ -295,6 +291,11 @@ static int domain_create(int argc, char **argv)
 	int i;
 
 	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			argv[1] = argv[i];
+			pvk_cmd_help("domain", 2, argv);
+			return 0;
+		}
 		if (!strcmp(argv[i], "-d") || !strcmp(argv[i], "--detach"))
 			detach = true;
 		else if (!strcmp(argv[i], "--"))
@@ -382,6 +383,8 @@ static int domain_list(int argc, char **argv)
 	struct pvk_sim *sim;
 	int n, i;
 
+	if (pvk_cmd_help("domain", argc, argv))
+		return 0;
 	if (argc > 1) {
 		pvk_cmd_err("domain list takes no arguments (got '%s')",
 			    argv[1]);
@@ -409,6 +412,8 @@ static int domain_destroy(int argc, char **argv)
 	uint32_t domid;
 	int rc, i;
 
+	if (pvk_cmd_help("domain", argc, argv))
+		return 0;
 	if (argc != 2) {
 		pvk_cmd_err("domain destroy needs one NAME or ID: pvkit "
 			    "domain destroy NAME|ID");

@@ -134,6 +134,8 @@ static int sim_start(int argc, char **argv)
 	ssize_t n;
 	pid_t pid;
 
+	if (pvk_cmd_help("sim", argc, argv))
+		return 0;
 	if (argc > 1) {
 		pvk_cmd_err("sim start takes no arguments (got '%s')", argv[1]);
 		return 2;
@@ -146,14 +148,16 @@ static int sim_start(int argc, char **argv)
 		return 0;
 	}
 	if (rc < 0) {
-		pvk_cmd_err("cannot reach the simulator in %s: %s", dir,
-			    strerror(-rc));
+		pvk_cmd_sim_err(dir, rc);
 		return 1;
 	}
 	rc = mkdir_p(dir);
+	if (rc == 0 && access(dir, W_OK | X_OK) < 0)
+		rc = -errno;
 	if (rc < 0) {
-		pvk_cmd_err("cannot create the state directory %s: %s (choose "
-			    "another with --dir or PVKIT_SIM_DIR)",
+		pvk_cmd_err("cannot use %s as the state directory: %s; choose "
+			    "one you can write with --dir DIR or "
+			    "PVKIT_SIM_DIR=DIR",
 			    dir, strerror(-rc));
 		return 1;
 	}
@@ -239,6 +243,8 @@ static int sim_stop(int argc, char **argv)
 	struct pvk_sim *sim;
 	int rc;
 
+	if (pvk_cmd_help("sim", argc, argv))
+		return 0;
 	if (argc > 1) {
 		pvk_cmd_err("sim stop takes no arguments (got '%s')", argv[1]);
 		return 2;
@@ -249,11 +255,14 @@ static int sim_stop(int argc, char **argv)
 		return 0;
 	}
 	if (rc < 0) {
-		pvk_cmd_err("cannot reach the simulator in %s: %s", dir,
-			    strerror(-rc));
+		pvk_cmd_sim_err(dir, rc);
 		return 1;
 	}
 	rc = pvk_sim_open(&sim, dir);
+	if (rc < 0) {
+		pvk_cmd_sim_err(dir, rc);
+		return 1;
+	}
 	if (rc == 0) {
 		rc = pvk_sim_shutdown(sim);
 		pvk_sim_close(sim);
@@ -282,21 +291,23 @@ static int sim_status(int argc, char **argv)
 	struct pvk_sim *sim;
 	int rc, n, i;
 
+	if (pvk_cmd_help("sim", argc, argv))
+		return 0;
 	if (argc > 1) {
 		pvk_cmd_err("sim status takes no arguments (got '%s')",
 			    argv[1]);
 		return 2;
 	}
 	rc = probe(dir, &st, false);
-	if (rc <= 0) {
+	if (rc == 0) {
 		printf("pvkit-simd is not running in %s\n", dir);
 		return 3; /* LSB: program is not running */
 	}
-	rc = pvk_sim_open(&sim, dir);
+	if (rc > 0)
+		rc = pvk_sim_open(&sim, dir);
 	if (rc < 0) {
-		pvk_cmd_err("cannot reach the simulator in %s: %s", dir,
-			    strerror(-rc));
-		return 1;
+		pvk_cmd_sim_err(dir, rc);
+		return 4; /* LSB: status unknown */
 	}
 	n = pvk_sim_domain_list(sim, &doms);
 	pvk_sim_close(sim);

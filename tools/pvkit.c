@@ -6,11 +6,13 @@
  * Global option, accepted anywhere before `--`: --dir DIR (the simulator's
  * state directory; same as PVKIT_SIM_DIR).
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <pvkit/sim.h>
@@ -53,6 +55,84 @@ void pvk_cmd_usage(const char *group, const struct pvk_cmd *cmd)
 {
 	fprintf(stderr, "usage: pvkit %s %s%s%s\n       %s\n", group, cmd->name,
 		cmd->args ? " " : "", cmd->args ? cmd->args : "", cmd->help);
+}
+
+bool pvk_cmd_help(const char *group, int argc, char **argv)
+{
+	const struct pvk_cmd_group *const *g;
+	const struct pvk_cmd *c;
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			break;
+	if (i >= argc || !strcmp(argv[i], "--"))
+		return false;
+	for (g = __start_pvk_cmd_groups; g < __stop_pvk_cmd_groups; g++) {
+		if (strcmp((*g)->name, group))
+			continue;
+		for (c = (*g)->cmds; c->name; c++)
+			if (!strcmp(c->name, argv[0]))
+				printf("usage: pvkit %s %s%s%s\n  %s\n", group,
+				       c->name, c->args ? " " : "",
+				       c->args ? c->args : "", c->help);
+	}
+	printf("\nThe simulator's state directory: --dir DIR, else "
+	       "$PVKIT_SIM_DIR, else %s.\n",
+	       PVK_SIM_DEFAULT_DIR);
+	return true;
+}
+
+void pvk_cmd_sim_err(const char *dir, int rc)
+{
+	const char *hint = getenv("PVKIT_DOMID");
+	char path[PATH_MAX];
+	struct stat st;
+
+	switch (rc) {
+	case -ENOENT:
+	case -ECONNREFUSED:
+		pvk_cmd_err("no simulator is running in %s: run `pvkit sim "
+			    "start` first (or point --dir/PVKIT_SIM_DIR at it)",
+			    dir);
+		break;
+	case -EACCES:
+		if (hint && *hint)
+			pvk_cmd_err("PVKIT_DOMID=%s does not match the domain "
+				    "this process runs in: unset it",
+				    hint);
+		else
+			pvk_cmd_err("this process belongs to a guest domain "
+				    "that has ended: it may not use the "
+				    "simulator in %s",
+				    dir);
+		break;
+	case -EPERM:
+		snprintf(path, sizeof(path), "%s/simd.sock", dir);
+		if (stat(path, &st) < 0)
+			st.st_uid = (uid_t)-1;
+		pvk_cmd_err("the simulator in %s belongs to uid %d; only it "
+			    "and root may use it: start your own with --dir "
+			    "DIR or PVKIT_SIM_DIR=DIR",
+			    dir, (int)st.st_uid);
+		break;
+	case -EPROTONOSUPPORT:
+		pvk_cmd_err("the pvkit-simd running in %s is from another "
+			    "pvkit version: restart it (`pvkit sim stop`, then "
+			    "`pvkit sim start`)",
+			    dir);
+		break;
+	case -EMFILE:
+		pvk_cmd_err("this domain holds too many connections to the "
+			    "simulator in %s (one per process): end some of "
+			    "its processes",
+			    dir);
+		break;
+	default:
+		pvk_cmd_err("cannot reach the simulator in %s: %s", dir,
+			    strerror(-rc));
+		break;
+	}
 }
 
 static void usage(FILE *f)
@@ -123,6 +203,15 @@ int main(int argc, char **argv)
 			for (c = (*g)->cmds; c->name; c++)
 				pvk_cmd_usage((*g)->name, c);
 			return 2;
+		}
+		if (!strcmp(argv[2], "help") || !strcmp(argv[2], "-h") ||
+		    !strcmp(argv[2], "--help")) {
+			printf("%s: %s\n", (*g)->name, (*g)->help);
+			for (c = (*g)->cmds; c->name; c++)
+				printf("  pvkit %s %s%s%s\n      %s\n",
+				       (*g)->name, c->name, c->args ? " " : "",
+				       c->args ? c->args : "", c->help);
+			return 0;
 		}
 		for (c = (*g)->cmds; c->name; c++)
 			if (!strcmp(c->name, argv[2]))

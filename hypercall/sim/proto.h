@@ -37,7 +37,7 @@
 
 #include <stdint.h>
 
-#define PVK_SIMP_VERSION 1u
+#define PVK_SIMP_VERSION 2u
 #define PVK_SIMP_SOCK "simd.sock"
 #define PVK_SIMP_PAGE 4096u
 #define PVK_SIMP_NR_GRANTS 32768u /* per domain; pools are this many pages */
@@ -95,6 +95,15 @@ enum pvk_simp_port_state {
 	PVK_SIMP_PORT_VIRQ = 4,
 };
 
+/*
+ * GNT_END flags.  Without DEFER, ending access to an entry a grantee still
+ * maps fails with -EBUSY and nothing changes (Xen's
+ * gnttab_end_foreign_access_ref).  With DEFER, such an entry is handed to
+ * the hypervisor and ends at its last unmap, as Linux's gntalloc does when
+ * its pages are unmapped: the caller no longer owns the ref either way.
+ */
+#define PVK_SIMP_GNT_END_DEFER 0x1u
+
 /* DOMAIN_LIST entry flags. */
 #define PVK_SIMP_DOM_DYING 0x1u
 #define PVK_SIMP_DOM_SHUTDOWN 0x2u
@@ -127,6 +136,7 @@ struct pvk_simp_req {
 			uint32_t domid; /* peer (share) or granter (map) */
 			uint32_t count;
 			uint32_t writable;
+			uint32_t flags; /* GNT_END: PVK_SIMP_GNT_END_* */
 			uint32_t refs[PVK_SIMP_MAX_REFS];
 		} gnt;
 	} u;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +41,7 @@ struct simd simd = {
 	.job_efd = -1,
 	.xsd_pidfd = -1,
 	.ready_fd = -1,
+	.reserve_fd = -1,
 	.next_domid = 1,
 	.next_uid = 1,
 	.next_conn = 1,
@@ -235,36 +239,69 @@ static void conn_close(struct simd_conn *c)
 	free(c);
 }
 
-/* Which domain a process belongs to: the nearest ancestor that is a
- * domain's supervisor; none means domain 0.  The environment is only a
- * hint, so a guest cannot claim to be the control domain. */
-static uint32_t pid_domain(pid_t pid)
+/* "NoNewPrivs:\t1" in /proc/<pid>/status: `pvkit domain create` sets it
+ * on every guest process tree, and it cannot be cleared. */
+static bool pid_nnp(pid_t pid)
 {
+	char path[64], line[128];
+	bool nnp = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "NoNewPrivs:", 11)) {
+			nnp = atoi(line + 11) == 1;
+			break;
+		}
+	fclose(f);
+	return nnp;
+}
+
+/*
+ * Which domain a process belongs to: the nearest ancestor that is a
+ * domain's supervisor; none means domain 0.  The environment is only a
+ * hint, so a guest cannot claim to be the control domain.  A guest
+ * process whose supervisor died (SIGKILL leaves no time to kill the whole
+ * tree) is re-parented out of its domain's ancestry; its no_new_privs
+ * mark still says it is a guest's, so it is refused rather than taken for
+ * domain 0.  -EACCES for those.
+ */
+static int pid_domain(pid_t pid, uint32_t *domid)
+{
+	pid_t p = pid;
 	int depth;
 
-	for (depth = 0; depth < 128 && pid > 1; depth++) {
+	for (depth = 0; depth < 128 && p > 1; depth++) {
 		struct simd_dom *d;
-		char path[64], buf[512], *p;
+		char path[64], buf[512], *s;
 		FILE *f;
 		long ppid;
 
 		for (d = simd.doms; d; d = d->next)
-			if (d->pid == pid && d->state == SIMD_DOM_RUNNING)
-				return d->domid;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+			if (d->pid == p && d->state == SIMD_DOM_RUNNING) {
+				*domid = d->domid;
+				return 0;
+			}
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)p);
 		f = fopen(path, "re");
 		if (!f)
 			break;
-		p = fgets(buf, sizeof(buf), f);
+		s = fgets(buf, sizeof(buf), f);
 		fclose(f);
-		if (!p)
+		if (!s)
 			break;
 		/* comm may hold spaces and parentheses: skip to the last ')' */
-		p = strrchr(buf, ')');
-		if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1)
+		s = strrchr(buf, ')');
+		if (!s || sscanf(s + 1, " %*c %ld", &ppid) != 1)
 			break;
-		pid = (pid_t)ppid;
+		p = (pid_t)ppid;
 	}
+	if (!simd.nnp && pid_nnp(pid))
+		return -EACCES;
+	*domid = 0;
 	return 0;
 }
 
@@ -293,6 +330,16 @@ static int send_rep(struct simd_conn *c, struct pvk_simp_rep *rep,
 	return n == (ssize_t)sizeof(*rep) ? 0 : -EIO;
 }
 
+static unsigned int conns_of(uint32_t domid)
+{
+	struct simd_conn *c;
+	unsigned int n = 0;
+
+	for (c = simd.conns; c; c = c->next)
+		n += c->hello && c->domid == domid;
+	return n;
+}
+
 static int op_hello(struct simd_conn *c, const struct pvk_simp_req *req,
 		    struct pvk_simp_rep *rep, int *fds)
 {
@@ -301,7 +348,17 @@ static int op_hello(struct simd_conn *c, const struct pvk_simp_req *req,
 
 	if (c->hello)
 		return -EALREADY;
-	domid = pid_domain(c->pid);
+	if (pid_domain(c->pid, &domid) < 0) {
+		simd_log("pid %d runs with no_new_privs outside any domain "
+			 "(a guest process that outlived its domain): refused",
+			 (int)c->pid);
+		return -EACCES;
+	}
+	if (domid != 0 && conns_of(domid) >= SIMD_MAX_CONNS_PER_DOM) {
+		simd_log("domain %u: %u connections already: pid %d refused",
+			 domid, SIMD_MAX_CONNS_PER_DOM, (int)c->pid);
+		return -EMFILE;
+	}
 	if (req->u.hello.domid != PVK_SIMP_NO_DOMID &&
 	    req->u.hello.domid != domid) {
 		simd_log(
@@ -478,6 +535,7 @@ static void handle_conn(struct simd_conn *c)
 			     .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *cm;
 	int fds_in[4], nfds_in = 0, fds[4] = { -1, -1, -1, -1 };
+	bool hangup = false;
 	ssize_t n;
 	int rc, i;
 
@@ -508,6 +566,30 @@ static void handle_conn(struct simd_conn *c)
 		}
 	}
 	memset(&rep, 0, sizeof(rep));
+	if (c->refused) {
+		rc = c->refused;
+		hangup = true;
+		goto reply;
+	}
+	/* A HELLO (op 1 in every version) from another version is told
+	 * so; other garbage is just garbage. */
+	if (n >= 8 && req.op == PVK_SIMP_HELLO &&
+	    req.version != PVK_SIMP_VERSION) {
+		simd_log("pid %d speaks protocol version %u, not %u: refused",
+			 (int)c->pid, req.version, PVK_SIMP_VERSION);
+		rc = -EPROTONOSUPPORT;
+		goto reply;
+	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		/* More than 4 descriptors, or we are out of them: the
+		 * kernel dropped (closed) the ones that did not fit. */
+		if (c->bad++ < 3)
+			simd_log("pid %d: descriptors of a request lost (too "
+				 "many, or none left here): answered -EMFILE",
+				 (int)c->pid);
+		rc = -EMFILE;
+		goto reply;
+	}
 	if (n != (ssize_t)sizeof(req) || (mh.msg_flags & MSG_TRUNC) ||
 	    req.version != PVK_SIMP_VERSION || req.op == 0 ||
 	    req.op >= PVK_SIMP_OP_MAX) {
@@ -572,7 +654,7 @@ reply:
 	for (i = 0; rc > 0 && i < rc; i++)
 		if (fds[i] < 0)
 			break;
-	if (send_rep(c, &rep, fds, rc > 0 ? i : 0) < 0) {
+	if (send_rep(c, &rep, fds, rc > 0 ? i : 0) < 0 || hangup) {
 		conn_close(c);
 		return;
 	}
@@ -581,6 +663,32 @@ reply:
 			 (int)c->pid);
 		conn_close(c);
 	}
+}
+
+static double listen_paused_until;
+
+/* Out of descriptors, the listening socket stays readable: take the
+ * connection with the reserve descriptor and drop it, or we would spin. */
+static void accept_starved(int err)
+{
+	int fd;
+
+	if (!simd.fd_starved)
+		simd_log("accept: %s: refusing connections until descriptors "
+			 "are freed",
+			 strerror(err));
+	simd.fd_starved = true;
+	if (simd.reserve_fd >= 0) {
+		close(simd.reserve_fd);
+		fd = accept4(simd.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		simd.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return;
+	}
+	/* No reserve either: stop listening for a moment (timers()). */
+	epoll_ctl(simd.epfd, EPOLL_CTL_DEL, simd.listen_fd, NULL);
+	listen_paused_until = simd_now() + 0.2;
 }
 
 static void accept_conn(void)
@@ -592,8 +700,16 @@ static void accept_conn(void)
 	int fd;
 
 	fd = accept4(simd.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			accept_starved(errno);
 		return;
+	}
+	if (simd.fd_starved) {
+		simd.fd_starved = false;
+		simd_log("accept: descriptors available again");
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
 		free(c);
@@ -603,8 +719,18 @@ static void accept_conn(void)
 	c->id = simd.next_conn++;
 	c->fd = fd;
 	c->pid = cr.pid;
+	c->uid = cr.uid;
 	c->pidfd = pidfd_open_(cr.pid);
 	c->next_handle = 1;
+	/* The hypervisor is its user's (and root's): on a shared host the
+	 * socket may be reachable by others, who must not be domain 0. */
+	if (cr.uid != 0 && cr.uid != geteuid()) {
+		simd_log("pid %d of uid %u: this simulator belongs to uid %u: "
+			 "refused",
+			 (int)cr.pid, (unsigned int)cr.uid,
+			 (unsigned int)geteuid());
+		c->refused = -EPERM;
+	}
 	ev.events = EPOLLIN;
 	ev.data.u64 = TAG_CONN_BASE + c->id;
 	if (epoll_ctl(simd.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -758,6 +884,17 @@ static void timers(void)
 	struct simd_dom *d;
 	double now = simd_now();
 
+	if (listen_paused_until && now >= listen_paused_until) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = TAG_LISTEN };
+
+		listen_paused_until = 0;
+		epoll_ctl(simd.epfd, EPOLL_CTL_ADD, simd.listen_fd, &ev);
+		if (simd.reserve_fd < 0)
+			simd.reserve_fd =
+				open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+
 	for (d = simd.doms; d; d = d->next) {
 		if (d->kill_at && now >= d->kill_at &&
 		    d->state == SIMD_DOM_RUNNING) {
@@ -776,8 +913,12 @@ static void handle_signals(void)
 
 	while (read(simd.sig_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
+			pid_t pid;
+			int st;
+
+			while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+				if (pid == simd.xsd_pid)
+					simd.xsd_status = st;
 			continue;
 		}
 		simd_log("signal %u: stopping", si.ssi_signo);
@@ -787,10 +928,10 @@ static void handle_signals(void)
 
 static void xsd_died(void)
 {
-	int st = 0;
+	int st = simd.xsd_status;
 
 	if (waitpid(simd.xsd_pid, &st, WNOHANG) <= 0)
-		st = 0;
+		st = simd.xsd_status;
 	simd_log("xenstored (pid %d) exited (status 0x%x); see "
 		 "%s/xenstored.log; stopping",
 		 (int)simd.xsd_pid, st, simd.dir);
@@ -863,6 +1004,21 @@ static int setup(void)
 	return 0;
 }
 
+/* Every connection costs descriptors (socket, pidfd, eventfds): use the
+ * hard limit, not the soft one. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		simd_log("descriptor limit %llu",
+			 (unsigned long long)rl.rlim_cur);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -879,7 +1035,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	char path[4096];
+	char path[4096], msg[PATH_MAX + 256];
 	bool fg = false;
 	FILE *f;
 	int o, rc;
@@ -905,13 +1061,26 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (mkdir(simd.dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "pvkit-simd: cannot create %s: %s\n", simd.dir,
-			strerror(errno));
+		snprintf(msg, sizeof(msg),
+			 "cannot create the state directory %s (%s): use one "
+			 "of your own with --dir DIR or PVKIT_SIM_DIR=DIR\n",
+			 simd.dir, strerror(errno));
+		fprintf(stderr, "pvkit-simd: %s", msg);
+		ready_say(msg);
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/simd.lock", simd.dir);
 	simd.lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (simd.lock_fd < 0 || flock(simd.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (simd.lock_fd < 0) {
+		snprintf(msg, sizeof(msg),
+			 "cannot write the state directory %s (%s): use one "
+			 "of your own with --dir DIR or PVKIT_SIM_DIR=DIR\n",
+			 simd.dir, strerror(errno));
+		fprintf(stderr, "pvkit-simd: %s", msg);
+		ready_say(msg);
+		return 1;
+	}
+	if (flock(simd.lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		fprintf(stderr, "pvkit-simd: already running in %s\n",
 			simd.dir);
 		ready_say("already running\n");
@@ -941,6 +1110,12 @@ int main(int argc, char **argv)
 		simd.xenstored = "/usr/lib/xen-4.17/bin/xenstored";
 	simd.xensim = getenv("PVKIT_XENSIM");
 	simd_log("starting in %s", simd.dir);
+	raise_nofile();
+	simd.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	simd.nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+	if (simd.nnp)
+		simd_log("running with no_new_privs: guest processes that "
+			 "outlive their domain cannot be told from domain 0's");
 	rc = setup();
 	if (rc < 0) {
 		simd_log("start-up failed: %s", strerror(-rc));
@@ -952,7 +1127,8 @@ int main(int argc, char **argv)
 		struct epoll_event evs[32];
 		int i, n;
 
-		n = epoll_wait(simd.epfd, evs, 32, 500);
+		n = epoll_wait(simd.epfd, evs, 32,
+			       listen_paused_until ? 100 : 500);
 		for (i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 

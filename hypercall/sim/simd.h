@@ -96,6 +96,8 @@ struct simd_conn {
 	uint32_t id;
 	int fd;
 	pid_t pid;
+	uid_t uid;
+	int refused; /* -errno: answer every request so, then hang up */
 	int pidfd;
 	bool hello;
 	uint32_t domid;
@@ -117,6 +119,10 @@ struct simd {
 	pid_t xsd_pid;
 	int xsd_pidfd;
 	int ready_fd; /* CLI's pipe: "ok" once xenstore is up */
+	int reserve_fd; /* given up to refuse a connection at EMFILE */
+	bool fd_starved; /* logged; cleared once an accept works again */
+	bool nnp; /* we run with no_new_privs: cannot spot escapees */
+	int xsd_status; /* wait status, once reaped */
 	bool xs_ready;
 	bool stopping;
 	uint32_t xsd_dom0_port; /* /proc/xen/xsd_port for xenstored */
@@ -130,6 +136,10 @@ struct simd {
 };
 
 extern struct simd simd;
+
+/* Connections a guest domain may hold (its processes, each with one);
+ * domain 0 is not limited. */
+#define SIMD_MAX_CONNS_PER_DOM 256u
 
 /* A handler's return value: the reply is sent later. */
 #define SIMD_DEFERRED 1000

@@ -17,6 +17,7 @@
 #include "simd.h"
 
 #define MAX_HANDLES_PER_CONN 64
+#define SIMD_MAX_POOLS 128 /* per granter: 64 peers, rw and ro */
 
 static uint32_t *waiter_word(struct simd_dom *d, uint32_t slot)
 {
@@ -50,37 +51,50 @@ static int reopen_ro(int fd)
 	return ro < 0 ? -errno : ro;
 }
 
+/* The pool of pages @g grants to @peer (read-only ones apart).  NULL with
+ * errno set; ENOSPC past SIMD_MAX_POOLS, which bounds the descriptors one
+ * domain can make pvkit-simd hold. */
 static struct simd_pool *pool_get(struct simd_dom *g, uint32_t peer, bool ro)
 {
 	struct simd_pool *p;
+	unsigned int n = 0;
 	char name[64];
 	int fd;
 
-	for (p = g->pools; p; p = p->next)
+	for (p = g->pools; p; p = p->next, n++)
 		if (p->peer == peer && p->ro == ro)
 			return p;
+	if (n >= SIMD_MAX_POOLS) {
+		simd_log("domain %u: grants to more than %u peers: refused",
+			 g->domid, SIMD_MAX_POOLS / 2);
+		errno = ENOSPC;
+		return NULL;
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	snprintf(name, sizeof(name), "pvk-pool-%u-to-%u%s", g->domid, peer,
 		 ro ? "-ro" : "");
 	fd = memfd_sized(name, (size_t)PVK_SIMP_NR_GRANTS * PVK_SIMP_PAGE);
-	if (fd < 0) {
-		free(p);
-		return NULL;
-	}
+	if (fd < 0)
+		goto free_p;
 	p->fd_rw = fd;
 	p->fd_ro = reopen_ro(fd);
 	if (p->fd_ro < 0) {
-		close(fd);
-		free(p);
-		return NULL;
+		fd = p->fd_ro;
+		close(p->fd_rw);
+		goto free_p;
 	}
 	p->peer = peer;
 	p->ro = ro;
 	p->next = g->pools;
 	g->pools = p;
 	return p;
+
+free_p:
+	free(p);
+	errno = -fd;
+	return NULL;
 }
 
 int simd_res_dom_init(struct simd_dom *d)
@@ -134,7 +148,7 @@ int simd_res_dom_init(struct simd_dom *d)
 		struct simd_gmeta *m = &d->gmeta[GNTTAB_RESERVED_XENSTORE];
 
 		if (!p) {
-			rc = -ENOMEM;
+			rc = -errno;
 			goto unmap_gt;
 		}
 		m->used = true;
@@ -186,7 +200,7 @@ int simd_gnt_xenstore_fd(struct simd_dom *d, int *ring_fd)
 	struct simd_pool *p = pool_get(d, 0, false);
 
 	if (!p)
-		return -ENOMEM;
+		return -errno;
 	*ring_fd = p->fd_rw;
 	return 0;
 }
@@ -506,6 +520,15 @@ static void gnt_free(struct simd_dom *g, uint32_t ref)
 		g->ref_hint = ref;
 }
 
+/* Pin counts are 16 bits; Xen's are 8 bits per kind and refuse to
+ * overflow too. */
+static bool gnt_pin_full(const struct simd_dom *g, uint32_t ref, bool w)
+{
+	const struct simd_gmeta *m = &g->gmeta[ref];
+
+	return (w ? m->pins_w : m->pins_r) == UINT16_MAX;
+}
+
 static void gnt_pin(struct simd_dom *g, uint32_t ref, bool w)
 {
 	struct simd_gmeta *m = &g->gmeta[ref];
@@ -552,9 +575,13 @@ static int gnt_share(struct simd_conn *c, const struct pvk_simp_req *req,
 		return -ESRCH;
 	if (count == 0 || count > PVK_SIMP_MAX_REFS || peer > 0x7FEF)
 		return -EINVAL;
+	/* Pools are per peer, so only a peer that exists gets one (Xen
+	 * would take any domid; nobody could map it yet). */
+	if (!simd_dom_find(peer))
+		return -ESRCH;
 	p = pool_get(d, peer, ro);
 	if (!p)
-		return -ENOMEM;
+		return -errno;
 	for (r = d->ref_hint; r < PVK_SIMP_NR_GRANTS && n < count; r++)
 		if (!d->gmeta[r].used)
 			rep->u.gnt.refs[n++] = r;
@@ -587,22 +614,39 @@ static int gnt_end(struct simd_conn *c, const struct pvk_simp_req *req)
 {
 	struct simd_dom *d = simd_dom_find(c->domid);
 	uint32_t count = req->u.gnt.count, i, r;
+	bool defer = req->u.gnt.flags & PVK_SIMP_GNT_END_DEFER;
 
 	if (!d)
 		return -ESRCH;
-	if (count == 0 || count > PVK_SIMP_MAX_REFS)
+	if (count == 0 || count > PVK_SIMP_MAX_REFS ||
+	    (req->u.gnt.flags & ~PVK_SIMP_GNT_END_DEFER))
 		return -EINVAL;
+	/* All or nothing: every ref is checked before any is ended. */
 	for (i = 0; i < count; i++) {
+		uint32_t j;
+
 		r = req->u.gnt.refs[i];
 		if (r >= PVK_SIMP_NR_GRANTS || !d->gmeta[r].used ||
 		    d->gmeta[r].owner != c->id)
 			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (req->u.gnt.refs[j] == r)
+				return -EINVAL;
 		/* Xen: an entry in use cannot be invalidated. */
-		if (gflags(d, r) & (GTF_reading | GTF_writing))
+		if (!defer && (gflags(d, r) & (GTF_reading | GTF_writing)))
 			return -EBUSY;
 	}
-	for (i = 0; i < count; i++)
-		gnt_free(d, req->u.gnt.refs[i]);
+	for (i = 0; i < count; i++) {
+		struct simd_gmeta *m = &d->gmeta[req->u.gnt.refs[i]];
+
+		if (m->pins_r || m->pins_w) {
+			/* gntalloc: retried at the last unmap (gnt_unpin) */
+			m->orphan = true;
+			m->owner = 0;
+		} else {
+			gnt_free(d, req->u.gnt.refs[i]);
+		}
+	}
 	return 0;
 }
 
@@ -648,27 +692,32 @@ static int gnt_map(struct simd_conn *c, const struct pvk_simp_req *req,
 			return -EINVAL;
 		if (w && (fl & GTF_readonly))
 			return -EACCES;
+		if (gnt_pin_full(g, r, w))
+			return -EBUSY;
 		if (g->gmeta[r].ro_pool)
 			need_ro = true;
 		else
 			need_rw = true;
 	}
 	if (need_rw && !(prw = pool_get(g, c->domid, false)))
-		return -ENOMEM;
+		return -errno;
 	if (need_ro && !(pro = pool_get(g, c->domid, true)))
-		return -ENOMEM;
+		return -errno;
 	for (i = 0; i < count; i++) {
 		struct simd_map m = { .granter = g->domid,
 				      .uid = g->uid,
 				      .ref = req->u.gnt.refs[i],
 				      .writable = w };
 
-		if (maps_add(c, &m) < 0) {
+		/* Checked above, but a batch may name one ref many times. */
+		int rc = gnt_pin_full(g, m.ref, w) ? -EBUSY : maps_add(c, &m);
+
+		if (rc < 0) {
 			while (i--) {
 				c->nmaps--;
 				gnt_unpin(g, req->u.gnt.refs[i], w);
 			}
-			return -ENOMEM;
+			return rc;
 		}
 		gnt_pin(g, m.ref, w);
 		rep->u.gnt.refs[i] = g->gt[m.ref].frame;
@@ -754,7 +803,7 @@ static int gnt_table(struct simd_conn *c, const struct pvk_simp_req *req,
 	prw = pool_get(g, c->domid, false);
 	pro = pool_get(g, c->domid, true);
 	if (!prw || !pro)
-		return -ENOMEM;
+		return -errno;
 	rep->u.table.nr_grants = PVK_SIMP_NR_GRANTS;
 	rep->u.table.uid = g->uid;
 	fds[0] = g->gt_ro_fd;

@@ -79,6 +79,8 @@ out:
 /*
  * Event channels.
  */
+#define EV_CAS_TRIES 1024u
+
 static uint32_t *waiter_words(uint64_t *page)
 {
 	return (uint32_t *)(page + PVK_SIMP_NR_PORTS);
@@ -331,6 +333,7 @@ int pvk_simx_evtchn_notify(xenevtchn_handle *h, evtchn_port_t port)
 {
 	struct evport *p = evport_find(h, port);
 	uint64_t own, old, *w;
+	unsigned int tries;
 	int rc;
 
 	if (!p)
@@ -347,16 +350,24 @@ int pvk_simx_evtchn_notify(xenevtchn_handle *h, evtchn_port_t port)
 		return 0; /* unbound or peer gone: dropped, as on Xen */
 	w = &p->peer_words[p->peer_port];
 	old = __atomic_load_n(w, __ATOMIC_ACQUIRE);
-	do {
+	/* The word is in the peer's memory: a peer rewriting it in a loop
+	 * must not hold us here, so the retries are bounded (an honest peer
+	 * only ever races us once or twice). */
+	for (tries = 0;; tries++) {
 		if (PVK_SIMP_EV_SEQ(old) != p->peer_seq)
 			return 0; /* the peer closed or re-bound its end */
 		if (old & PVK_SIMP_EV_PENDING)
 			return 0; /* coalesced with an undelivered one */
+		if (tries == EV_CAS_TRIES)
+			return 0; /* hostile peer: dropped */
 		/* Release: the caller's ring writes are visible before the
 		 * peer can observe PENDING. */
-	} while (!__atomic_compare_exchange_n(
-		w, &old, old | PVK_SIMP_EV_PENDING, false, __ATOMIC_SEQ_CST,
-		__ATOMIC_ACQUIRE));
+		if (__atomic_compare_exchange_n(w, &old,
+						old | PVK_SIMP_EV_PENDING,
+						false, __ATOMIC_SEQ_CST,
+						__ATOMIC_ACQUIRE))
+			break;
+	}
 	if (old & PVK_SIMP_EV_MASKED)
 		return 0; /* unmask delivers it */
 	/* Seq-cst with the waiter's store of its word and re-scan (in
@@ -379,8 +390,10 @@ static int ev_take(xenevtchn_handle *h, bool any_bound)
 		uint32_t k = (h->cursor + i) % h->nports;
 		uint64_t *w = &h->sim->ev_page[h->ports[k].port];
 		uint64_t old = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+		unsigned int tries;
 
-		for (;;) {
+		/* Peers CAS our words too; bounded as in notify(). */
+		for (tries = 0; tries < EV_CAS_TRIES; tries++) {
 			if (!any_bound && (!(old & PVK_SIMP_EV_PENDING) ||
 					   (old & PVK_SIMP_EV_MASKED)))
 				break;
@@ -561,6 +574,10 @@ static int gnt_rpc(struct pvk_sim *sim, uint32_t op, uint32_t domid,
 	req.u.gnt.domid = domid;
 	req.u.gnt.count = count;
 	req.u.gnt.writable = writable;
+	/* Our granter side is gntalloc's: unsharing a page the peer still
+	 * maps succeeds, and the end of access waits for its unmap. */
+	if (op == PVK_SIMP_GNT_END)
+		req.u.gnt.flags = PVK_SIMP_GNT_END_DEFER;
 	if (refs)
 		memcpy(req.u.gnt.refs, refs, count * sizeof(*refs));
 	return pvk_simc_call(sim, &req, NULL, 0, rep, fds, fds ? 2 : 0, nfds);
@@ -870,16 +887,19 @@ static void gnt_close(struct xengntdev_handle *h)
 	while ((m = h->maps)) {
 		h->maps = m->next;
 		if (m->shared) {
-			/* gntalloc on close: end access, one by one; a page
-			 * the peer still maps stays granted until this
-			 * process exits (then the daemon defers it). */
+			/* gntalloc on close: end access, deferred for a
+			 * page the peer still maps. */
 			struct pvk_simp_rep rep;
-			uint32_t i;
+			uint32_t i, n;
 
 			munmap(m->addr, (size_t)m->count * PVK_SIMP_PAGE);
-			for (i = 0; i < m->count; i++)
-				gnt_rpc(h->sim, PVK_SIMP_GNT_END, 0, 1,
+			for (i = 0; i < m->count; i += n) {
+				n = m->count - i;
+				if (n > PVK_SIMP_MAX_REFS)
+					n = PVK_SIMP_MAX_REFS;
+				gnt_rpc(h->sim, PVK_SIMP_GNT_END, 0, n,
 					m->refs + i, false, &rep, NULL, NULL);
+			}
 		} else {
 			munmap(m->addr, (size_t)m->count * PVK_SIMP_PAGE);
 			gnt_unmap_rpc(h->sim, m->domids, m->refs, m->count,
@@ -985,44 +1005,32 @@ free_m:
 }
 
 /*
- * Ending access fails with EBUSY, and nothing changes, while the peer
- * still maps one of the pages (Xen cannot revoke a mapped grant).
+ * As Linux's gntalloc: the pages leave this process at once; a page the
+ * peer still maps stays granted (its entry in use) until the peer's last
+ * unmap, when the hypervisor ends access.  Only an address and count that
+ * share_pages() did not return fail (EINVAL).
  */
 int pvk_simx_gntshr_munmap(xengntshr_handle *h, void *addr, uint32_t count)
 {
 	struct pvk_simp_rep rep;
 	struct gmapping *m;
 	uint32_t i;
-	int rc;
 
 	if (!h)
 		return 0;
 	m = gmap_take(h, addr, count, true);
 	if (!m)
 		return fail(-EINVAL);
+	munmap(m->addr, (size_t)m->count * PVK_SIMP_PAGE);
 	for (i = 0; i < count; i += PVK_SIMP_MAX_REFS) {
 		uint32_t n = count - i > PVK_SIMP_MAX_REFS ? PVK_SIMP_MAX_REFS :
 							     count - i;
 
-		rc = gnt_rpc(h->sim, PVK_SIMP_GNT_END, 0, n, m->refs + i, false,
-			     &rep, NULL, NULL);
-		if (rc < 0) {
-			if (i == 0) {
-				gmap_put_back(h, m);
-				return fail(rc);
-			}
-			/* Later batches stay granted; report the busy one. */
-			m->addr =
-				(uint8_t *)m->addr + (size_t)i * PVK_SIMP_PAGE;
-			m->count -= i;
-			memmove(m->refs, m->refs + i,
-				m->count * sizeof(uint32_t));
-			munmap(addr, (size_t)i * PVK_SIMP_PAGE);
-			gmap_put_back(h, m);
-			return fail(rc);
-		}
+		/* Cannot fail for refs we own but on a dead connection,
+		 * where the daemon ends them anyway. */
+		gnt_rpc(h->sim, PVK_SIMP_GNT_END, 0, n, m->refs + i, false,
+			&rep, NULL, NULL);
 	}
-	munmap(m->addr, (size_t)m->count * PVK_SIMP_PAGE);
 	free(m->refs);
 	free(m);
 	return 0;

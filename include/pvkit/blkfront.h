@@ -21,31 +21,96 @@
  * it is put on a ring, a read is copied out when its response arrives.
  * An I/O of any size is split into ring requests of at most
  * info.max_segments pages; the frontend keeps a private shadow of every
- * request on a ring, and only the shadow index crosses the ring as the
- * request id.
+ * request on a ring, and only the shadow index (plus a generation count
+ * in the upper 32 bits) crosses the ring as the request id.
+ *
+ * Grants.  Bounce pages come from a pool granted (writable) to the
+ * backend domain in chunks and reused, in both modes:
+ *  - feature-persistent negotiated: the backend maps each page once and
+ *    keeps it mapped (blkif.h "feature-persistent");
+ *  - not negotiated: the backend maps and unmaps the pages of every
+ *    request, as without persistent grants on Xen; the pages simply stay
+ *    granted between requests.  That is safe, and what Xen's semantics
+ *    ask of a frontend: a grant exposes the page, not the guest.  Linux
+ *    ends access after each request because its pages are the I/O's own
+ *    memory, soon reused for anything; ours are dedicated bounce pages
+ *    that only ever hold data this same backend has been given, or will
+ *    overwrite with a read, so leaving them granted exposes nothing new.
+ *    It saves a grant allocation and free (an mmap and munmap of the grant
+ *    device) per request.
+ * PVK_BLKFRONT_GRANT_PER_REQUEST restores the Linux behaviour: fresh
+ * grants for each request (read-only for writes), access ended when it
+ * completes (ignored when feature-persistent is negotiated).
+ * A page the backend still maps when we release it cannot be taken back.
+ * On xen (gntalloc, and the simulator) pvk_hv_grant_free() defers that by
+ * itself; where it reports -EBUSY (loop), the frontend keeps the pages
+ * aside -- never reused -- and retries as I/O completes.  At close it
+ * waits for the backend to reach Closed (at most 2 s) and logs how many
+ * pages it had to leave granted; the pvk_hv handle ends access to them
+ * when it is closed.  stats.grants_busy counts such pages.
+ *
+ * Sector units.  Xen's blkif.h says "sectors", sector_number and
+ * first/last_sect are in units of "sector-size" -- but only when the
+ * frontend writes feature-large-sector-size = 1; Linux's blkback and
+ * blkfront never do, and use 512-byte units throughout whatever the
+ * sector size, and QEMU without that node insists on 512-byte sectors.
+ * pvkit follows Linux by default: every sector quantity on the wire and
+ * "sectors" are 512-byte units, and "sector-size" only sets the I/O
+ * alignment.  PVK_BLKFRONT_LARGE_SECTORS writes
+ * feature-large-sector-size = 1 and uses "sector-size" units everywhere
+ * (for backends that follow blkif.h, e.g. QEMU's xen-block); against a
+ * Linux blkback with a 4 KiB-sector disk that would be wrong, hence not
+ * the default.  info.sectors is always in units of info.sector_size.
+ *
+ * Discard.  A discard is a hint: its range is trimmed to whole
+ * discard-granularity blocks (which start discard-alignment bytes into
+ * the disk), and one with no whole block left completes at once, with no
+ * request.  A secure discard (PVK_BLKFRONT_SECURE_DISCARD, needs
+ * discard-secure) must erase every byte asked and is sent untrimmed.
  *
  * Hostile backend.  Responses are copied once and validated: an id out of
- * range or not in flight, an operation that does not match the request,
- * a producer index ahead of the requests we published.  Any violation
- * latches the device broken: one log line on stderr naming the reason,
- * every outstanding and later I/O fails with -EIO.  A response status
- * other than BLKIF_RSP_OKAY fails that I/O only (-EIO, or -EOPNOTSUPP).
+ * range, of another generation, or not in flight (a duplicate), an
+ * operation that does not match the request (for an indirect request the
+ * inner READ/WRITE is accepted too, as Linux's blkback answers that
+ * way), a producer index ahead of the requests we published.  Any
+ * violation latches the device broken: one log line on stderr naming the
+ * reason, every outstanding and later I/O fails with -EIO.  A response
+ * status other than BLKIF_RSP_OKAY fails that I/O only (-EIO, or
+ * -EOPNOTSUPP).  Backend xenstore nodes are read once per connection:
+ * limits (max-ring-page-order, multi-queue-max-queues,
+ * feature-max-indirect-segments, max-ring-pages) are clamped to what the
+ * frontend supports, whatever their size; a node that is not a decimal
+ * number, a boolean other than 0/1, or an impossible geometry (sectors
+ * 0 or overflowing, sector-size not a power of two in 512..4096,
+ * physical-sector-size not a multiple of it) fails pvk_blkfront_open()
+ * with -EPROTO, or latches a connected device broken on reconnect, with
+ * one log line naming the node.  Bad discard parameters only disable
+ * discard (logged).
  *
  * Reconnect.  If the backend leaves Connected (pvkit-backd restarts and
  * writes InitWait again, or the device goes Closing -> Closed ->
  * InitWait), the rings are torn down but every I/O not yet completed is
  * kept; once the backend is Connected again the I/O is split afresh with
- * the newly negotiated parameters and re-issued.  A write is reported
- * complete only after the backend answered it, so no completed write is
- * lost by a reconnect (durability across a backend crash is what a
- * completed flush guarantees) and no request hangs.  If the device is
- * removed (the frontend or backend directory disappears), outstanding I/O
- * fails with -ENODEV.
+ * the newly negotiated parameters and re-issued, once.  A write is
+ * reported complete only after the backend answered it, so no completed
+ * write is lost by a reconnect (durability across a backend crash is
+ * what a completed flush guarantees) and no request hangs.  The sector
+ * size may not change across a reconnect (the device is latched broken);
+ * if the disk shrank, I/O beyond its new end fails with -EIO.  If the
+ * device is removed (the frontend or backend directory disappears),
+ * outstanding I/O fails with -ENODEV.
  *
- * Threading: a struct pvk_blkfront is used by one thread at a time.  It
- * consumes the xenstore watch queue of the pvk_hv handle it was opened on
- * (events carrying other tokens are dropped): give each device its own
- * handle when one process drives several.
+ * Threading: a struct pvk_blkfront is driven by one thread at a time --
+ * whichever calls it; the library starts no threads.  That one thread
+ * drives all of the device's queues: multi-queue here spreads requests
+ * over several rings so that the backend can serve them in parallel
+ * (pvkit-backd runs a thread per ring), not to spread the frontend's own
+ * work over CPUs, which at these request rates costs more in
+ * cross-thread wake-ups than it saves.  The handle consumes the
+ * xenstore watch queue of the pvk_hv handle it was opened on (events
+ * carrying other tokens are dropped): give each device its own handle
+ * when one process drives several, and drive each from its own thread if
+ * they should run in parallel.
  *
  * Errors are -errno: -EINVAL (misaligned or out-of-range arguments),
  * -EROFS (write/discard to a read-only disk), -EOPNOTSUPP (flush or
@@ -81,7 +146,11 @@ struct pvk_blkfront;
 #define PVK_BLKFRONT_NO_INDIRECT (1u << 1) /* never use indirect requests */
 #define PVK_BLKFRONT_NO_MULTI_PAGE (1u << 2) /* one-page rings */
 #define PVK_BLKFRONT_NO_MULTI_QUEUE (1u << 3) /* one ring */
-#define PVK_BLKFRONT_VALID_FLAGS (0xfu)
+/* End grant access after every request (see "Grants" above). */
+#define PVK_BLKFRONT_GRANT_PER_REQUEST (1u << 4)
+/* Write feature-large-sector-size = 1 (see "Sector units" above). */
+#define PVK_BLKFRONT_LARGE_SECTORS (1u << 5)
+#define PVK_BLKFRONT_VALID_FLAGS (0x3fu)
 
 /*
  * Open options; a NULL pointer or a zero field means the default.
@@ -132,8 +201,10 @@ struct pvk_blkfront_info {
 	bool discard;
 	bool discard_secure;
 	uint32_t discard_granularity; /* bytes */
-	uint32_t discard_alignment; /* bytes */
+	uint32_t discard_alignment; /* bytes, < discard_granularity */
 	uint32_t connects; /* times connected: 1, plus one per reconnect */
+	bool large_sectors; /* wire sector unit is sector_size, not 512 */
+	bool grant_pool; /* bounce pages stay granted between requests */
 };
 
 /*
@@ -180,8 +251,8 @@ ssize_t pvk_blkfront_pwrite(struct pvk_blkfront *bf, const void *buf,
  * storage (BLKIF_OP_FLUSH_DISKCACHE, else WRITE_BARRIER with no data).
  * -EOPNOTSUPP if the backend offers neither. */
 int pvk_blkfront_flush(struct pvk_blkfront *bf);
-/* Discard @len bytes at @off (sector-aligned); -EOPNOTSUPP without
- * feature-discard. */
+/* Discard @len bytes at @off (sector-aligned), trimmed to whole
+ * discard-granularity blocks; -EOPNOTSUPP without feature-discard. */
 int pvk_blkfront_discard(struct pvk_blkfront *bf, uint64_t off, uint64_t len);
 
 /*
@@ -193,7 +264,8 @@ enum pvk_blkfront_op {
 	PVK_BLKFRONT_READ = 0,
 	PVK_BLKFRONT_WRITE = 1,
 	PVK_BLKFRONT_FLUSH = 2,
-	PVK_BLKFRONT_DISCARD = 3,
+	PVK_BLKFRONT_DISCARD = 3, /* trimmed to discard-granularity */
+	PVK_BLKFRONT_SECURE_DISCARD = 4, /* untrimmed; needs discard-secure */
 };
 
 struct pvk_blkfront_io {
@@ -245,6 +317,9 @@ struct pvk_blkfront_stats {
 	uint64_t reissued; /* ios re-issued after a reconnect */
 	uint64_t errors;
 	uint64_t grant_allocs; /* pvk_hv_grant_alloc calls */
+	uint64_t grants_busy; /* pages released but still mapped by the
+			       * backend: kept, retried, never reused */
+	uint64_t discards_skipped; /* discards with no whole block: no request */
 };
 void pvk_blkfront_stats(const struct pvk_blkfront *bf,
 			struct pvk_blkfront_stats *st);

@@ -63,6 +63,9 @@ struct pvk_loop;
  *      $PVKIT_DOMID (set by `pvkit domain create`), or domain 0.
  *   3. otherwise -ENODEV; the caller should say: "no Xen and no simulator:
  *      run `pvkit sim start` first".
+ * A simulator that is running but refuses this process fails with its
+ * reason instead (pvk_sim_open() in pvkit/sim.h: -EACCES for a wrong
+ * $PVKIT_DOMID, -EPERM for another user's simulator, ...).
  * Unknown flag bits: -EINVAL.
  */
 int pvk_hv_open(struct pvk_hv **hv, unsigned int flags);
@@ -83,9 +86,10 @@ uint32_t pvk_hv_domid(const struct pvk_hv *hv);
  * references in @refs[@count] and the pages' address in *@addr (contiguous,
  * page-aligned).  pvk_hv_grant_free() ends access and frees them; if the
  * peer still has a page mapped, access cannot be ended: it returns -EBUSY
- * and the pages stay granted (call again after the peer unmaps).
- * xen: gntalloc cannot report that; pvk_hv_grant_free() returns 0, and a
- * page still mapped by the peer stays granted until the peer unmaps it.
+ * and the pages stay granted (call again after the peer unmaps); that is
+ * loop's behaviour.  xen (real, or the simulator, which follows Linux's
+ * gntalloc): pvk_hv_grant_free() returns 0, and a page still mapped by
+ * the peer stays granted, its entry in use, until the peer unmaps it.
  * Closing the pvk_hv ends access to its grants the same way (deferred
  * while mapped).  Grant references 0-7 are never handed out (Xen reserves
  * them for the toolstack).  At most 1024 pages per call.

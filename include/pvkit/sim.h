@@ -38,8 +38,12 @@ int pvk_sim_dir(char *buf, size_t len, const char *dir);
 
 /*
  * Connect to the simulator in @dir (NULL: see above).  -ENOENT: no
- * simulator there; -ECONNREFUSED: a stale socket (pvk_sim_cleanup_stale);
- * -EACCES: $PVKIT_DOMID names another domain than this process's.
+ * simulator there; -ECONNREFUSED: a stale socket (left by a pvkit-simd
+ * that crashed; `pvkit sim status` removes it); -EACCES: $PVKIT_DOMID
+ * names another domain than this process's, or this is a guest's process
+ * that outlived its domain; -EPERM: the simulator belongs to another user
+ * (only its uid and root may connect); -EPROTONOSUPPORT: a pvkit-simd of
+ * another pvkit version; -EMFILE: this domain has too many connections.
  */
 int pvk_sim_open(struct pvk_sim **sim, const char *dir);
 void pvk_sim_close(struct pvk_sim *sim);

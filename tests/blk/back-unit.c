@@ -431,6 +431,7 @@ static void test_bad_requests(void **state)
 	struct t_fe fe;
 	long errors;
 
+	memset(buf, 0, sizeof(buf));
 	t_env_up(&e, NULL, 1);
 	t_attach_open(&e, 0, &fe, &fc, false);
 

@@ -42,8 +42,18 @@ struct t_dbl {
 	bool connected, dead, restarted, hostile_done;
 	int state;
 	uint64_t taken, answered;
+	uint32_t unit; /* bytes per sector on the wire, this connection */
+	void *held; /* hold_grant: the page kept mapped */
+	bool held_once;
+	struct pvk_blkif_response first_rsp; /* for T_DBL_STALE_ID */
+	bool have_first;
 	struct t_dbl_stats st;
 };
+
+static uint32_t ssize(const struct t_dbl *d)
+{
+	return d->cfg.sector_size ? d->cfg.sector_size : 512;
+}
 
 static int be_printf(struct t_dbl *d, const char *name, const char *fmt, ...)
 {
@@ -94,15 +104,38 @@ static void publish(struct t_dbl *d)
 	be_printf(d, "feature-barrier", "%d", c->barrier);
 	if (c->discard) {
 		be_printf(d, "feature-discard", "1");
-		be_printf(d, "discard-granularity", "4096");
-		be_printf(d, "discard-alignment", "0");
+		be_printf(d, "discard-granularity", "%u",
+			  c->discard_granularity ? c->discard_granularity :
+						   4096);
+		be_printf(d, "discard-alignment", "%u", c->discard_alignment);
+		be_printf(d, "discard-secure", "%d", c->discard_secure);
 	}
+	/* Rewritten at connect in the units the frontend asked for. */
 	be_printf(d, "sectors", "%llu",
 		  (unsigned long long)(c->disk_bytes / 512));
-	be_printf(d, "sector-size", "512");
+	be_printf(d, "sector-size", "%u", ssize(d));
 	be_printf(d, "physical-sector-size", "4096");
 	be_printf(d, "info", "%d", c->read_only ? PVK_VDISK_READONLY : 0);
+	for (int i = 0; i < T_DBL_MAX_OVERRIDES && c->override[i].name; i++) {
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/%s", d->be,
+			 c->override[i].name);
+		if (c->override[i].value)
+			pvk_xs_write(d->hv, PVK_XS_NO_TXN, path,
+				     c->override[i].value);
+		else
+			pvk_xs_rm(d->hv, PVK_XS_NO_TXN, path);
+	}
 	set_state(d, PVK_XENBUS_INITWAIT);
+}
+
+static bool overridden(const struct t_dbl *d, const char *name)
+{
+	for (int i = 0; i < T_DBL_MAX_OVERRIDES && d->cfg.override[i].name; i++)
+		if (!strcmp(d->cfg.override[i].name, name))
+			return true;
+	return false;
 }
 
 static void disconnect(struct t_dbl *d)
@@ -160,15 +193,21 @@ static int connect_queue(struct t_dbl *d, struct t_dbl_q *q, const char *prefix,
 
 static int connect(struct t_dbl *d)
 {
-	unsigned long order, nq, pers;
+	unsigned long order, nq, pers, large;
 	char prefix[32];
 	uint32_t i;
 	int rc;
 
 	if (fe_uint(d, "ring-page-order", 0, &order) < 0 || order > 4 ||
 	    fe_uint(d, "multi-queue-num-queues", 1, &nq) < 0 || !nq ||
-	    nq > T_DBL_MAXQ || fe_uint(d, "feature-persistent", 0, &pers) < 0)
+	    nq > T_DBL_MAXQ || fe_uint(d, "feature-persistent", 0, &pers) < 0 ||
+	    fe_uint(d, "feature-large-sector-size", 0, &large) < 0)
 		return -EPROTO;
+	/* As QEMU: a larger sector needs a frontend that says it copes. */
+	d->unit = large == 1 ? ssize(d) : 512;
+	if (!overridden(d, "sectors"))
+		be_printf(d, "sectors", "%llu",
+			  (unsigned long long)(d->cfg.disk_bytes / d->unit));
 	for (i = 0; i < nq; i++) {
 		d->q[i].port = -1;
 		d->nq = i + 1;
@@ -186,6 +225,7 @@ static int connect(struct t_dbl *d)
 	d->st.ring_order = (uint32_t)order;
 	d->st.nr_queues = (uint32_t)nq;
 	d->st.fe_persistent = pers;
+	d->st.fe_large_sectors = large == 1;
 	pthread_mutex_unlock(&d->lock);
 	d->connected = true;
 	set_state(d, PVK_XENBUS_CONNECTED);
@@ -196,11 +236,13 @@ static int connect(struct t_dbl *d)
 static int seg_io(struct t_dbl *d, const struct pvk_blkif_request_segment *s,
 		  uint64_t pos, bool is_read)
 {
-	size_t off = (size_t)s->first_sect * 512,
-	       len = (size_t)(s->last_sect - s->first_sect + 1) * 512;
+	size_t off = (size_t)s->first_sect * d->unit,
+	       len = (size_t)(s->last_sect - s->first_sect + 1) * d->unit;
 	void *va;
 	int rc;
 
+	if (s->last_sect >= PVK_PAGE_SIZE / d->unit)
+		return -EINVAL;
 	rc = pvk_hv_grant_map(d->hv, d->fe, 1, &s->gref, is_read, &va);
 	if (rc < 0)
 		return rc;
@@ -208,6 +250,12 @@ static int seg_io(struct t_dbl *d, const struct pvk_blkif_request_segment *s,
 		memcpy((char *)va + off, d->disk + pos, len);
 	else
 		memcpy(d->disk + pos, (char *)va + off, len);
+	if (d->cfg.hold_grant && !d->held_once) {
+		d->held_once = true;
+		d->held = va;
+		d->st.holding = true;
+		return 0;
+	}
 	pvk_hv_grant_unmap(d->hv, va, 1);
 	return 0;
 }
@@ -217,7 +265,7 @@ static int16_t handle(struct t_dbl *d, const union pvk_blkif_any_request *req)
 	struct pvk_blkif_request_segment segs[PVK_BLKIF_MAX_INDIRECT_SEGMENTS];
 	uint32_t maxind =
 		d->cfg.max_indirect > 0 ? (uint32_t)d->cfg.max_indirect : 0;
-	uint64_t sector, total = 0, pos;
+	uint64_t sector, total = 0, pos, nsect = d->cfg.disk_bytes / d->unit;
 	uint32_t n, i;
 	const char *why = NULL;
 	bool is_read;
@@ -240,15 +288,24 @@ static int16_t handle(struct t_dbl *d, const union pvk_blkif_any_request *req)
 		d->st.flushes++;
 		return PVK_BLKIF_RSP_OKAY;
 	case PVK_BLKIF_OP_DISCARD:
-		if (!d->cfg.discard || d->cfg.read_only)
+		if (!d->cfg.discard || d->cfg.read_only ||
+		    (req->discard.flag & ~PVK_BLKIF_DISCARD_SECURE) ||
+		    (req->discard.flag && !d->cfg.discard_secure))
 			goto bad;
-		if (req->discard.sector_number > d->cfg.disk_bytes / 512 ||
+		if (req->discard.sector_number > nsect ||
 		    req->discard.nr_sectors >
-			    d->cfg.disk_bytes / 512 -
-				    req->discard.sector_number)
+			    nsect - req->discard.sector_number)
 			goto bad;
-		memset(d->disk + req->discard.sector_number * 512, 0,
-		       req->discard.nr_sectors * 512);
+		memset(d->disk + req->discard.sector_number * d->unit, 0,
+		       req->discard.nr_sectors * d->unit);
+		if (d->st.discards < T_DBL_DISCARD_LOG) {
+			d->st.discard_log[d->st.discards].sector =
+				req->discard.sector_number;
+			d->st.discard_log[d->st.discards].nr_sectors =
+				req->discard.nr_sectors;
+			d->st.discard_log[d->st.discards].flag =
+				req->discard.flag;
+		}
 		d->st.discards++;
 		return PVK_BLKIF_RSP_OKAY;
 	case PVK_BLKIF_OP_INDIRECT: {
@@ -284,15 +341,14 @@ static int16_t handle(struct t_dbl *d, const union pvk_blkif_any_request *req)
 		return PVK_BLKIF_RSP_ERROR;
 	for (i = 0; i < n; i++)
 		total += segs[i].last_sect - segs[i].first_sect + 1u;
-	if (sector > d->cfg.disk_bytes / 512 ||
-	    total > d->cfg.disk_bytes / 512 - sector)
+	if (sector > nsect || total > nsect - sector)
 		goto bad;
-	pos = sector * 512;
+	pos = sector * d->unit;
 	for (i = 0; i < n; i++) {
 		if (seg_io(d, &segs[i], pos, is_read) < 0)
 			goto bad;
 		pos += (uint64_t)(segs[i].last_sect - segs[i].first_sect + 1) *
-		       512;
+		       d->unit;
 	}
 	if (is_read)
 		d->st.reads++;
@@ -339,6 +395,10 @@ static void hostile(struct t_dbl *d, struct t_dbl_q *q,
 		rsp->operation ^= 0x40;
 		raw_put(q, rsp);
 		break;
+	case T_DBL_STALE_ID:
+		rsp->id = d->first_rsp.id;
+		raw_put(q, rsp);
+		break;
 	default:
 		break;
 	}
@@ -382,10 +442,20 @@ static void serve(struct t_dbl *d)
 				memset(&rsp, 0, sizeof(rsp));
 				rsp.id = req.rw.id;
 				rsp.operation = req.hdr.operation;
+				if (d->cfg.indirect_rsp_inner &&
+				    req.hdr.operation == PVK_BLKIF_OP_INDIRECT)
+					rsp.operation =
+						req.indirect.indirect_op;
 				pthread_mutex_lock(&d->lock);
 				d->st.requests++;
+				if (d->restarted)
+					d->st.requests_since_restart++;
 				rsp.status = handle(d, &req);
 				pthread_mutex_unlock(&d->lock);
+				if (!d->have_first) {
+					d->first_rsp = rsp;
+					d->have_first = true;
+				}
 				if (d->cfg.hostile && !d->hostile_done &&
 				    d->answered >= d->cfg.hostile_after) {
 					if (d->cfg.hostile == T_DBL_DUP_ID)
@@ -554,6 +624,7 @@ void t_dbl_stop(struct t_dbl *d)
 		return;
 	__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(d->th, NULL);
+	t_dbl_release(d);
 	pvk_xs_rm(d->hv, PVK_XS_NO_TXN, d->be);
 	pvk_xs_rm(d->hv, PVK_XS_NO_TXN, d->fe_dir);
 	pvk_hv_close(d->hv);
@@ -566,6 +637,16 @@ void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st)
 {
 	pthread_mutex_lock(&d->lock);
 	*st = d->st;
+	pthread_mutex_unlock(&d->lock);
+}
+
+void t_dbl_release(struct t_dbl *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->held)
+		pvk_hv_grant_unmap(d->hv, d->held, 1);
+	d->held = NULL;
+	d->st.holding = false;
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -21,7 +21,11 @@ enum t_dbl_hostile {
 	T_DBL_DUP_ID, /* the same response twice */
 	T_DBL_PROD_AHEAD, /* rsp_prod far beyond the requests */
 	T_DBL_BAD_OP, /* response operation differs from the request */
+	T_DBL_STALE_ID, /* answer with the id of an earlier, answered request */
 };
+
+#define T_DBL_MAX_OVERRIDES 4
+#define T_DBL_DISCARD_LOG 8
 
 struct t_dbl_cfg {
 	uint64_t disk_bytes;
@@ -37,6 +41,23 @@ struct t_dbl_cfg {
 	 * straight to InitWait, or through Closing/Closed if via_close. */
 	uint32_t restart_after;
 	bool restart_via_close;
+	/* Backend nodes written as given after the honest ones (hostile
+	 * xenstore values); a NULL value removes the node. */
+	struct {
+		const char *name, *value;
+	} override[T_DBL_MAX_OVERRIDES];
+	/* Logical sector size (0: 512).  As blkif.h and QEMU: sector
+	 * quantities are in these units if the frontend wrote
+	 * feature-large-sector-size = 1, else in 512-byte units (Linux). */
+	uint32_t sector_size;
+	uint32_t discard_granularity; /* 0: 4096 */
+	uint32_t discard_alignment;
+	bool discard_secure;
+	/* Answer INDIRECT with its inner READ/WRITE, as Linux's blkback. */
+	bool indirect_rsp_inner;
+	/* Keep the first data grant it maps mapped until t_dbl_release()
+	 * (a backend that does not let go of a page). */
+	bool hold_grant;
 };
 
 struct t_dbl_stats {
@@ -45,7 +66,14 @@ struct t_dbl_stats {
 	uint32_t restarts;
 	uint32_t ring_order, nr_queues; /* as the frontend published */
 	bool fe_persistent;
+	bool fe_large_sectors; /* the frontend wrote feature-large-sector-size */
 	uint32_t max_segs_seen;
+	uint64_t requests_since_restart;
+	struct {
+		uint64_t sector, nr_sectors;
+		uint8_t flag;
+	} discard_log[T_DBL_DISCARD_LOG]; /* the first ones */
+	bool holding; /* a grant is held (hold_grant) */
 };
 
 struct t_dbl;
@@ -56,6 +84,8 @@ int t_dbl_start(struct t_dbl **d, struct pvk_loop *loop, uint32_t fe,
 		uint32_t devid, const struct t_dbl_cfg *cfg);
 void t_dbl_stop(struct t_dbl *d);
 void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st);
+/* Unmap the grant held for hold_grant. */
+void t_dbl_release(struct t_dbl *d);
 /* The RAM disk (for comparing with what the frontend wrote). */
 uint8_t *t_dbl_disk(struct t_dbl *d);
 

@@ -19,9 +19,39 @@ export PVKIT_SIM_DIR
 unset PVKIT_DOMID XENSTORED_PATH XENSTORED_RUNDIR
 DOM0_XS="$PVKIT_SIM_DIR/xenstored/socket"
 
+# Processes of this test still alive: everything it starts (pvkit-simd,
+# xenstored, supervisors, guests) carries PVKIT_SIM_DIR in its environment;
+# this shell and its subshells do not (they got it after exec).
+t_leftovers() {
+	local f pid
+	for f in /proc/[0-9]*/environ; do
+		pid=${f#/proc/}
+		pid=${pid%/environ}
+		[ "$pid" = $$ ] && continue
+		{ tr '\0' '\n' <"$f"; } 2>/dev/null |
+			grep -qxF "PVKIT_SIM_DIR=$PVKIT_SIM_DIR" && echo "$pid"
+	done
+}
+
+# Stop the simulator and check that nothing is left behind, on every exit
+# path: a leftover process fails the test (and is killed).
 t_cleanup() {
+	local rc=$? left i
+	trap - EXIT
 	"$PVKIT" sim stop >/dev/null 2>&1
+	for i in $(seq 50); do
+		left=$(t_leftovers)
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	if [ -n "$left" ]; then
+		echo "FAIL: processes left behind:"
+		ps -o pid,ppid,stat,args -p "$(echo $left | tr ' ' ,)"
+		kill -9 $left 2>/dev/null
+		rc=1
+	fi
 	rm -rf "$PVKIT_SIM_DIR"
+	exit $rc
 }
 trap t_cleanup EXIT
 trap 'exit 1' INT TERM

@@ -38,6 +38,23 @@ msg=$("$PVKIT" domain create g -- env PVKIT_DOMID=0 "$PVKIT" domain list 2>&1)
 	t_fail "a guest claiming to be dom0: '$msg'"
 "$PVKIT" nosuch >/dev/null 2>&1
 [ $? = 2 ] || t_fail "unknown group must be a usage error"
+# --help everywhere: usage on stdout, exit 0, nothing done.
+for c in "sim start" "sim stop" "sim status" "domain create" "domain list" \
+	"domain destroy"; do
+	out=$("$PVKIT" $c --help) || t_fail "'pvkit $c --help' failed"
+	echo "$out" | grep -q "^usage: pvkit $c" || t_fail "pvkit $c --help: '$out'"
+done
+for g in sim domain; do
+	"$PVKIT" $g --help | grep -q "pvkit $g list\|pvkit $g start" ||
+		t_fail "pvkit $g --help"
+done
+"$PVKIT" sim status >/dev/null || t_fail "sim stop --help stopped it"
+# A process refused by the simulator gets the reason from pvk_hv_open(),
+# not a bare "no hypervisor".
+out=$(PVKIT_DOMID=77 "$CLIENT" hv-open)
+[ "$out" = "hv-open: -13" ] || t_fail "pvk_hv_open with a wrong PVKIT_DOMID: '$out'"
+out=$(PVKIT_SIM_DIR=$PVKIT_SIM_DIR/none "$CLIENT" hv-open)
+[ "$out" = "hv-open: -19" ] || t_fail "pvk_hv_open without a simulator: '$out'"
 "$PVKIT" domain destroy dup | grep -q "destroyed" || t_fail "destroy dup"
 "$PVKIT" domain list | grep -q " dup " && t_fail "dup still listed"
 
@@ -59,4 +76,42 @@ out=$("$PVKIT" sim status)
 [ -e "$PVKIT_SIM_DIR/simd.sock" ] && t_fail "stale socket not removed"
 t_start
 "$PVKIT" domain create after -- true || t_fail "domain after restart"
+"$PVKIT" sim stop >/dev/null || t_fail "stop after restart"
+
+# A state directory that does not exist yet, several levels down.
+nested=$PVKIT_SIM_DIR/a/b/c
+"$PVKIT" --dir "$nested" sim start >/dev/null || t_fail "start in $nested"
+"$PVKIT" --dir "$nested" sim stop | grep -q stopped || t_fail "stop $nested"
+
+# Another user: a directory it cannot write is named with the way out,
+# and a running simulator of root's refuses it (it would be domain 0).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+	id nobody >/dev/null 2>&1; then
+	as_nobody() {
+		setpriv --reuid=nobody --regid="$(id -g nobody)" \
+			--clear-groups -- "$@"
+	}
+	chmod 0755 "$PVKIT_SIM_DIR"
+	mkdir -m 0755 "$PVKIT_SIM_DIR/rootdir"
+	msg=$(as_nobody "$PVKIT" --dir "$PVKIT_SIM_DIR/rootdir/x" sim start 2>&1)
+	[ $? = 1 ] && echo "$msg" | grep -q -- "--dir DIR or PVKIT_SIM_DIR" ||
+		t_fail "start as nobody in an unwritable place: '$msg'"
+	msg=$(as_nobody "$PVKIT" --dir "$PVKIT_SIM_DIR/rootdir" sim start 2>&1)
+	[ $? = 1 ] && echo "$msg" | grep -q -- "--dir DIR or PVKIT_SIM_DIR" ||
+		t_fail "start as nobody in root's directory: '$msg'"
+	# The daemon alone, too: not "already running".
+	msg=$(as_nobody "$B/bin/pvkit-simd" --foreground \
+		--dir "$PVKIT_SIM_DIR/rootdir" 2>&1)
+	echo "$msg" | grep -q "cannot write the state directory" ||
+		t_fail "pvkit-simd as nobody in root's directory: '$msg'"
+	t_start
+	msg=$(as_nobody "$PVKIT" domain list 2>&1)
+	[ $? = 1 ] && echo "$msg" | grep -q "belongs to uid 0" ||
+		t_fail "nobody using root's simulator: '$msg'"
+	"$PVKIT" domain list >/dev/null || t_fail "root after nobody"
+	grep -q "of uid .*: this simulator belongs to uid 0: refused" \
+		"$PVKIT_SIM_DIR/simd.log" || t_fail "no log line for the refusal"
+else
+	echo "(not root, or no setpriv/nobody: other-user checks skipped)"
+fi
 echo "service: start/stop twice, stale socket, CLI errors: ok"

@@ -20,14 +20,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <xenstore.h>
 
+#include <pvkit/hv.h>
 #include <pvkit/sim.h>
 
 #include "../../hypercall/sim/simc.h"
@@ -249,14 +253,8 @@ static int role_pp_front(int argc, char **argv)
 	__atomic_store_n(&pg->ping, UINT64_MAX, __ATOMIC_RELEASE);
 	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)port) == 0, "notify");
 	t_say("%lu pings acknowledged, none lost", n);
-	/* The back unmaps when it is done; ending access waits for that. */
-	for (i = 0; i < 1000; i++) {
-		if (pvk_simx_gntshr_munmap(xgs, pg, 1) == 0)
-			break;
-		CHECK(errno == EBUSY, "end access");
-		usleep(10000);
-	}
-	CHECK(i < 1000, "access still busy after the back finished");
+	/* The back may still map it: the end of access is deferred. */
+	CHECK(pvk_simx_gntshr_munmap(xgs, pg, 1) == 0, "end access");
 	pvk_simx_evtchn_close(xce);
 	pvk_simx_gntshr_close(xgs);
 	xs_close(xs);
@@ -448,6 +446,72 @@ static int role_txn(int argc, char **argv)
 	return 0;
 }
 
+/* Another running domain than @me (domain 0 for a guest), or
+ * PVK_SIMP_NO_DOMID. */
+static uint32_t t_other_domain(uint32_t me)
+{
+	struct pvk_sim_domain *doms;
+	uint32_t other = PVK_SIMP_NO_DOMID;
+	int n, i;
+
+	if (me != 0)
+		return 0;
+	n = pvk_sim_domain_list(pvk_simc_self(), &doms);
+	CHECK(n > 0, "domain list");
+	for (i = 0; i < n; i++)
+		if (doms[i].domid != me && !doms[i].dying)
+			other = doms[i].domid;
+	free(doms);
+	return other;
+}
+
+/* Map one grant until its pin count is full: the next map is refused
+ * with EBUSY (the 16-bit count used to wrap to 0 and clear the in-use bits
+ * of a mapped entry), and the count is exact afterwards.  Raw requests:
+ * 65535 client mappings would pass the kernel's max_map_count. */
+static void t_pin_limit(xengntshr_handle *xgs, uint32_t me)
+{
+	struct pvk_sim *sim = pvk_simc_self();
+	struct pvk_simp_req req = { .op = PVK_SIMP_GNT_MAP };
+	struct pvk_simp_rep rep;
+	uint32_t ref, i, n = 0;
+	unsigned int pins;
+	int fds[4], nfds, rc;
+	uint16_t fl;
+	char *page;
+
+	page = pvk_simx_gntshr_share_pages(xgs, me, 1, &ref, 0);
+	CHECK(page, "share for the pin limit");
+	req.u.gnt.domid = me;
+	req.u.gnt.count = PVK_SIMP_MAX_REFS;
+	for (i = 0; i < PVK_SIMP_MAX_REFS; i++)
+		req.u.gnt.refs[i] = ref;
+	for (;;) {
+		rc = pvk_simc_call(sim, &req, NULL, 0, &rep, fds, 4, &nfds);
+		while (nfds > 0)
+			close(fds[--nfds]);
+		if (n + PVK_SIMP_MAX_REFS > UINT16_MAX)
+			break;
+		CHECK(rc == 0, "map %u..: %d", n, rc);
+		n += PVK_SIMP_MAX_REFS;
+	}
+	CHECK(rc == -EBUSY, "a map past 65535 pins must fail with EBUSY: %d",
+	      rc);
+	CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0 &&
+		      pins == n && (fl & GTF_reading),
+	      "after the refused map: pins %u (want %u), flags 0x%x", pins, n,
+	      fl);
+	req.op = PVK_SIMP_GNT_UNMAP;
+	for (i = 0; i < n / PVK_SIMP_MAX_REFS; i++)
+		CHECK(pvk_simc_call(sim, &req, NULL, 0, &rep, NULL, 0, NULL) ==
+			      0,
+		      "unmap");
+	CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0 &&
+		      pins == 0 && !(fl & GTF_reading),
+	      "all unmapped: pins %u flags 0x%x", pins, fl);
+	CHECK(pvk_simx_gntshr_munmap(xgs, page, 1) == 0, "end");
+}
+
 /* Every call with bad input fails cleanly with the right errno. */
 static int role_badinput(int argc, char **argv)
 {
@@ -455,6 +519,9 @@ static int role_badinput(int argc, char **argv)
 	xengnttab_handle *xgt = pvk_simx_gnttab_open(NULL, 0);
 	xengntshr_handle *xgs = pvk_simx_gntshr_open(NULL, 0);
 	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
+	uint32_t other;
+	unsigned int pins;
+	uint16_t fl;
 	char *mine, *m;
 	int p1, p2;
 
@@ -468,10 +535,22 @@ static int role_badinput(int argc, char **argv)
 	strcpy(mine, "loop");
 	m = pvk_simx_gnttab_map_grant_ref(xgt, me, ref, PROT_READ | PROT_WRITE);
 	CHECK(m && !strcmp(m, "loop"), "map own grant");
-	errno = 0;
-	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) < 0 && errno == EBUSY,
-	      "ending access to a mapped grant must fail with EBUSY");
+	/* Unsharing a mapped page (gntalloc): it leaves us at once, but
+	 * Xen cannot end access while it is mapped, so the entry stays in
+	 * use and the mapping works until the grantee's unmap ends it. */
+	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) == 0,
+	      "unsharing a mapped page is deferred, not refused");
+	CHECK(pvk_sim_grant_query(pvk_simc_self(), me, ref, &fl, &pins) == 0,
+	      "query");
+	CHECK((fl & GTF_type_mask) == GTF_permit_access &&
+		      (fl & GTF_reading) && (fl & GTF_writing) && pins == 1,
+	      "the unshared but mapped entry: flags 0x%x pins %u", fl, pins);
+	CHECK(!strcmp(m, "loop"), "the mapping outlives the unshare");
+	m[0] = 'L';
 	CHECK(pvk_simx_gnttab_unmap(xgt, m, 1) == 0, "unmap");
+	CHECK(pvk_sim_grant_query(pvk_simc_self(), me, ref, &fl, &pins) == 0 &&
+		      fl == 0 && pins == 0,
+	      "access ends at the last unmap: flags 0x%x pins %u", fl, pins);
 	errno = 0;
 	CHECK(pvk_simx_gnttab_unmap(xgt, m, 1) < 0 && errno == EINVAL,
 	      "double unmap must fail with EINVAL");
@@ -494,19 +573,26 @@ static int role_badinput(int argc, char **argv)
 						     PROT_READ) &&
 		      errno == EINVAL,
 	      "one bad ref fails the whole batch");
-	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) == 0,
-	      "end access once unmapped");
 	errno = 0;
 	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) < 0 && errno == EINVAL,
 	      "double end access");
-	/* A grant for another domain. */
-	mine = pvk_simx_gntshr_share_pages(xgs, me + 1000, 1, &ref, 1);
-	CHECK(mine, "share with dom%u", me + 1000);
 	errno = 0;
-	CHECK(!pvk_simx_gnttab_map_grant_ref(xgt, me, ref, PROT_READ) &&
-		      errno == EINVAL,
-	      "mapping a grant meant for another domain must fail");
-	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) == 0, "end");
+	CHECK(!pvk_simx_gntshr_share_pages(xgs, 4242, 1, &ref, 1) &&
+		      errno == ESRCH,
+	      "sharing with a domain that does not exist");
+	/* A grant for another domain. */
+	other = t_other_domain(me);
+	if (other != PVK_SIMP_NO_DOMID) {
+		mine = pvk_simx_gntshr_share_pages(xgs, other, 1, &ref, 1);
+		CHECK(mine, "share with dom%u", other);
+		errno = 0;
+		CHECK(!pvk_simx_gnttab_map_grant_ref(xgt, me, ref, PROT_READ) &&
+			      errno == EINVAL,
+		      "mapping a grant meant for another domain must fail");
+		CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) == 0, "end");
+	}
+	/* Pins do not wrap: 65535 mappings of one page, then EBUSY. */
+	t_pin_limit(xgs, me);
 	/* Grant copy, both directions, and its per-segment errors. */
 	{
 		xengnttab_grant_copy_segment_t seg[4];
@@ -654,6 +740,178 @@ static int role_garbage(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * A guest process that outlives its domain: a grandchild of the domain's
+ * first process waits for the supervisor to die (SIGKILL: no time to kill
+ * the tree), then, out of the domain's ancestry and with PVKIT_DOMID
+ * cleared, asks to connect.  It must be refused, not taken for domain 0.
+ * The result goes to OUTFILE.
+ */
+static int role_escapee(int argc, char **argv)
+{
+	int sup = (int)syscall(SYS_pidfd_open, getppid(), 0);
+	struct pollfd pfd = { .fd = sup, .events = POLLIN };
+	struct pvk_sim *sim;
+	pid_t pid;
+	FILE *f;
+	int rc;
+
+	CHECK(argc == 2, "usage: escapee OUTFILE");
+	CHECK(sup >= 0, "pidfd of the supervisor");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid > 0) {
+		for (;;)
+			pause(); /* dies with the supervisor (PDEATHSIG) */
+	}
+	setsid();
+	rc = poll(&pfd, 1, 30000);
+	unsetenv("PVKIT_DOMID");
+	rc = rc == 1 ? pvk_sim_open(&sim, NULL) : -ETIMEDOUT;
+	if (rc == 0) {
+		rc = (int)pvk_sim_domid(sim);
+		pvk_sim_close(sim);
+	}
+	f = fopen(argv[1], "w");
+	CHECK(f, "open %s", argv[1]);
+	fprintf(f, "escapee: pvk_sim_open: %d\n", rc);
+	fclose(f);
+	return 0;
+}
+
+/* pvk_hv_open() as this process: print its return value. */
+static int role_hv_open(int argc, char **argv)
+{
+	struct pvk_hv *hv;
+	int rc = pvk_hv_open(&hv, 0);
+
+	printf("hv-open: %d\n", rc);
+	if (rc == 0)
+		pvk_hv_close(hv);
+	return 0;
+}
+
+/* Send @nfds descriptors (eventfds) with request @op; return the reply's
+ * error.  The connection has said HELLO. */
+static int t_send_fds(int fd, uint32_t op, int nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+	struct pvk_simp_req req = { .op = op, .version = PVK_SIMP_VERSION };
+	struct iovec iov = { &req, sizeof(req) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct pvk_simp_rep rep;
+	struct cmsghdr *cm;
+	int fds[16], i;
+
+	CHECK(nfds > 0 && nfds <= 16, "nfds");
+	for (i = 0; i < nfds; i++) {
+		fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		CHECK(fds[i] >= 0, "eventfd");
+	}
+	memset(cbuf, 0, sizeof(cbuf));
+	mh.msg_control = cbuf;
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	CHECK(sendmsg(fd, &mh, 0) == sizeof(req), "sendmsg");
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	CHECK(recv(fd, &rep, sizeof(rep), 0) == sizeof(rep), "reply");
+	return rep.err;
+}
+
+static unsigned int t_count_fds(pid_t pid)
+{
+	char path[64];
+	unsigned int n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	CHECK(d, "%s", path);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Descriptors the daemon does not want: too many, on requests that take
+ * none, of the wrong kind.  Each is answered with an error and closed:
+ * pvkit-simd's descriptor count is the same afterwards. */
+static int role_fdspam(int argc, char **argv)
+{
+	struct pvk_sim *sim = pvk_simc_self();
+	struct pvk_sim_status st;
+	unsigned int before, after;
+	int i, rc;
+
+	CHECK(sim && pvk_sim_status(sim, &st) == 0, "status");
+	before = t_count_fds(st.simd_pid);
+	/* Fewer than 16 bad requests: more and it would be disconnected. */
+	for (i = 0; i < 4; i++) {
+		rc = t_send_fds(sim->fd, PVK_SIMP_EVTCHN_OPEN, 16);
+		CHECK(rc == -EMFILE, "16 descriptors: %d", rc);
+		rc = t_send_fds(sim->fd, PVK_SIMP_GNT_QUERY, 3);
+		CHECK(rc == 0, "descriptors with a query: %d", rc);
+		rc = t_send_fds(sim->fd, PVK_SIMP_EVTCHN_OPEN, 2);
+		CHECK(rc == -EINVAL, "two descriptors to open: %d", rc);
+		rc = t_send_fds(sim->fd, PVK_SIMP_DOMAIN_LIST, 4);
+		CHECK(rc == 0, "a list with descriptors: %d", rc);
+	}
+	/* A blocking eventfd is refused too (its writers could block). */
+	{
+		int efd = eventfd(0, EFD_CLOEXEC), n;
+		struct pvk_simp_req req = { .op = PVK_SIMP_EVTCHN_OPEN };
+		struct pvk_simp_rep rep;
+
+		rc = pvk_simc_call(sim, &req, &efd, 1, &rep, NULL, 0, &n);
+		CHECK(rc == -EINVAL, "a blocking eventfd: %d", rc);
+		close(efd);
+	}
+	CHECK(pvk_sim_status(sim, &st) == 0, "still served");
+	after = t_count_fds(st.simd_pid);
+	CHECK(after == before, "pvkit-simd held %u descriptors, now %u",
+	      before, after);
+	t_say("malformed SCM_RIGHTS refused; pvkit-simd holds %u descriptors "
+	      "as before",
+	      after);
+	return 0;
+}
+
+/* Hold as many connections as the daemon lets us open (up to N) until
+ * FILE appears; print how many connected. */
+static int role_connflood(int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX];
+	unsigned int n, i, held = 0;
+	int *fds;
+
+	CHECK(argc == 3, "usage: connflood N FILE");
+	n = (unsigned int)strtoul(argv[1], NULL, 10);
+	fds = calloc(n, sizeof(*fds));
+	CHECK(fds, "calloc");
+	CHECK(pvk_sim_dir(dir, sizeof(dir), NULL) == 0, "dir");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.90s/simd.sock", dir);
+	for (i = 0; i < n; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+		CHECK(fds[i] >= 0, "socket");
+		if (connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			held++;
+	}
+	t_say("%u of %u connections made", held, n);
+	for (i = 0; i < 3000 && access(argv[2], F_OK); i++)
+		usleep(10000);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	return 0;
+}
+
 /* No arguments: a private simulator, bad input, stop. */
 static int self_contained(const char *argv0)
 {
@@ -695,7 +953,11 @@ static void usage(void)
 		"  eacces                       guest: others' nodes refused\n"
 		"  txn                          transaction conflict + retry\n"
 		"  badinput                     every call's bad input\n"
-		"  garbage                      garbage on the control socket\n");
+		"  garbage                      garbage on the control socket\n"
+		"  escapee FILE                 guest: outlive the domain, connect\n"
+		"  hv-open                      print pvk_hv_open()'s result\n"
+		"  fdspam                       unwanted descriptors to the daemon\n"
+		"  connflood N FILE             hold N connections until FILE\n");
 }
 
 int main(int argc, char **argv)
@@ -712,6 +974,10 @@ int main(int argc, char **argv)
 		{ "txn", role_txn },
 		{ "badinput", role_badinput },
 		{ "garbage", role_garbage },
+		{ "escapee", role_escapee },
+		{ "hv-open", role_hv_open },
+		{ "fdspam", role_fdspam },
+		{ "connflood", role_connflood },
 	};
 	unsigned int i;
 

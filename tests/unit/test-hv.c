@@ -1537,6 +1537,77 @@ static void test_loop_transactions(void **state)
 	pvk_hv_close(h0);
 }
 
+/* A guest's node quota holds inside transactions too, and a commit is
+ * all or nothing: loop used to skip the check inside, then apply the
+ * commit's writes until the quota stopped one, and report success. */
+struct txn_quota_arg {
+	struct pvk_hv *plain; /* same domain, outside the transaction */
+	int nwritten, runs;
+	bool fill; /* fill the quota with plain writes before returning */
+};
+
+static int txn_quota_fn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *p)
+{
+	struct txn_quota_arg *a = p;
+	char path[32];
+	int ret, n;
+
+	a->runs++;
+	if (!a->fill) {
+		for (a->nwritten = 0; a->nwritten < 2000; a->nwritten++) {
+			snprintf(path, sizeof(path), "t/%d", a->nwritten);
+			ret = pvk_xs_write(hv, txn, path, "x");
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	ret = pvk_xs_write(hv, txn, "t/a", "x");
+	if (!ret)
+		ret = pvk_xs_write(hv, txn, "u/b", "x");
+	if (ret)
+		return ret;
+	/* Unrelated nodes, so no conflict: only the quota can stop it. */
+	for (n = 0; n < 2000; n++) {
+		snprintf(path, sizeof(path), "p/%d", n);
+		if (pvk_xs_write(a->plain, 0, path, "x"))
+			break;
+	}
+	return pvk_xs_rm(a->plain, 0, "p/0");
+}
+
+static void test_loop_transaction_quota(void **state)
+{
+	struct t_env *env = *state;
+	struct txn_quota_arg a = { 0 };
+	struct pvk_hv *hg, *hg2;
+	uint32_t g;
+	char *v;
+
+	if (!env->is_loop)
+		skip();
+	assert_int_equal(pvk_loop_domain_create(env->loop, "quota", &g), 0);
+	assert_int_equal(pvk_hv_open_loop(&hg, env->loop, g), 0);
+	assert_int_equal(pvk_hv_open_loop(&hg2, env->loop, g), 0);
+	a.plain = hg2;
+
+	/* Inside one transaction the guest cannot pass its quota. */
+	assert_int_equal(pvk_xs_transaction(hg, 1, txn_quota_fn, &a), -ENOSPC);
+	assert_true(a.nwritten > 0 && a.nwritten < 1000);
+	assert_int_equal(pvk_xs_read(hg, 0, "t", &v), -ENOENT);
+
+	/* Within the quota when written, past it at commit (plain writes
+	 * filled the rest meanwhile): refused, and none of it applied. */
+	a.fill = true;
+	assert_int_equal(pvk_xs_transaction(hg, 1, txn_quota_fn, &a), -ENOSPC);
+	assert_int_equal(pvk_xs_read(hg, 0, "t/a", &v), -ENOENT);
+	assert_int_equal(pvk_xs_read(hg, 0, "u", &v), -ENOENT);
+	assert_int_equal(pvk_xs_rm(hg, 0, "p"), 0);
+	assert_int_equal(pvk_loop_domain_destroy(env->loop, g), 0);
+	pvk_hv_close(hg2);
+	pvk_hv_close(hg);
+}
+
 /* ------------------------------------------------------------------ */
 /* Environments                                                        */
 
@@ -1885,7 +1956,8 @@ static int teardown_xen(void **state)
 		cmocka_unit_test(test_xenbus_hostile),        \
 		cmocka_unit_test(test_domain_destroy),        \
 		cmocka_unit_test(test_loop_xenstore_rules),   \
-		cmocka_unit_test(test_loop_transactions)
+		cmocka_unit_test(test_loop_transactions),     \
+		cmocka_unit_test(test_loop_transaction_quota)
 
 int main(void)
 {
