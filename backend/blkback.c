@@ -24,9 +24,6 @@
 
 #define SEG_SECTORS(s) ((uint32_t)(s).last_sect - (s).first_sect + 1u)
 
-#define TAG_EVTCHN 1u
-#define TAG_STOP 2u
-
 enum { BK_READ, BK_WRITE, BK_FLUSH, BK_BARRIER, BK_DISCARD };
 
 struct bb_map {
@@ -539,6 +536,10 @@ static void req_start(struct bb_queue *q,
 	}
 	for (i = 0; i < n; i++)
 		sectors += SEG_SECTORS(segs[i]);
+	/* A bare flush or barrier names no sectors: its sector_number is
+	 * meaningless and not checked. */
+	if (!n)
+		sector = 0;
 	if (sector > d->sectors || sectors > d->sectors - sector)
 		goto answer;
 	r->off = sector * PVK_BLKIF_SECTOR_SIZE;
@@ -595,42 +596,18 @@ static bool queue_consume(struct bb_queue *q)
 	return got;
 }
 
-static void arm_poll(struct bb_queue *q, int fd, uint64_t tag)
-{
-	struct io_uring_sqe *sqe = get_sqe(q);
-
-	if (!sqe)
-		return;
-	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, tag);
-}
-
 /* Reap completions; returns true if any request completed. */
-static bool queue_reap(struct bb_queue *q, bool *stopping)
+static bool queue_reap(struct bb_queue *q)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int head, seen = 0;
 	bool done = false;
 	struct bb_req *r;
-	uint64_t tag;
-	int port;
 
 	io_uring_for_each_cqe(&q->uring, head, cqe)
 	{
 		seen++;
-		tag = io_uring_cqe_get_data64(cqe);
-		if (tag == TAG_EVTCHN) {
-			while ((port = pvk_evtchn_pending(q->ev)) >= 0)
-				pvk_evtchn_unmask(q->ev, (uint32_t)port);
-			if (!(cqe->flags & IORING_CQE_F_MORE))
-				arm_poll(q, pvk_evtchn_fd(q->ev), TAG_EVTCHN);
-			continue;
-		}
-		if (tag == TAG_STOP) {
-			*stopping = true;
-			continue;
-		}
-		r = (struct bb_req *)(uintptr_t)tag;
+		r = io_uring_cqe_get_data(cqe);
 		if (cqe->res < 0 ||
 		    (r->kind != BK_DISCARD && r->nsegs &&
 		     r->cqes == 1 + r->sync && (uint64_t)cqe->res != r->len))
@@ -641,7 +618,7 @@ static bool queue_reap(struct bb_queue *q, bool *stopping)
 		}
 	}
 	io_uring_cq_advance(&q->uring, seen);
-	return done || seen;
+	return done;
 }
 
 static void queue_push(struct bb_queue *q)
@@ -672,18 +649,35 @@ static bool queue_spin(struct bb_queue *q)
 }
 
 /*
- * Sleep until a completion is queued (an I/O, the event channel's or the
- * stop fd's poll).  poll() on the ring's fd rather than io_uring_enter()
- * with GETEVENTS: the same one system call, and one that tools such as
- * valgrind know to block in without stalling every other thread.
+ * Sleep until an I/O completes (the ring's fd), the frontend kicks (the
+ * event channel) or we are told to stop.  poll() on the ring's fd rather
+ * than io_uring_enter() with GETEVENTS: one wake-up hop for a kick, and a
+ * call that tools such as valgrind know to block in without stalling
+ * every other thread.
  */
-static void queue_sleep(struct bb_queue *q)
+static void queue_sleep(struct bb_queue *q, bool *stopping)
 {
-	struct pollfd pfd = { .fd = q->uring.ring_fd, .events = POLLIN };
+	struct pollfd pfd[3] = {
+		{ .fd = q->uring.ring_fd, .events = POLLIN },
+		{ .fd = pvk_evtchn_fd(q->ev), .events = POLLIN },
+		/* Once stopping, only completions matter. */
+		{ .fd = *stopping ? -1 : q->stop_fd, .events = POLLIN },
+	};
+	int port;
 
 	io_uring_submit(&q->uring);
-	if (!io_uring_cq_ready(&q->uring))
-		poll(&pfd, 1, -1);
+	if (io_uring_cq_ready(&q->uring) || poll(pfd, 3, -1) <= 0)
+		return;
+	if (pfd[1].revents) {
+		/* The ring is looked at next anyway: take the kick.  One
+		 * port is bound per handle, so one call drains it (were there
+		 * more, the fd would stay readable). */
+		port = pvk_evtchn_pending(q->ev);
+		if (port >= 0)
+			pvk_evtchn_unmask(q->ev, (uint32_t)port);
+	}
+	if (pfd[2].revents)
+		*stopping = true;
 }
 
 static void *queue_main(void *arg)
@@ -692,8 +686,6 @@ static void *queue_main(void *arg)
 	bool stopping = false, progress, broken;
 	int n;
 
-	arm_poll(q, pvk_evtchn_fd(q->ev), TAG_EVTCHN);
-	arm_poll(q, q->stop_fd, TAG_STOP);
 	for (;;) {
 		broken = __atomic_load_n(&q->broken, __ATOMIC_RELAXED) ||
 			 __atomic_load_n(&q->dev->broken, __ATOMIC_RELAXED);
@@ -708,7 +700,7 @@ static void *queue_main(void *arg)
 			progress = true;
 		}
 		io_uring_submit(&q->uring);
-		progress |= queue_reap(q, &stopping);
+		progress |= queue_reap(q);
 		queue_push(q);
 		__atomic_store_n(&q->inflight_pub, q->inflight,
 				 __ATOMIC_RELAXED);
@@ -726,7 +718,7 @@ static void *queue_main(void *arg)
 			if (n > 0)
 				continue;
 		}
-		queue_sleep(q);
+		queue_sleep(q, &stopping);
 	}
 	return NULL;
 }
@@ -835,7 +827,7 @@ static int queue_create(struct bb_dev *dev, uint32_t idx,
 		}
 		q->pg_mask = depth - 1;
 	}
-	/* Two SQEs at most per request (data + sync), plus the polls. */
+	/* Two SQEs at most per request (data + sync). */
 	depth = 2 * q->ring.nr_ents + 8;
 	err = io_uring_queue_init(depth, &q->uring, 0);
 	if (err < 0)

@@ -82,6 +82,7 @@ struct bb_dev {
 	int phase; /* enum bb_phase, blkback_xs.c */
 	bool want_close; /* toolstack asked (online=0 / state Closing) */
 	bool listed; /* found by the current directory scan */
+	bool dirty; /* an event concerned it: reconcile */
 	char fe_token[48];
 	bool fe_watched;
 

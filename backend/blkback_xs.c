@@ -279,7 +279,9 @@ static void dev_connect(struct bb_dev *dev)
 	__atomic_store_n(&dev->broken, false, __ATOMIC_RELAXED);
 	err = bb_dev_connect(dev, &c);
 	if (err < 0) {
-		snprintf(msg, sizeof(msg), "mapping rings: %s", strerror(-err));
+		snprintf(msg, sizeof(msg),
+			 "mapping rings or binding event channels: %s",
+			 strerror(-err));
 		dev_go_closing(dev, msg);
 		return;
 	}
@@ -380,6 +382,7 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 	struct bb_dev *dev;
 	char *mode = NULL, *dtype = NULL, path[PVK_XENBUS_PATH_MAX + 8];
 	unsigned long online;
+	bool cdrom = false;
 	int err, sb, sf;
 
 	dev = calloc(1, sizeof(*dev));
@@ -420,7 +423,7 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 	}
 	snprintf(dev->mode, sizeof(dev->mode), "%s", mode);
 	if (own_read(dev, "device-type", &dtype) >= 0)
-		dev->disk.cdrom = !strcmp(dtype, "cdrom");
+		cdrom = !strcmp(dtype, "cdrom");
 	free(dtype);
 
 	dev->lim.max_queues = bb->cfg.no_mq ? 1 : bb->cfg.max_queues;
@@ -444,8 +447,7 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 				  "error");
 		return;
 	}
-	err = bb_disk_open(&dev->disk, dev->params,
-			   mode[0] == 'r' || dev->disk.cdrom,
+	err = bb_disk_open(&dev->disk, dev->params, mode[0] == 'r' || cdrom,
 			   !bb->cfg.no_direct);
 	free(mode);
 	if (err < 0) {
@@ -458,6 +460,7 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 				  "error");
 		return;
 	}
+	dev->disk.cdrom = cdrom;
 	dev->lim.discard = dev->disk.discard && !bb->cfg.no_discard;
 
 	snprintf(dev->fe_token, sizeof(dev->fe_token), "fe/%u/%u", fe, devid);
@@ -494,6 +497,18 @@ static bool domain_gone(struct pvk_blkback *bb, uint32_t domid)
 	return err == -ENOENT || (err == 0 && info.dying);
 }
 
+/* Drop @dev and remove its backend directory, as libxl does when it
+ * destroys the frontend's domain. */
+static void dev_drop_rm(struct bb_dev *dev, const char *why)
+{
+	struct pvk_hv *hv = dev->hv;
+	char path[PVK_XENBUS_PATH_MAX];
+
+	memcpy(path, dev->xb.be_path, sizeof(path));
+	dev_drop(dev, why);
+	pvk_xs_rm(hv, PVK_XS_NO_TXN, path);
+}
+
 /* Move @dev one step towards what online, our state and the frontend's
  * state ask for.  May free @dev. */
 static void reconcile(struct bb_dev *dev)
@@ -502,8 +517,12 @@ static void reconcile(struct bb_dev *dev)
 	unsigned long online = 1;
 	int sb, sf;
 
-	if (dev->phase == PH_FAILED)
+	if (dev->phase == PH_FAILED) {
+		/* Never served; still let go with the domain. */
+		if (domain_gone(bb, dev->fe_domid))
+			dev_drop_rm(dev, "frontend domain gone");
 		return;
+	}
 	if (own_read_uint(dev, "online", 1, &online) < 0)
 		online = 1;
 	sb = pvk_xenbus_read_state(&dev->xb, false);
@@ -567,13 +586,7 @@ static void reconcile(struct bb_dev *dev)
 		if (dev->phase == PH_CONNECTED)
 			dev_go_closing(dev, "frontend state vanished");
 		if (domain_gone(bb, dev->fe_domid)) {
-			char *path = strdup(dev->xb.be_path);
-
-			dev_drop(dev, "frontend domain gone");
-			if (path) {
-				pvk_xs_rm(bb->hv, PVK_XS_NO_TXN, path);
-				free(path);
-			}
+			dev_drop_rm(dev, "frontend domain gone");
 			return;
 		}
 		if (dev->want_close) {
@@ -650,27 +663,49 @@ static void reconcile_all(struct pvk_blkback *bb)
 	}
 }
 
+/*
+ * Which devices an event concerns: the frontend state watch names one;
+ * under our directory, a known device's state or online node names one
+ * and its other nodes (our own feature writes) none; anything else (a
+ * device appearing or going, @releaseDomain) asks for a rescan of all.
+ * So a frontend rewriting its state node costs a few reads of its own
+ * device, never a pass over every device.
+ */
+static void classify(struct pvk_blkback *bb, const char *path,
+		     const char *token, bool *rescan)
+{
+	size_t bl = strlen(bb->base);
+	struct bb_dev *d;
+	uint32_t fe, id;
+	char leaf[32];
+	int n;
+
+	if (sscanf(token, "fe/%u/%u%n", &fe, &id, &n) == 2 && !token[n]) {
+		d = dev_find(bb, fe, id);
+		if (d)
+			d->dirty = true;
+		return;
+	}
+	if (!strcmp(token, "be") && !strncmp(path, bb->base, bl) &&
+	    path[bl] == '/' &&
+	    sscanf(path + bl, "/%u/%u/%31s", &fe, &id, leaf) == 3 &&
+	    (d = dev_find(bb, fe, id))) {
+		if (!strcmp(leaf, "state") || !strcmp(leaf, "online"))
+			d->dirty = true;
+		return;
+	}
+	*rescan = true;
+}
+
 int pvk_blkback_handle_events(struct pvk_blkback *bb)
 {
+	struct bb_dev *d, *next;
 	char *path, *token;
 	bool rescan = false;
 	int n, err = 0;
 
 	while ((n = pvk_xs_read_watch(bb->hv, &path, &token)) == 1) {
-		/* Our own feature writes under a known device need nothing;
-		 * everything else is reconciled below. */
-		size_t bl = strlen(bb->base);
-		uint32_t fe, id;
-		char leaf[32];
-
-		if (!strcmp(token, "be") && !strncmp(path, bb->base, bl) &&
-		    path[bl] == '/' &&
-		    sscanf(path + bl, "/%u/%u/%31s", &fe, &id, leaf) == 3 &&
-		    dev_find(bb, fe, id) && strcmp(leaf, "state") &&
-		    strcmp(leaf, "online"))
-			;
-		else
-			rescan = true;
+		classify(bb, path, token, &rescan);
 		free(path);
 		free(token);
 	}
@@ -678,7 +713,15 @@ int pvk_blkback_handle_events(struct pvk_blkback *bb)
 		err = n;
 	if (rescan) {
 		scan(bb);
-		reconcile_all(bb);
+		for (d = bb->devs; d; d = d->next)
+			d->dirty = true;
+	}
+	for (d = bb->devs; d; d = next) {
+		next = d->next;
+		if (!d->dirty)
+			continue;
+		d->dirty = false;
+		reconcile(d);
 	}
 	return err;
 }
@@ -808,8 +851,11 @@ int pvk_blkback_shutdown(struct pvk_blkback *bb, int timeout_ms)
 	struct bb_dev *d;
 
 	bb->shutting_down = true;
+	/* Only connected devices have rings to give back; one in InitWait
+	 * stays so (a restart publishes the same), and is not made to wait
+	 * for a frontend that may never come. */
 	for (d = bb->devs; d; d = d->next) {
-		if (d->phase == PH_CONNECTED || d->phase == PH_INITWAIT)
+		if (d->phase == PH_CONNECTED)
 			dev_go_closing(d, "backend shutting down");
 	}
 	wait_closed(bb, timeout_ms);

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,9 @@ static void usage(FILE *f)
 		"  --drain-timeout MS   SIGTERM: wait for frontends to close "
 		"(default 2000)\n"
 		"  --poll-us N          poll rings for N us before sleeping "
-		"(0..1000, default 0)\n",
+		"(0..1000, default 0)\n"
+		"  --force              serve backend/vbd on Xen even if the "
+		"kernel's xen-blkback is loaded\n",
 		PVK_BLKBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_RING_ORDER,
 		PVK_BLKBACK_DEF_INDIRECT_SEGS);
 }
@@ -131,6 +134,7 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'c' },
 		{ "drain-timeout", required_argument, NULL, 'T' },
 		{ "poll-us", required_argument, NULL, 'p' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -142,6 +146,7 @@ int main(int argc, char **argv)
 	const char *control = NULL;
 	char ctl[256];
 	uint32_t drain_ms = 2000;
+	bool force = false;
 	struct pvk_blkback *bb = NULL;
 	struct pvk_hv *hv = NULL;
 	struct pollfd pfd[3];
@@ -190,6 +195,9 @@ int main(int argc, char **argv)
 		case 'T':
 			err = parse_u32(optarg, &drain_ms);
 			break;
+		case 'f':
+			force = true;
+			break;
 		case 'p':
 			err = parse_u32(optarg, &cfg.poll_us);
 			if (!err && cfg.poll_us > 1000)
@@ -235,6 +243,18 @@ int main(int argc, char **argv)
 					 "sim start` first" :
 					 strerror(-err));
 		goto close_sfd;
+	}
+	/* Two backends on one directory would both map the rings. */
+	if (!strcmp(pvk_hv_backend(hv), "xen") && !force &&
+	    !strcmp(cfg.type ? cfg.type : "vbd", "vbd") &&
+	    access("/sys/module/xen_blkback", F_OK) == 0) {
+		fprintf(stderr,
+			"pvkit-backd: the kernel's xen-blkback serves "
+			"backend/vbd here: unload it (modprobe -r xen-blkback) "
+			"or give pvkit-backd a type of its own (--type pvkvbd, "
+			"and `pvkit disk attach --type pvkvbd`); --force "
+			"overrides\n");
+		goto close_hv;
 	}
 	if (!control) {
 		if (pvk_blkback_control_path(ctl, sizeof(ctl),

@@ -339,25 +339,18 @@ static bool bf_discard_range(const struct pvk_blkfront *bf,
 static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 			 struct pvk_blkfront_io *io)
 {
-	union pvk_blkif_any_request req;
-	uint32_t id = q->free_head, n = 0, nind = 0, i, gref;
+	uint32_t id = q->free_head, n = 0, nind = 0, i, gref, unit = bf->unit;
 	struct bf_shadow *sh = &q->shadow[id];
 	uint16_t handle = (uint16_t)bf->info.devid;
-	uint64_t bytes = 0, left, start, end, wid;
-	uint32_t unit = bf->unit;
+	uint64_t bytes = 0, left, start = 0, end = 0, wid, sector;
+	union pvk_blkif_any_request *req;
 	uint8_t op;
 	int rc;
 
-	/* The generation in the id's upper half changes with every use. */
-	wid = ((uint64_t)(sh->gen + 1) << 32) | id;
-	memset(&req, 0, sizeof(req));
 	switch (io->op) {
 	case PVK_BLKFRONT_FLUSH:
 		op = bf->info.flush ? PVK_BLKIF_OP_FLUSH_DISKCACHE :
 				      PVK_BLKIF_OP_WRITE_BARRIER;
-		req.rw.operation = op;
-		req.rw.handle = handle;
-		req.rw.id = wid;
 		break;
 	case PVK_BLKFRONT_DISCARD:
 	case PVK_BLKFRONT_SECURE_DISCARD:
@@ -368,14 +361,6 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 			return 2;
 		}
 		op = PVK_BLKIF_OP_DISCARD;
-		req.discard.operation = op;
-		req.discard.flag = io->op == PVK_BLKFRONT_SECURE_DISCARD ?
-					   PVK_BLKIF_DISCARD_SECURE :
-					   0;
-		req.discard.handle = handle;
-		req.discard.id = wid;
-		req.discard.sector_number = start / unit;
-		req.discard.nr_sectors = (end - start) / unit;
 		bytes = io->len;
 		break;
 	default:
@@ -401,6 +386,49 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 		break;
 	}
 
+	/*
+	 * Build the request in its ring slot (a free shadow means a free
+	 * slot).  The slot is shared: only stores, never a load of what we
+	 * wrote.  Building in place, rather than on the stack and copying,
+	 * also spares the store-forwarding stall of reading back as vectors
+	 * the fields just stored as bytes.  The generation in the id's upper
+	 * half changes with every use of the shadow.
+	 */
+	req = pvk_ring_prepare(&q->ring);
+	if (!req) {
+		rc = pvk_ring_is_broken(&q->ring) ? -EPROTO : -ENOSPC;
+		goto release;
+	}
+	wid = ((uint64_t)(sh->gen + 1) << 32) | id;
+	sector = (io->offset + io->cursor_) / unit;
+	if (op == PVK_BLKIF_OP_DISCARD) {
+		req->discard.operation = op;
+		req->discard.flag = io->op == PVK_BLKFRONT_SECURE_DISCARD ?
+					    PVK_BLKIF_DISCARD_SECURE :
+					    0;
+		req->discard.handle = handle;
+		req->discard.id = wid;
+		req->discard.sector_number = start / unit;
+		req->discard.nr_sectors = (end - start) / unit;
+	} else if (nind) {
+		req->indirect.operation = op;
+		req->indirect.indirect_op = io->op == PVK_BLKFRONT_READ ?
+						    PVK_BLKIF_OP_READ :
+						    PVK_BLKIF_OP_WRITE;
+		req->indirect.nr_segments = (uint16_t)n;
+		req->indirect.id = wid;
+		req->indirect.sector_number = sector;
+		req->indirect.handle = handle;
+		for (i = 0; i < nind; i++)
+			shadow_page(sh, n + i,
+				    &req->indirect.indirect_grefs[i]);
+	} else {
+		req->rw.operation = op;
+		req->rw.nr_segments = (uint8_t)n;
+		req->rw.handle = handle;
+		req->rw.id = wid;
+		req->rw.sector_number = n ? sector : 0;
+	}
 	for (i = 0; i < n; i++) {
 		struct pvk_blkif_request_segment seg;
 		uint64_t off = (uint64_t)i * PVK_PAGE_SIZE;
@@ -424,30 +452,13 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 				&g);
 			ind[i % PVK_BLKIF_SEGS_PER_INDIRECT_PAGE] = seg;
 		} else {
-			req.rw.seg[i] = seg;
+			req->rw.seg[i] = seg;
 		}
 	}
-	if (nind) {
-		req.indirect.operation = PVK_BLKIF_OP_INDIRECT;
-		req.indirect.indirect_op = io->op == PVK_BLKFRONT_READ ?
-						   PVK_BLKIF_OP_READ :
-						   PVK_BLKIF_OP_WRITE;
-		req.indirect.nr_segments = (uint16_t)n;
-		req.indirect.id = wid;
-		req.indirect.sector_number = (io->offset + io->cursor_) / unit;
-		req.indirect.handle = handle;
-		for (i = 0; i < nind; i++)
-			shadow_page(sh, n + i, &req.indirect.indirect_grefs[i]);
-	} else if (n) {
-		req.rw.operation = op;
-		req.rw.nr_segments = (uint8_t)n;
-		req.rw.handle = handle;
-		req.rw.id = wid;
-		req.rw.sector_number = (io->offset + io->cursor_) / unit;
-	}
+	rc = pvk_ring_commit(&q->ring);
+	if (rc < 0)
+		goto release;
 
-	/* A free shadow means a free slot: both count requests in flight. */
-	rc = pvk_blkif_put_any_request(&q->ring, &req);
 	q->free_head = sh->next_free;
 	q->busy++;
 	sh->gen++;
@@ -457,10 +468,6 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 						    PVK_BLKIF_OP_WRITE;
 	sh->io_off = io->cursor_;
 	sh->len = (uint32_t)(n ? bytes : 0);
-	if (rc < 0) {
-		shadow_release(bf, q, id);
-		return rc;
-	}
 	if (nind)
 		bf->st.indirect_requests++;
 	q->unpushed = true;
@@ -470,6 +477,14 @@ static int bf_queue_frag(struct pvk_blkfront *bf, struct bf_queue *q,
 		io_sent(bf, io);
 	bf->st.ring_requests++;
 	return 1;
+
+release:
+	/* Take the shadow as shadow_release() expects, then give it back
+	 * with whatever pages it holds. */
+	q->free_head = sh->next_free;
+	q->busy++;
+	shadow_release(bf, q, id);
+	return rc;
 }
 
 static struct bf_queue *bf_pick_queue(struct pvk_blkfront *bf)
@@ -655,7 +670,8 @@ static bool bf_rings_ready(struct pvk_blkfront *bf)
 static int bf_wait(struct pvk_blkfront *bf, int timeout_ms)
 {
 	struct epoll_event evs[2];
-	int i, n, port;
+	int i, n, port, want;
+	uint32_t k;
 
 	pvk_blkfront_kick(bf);
 	if (bf->opts.poll_us && bf->conn == BF_CONNECTED) {
@@ -675,10 +691,20 @@ static int bf_wait(struct pvk_blkfront *bf, int timeout_ms)
 			bf_xs_handle(bf);
 			continue;
 		}
-		while ((port = pvk_evtchn_pending(bf->ev)) >= 0) {
+		/* Take at most one port per queue that can have answered:
+		 * asking once more only to hear "none" costs a system call
+		 * per wake-up, and a port left pending keeps the fd
+		 * readable for the next wait anyway. */
+		want = 0;
+		for (k = 0; k < bf->nr_queues; k++)
+			want += bf->q[k].busy ? 1 : 0;
+		do {
+			port = pvk_evtchn_pending(bf->ev);
+			if (port < 0)
+				break;
 			pvk_evtchn_unmask(bf->ev, (uint32_t)port);
 			bf->st.events++;
-		}
+		} while (--want > 0);
 	}
 	bf_process_rings(bf);
 	pvk_blkfront_kick(bf);

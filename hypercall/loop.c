@@ -896,8 +896,7 @@ static bool txn_over_quota(struct pvk_loop *l, struct loop_txn *t,
 {
 	struct loop_dom *d = domid ? dom_get(l, domid) : NULL;
 
-	return d && (int64_t)d->xs_nodes + t->quota_delta >
-			    LOOP_XS_NODES_QUOTA;
+	return d && (int64_t)d->xs_nodes + t->quota_delta > LOOP_XS_NODES_QUOTA;
 }
 
 static void txn_replay(struct pvk_loop *l, struct loop_txn *t, uint32_t domid)
@@ -1020,6 +1019,7 @@ static int xs_begin(struct loop_hv *lh, pvk_xs_txn_t txn, const char *path,
 	c->l = l;
 	c->domid = lh->hv.domid;
 	c->txn = NULL;
+	c->no_quota = false;
 	c->root = l->root;
 	if (txn != PVK_XS_NO_TXN) {
 		for (c->txn = lh->txns; c->txn && c->txn->id != txn;

@@ -7,7 +7,8 @@
  * <state dir>/simd.sock.  Every request is exactly one struct pvk_simp_req
  * datagram (any other size is refused with -EBADMSG), answered by exactly
  * one struct pvk_simp_rep, in order.  File descriptors travel with
- * SCM_RIGHTS: eventfds from client to daemon, memfds from daemon to client.
+ * SCM_RIGHTS: wake-up pipes from client to daemon, memfds (and others'
+ * wake-up pipes) from daemon to client.
  * The daemon takes the caller's pid from SO_PEERCRED, never from the
  * message.
  *
@@ -29,8 +30,15 @@
  *               notifier sets PENDING with a compare-and-swap that also
  *               checks the seq it learned at bind time, so a notify racing
  *               with a close or a re-bind is dropped rather than delivered
- *               to the new binding.  The wake-up is a write() on the eventfd
- *               of the handle owning the port, done by the notifier itself.
+ *               to the new binding.  The wake-up is a one-byte write to
+ *               the pipe of the handle owning the port (EVTCHN_OPEN sends
+ *               its write end; the handle polls the read end), done by
+ *               the notifier itself through an open file of its own
+ *               (re-opened through /proc/self/fd, O_NONBLOCK), and with a
+ *               read end of its own held so that the write can never
+ *               raise SIGPIPE.  Not an eventfd: its O_NONBLOCK is shared
+ *               with the owner, who could clear it and fill the counter
+ *               to block every notifier in write().
  */
 #ifndef PVK_HYPERCALL_SIM_PROTO_H
 #define PVK_HYPERCALL_SIM_PROTO_H
@@ -53,7 +61,7 @@
  * PVK_SIMP_NR_WAITERS 32-bit waiter words, one per handle (its "slot"):
  * non-zero while the handle's owner sleeps in a futex inside
  * xenevtchn_pending() (a handle whose fd was never asked for); a notifier
- * that finds it set wakes the futex instead of writing the eventfd.
+ * that finds it set wakes the futex instead of sending the wake-up.
  */
 #define PVK_SIMP_EV_PAGE_SIZE \
 	(PVK_SIMP_NR_PORTS * 8u + PVK_SIMP_NR_WAITERS * 4u)
@@ -177,7 +185,8 @@ struct pvk_simp_rep {
 		} ev;
 		struct {
 			/* EVTCHN_PEER.  fds, when state is INTERDOMAIN and the
-			 * peer port has an owner: [peer eventfd, peer page]. */
+			 * peer port has an owner: [write end of the peer
+			 * handle's wake-up pipe, peer page]. */
 			uint32_t state;
 			uint32_t seq; /* our port's */
 			uint32_t peer_domid;

@@ -3,7 +3,7 @@
  * pvkit-simd: the simulated hypervisor.  It owns the domain table, the
  * event-channel routing tables and the grant tables, and runs Xen's own
  * xenstored on top of them.  It brokers set-up only: notifications and
- * data move between domains through eventfds and memfds it hands out.
+ * data move between domains through the pipes and memfds it hands out.
  *
  *   pvkit-simd --dir DIR [--ready-fd N] [--foreground]
  *
@@ -170,10 +170,14 @@ static void dom_unlink_free(struct simd_dom *d)
  * maps its pages any more (Xen's "zombie" until then). */
 void simd_dom_maybe_reap(struct simd_dom *d)
 {
+	uint32_t domid;
+
 	if (d->state != SIMD_DOM_DYING || !d->released || d->npinned)
 		return;
+	domid = d->domid;
 	simd_log("domain %u (%s) destroyed", d->domid, d->name);
 	dom_unlink_free(d);
+	simd_res_peer_gone(domid);
 	simd_virq_fire(VIRQ_DOM_EXC);
 }
 
@@ -1004,7 +1008,7 @@ static int setup(void)
 	return 0;
 }
 
-/* Every connection costs descriptors (socket, pidfd, eventfds): use the
+/* Every connection costs descriptors (socket, pidfd, wake-ups): use the
  * hard limit, not the soft one. */
 static void raise_nofile(void)
 {

@@ -28,7 +28,7 @@ struct simd_conn;
 struct simd_handle {
 	uint32_t id;
 	uint32_t slot; /* waiter word in its domain's evtchn page */
-	int efd; /* the client's eventfd */
+	int efd; /* our own write end of the client's wake-up pipe */
 	struct simd_conn *conn;
 	struct simd_handle *next;
 };
@@ -156,6 +156,7 @@ void simd_dom_maybe_reap(struct simd_dom *d);
 int simd_res_dom_init(struct simd_dom *d);
 void simd_res_dom_fini(struct simd_dom *d);
 void simd_res_dom_kill(struct simd_dom *d);
+void simd_res_peer_gone(uint32_t peer);
 void simd_res_conn_close(struct simd_conn *c);
 void simd_virq_fire(uint32_t virq);
 int simd_evtchn_alloc(struct simd_dom *d, struct simd_handle *h,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -41,19 +42,26 @@ static int memfd_sized(const char *name, size_t size)
 	return fd;
 }
 
-static int reopen_ro(int fd)
+/* Another open file of what @fd is (a memfd, a pipe end), with @flags. */
+static int reopen(int fd, int flags)
 {
 	char path[64];
-	int ro;
+	int nfd;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ro = open(path, O_RDONLY | O_CLOEXEC);
-	return ro < 0 ? -errno : ro;
+	nfd = open(path, flags | O_CLOEXEC);
+	return nfd < 0 ? -errno : nfd;
+}
+
+static int reopen_ro(int fd)
+{
+	return reopen(fd, O_RDONLY);
 }
 
 /* The pool of pages @g grants to @peer (read-only ones apart).  NULL with
- * errno set; ENOSPC past SIMD_MAX_POOLS, which bounds the descriptors one
- * domain can make pvkit-simd hold. */
+ * errno set; ENOSPC past SIMD_MAX_POOLS, which bounds the descriptors a
+ * guest can make pvkit-simd hold (domain 0 is trusted).  Pools to a
+ * domain that is gone are dropped once unused (simd_res_peer_gone). */
 static struct simd_pool *pool_get(struct simd_dom *g, uint32_t peer, bool ro)
 {
 	struct simd_pool *p;
@@ -64,7 +72,7 @@ static struct simd_pool *pool_get(struct simd_dom *g, uint32_t peer, bool ro)
 	for (p = g->pools; p; p = p->next, n++)
 		if (p->peer == peer && p->ro == ro)
 			return p;
-	if (n >= SIMD_MAX_POOLS) {
+	if (n >= SIMD_MAX_POOLS && g->domid != 0) {
 		simd_log("domain %u: grants to more than %u peers: refused",
 			 g->domid, SIMD_MAX_POOLS / 2);
 		errno = ENOSPC;
@@ -228,7 +236,7 @@ static void port_raise(struct simd_dom *d, uint32_t port)
 {
 	uint64_t *w = &d->ev_page[port];
 	uint64_t old = __atomic_load_n(w, __ATOMIC_ACQUIRE);
-	uint64_t one = 1;
+	char one = 1;
 
 	do {
 		if (old & PVK_SIMP_EV_PENDING)
@@ -242,8 +250,8 @@ static void port_raise(struct simd_dom *d, uint32_t port)
 		/* As a notifier does (xenlib_sim.c): clear, then wake. */
 		if (__atomic_exchange_n(wt, 0, __ATOMIC_SEQ_CST))
 			syscall(SYS_futex, wt, FUTEX_WAKE, 1, NULL, NULL, 0);
-		else if (write(d->ports[port].h->efd, &one, sizeof(one)) < 0) {
-			/* counter saturated: the handle is readable anyway */
+		else if (write(d->ports[port].h->efd, &one, 1) < 0) {
+			/* pipe full: the handle is readable anyway */
 		}
 	}
 }
@@ -340,20 +348,20 @@ static void handle_close(struct simd_conn *c, struct simd_handle *h)
 	free(h);
 }
 
-static bool is_nonblocking_eventfd(int fd)
+/* A handle's wake-up: the write end of a pipe (proto.h), which we
+ * re-open as an open file of our own, non-blocking whatever its owner does
+ * to its own.  -EINVAL for anything else. */
+static int wakeup_reopen(int fd)
 {
-	char path[64], link[64];
-	ssize_t n;
+	struct stat st;
 	int fl;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return false;
-	link[n] = 0;
 	fl = fcntl(fd, F_GETFL);
-	return !strcmp(link, "anon_inode:[eventfd]") && fl >= 0 &&
-	       (fl & O_NONBLOCK);
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || fl < 0 ||
+	    (fl & O_ACCMODE) != O_WRONLY)
+		return -EINVAL;
+	fd = reopen(fd, O_WRONLY | O_NONBLOCK);
+	return fd < 0 ? -EINVAL : fd;
 }
 
 static int ev_open(struct simd_conn *c, struct pvk_simp_rep *rep, int nfds_in,
@@ -363,10 +371,11 @@ static int ev_open(struct simd_conn *c, struct pvk_simp_rep *rep, int nfds_in,
 	struct simd_handle *h;
 	unsigned int n = 0;
 	uint32_t slot;
+	int efd;
 
 	for (h = c->handles; h; h = h->next)
 		n++;
-	if (nfds_in != 1 || !is_nonblocking_eventfd(fds_in[0]))
+	if (nfds_in != 1)
 		return -EINVAL;
 	if (n >= MAX_HANDLES_PER_CONN)
 		return -EMFILE;
@@ -377,15 +386,20 @@ static int ev_open(struct simd_conn *c, struct pvk_simp_rep *rep, int nfds_in,
 			break;
 	if (slot == PVK_SIMP_NR_WAITERS)
 		return -EMFILE;
+	efd = wakeup_reopen(fds_in[0]);
+	if (efd < 0)
+		return efd;
 	h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		close(efd);
 		return -ENOMEM;
+	}
 	d->slot_used[slot] = 1;
 	h->slot = slot;
 	__atomic_store_n(waiter_word(d, slot), 0, __ATOMIC_RELEASE);
 	rep->u.ev.slot = slot;
 	h->id = c->next_handle++;
-	h->efd = fds_in[0];
+	h->efd = efd;
 	h->conn = c;
 	h->next = c->handles;
 	c->handles = h;
@@ -575,10 +589,6 @@ static int gnt_share(struct simd_conn *c, const struct pvk_simp_req *req,
 		return -ESRCH;
 	if (count == 0 || count > PVK_SIMP_MAX_REFS || peer > 0x7FEF)
 		return -EINVAL;
-	/* Pools are per peer, so only a peer that exists gets one (Xen
-	 * would take any domid; nobody could map it yet). */
-	if (!simd_dom_find(peer))
-		return -ESRCH;
 	p = pool_get(d, peer, ro);
 	if (!p)
 		return -errno;
@@ -839,9 +849,7 @@ int simd_res_handle(struct simd_conn *c, const struct pvk_simp_req *req,
 
 	if (req->op == PVK_SIMP_EVTCHN_OPEN) {
 		rc = ev_open(c, rep, nfds_in, fds_in);
-		if (rc == 0)
-			return 0; /* the eventfd is kept */
-		goto close_in;
+		goto close_in; /* it keeps an open file of its own */
 	}
 	switch (req->op) {
 	case PVK_SIMP_EVTCHN_CLOSE:
@@ -904,6 +912,37 @@ void simd_res_conn_close(struct simd_conn *c)
 			m->owner = 0;
 		} else {
 			gnt_free(d, r);
+		}
+	}
+}
+
+/* Domain @peer is gone for good: pools other domains kept for it go too,
+ * unless one of their pages is still granted (its owner has not ended
+ * access; a domain that reuses the id may still map it, as on Xen). */
+void simd_res_peer_gone(uint32_t peer)
+{
+	struct simd_dom *g;
+
+	for (g = simd.doms; g; g = g->next) {
+		struct simd_pool **pp = &g->pools, *p;
+
+		while ((p = *pp)) {
+			uint32_t r;
+
+			for (r = 0; p->peer == peer && r < PVK_SIMP_NR_GRANTS;
+			     r++)
+				if (g->gmeta[r].used &&
+				    g->gt[r].domid == (domid_t)peer &&
+				    g->gmeta[r].ro_pool == p->ro)
+					break;
+			if (p->peer != peer || r < PVK_SIMP_NR_GRANTS) {
+				pp = &p->next;
+				continue;
+			}
+			*pp = p->next;
+			close(p->fd_rw);
+			close(p->fd_ro);
+			free(p);
 		}
 	}
 }

@@ -9,12 +9,12 @@
  * evtchn words and pool memfds it handed out (see proto.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -97,15 +97,28 @@ struct evport {
 	bool known; /* the fields below reflect binding own_seq */
 	uint32_t own_seq;
 	uint32_t peer_port, peer_seq;
-	int peer_efd; /* -1: nobody to wake, notifies are dropped */
+	int peer_efd; /* our own write end of the peer handle's pipe; -1:
+		       * nobody to wake, so notifies are dropped */
+	int peer_keep; /* our own read end of it: never read, keeps the
+			* pipe from losing its last reader */
 	uint64_t *peer_words;
 	uint32_t *peer_waiter; /* the peer handle's futex word */
 };
 
+/*
+ * A handle's wake-up is a pipe: the handle polls and drains its read end
+ * (efd); notifiers write one byte to the write end (kick).  Each notifier
+ * writes through an open file of its own (re-opened through /proc), never
+ * through the owner's: O_NONBLOCK belongs to the open file, and an owner
+ * that shared it could clear it, fill the pipe and hang every notifier in
+ * write() -- as it could with an eventfd, which cannot be re-opened.
+ * Each notifier also holds a read end of its own, so the pipe never loses
+ * its last reader under a write: no SIGPIPE, whatever the owner does.
+ */
 struct xenevtchn_handle {
 	struct pvk_sim *sim;
 	uint32_t id;
-	int efd;
+	int efd, kick;
 	bool polled; /* the fd was handed out: wake-ups go through it */
 	uint32_t *waiter; /* ours: set while we sleep in a futex */
 	struct evport *ports;
@@ -127,7 +140,9 @@ static void evport_forget(struct evport *p)
 {
 	if (p->peer_efd >= 0)
 		close(p->peer_efd);
-	p->peer_efd = -1;
+	if (p->peer_keep >= 0)
+		close(p->peer_keep);
+	p->peer_efd = p->peer_keep = -1;
 	p->peer_words = NULL;
 	p->known = false;
 }
@@ -143,7 +158,9 @@ static int evport_add(xenevtchn_handle *h, uint32_t port)
 		h->ports = n;
 		h->cap = cap;
 	}
-	h->ports[h->nports++] = (struct evport){ .port = port, .peer_efd = -1 };
+	h->ports[h->nports++] = (struct evport){ .port = port,
+						 .peer_efd = -1,
+						 .peer_keep = -1 };
 	return 0;
 }
 
@@ -154,7 +171,7 @@ xenevtchn_handle *pvk_simx_evtchn_open(struct xentoollog_logger *logger,
 	struct pvk_simp_rep rep;
 	xenevtchn_handle *h;
 	struct pvk_sim *sim;
-	int rc;
+	int rc, sv[2];
 
 	if (flags & ~XENEVTCHN_NO_CLOEXEC)
 		return fail_null(-EINVAL);
@@ -165,14 +182,15 @@ xenevtchn_handle *pvk_simx_evtchn_open(struct xentoollog_logger *logger,
 	if (!h)
 		return fail_null(-ENOMEM);
 	h->sim = sim;
-	h->efd = eventfd(0, EFD_NONBLOCK | (flags & XENEVTCHN_NO_CLOEXEC ?
-						    0 :
-						    EFD_CLOEXEC));
-	if (h->efd < 0) {
+	if (pipe2(sv,
+		  O_NONBLOCK | (flags & XENEVTCHN_NO_CLOEXEC ? 0 : O_CLOEXEC)) <
+	    0) {
 		rc = -errno;
 		goto free_h;
 	}
-	rc = pvk_simc_call(sim, &req, &h->efd, 1, &rep, NULL, 0, NULL);
+	h->efd = sv[0];
+	h->kick = sv[1];
+	rc = pvk_simc_call(sim, &req, &h->kick, 1, &rep, NULL, 0, NULL);
 	if (rc < 0)
 		goto close_efd;
 	if (rep.u.ev.slot >= PVK_SIMP_NR_WAITERS) {
@@ -185,6 +203,7 @@ xenevtchn_handle *pvk_simx_evtchn_open(struct xentoollog_logger *logger,
 
 close_efd:
 	close(h->efd);
+	close(h->kick);
 free_h:
 	free(h);
 	return fail_null(rc);
@@ -204,6 +223,7 @@ int pvk_simx_evtchn_close(xenevtchn_handle *h)
 		evport_forget(&h->ports[i]);
 	free(h->ports);
 	close(h->efd);
+	close(h->kick);
 	free(h);
 	return 0;
 }
@@ -277,6 +297,17 @@ int pvk_simx_evtchn_unbind(xenevtchn_handle *h, evtchn_port_t port)
 	return 0;
 }
 
+/* A new open file of @fd's pipe end, non-blocking, of our own. */
+static int reopen_fd(int fd, int mode)
+{
+	char path[64];
+	int nfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	nfd = open(path, mode | O_NONBLOCK | O_CLOEXEC);
+	return nfd < 0 ? -errno : nfd;
+}
+
 /* Learn where @p leads now (its binding changed since we last looked). */
 static int evport_refresh(xenevtchn_handle *h, struct evport *p)
 {
@@ -313,20 +344,37 @@ static int evport_refresh(xenevtchn_handle *h, struct evport *p)
 		close(fds[0]);
 		return -ENOMEM;
 	}
-	p->peer_efd = fds[0];
+	/* Our own open files of the peer's pipe (see struct evport). */
+	p->peer_efd = reopen_fd(fds[0], O_WRONLY);
+	p->peer_keep = reopen_fd(fds[0], O_RDONLY);
+	close(fds[0]);
+	if (p->peer_efd < 0 || p->peer_keep < 0) {
+		rc = p->peer_efd < 0 ? p->peer_efd : p->peer_keep;
+		evport_forget(p);
+		return rc;
+	}
 	p->peer_waiter = waiter_words(p->peer_words) + rep.u.peer.peer_slot;
 	p->peer_port = rep.u.peer.peer_port;
 	p->peer_seq = rep.u.peer.peer_seq;
 	return 0;
 }
 
-static void efd_kick(int efd)
+static void efd_kick(int kick)
 {
-	uint64_t one = 1;
+	char one = 1;
 
-	if (write(efd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is saturated, so it is readable */
+	if (write(kick, &one, 1) < 0) {
+		/* EAGAIN: the pipe is full, so it is readable anyway */
 	}
+}
+
+/* Drop the queued wake-ups (one read: a peer may keep writing); true if
+ * there was one. */
+static bool efd_drain(int efd)
+{
+	char buf[256];
+
+	return read(efd, buf, sizeof(buf)) > 0;
 }
 
 int pvk_simx_evtchn_notify(xenevtchn_handle *h, evtchn_port_t port)
@@ -362,10 +410,9 @@ int pvk_simx_evtchn_notify(xenevtchn_handle *h, evtchn_port_t port)
 			return 0; /* hostile peer: dropped */
 		/* Release: the caller's ring writes are visible before the
 		 * peer can observe PENDING. */
-		if (__atomic_compare_exchange_n(w, &old,
-						old | PVK_SIMP_EV_PENDING,
-						false, __ATOMIC_SEQ_CST,
-						__ATOMIC_ACQUIRE))
+		if (__atomic_compare_exchange_n(
+			    w, &old, old | PVK_SIMP_EV_PENDING, false,
+			    __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
 			break;
 	}
 	if (old & PVK_SIMP_EV_MASKED)
@@ -428,8 +475,7 @@ static bool ev_any_ready(xenevtchn_handle *h)
 xenevtchn_port_or_error_t pvk_simx_evtchn_pending(xenevtchn_handle *h)
 {
 	struct pollfd pfd = { .fd = h->efd, .events = POLLIN };
-	uint64_t v;
-	ssize_t n;
+	bool woken;
 	int port;
 
 	if (!h->polled) {
@@ -462,13 +508,11 @@ xenevtchn_port_or_error_t pvk_simx_evtchn_pending(xenevtchn_handle *h)
 	for (;;) {
 		/* Clear the wake-up first, then look: a notify after the
 		 * read re-arms the fd. */
-		n = read(h->efd, &v, sizeof(v));
-		if (n < 0 && errno != EAGAIN)
-			return -1;
+		woken = efd_drain(h->efd);
 		port = ev_take(h, false);
 		if (port >= 0) {
 			if (ev_any_ready(h))
-				efd_kick(h->efd); /* more to deliver */
+				efd_kick(h->kick); /* more to deliver */
 			return port;
 		}
 		/*
@@ -479,7 +523,7 @@ xenevtchn_port_or_error_t pvk_simx_evtchn_pending(xenevtchn_handle *h)
 		 * port, which Xen's consumers tolerate.  Without a wake-up,
 		 * block as /dev/xen/evtchn does.
 		 */
-		if (n > 0 && h->nports) {
+		if (woken && h->nports) {
 			port = ev_take(h, true);
 			if (port >= 0)
 				return port;
@@ -500,7 +544,7 @@ int pvk_simx_evtchn_unmask(xenevtchn_handle *h, evtchn_port_t port)
 	/* Arrived while masked: re-signal the fd.  An unpolled handle's
 	 * pending() finds it by scanning. */
 	if ((old & PVK_SIMP_EV_PENDING) && h->polled)
-		efd_kick(h->efd);
+		efd_kick(h->kick);
 	return 0;
 }
 

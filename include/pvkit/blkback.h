@@ -42,9 +42,9 @@
  * for the frontend to reach Closed, then goes Closed -> InitWait; the
  * frontend reconnects and re-issues what was in flight.
  * pvk_blkback_shutdown() (pvkit-backd's SIGTERM) drains in-flight I/O so
- * that every request taken off a ring is answered, then closes each device
- * the same way (Closing, then Closed once the frontend is Closed or after
- * a bounded wait).
+ * that every request taken off a ring is answered, then closes each
+ * connected device the same way (Closing, then Closed once the frontend is
+ * Closed or after a bounded wait); a device not connected stays InitWait.
  *
  * Hostile frontends.  Every slot is copied once and validated on the copy
  * (pvk_blkif_get_any_request, pvk_blkif_check_request), indirect segment
@@ -54,7 +54,22 @@
  * answered with BLKIF_RSP_ERROR; an unknown operation with
  * BLKIF_RSP_EOPNOTSUPP.  A ring-level violation (producer index beyond the
  * free slots) latches that queue's device broken with one log line: its
- * rings are no longer read, every other device keeps working.
+ * rings are no longer read (requests already taken are still answered),
+ * every other device keeps working; a new connection (frontend Closed ->
+ * Initialised) starts clean.  Garbage in the frontend's xenstore nodes
+ * (ring-ref, event-channel, ring-page-order, multi-queue-num-queues,
+ * protocol other than the native ABI) refuses the connection: Closing,
+ * with the reason logged.  A read-only disk (mode=r, or device-type
+ * cdrom) answers writes, barriers and flushes with BLKIF_RSP_ERROR and
+ * does not offer discard.
+ *
+ * Images are opened with O_DIRECT when the file system accepts it for
+ * sector-aligned I/O, otherwise buffered.  A params that cannot be opened
+ * gets hotplug-status=error and hotplug-error (as a failed hotplug script
+ * would), and the device stays unserved until it is removed.
+ * Persistent grants (when both ends offer feature-persistent) stay mapped
+ * until the queue disconnects, up to max_persistent per queue; beyond
+ * that, grants are mapped per request.
  *
  * Durability.  A FLUSH_DISKCACHE is answered only after fdatasync of the
  * image completed (with its data, if it carries segments, written first);
@@ -132,7 +147,7 @@ int pvk_blkback_count(struct pvk_blkback *bb, int *connected);
 
 /*
  * Stop taking requests, answer every request already taken (waiting for
- * its I/O), unmap, and close each device (Closing; Closed once the
+ * its I/O), unmap, and close each connected device (Closing; Closed once the
  * frontend is Closed, or after @timeout_ms).  Afterwards only
  * pvk_blkback_destroy() may be called.
  */

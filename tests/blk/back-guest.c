@@ -53,7 +53,7 @@ static int do_integrity(struct t_fe *fe, uint64_t seed, int rounds)
 	uint64_t disk = fe->sectors < 65536 ? fe->sectors : 65536;
 	uint8_t *model = calloc(disk, 512), *buf = malloc(88 * 512),
 		*back = malloc(88 * 512);
-	int r;
+	int r, rc = 1;
 
 	/* Start from what is there: read the region into the model. */
 	for (uint64_t s = 0; s < disk; s += 88) {
@@ -62,7 +62,7 @@ static int do_integrity(struct t_fe *fe, uint64_t seed, int rounds)
 		if (t_fe_io(fe, 0, PVK_BLKIF_OP_READ, s, model + s * 512, n,
 			    0) != PVK_BLKIF_RSP_OKAY) {
 			printf("FAIL initial read at %lu\n", (unsigned long)s);
-			return 1;
+			goto out;
 		}
 	}
 	for (r = 0; r < rounds; r++) {
@@ -75,7 +75,7 @@ static int do_integrity(struct t_fe *fe, uint64_t seed, int rounds)
 		st = t_fe_io(fe, q, PVK_BLKIF_OP_WRITE, s, buf, n, f);
 		if (st != PVK_BLKIF_RSP_OKAY) {
 			printf("FAIL write %d: status %d\n", r, st);
-			return 1;
+			goto out;
 		}
 		memcpy(model + s * 512, buf, (size_t)n * 512);
 		s = rnd(&seed) % (disk - 88);
@@ -84,12 +84,17 @@ static int do_integrity(struct t_fe *fe, uint64_t seed, int rounds)
 		    memcmp(back, model + s * 512, 88 * 512)) {
 			printf("FAIL read %d: status %d or data differs\n", r,
 			       st);
-			return 1;
+			goto out;
 		}
 	}
 	printf("integrity ok: %d rounds on %u queue(s)\n", rounds,
 	       fe->nr_queues);
-	return 0;
+	rc = 0;
+out:
+	free(model);
+	free(buf);
+	free(back);
+	return rc;
 }
 
 static int do_readonly(struct t_fe *fe)
@@ -158,25 +163,25 @@ static int do_flush(struct t_fe *fe, const char *go, const char *pattern)
 	uint8_t *buf = malloc(len), *back = malloc(len);
 	uint64_t seed = 1234, s;
 	FILE *f;
-	int st;
+	int st, rc = 1;
 
 	fill(buf, len, &seed);
 	f = fopen(pattern, "w");
 	if (!f || fwrite(buf, 1, len, f) != len || fclose(f))
-		return 1;
+		goto out;
 	/* 64 KiB requests (16 segments: indirect when offered). */
 	for (s = 0; s < len / 512; s += 128) {
 		st = t_fe_io(fe, 0, PVK_BLKIF_OP_WRITE, s, buf + s * 512, 128,
 			     0);
 		if (st != PVK_BLKIF_RSP_OKAY) {
 			printf("FAIL write: %d\n", st);
-			return 1;
+			goto out;
 		}
 	}
 	st = t_fe_io(fe, 0, PVK_BLKIF_OP_FLUSH_DISKCACHE, 0, buf, 0, 0);
 	if (st != PVK_BLKIF_RSP_OKAY) {
 		printf("FAIL flush: %d\n", st);
-		return 1;
+		goto out;
 	}
 	printf("FLUSHED\n");
 	fflush(stdout);
@@ -185,20 +190,24 @@ static int do_flush(struct t_fe *fe, const char *go, const char *pattern)
 	st = wait_reconnect(fe);
 	if (st < 0) {
 		printf("FAIL reconnect: %s\n", strerror(-st));
-		return 1;
+		goto out;
 	}
 	for (s = 0; s < len / 512; s += 128) {
 		st = t_fe_io(fe, 0, PVK_BLKIF_OP_READ, s, back + s * 512, 128,
 			     0);
 		if (st != PVK_BLKIF_RSP_OKAY)
-			return 1;
+			goto out;
 	}
 	if (memcmp(buf, back, len)) {
 		printf("FAIL data differs after reconnect\n");
-		return 1;
+		goto out;
 	}
 	printf("VERIFIED after %u connects\n", fe->connects);
-	return 0;
+	rc = 0;
+out:
+	free(buf);
+	free(back);
+	return rc;
 }
 
 /*

@@ -745,6 +745,135 @@ static void test_frontend_gone(void **state)
 	t_env_down(&e);
 }
 
+/*
+ * A frontend publishing garbage in xenstore (ring refs, event channel,
+ * ring order, queue count, protocol): each attempt is refused with the
+ * backend going Closing, and a correct connection afterwards works.
+ */
+static void test_hostile_xenstore(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "ring-page-order", "99" },
+		{ "ring-page-order", "-1" },
+		{ "ring-ref", "banana" },
+		{ "ring-ref", "4294967296" },
+		{ "ring-ref", "7" }, /* a grant that does not exist */
+		{ "event-channel", "4000" }, /* not an unbound port of ours */
+		{ "multi-queue-num-queues", "1000" },
+		{ "multi-queue-num-queues", "0" },
+		{ "protocol", "x86_32-abi" },
+		{ "feature-persistent", "yes" },
+	};
+	const char *fp = "/local/domain/1/device/vbd/51712";
+	const char *bs = "/local/domain/0/backend/vbd/1/51712/state";
+	struct t_fe_cfg fc = { .nr_queues = 1 };
+	struct pvk_evtchn *ev;
+	uint32_t refs[1];
+	void *page;
+	char p[128], v[32];
+	struct t_env e;
+	struct t_fe fe;
+	size_t i;
+	int port;
+
+	t_env_up(&e, NULL, 1);
+	assert_int_equal(
+		t_attach(e.tool, 0, e.dom[0], T_DEVID, e.img[0], false), 0);
+	/* A real ring and port, so that only the named node is wrong. */
+	assert_int_equal(pvk_hv_grant_alloc(e.hvu[0], 0, 1, true, refs, &page),
+			 0);
+	assert_int_equal(pvk_evtchn_open(e.hvu[0], &ev), 0);
+	port = pvk_evtchn_alloc_unbound(ev, 0);
+	assert_true(port >= 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(
+			t_wait_node(e.tool, bs, PVK_XENBUS_INITWAIT, 10000), 0);
+		snprintf(p, sizeof(p), "%s/ring-ref", fp);
+		snprintf(v, sizeof(v), "%u", refs[0]);
+		assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, v), 0);
+		snprintf(p, sizeof(p), "%s/event-channel", fp);
+		snprintf(v, sizeof(v), "%d", port);
+		assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, v), 0);
+		snprintf(p, sizeof(p), "%s/%s", fp, cases[i][0]);
+		assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, cases[i][1]), 0);
+		snprintf(p, sizeof(p), "%s/state", fp);
+		assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, "3"), 0);
+		assert_int_equal(
+			t_wait_node(e.tool, bs, PVK_XENBUS_CLOSING, 10000), 0);
+		/* Clean up as a frontend would, and go again. */
+		snprintf(p, sizeof(p), "%s/%s", fp, cases[i][0]);
+		pvk_xs_rm(e.hvu[0], 0, p);
+		snprintf(p, sizeof(p), "%s/state", fp);
+		assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, "6"), 0);
+	}
+	assert_int_equal(t_counter(&e, "1/51712", "broken"), 0);
+	pvk_evtchn_close(ev);
+	pvk_hv_grant_free(e.hvu[0], page, 1);
+	/* Now a correct frontend. */
+	assert_int_equal(t_fe_open(&fe, e.hvu[0], T_DEVID, &fc), 0);
+	t_integrity(&e, &fe, 17, 10);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+/*
+ * Many random requests with a valid producer index, including indirect
+ * ones whose segment page is random: every one is answered, nothing else
+ * happens (run it under ASan/UBSan and valgrind).
+ */
+static void test_random_requests(void **state)
+{
+	struct t_fe_cfg fc = { .ring_order = 0,
+			       .nr_queues = 1,
+			       .indirect = true,
+			       .persistent = true };
+	uint64_t seed = 2024;
+	struct t_env e;
+	struct t_fe fe;
+	int i, err, answered = 0;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	for (i = 0; i < 3000; i++) {
+		union pvk_blkif_any_request r;
+		uint8_t *p = (uint8_t *)&r;
+		size_t k;
+
+		for (k = 0; k < sizeof(r); k++)
+			p[k] = (uint8_t)t_rand(&seed);
+		/* Bias towards what gets past the first checks. */
+		switch (i % 4) {
+		case 0:
+			r.hdr.operation = PVK_BLKIF_OP_INDIRECT;
+			r.indirect.indirect_op = t_rand(&seed) & 1;
+			r.indirect.nr_segments = 1 + t_rand(&seed) % 256;
+			r.indirect.indirect_grefs[0] = fe.ind_refs[0];
+			t_fill(fe.ind, PVK_PAGE_SIZE, &seed);
+			break;
+		case 1:
+			r.rw.operation = t_rand(&seed) % 7;
+			r.rw.nr_segments = t_rand(&seed) % 12;
+			for (k = 0; k < 11; k++)
+				r.rw.seg[k].gref =
+					fe.pool_refs[t_rand(&seed) % 256];
+			r.rw.sector_number %= fe.sectors + 16;
+			break;
+		default:
+			break;
+		}
+		r.rw.id = 0x1234;
+		err = t_fe_raw(&fe, 0, &r);
+		assert_true(err == PVK_BLKIF_RSP_OKAY ||
+			    err == PVK_BLKIF_RSP_ERROR ||
+			    err == PVK_BLKIF_RSP_EOPNOTSUPP);
+		answered++;
+	}
+	assert_int_equal(answered, 3000);
+	assert_int_equal(t_counter(&e, "1/51712", "broken"), 0);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -753,6 +882,8 @@ int main(void)
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_hostile_ring),
+		cmocka_unit_test(test_hostile_xenstore),
+		cmocka_unit_test(test_random_requests),
 		cmocka_unit_test(test_flush_barrier_discard),
 		cmocka_unit_test(test_restart_picks_up),
 		cmocka_unit_test(test_detach),

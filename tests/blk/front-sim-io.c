@@ -5,7 +5,8 @@
  *
  *   front-sim-io [--vdev xvda] [frontend caps] [--expect K=V,...]
  *                [--ops N] [--until FILE] [--seed S] [--min-connects N]
- *                [--flush-then-wait FILE]
+ *                [--flush-then-wait FILE] [--grant-per-request]
+ *                [--discard-check]
  *
  * Default: a data-integrity run -- random reads and writes of random
  * sector-aligned offsets and sizes (512 B .. 512 KiB), 16 in flight, never
@@ -15,6 +16,10 @@
  * --flush-then-wait: write a 4 MiB pattern at offset 0 (and to
  * --pattern-out's file), flush, print "FLUSHED", wait for FILE, then read
  * the pattern back through the (reconnected) device.
+ * --discard-check: after the integrity run, fill 1 MiB, discard a range
+ * with unaligned ends, and check that every byte outside it kept its
+ * value and the whole granules inside read back as zeroes (pvkit-backd
+ * punches holes), and that a range holding no whole granule is a no-op.
  * Exit 0 on success, 1 on a failed check, 2 on usage.
  */
 #include <errno.h>
@@ -240,6 +245,8 @@ static int check_expect(const struct pvk_blkfront_info *i, char *spec)
 			got = i->persistent;
 		else if (!strcmp(tok, "ro"))
 			got = i->read_only;
+		else if (!strcmp(tok, "pool"))
+			got = i->grant_pool;
 		else
 			return 2;
 		if (got != want) {
@@ -249,6 +256,77 @@ static int check_expect(const struct pvk_blkfront_info *i, char *spec)
 		}
 	}
 	return 0;
+}
+
+static bool all_equal(const uint8_t *b, size_t len, uint8_t c)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != c)
+			return false;
+	return true;
+}
+
+static int discard_check(struct pvk_blkfront *bf)
+{
+	const size_t len = 1u << 20;
+	struct pvk_blkfront_info info;
+	struct pvk_blkfront_stats st;
+	uint64_t g, a, lo, hi, s0, e0, skipped;
+	uint8_t *b = malloc(len);
+	int rc = 1;
+
+	pvk_blkfront_info(bf, &info);
+	if (!b)
+		return 1;
+	if (!info.discard) {
+		printf("discard: not offered, skipped\n");
+		free(b);
+		return 0;
+	}
+	g = info.discard_granularity;
+	a = info.discard_alignment;
+	memset(b, 0xd5, len);
+	if (pvk_blkfront_pwrite(bf, b, len, 0) != (ssize_t)len)
+		goto out;
+	/* [g/2 + 512, len - g/2 - 512): unaligned at both ends. */
+	lo = g / 2 + 512;
+	hi = len - g / 2 - 512;
+	if (pvk_blkfront_discard(bf, lo, hi - lo) < 0)
+		goto out;
+	/* Less than a granule: no request, no change. */
+	pvk_blkfront_stats(bf, &st);
+	if (pvk_blkfront_discard(bf, 0, 512) < 0)
+		goto out;
+	skipped = st.discards_skipped;
+	pvk_blkfront_stats(bf, &st);
+	if (g > 512 && st.discards_skipped != skipped + 1) {
+		fprintf(stderr, "discard: a range with no whole granule was "
+				"sent\n");
+		goto out;
+	}
+	if (pvk_blkfront_pread(bf, b, len, 0) != (ssize_t)len)
+		goto out;
+	s0 = lo <= a ? a : a + (lo - a + g - 1) / g * g;
+	e0 = a + (hi - a) / g * g;
+	if (!all_equal(b, s0, 0xd5) || !all_equal(b + e0, len - e0, 0xd5)) {
+		fprintf(stderr, "discard: bytes outside the whole granules "
+				"changed\n");
+		goto out;
+	}
+	if (e0 > s0 && !all_equal(b + s0, e0 - s0, 0)) {
+		fprintf(stderr, "discard: granules inside do not read back as "
+				"zeroes\n");
+		goto out;
+	}
+	printf("discard: granularity %" PRIu64 ", [%" PRIu64 ", %" PRIu64
+	       ") of [%" PRIu64 ", %" PRIu64 ") discarded, edges kept\n",
+	       g, s0, e0, lo, hi);
+	rc = 0;
+out:
+	free(b);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -266,6 +344,8 @@ int main(int argc, char **argv)
 		{ "min-connects", required_argument, NULL, 'c' },
 		{ "flush-then-wait", required_argument, NULL, 'f' },
 		{ "pattern-out", required_argument, NULL, 'w' },
+		{ "grant-per-request", no_argument, NULL, 'G' },
+		{ "discard-check", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pvk_blkfront_opts o = { .queue_depth = 64 };
@@ -276,6 +356,7 @@ int main(int argc, char **argv)
 	struct pvk_blkfront *bf = NULL;
 	struct pvk_hv *hv = NULL;
 	char *expect = NULL;
+	bool dcheck = false;
 	int c, rc, tries;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -319,6 +400,12 @@ int main(int argc, char **argv)
 		case 'w':
 			pat = optarg;
 			break;
+		case 'G':
+			o.flags |= PVK_BLKFRONT_GRANT_PER_REQUEST;
+			break;
+		case 'D':
+			dcheck = true;
+			break;
 		default:
 			return 2;
 		}
@@ -350,6 +437,8 @@ int main(int argc, char **argv)
 	if (!rc)
 		rc = flushf ? flush_then_wait(bf, flushf, pat, seed) :
 			      integrity(bf, ops, until, seed);
+	if (!rc && dcheck)
+		rc = discard_check(bf);
 	pvk_blkfront_info(bf, &info);
 	pvk_blkfront_stats(bf, &st);
 	printf("connects %u, re-issued %" PRIu64 ", ring requests %" PRIu64

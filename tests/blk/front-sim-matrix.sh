@@ -6,7 +6,8 @@
 # combination -- ring order 0 and 4, 1 and 4 queues, indirect on/off,
 # persistent grants on/off.  Half the combinations are capped by what
 # pvkit-backd offers, half by what the frontend asks for, and the
-# negotiated result is checked in each.
+# negotiated result is checked in each.  Then grants ended after every
+# request (PVK_BLKFRONT_GRANT_PER_REQUEST) with a discard check.
 set -u
 B=${PVK_BUILD:-build}
 . "$(dirname "$0")/../../bench/blk-env.sh"
@@ -54,5 +55,23 @@ for order in 0 4; do
 		done
 	done
 done
+
+# Grants ended after every request (as Linux's blkfront without
+# persistent grants), and discard trimmed to pvkit-backd's granularity.
+blk_backd_start --no-persistent || exit 1
+what="persistent=0,pool=0"
+if blk_guest "m$n" "$BLK_WORK/disk.img" "" "$IO" --ops 120 --seed 99 \
+	--grant-per-request --discard-check --expect "$what" \
+	>"$BLK_WORK/m$n.log" 2>&1; then
+	echo "ok    $what (grants per request), discard"
+	grep discard: "$BLK_WORK/m$n.log"
+else
+	echo "FAIL  $what (grants per request), discard"
+	cat "$BLK_WORK/m$n.log"
+	fail=$((fail + 1))
+fi
+blk_backd_stop TERM
+n=$((n + 1))
+
 echo "$((n - fail)) of $n combinations passed"
 [ $fail -eq 0 ]

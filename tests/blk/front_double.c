@@ -399,6 +399,32 @@ static void hostile(struct t_dbl *d, struct t_dbl_q *q,
 		rsp->id = d->first_rsp.id;
 		raw_put(q, rsp);
 		break;
+	case T_DBL_GARBAGE: {
+		/* Up to 8 responses of random bytes, some with a plausible
+		 * id (a live shadow index, any generation), and sometimes a
+		 * producer index that jumps. */
+		uint64_t x = d->cfg.hostile_seed | 1;
+		uint32_t k, n;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		n = (uint32_t)(x % 8) + 1;
+		for (k = 0; k < n; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			memcpy(rsp, &x, 8);
+			if (x & 1)
+				rsp->id &= 0xffff0000000fu;
+			rsp->operation = (uint8_t)(x >> 40);
+			rsp->status = (int16_t)(x >> 48);
+			if ((x >> 60) == 0)
+				__atomic_store_n(&s->rsp_prod,
+						 s->rsp_prod +
+							 (uint32_t)(x >> 20),
+						 __ATOMIC_RELEASE);
+			else
+				raw_put(q, rsp);
+		}
+		break;
+	}
 	default:
 		break;
 	}

@@ -22,6 +22,7 @@ enum t_dbl_hostile {
 	T_DBL_PROD_AHEAD, /* rsp_prod far beyond the requests */
 	T_DBL_BAD_OP, /* response operation differs from the request */
 	T_DBL_STALE_ID, /* answer with the id of an earlier, answered request */
+	T_DBL_GARBAGE, /* random responses (seeded by hostile_seed) */
 };
 
 #define T_DBL_MAX_OVERRIDES 4
@@ -36,6 +37,7 @@ struct t_dbl_cfg {
 	bool read_only; /* mode=r and VDISK_READONLY */
 	enum t_dbl_hostile hostile;
 	uint32_t hostile_after; /* requests answered honestly first */
+	uint64_t hostile_seed; /* T_DBL_GARBAGE */
 	/* After this many requests taken (0: never), drop every unanswered
 	 * request and the rings, as a crashed backend would, and come back:
 	 * straight to InitWait, or through Closing/Closed if via_close. */

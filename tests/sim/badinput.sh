@@ -12,3 +12,8 @@ back=$(t_detach back "$CLIENT" pp-back)
 "$PVKIT" domain create bad -- "$CLIENT" badinput || t_fail "guest bad input"
 "$PVKIT" domain create front -- "$CLIENT" pp-front "$back" 1000 ||
 	t_fail "the bystanders stopped working"
+# A guest that makes its event-channel fd blocking and full cannot make
+# its peers' notifies block.
+t_detach evil "$CLIENT" evil-evtchn >/dev/null
+XENSTORED_PATH=$DOM0_XS "$CLIENT" notify-evil evil ||
+	t_fail "a hostile guest blocked dom0's notify"

@@ -13,6 +13,7 @@
  * exits 1.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -497,8 +499,8 @@ static void t_pin_limit(xengntshr_handle *xgs, uint32_t me)
 	}
 	CHECK(rc == -EBUSY, "a map past 65535 pins must fail with EBUSY: %d",
 	      rc);
-	CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0 &&
-		      pins == n && (fl & GTF_reading),
+	CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0 && pins == n &&
+		      (fl & GTF_reading),
 	      "after the refused map: pins %u (want %u), flags 0x%x", pins, n,
 	      fl);
 	req.op = PVK_SIMP_GNT_UNMAP;
@@ -506,8 +508,8 @@ static void t_pin_limit(xengntshr_handle *xgs, uint32_t me)
 		CHECK(pvk_simc_call(sim, &req, NULL, 0, &rep, NULL, 0, NULL) ==
 			      0,
 		      "unmap");
-	CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0 &&
-		      pins == 0 && !(fl & GTF_reading),
+	CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0 && pins == 0 &&
+		      !(fl & GTF_reading),
 	      "all unmapped: pins %u flags 0x%x", pins, fl);
 	CHECK(pvk_simx_gntshr_munmap(xgs, page, 1) == 0, "end");
 }
@@ -542,8 +544,8 @@ static int role_badinput(int argc, char **argv)
 	      "unsharing a mapped page is deferred, not refused");
 	CHECK(pvk_sim_grant_query(pvk_simc_self(), me, ref, &fl, &pins) == 0,
 	      "query");
-	CHECK((fl & GTF_type_mask) == GTF_permit_access &&
-		      (fl & GTF_reading) && (fl & GTF_writing) && pins == 1,
+	CHECK((fl & GTF_type_mask) == GTF_permit_access && (fl & GTF_reading) &&
+		      (fl & GTF_writing) && pins == 1,
 	      "the unshared but mapped entry: flags 0x%x pins %u", fl, pins);
 	CHECK(!strcmp(m, "loop"), "the mapping outlives the unshare");
 	m[0] = 'L';
@@ -576,10 +578,6 @@ static int role_badinput(int argc, char **argv)
 	errno = 0;
 	CHECK(pvk_simx_gntshr_munmap(xgs, mine, 1) < 0 && errno == EINVAL,
 	      "double end access");
-	errno = 0;
-	CHECK(!pvk_simx_gntshr_share_pages(xgs, 4242, 1, &ref, 1) &&
-		      errno == ESRCH,
-	      "sharing with a domain that does not exist");
 	/* A grant for another domain. */
 	other = t_other_domain(me);
 	if (other != PVK_SIMP_NO_DOMID) {
@@ -684,6 +682,28 @@ static int role_badinput(int argc, char **argv)
 	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)p2) == 0, "stale");
 	CHECK(t_wait_event(xce, 100) == -ETIMEDOUT,
 	      "a stale notify reached a new binding");
+	/* A guest granting to ever more domains (any domid, as on Xen)
+	 * cannot make pvkit-simd hold ever more descriptors: a page pool
+	 * per peer, at most 128 pools per guest.  Last: it stays so. */
+	if (me != 0) {
+		uint32_t i, peer;
+		char *pg[256];
+
+		for (i = 0; i < 256; i++) {
+			peer = 5000 + i;
+			pg[i] = pvk_simx_gntshr_share_pages(xgs, peer, 1, &ref,
+							    1);
+			if (!pg[i])
+				break;
+		}
+		CHECK(i > 64 && i < 128 && errno == ENOSPC,
+		      "sharing with %u peers: stopped after %u", 256, i);
+		while (i--)
+			CHECK(pvk_simx_gntshr_munmap(xgs, pg[i], 1) == 0,
+			      "end");
+		CHECK(pvk_simx_gntshr_share_pages(xgs, 0, 1, &ref, 1),
+		      "an existing pool still serves");
+	}
 	pvk_simx_evtchn_close(xce);
 	pvk_simx_gnttab_close(xgt);
 	pvk_simx_gntshr_close(xgs);
@@ -779,6 +799,83 @@ static int role_escapee(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * A hostile guest: it turns its event-channel fd blocking and saturates
+ * it (an eventfd's counter at its maximum makes every writer block), then
+ * publishes an unbound port for domain 0 and waits.
+ */
+static int role_evil_evtchn(int argc, char **argv)
+{
+	struct xs_handle *xs = t_xs();
+	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
+	uint64_t max = UINT64_MAX - 1;
+	char path[64], val[16];
+	int fd, port, i;
+
+	CHECK(xce, "evtchn open");
+	port = pvk_simx_evtchn_bind_unbound_port(xce, 0);
+	CHECK(port > 0, "alloc unbound");
+	fd = pvk_simx_evtchn_fd(xce);
+	/* Whatever the wake-up is made of: every descriptor of ours turns
+	 * blocking and full (an eventfd at its maximum, a pipe to the
+	 * brim), so that a writer sharing its open file would block. */
+	for (i = 3; i < 1024; i++) {
+		int fl = fcntl(i, F_GETFL);
+		char lnk[64] = "", fdp[32];
+		struct stat st;
+
+		snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", i);
+		if (fl < 0 || fstat(i, &st) < 0 ||
+		    readlink(fdp, lnk, sizeof(lnk) - 1) < 0)
+			continue;
+		if (!S_ISFIFO(st.st_mode) &&
+		    strcmp(lnk, "anon_inode:[eventfd]"))
+			continue; /* not a wake-up: our xenstore, say */
+		fcntl(i, F_SETFL, fl | O_NONBLOCK);
+		if (write(i, &max, sizeof(max)) == sizeof(max)) {
+			while (write(i, &max, 1) == 1)
+				;
+		}
+		fcntl(i, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	snprintf(path, sizeof(path), "/local/domain/%u/data/evil", t_domid());
+	snprintf(val, sizeof(val), "%d", port);
+	CHECK(xs_write(xs, XBT_NULL, path, val, strlen(val)), "publish");
+	t_say("port %d published, fd %d blocking and saturated", port, fd);
+	for (;;)
+		pause();
+}
+
+/* dom0: notify the hostile guest NAME; a notify must never block. */
+static int role_notify_evil(int argc, char **argv)
+{
+	struct xs_handle *xs = t_xs();
+	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
+	struct pvk_sim *sim = pvk_simc_self();
+	uint32_t g;
+	char path[64], *v;
+	int port, lport, i;
+
+	CHECK(argc == 2 && sim && xce, "usage: notify-evil NAME");
+	CHECK(pvk_sim_domain_find(sim, argv[1], &g) == 0, "find %s", argv[1]);
+	snprintf(path, sizeof(path), "/local/domain/%u/data/evil", g);
+	v = t_wait_node(xs, path, 30);
+	port = atoi(v);
+	free(v);
+	lport = pvk_simx_evtchn_bind_interdomain(xce, g, (evtchn_port_t)port);
+	CHECK(lport > 0, "bind");
+	/* A blocked notify never returns: the alarm fails the test. */
+	alarm(20);
+	for (i = 0; i < 1000; i++)
+		CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)lport) == 0,
+		      "notify");
+	alarm(0);
+	t_say("1000 notifies to a hostile guest returned");
+	pvk_simx_evtchn_close(xce);
+	xs_close(xs);
+	return 0;
+}
+
 /* pvk_hv_open() as this process: print its return value. */
 static int role_hv_open(int argc, char **argv)
 {
@@ -862,20 +959,31 @@ static int role_fdspam(int argc, char **argv)
 		rc = t_send_fds(sim->fd, PVK_SIMP_DOMAIN_LIST, 4);
 		CHECK(rc == 0, "a list with descriptors: %d", rc);
 	}
-	/* A blocking eventfd is refused too (its writers could block). */
+	/* A wake-up must be a pipe's write end: not an eventfd (its writers
+	 * could be made to block), a socket, nor a read end. */
 	{
-		int efd = eventfd(0, EFD_CLOEXEC), n;
+		int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), n, sv[2];
 		struct pvk_simp_req req = { .op = PVK_SIMP_EVTCHN_OPEN };
 		struct pvk_simp_rep rep;
 
 		rc = pvk_simc_call(sim, &req, &efd, 1, &rep, NULL, 0, &n);
-		CHECK(rc == -EINVAL, "a blocking eventfd: %d", rc);
+		CHECK(rc == -EINVAL, "an eventfd: %d", rc);
 		close(efd);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "pair");
+		rc = pvk_simc_call(sim, &req, sv, 1, &rep, NULL, 0, &n);
+		CHECK(rc == -EINVAL, "a socket: %d", rc);
+		close(sv[0]);
+		close(sv[1]);
+		CHECK(pipe(sv) == 0, "pipe");
+		rc = pvk_simc_call(sim, &req, sv, 1, &rep, NULL, 0, &n);
+		CHECK(rc == -EINVAL, "a pipe's read end: %d", rc);
+		close(sv[0]);
+		close(sv[1]);
 	}
 	CHECK(pvk_sim_status(sim, &st) == 0, "still served");
 	after = t_count_fds(st.simd_pid);
-	CHECK(after == before, "pvkit-simd held %u descriptors, now %u",
-	      before, after);
+	CHECK(after == before, "pvkit-simd held %u descriptors, now %u", before,
+	      after);
 	t_say("malformed SCM_RIGHTS refused; pvkit-simd holds %u descriptors "
 	      "as before",
 	      after);
@@ -955,6 +1063,8 @@ static void usage(void)
 		"  badinput                     every call's bad input\n"
 		"  garbage                      garbage on the control socket\n"
 		"  escapee FILE                 guest: outlive the domain, connect\n"
+		"  evil-evtchn                  guest: saturate its evtchn fd\n"
+		"  notify-evil NAME             dom0: notify it; must not block\n"
 		"  hv-open                      print pvk_hv_open()'s result\n"
 		"  fdspam                       unwanted descriptors to the daemon\n"
 		"  connflood N FILE             hold N connections until FILE\n");
@@ -975,6 +1085,8 @@ int main(int argc, char **argv)
 		{ "badinput", role_badinput },
 		{ "garbage", role_garbage },
 		{ "escapee", role_escapee },
+		{ "evil-evtchn", role_evil_evtchn },
+		{ "notify-evil", role_notify_evil },
 		{ "hv-open", role_hv_open },
 		{ "fdspam", role_fdspam },
 		{ "connflood", role_connflood },

@@ -1590,18 +1590,23 @@ static void test_loop_transaction_quota(void **state)
 	assert_int_equal(pvk_hv_open_loop(&hg, env->loop, g), 0);
 	assert_int_equal(pvk_hv_open_loop(&hg2, env->loop, g), 0);
 	a.plain = hg2;
+	/* Their parents exist: a transaction writing under t/ and u/ does
+	 * not conflict with plain writes under p/. */
+	assert_int_equal(pvk_xs_mkdir(hg, 0, "t"), 0);
+	assert_int_equal(pvk_xs_mkdir(hg, 0, "u"), 0);
+	assert_int_equal(pvk_xs_mkdir(hg, 0, "p"), 0);
 
 	/* Inside one transaction the guest cannot pass its quota. */
 	assert_int_equal(pvk_xs_transaction(hg, 1, txn_quota_fn, &a), -ENOSPC);
 	assert_true(a.nwritten > 0 && a.nwritten < 1000);
-	assert_int_equal(pvk_xs_read(hg, 0, "t", &v), -ENOENT);
+	assert_int_equal(pvk_xs_read(hg, 0, "t/0", &v), -ENOENT);
 
 	/* Within the quota when written, past it at commit (plain writes
 	 * filled the rest meanwhile): refused, and none of it applied. */
 	a.fill = true;
 	assert_int_equal(pvk_xs_transaction(hg, 1, txn_quota_fn, &a), -ENOSPC);
 	assert_int_equal(pvk_xs_read(hg, 0, "t/a", &v), -ENOENT);
-	assert_int_equal(pvk_xs_read(hg, 0, "u", &v), -ENOENT);
+	assert_int_equal(pvk_xs_read(hg, 0, "u/b", &v), -ENOENT);
 	assert_int_equal(pvk_xs_rm(hg, 0, "p"), 0);
 	assert_int_equal(pvk_loop_domain_destroy(env->loop, g), 0);
 	pvk_hv_close(hg2);

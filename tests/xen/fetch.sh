@@ -20,7 +20,7 @@
 # network and nothing cached), 1 anything else.
 set -euo pipefail
 
-xendir=${1:?usage: fetch.sh XENDIR}
+xendir=$(realpath -m "${1:?usage: fetch.sh XENDIR}")
 debs=$xendir/debs
 pkgs=$xendir/pkgs
 boot=$xendir/boot
@@ -57,6 +57,7 @@ fetch_unpack() {
 			echo "  FETCH   $pkg" >&2
 			(cd "$debs" && apt-get download -q "$pkg" >/dev/null 2>"$debs/$pkg.err") ||
 				skip "cannot download $pkg from the Debian mirrors: $(tail -n1 "$debs/$pkg.err")"
+			rm -f "$debs/$pkg.err"
 			deb=$(ls "$debs/${pkg}_"*.deb | head -n1)
 		fi
 		echo "  UNPACK  $(basename "$deb")" >&2

@@ -16,7 +16,7 @@
 # domains skip themselves on Xen.  PVKIT_TEST_XEN=1:
 # "no hypervisor" is a failure here, not a skip.
 CELL_TIMEOUT=400
-HV_CASE_TIMEOUT=25 # each side's wait for the other (PVKIT_TEST_TIMEOUT)
+HV_CASE_TIMEOUT=20 # each side's wait for the other (PVKIT_TEST_TIMEOUT)
 
 cell_needs() {
 	[ -x "$PVK_TESTS/test-hv" ] || skip "needs test-hv (not built)"

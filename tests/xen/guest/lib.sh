@@ -183,21 +183,44 @@ vbd_number() {
 
 # vbd_detach FE NAME [TYPE [SECS]]: as `xl block-detach`: ask the
 # backend to close (online=0, state Closing), wait (30 s) until it is
-# Closed, remove the nodes (also when it did not close: as --force).
+# Closed, remove the nodes (also when it did not close: as --force), and
+# wait until a kernel backend has let go of its device.  A frontend that
+# already closed (a userspace frontend that exited) will not answer
+# Closing; neither will Linux's blkback then, which only follows the
+# frontend's state: with the frontend Closed, the nodes are just removed.
 vbd_detach() {
-	local fe=$1 type=${3:-vbd} secs=${4:-30} dev be fp rc=0
+	local fe=$1 type=${3:-vbd} secs=${4:-30} dev be fp fstate sysdev rc=0
 	dev=$(vbd_number "$2") || return 1
 	be=/local/domain/0/backend/$type/$fe/$dev
 	fp=/local/domain/$fe/device/vbd/$dev
+	sysdev=/sys/bus/xen-backend/devices/$type-$fe-$dev
 	xenstore-exists "$be" 2>/dev/null || {
 		xenstore-rm "$fp" 2>/dev/null
 		return 0
 	}
-	xenstore-write "$be/online" 0 "$be/state" 5 || rc=1
-	xs_wait "$be/state" 6 "$secs" || rc=1
+	fstate=$(xenstore-read "$fp/state" 2>/dev/null)
+	if [ "${fstate:-6}" = 6 ]; then
+		xenstore-write "$be/online" 0 || rc=1
+	else
+		xenstore-write "$be/online" 0 "$be/state" 5 || rc=1
+		xs_wait "$be/state" 6 "$secs" || rc=1
+	fi
 	xenstore-rm "$be" "$fp" 2>/dev/null
 	xenstore-rm "/local/domain/0/backend/$type/$fe" 2>/dev/null
+	if ! wait_gone "$sysdev" 10; then
+		echo "vbd_detach: $sysdev still there" >&2
+		rc=1
+	fi
 	return $rc
+}
+
+# wait_gone PATH SECS: wait until PATH does not exist.
+wait_gone() {
+	local deadline=$(($(now) + $2))
+	while [ -e "$1" ]; do
+		[ "$(now)" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
 }
 
 # vbd_show FE NAME [TYPE]: print a vbd's xenstore nodes (for the log).
@@ -294,11 +317,7 @@ blk_domu_wait_disk() {
 }
 
 blk_domu_wait_gone() {
-	local deadline=$(($(now) + 15))
-	while [ -e "/sys/block/$1" ]; do
-		[ "$(now)" -lt "$deadline" ] || fail "/dev/$1 still there after 15s"
-		sleep 0.1
-	done
+	wait_gone "/sys/block/$1" 15 || fail "/dev/$1 still there after 15s"
 }
 
 # domU: blk_domu_autoprobe 0|1: whether the domU's kernel binds new xenbus
