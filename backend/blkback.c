@@ -169,6 +169,23 @@ err_errno:
 	return ssz;
 }
 
+int bb_disk_refresh(struct bb_disk *d)
+{
+	struct stat st;
+	uint64_t bytes;
+
+	if (fstat(d->fd, &st) < 0)
+		return -errno;
+	if (d->is_bdev) {
+		if (ioctl(d->fd, BLKGETSIZE64, &bytes) < 0)
+			return -errno;
+	} else {
+		bytes = (uint64_t)st.st_size;
+	}
+	d->sectors = bytes / PVK_BLKIF_SECTOR_SIZE;
+	return 0;
+}
+
 void bb_disk_close(struct bb_disk *d)
 {
 	if (d->fd >= 0)
@@ -329,7 +346,9 @@ static void req_finish(struct bb_queue *q, struct bb_req *r, int16_t status)
 					  .operation = r->op,
 					  .status = status };
 	uint64_t us = (now_ns() - r->t0) / 1000u;
-	unsigned int b = 0;
+	unsigned int kind = r->kind == BK_READ	? BB_LAT_READ :
+			    r->kind == BK_WRITE ? BB_LAT_WRITE :
+						  BB_LAT_SYNC;
 
 	req_unmap(q, r);
 	free(r->heap);
@@ -364,9 +383,7 @@ static void req_finish(struct bb_queue *q, struct bb_req *r, int16_t status)
 	} else {
 		BB_INC(q, errors, 1);
 	}
-	while (us >> (b + 1) && b + 1 < BB_HIST_BUCKETS)
-		b++;
-	BB_INC(q, hist[b], 1);
+	BB_INC(q, hist[kind][bb_hist_bucket(us)], 1);
 
 	r->next_free = q->free;
 	q->free = r;

@@ -25,15 +25,46 @@
  * maps its data pages in one batch, and libpvkit-hv maps at most 1024
  * grants per call. */
 #define BB_MAX_INDIRECT_SEGS 1024u
-#define BB_HIST_BUCKETS 24 /* log2 microseconds: [2^i, 2^(i+1)) */
+/*
+ * Latency histogram: microseconds, four buckets per power of two (each
+ * bucket at most 25% wide), so that a p50 of 40 us and one of 50 us land
+ * in different buckets.  Buckets 0..3 are [0,1) .. [3,4) us; from 4 us,
+ * bucket 4 + 4 * (e - 2) + s is [(4 + s) << (e - 2), (5 + s) << (e - 2))
+ * for 2^e <= us < 2^(e+1).  The last bucket also takes everything above
+ * (about 16.8 s).
+ */
+#define BB_HIST_BUCKETS 92
+enum { BB_LAT_READ, BB_LAT_WRITE, BB_LAT_SYNC, BB_LAT_KINDS };
+
+static inline unsigned int bb_hist_bucket(uint64_t us)
+{
+	unsigned int e, b;
+
+	if (us < 4)
+		return (unsigned int)us;
+	e = 63u - (unsigned int)__builtin_clzll(us);
+	b = 4 + 4 * (e - 2) + (unsigned int)((us >> (e - 2)) & 3);
+	return b < BB_HIST_BUCKETS ? b : BB_HIST_BUCKETS - 1;
+}
+
+/* Lower bound of bucket @b, in microseconds; bb_hist_lo(b + 1) is its
+ * upper bound. */
+static inline uint64_t bb_hist_lo(unsigned int b)
+{
+	if (b < 4)
+		return b;
+	return (uint64_t)(4 + (b - 4) % 4) << ((b - 4) / 4);
+}
 
 /* Counters of one queue; written by its thread, read by the stats thread
- * with relaxed atomics (a snapshot, not a transaction). */
+ * with relaxed atomics (a snapshot, not a transaction).  hist[] is the
+ * latency from taking a request off the ring to putting its response on
+ * it, by kind: reads, writes, and flushes/barriers/discards. */
 struct bb_counters {
 	uint64_t reads, writes, flushes, barriers, discards;
 	uint64_t bytes_read, bytes_written;
 	uint64_t errors, eopnotsupp;
-	uint64_t hist[BB_HIST_BUCKETS];
+	uint64_t hist[BB_LAT_KINDS][BB_HIST_BUCKETS];
 };
 
 /* What the frontend published, validated, for one queue. */
@@ -101,6 +132,8 @@ struct bb_dev {
 /* blkback.c */
 int bb_disk_open(struct bb_disk *d, const char *path, bool readonly,
 		 bool allow_direct);
+/* Re-read the size (sectors) of an open disk; no queue may be running. */
+int bb_disk_refresh(struct bb_disk *d);
 void bb_disk_close(struct bb_disk *d);
 /* Map and start every queue of @c; on failure nothing is left behind. */
 int bb_dev_connect(struct bb_dev *dev, const struct bb_connect *c);

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -118,6 +119,18 @@ static void dev_switch(struct bb_dev *dev, enum pvk_xenbus_state st, int phase,
 		       why ? why : "");
 }
 
+/* The info bits (VDISK_*) of @d, as Linux's blkback computes them. */
+static unsigned int disk_info(const struct bb_disk *d)
+{
+	unsigned int info = 0;
+
+	if (d->readonly)
+		info |= PVK_VDISK_READONLY;
+	if (d->cdrom)
+		info |= PVK_VDISK_CDROM | PVK_VDISK_REMOVABLE;
+	return info;
+}
+
 /* Probe-time nodes: what we offer.  One transaction, so a frontend that
  * sees InitWait sees all of them. */
 static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
@@ -126,13 +139,8 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 	const struct bb_limits *l = &dev->lim;
 	const struct bb_disk *d = &dev->disk;
 	struct pvk_xenbus_dev *x = &dev->xb;
-	unsigned int info = 0;
 	int err = 0;
 
-	if (d->readonly)
-		info |= PVK_VDISK_READONLY;
-	if (d->cdrom)
-		info |= PVK_VDISK_CDROM | PVK_VDISK_REMOVABLE;
 	if (l->max_indirect_segs)
 		err |= pvk_xenbus_printf(x, t, "feature-max-indirect-segments",
 					 "%u", l->max_indirect_segs);
@@ -141,6 +149,9 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 					 l->max_queues);
 	err |= pvk_xenbus_printf(x, t, "max-ring-page-order", "%u",
 				 l->max_ring_order);
+	/* The deprecated form, for frontends that only know num-ring-pages. */
+	err |= pvk_xenbus_printf(x, t, "max-ring-pages", "%u",
+				 1u << l->max_ring_order);
 	err |= pvk_xenbus_printf(x, t, "feature-flush-cache", "%d", l->flush);
 	err |= pvk_xenbus_printf(x, t, "feature-barrier", "%d", l->barrier);
 	err |= pvk_xenbus_printf(x, t, "feature-discard", "%d", l->discard);
@@ -156,7 +167,9 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 	err |= pvk_xenbus_printf(x, t, "sector-size", "%u", d->sector_size);
 	err |= pvk_xenbus_printf(x, t, "physical-sector-size", "%u",
 				 d->phys_sector_size);
-	err |= pvk_xenbus_printf(x, t, "info", "%u", info);
+	err |= pvk_xenbus_printf(x, t, "info", "%u", disk_info(d));
+	/* What a hotplug script writes once the device is ready, and what
+	 * libxl waits for: written with the features, before InitWait. */
 	err |= pvk_xenbus_printf(x, t, "hotplug-status", "connected");
 	(void)hv;
 	/* Each call returns 0 or -errno: OR-ing keeps "some failed". */
@@ -193,66 +206,162 @@ static int fe_uint(struct bb_dev *dev, const char *name, unsigned long def,
 	return err;
 }
 
-/* Read what the frontend published, bounded and validated. */
-static int read_connect(struct bb_dev *dev, struct bb_connect *c,
-			const char **why)
+/* A peer string, made safe for one log line. */
+static void printable(char *out, size_t len, const char *s)
 {
-	unsigned long order, nq, v, pers;
-	char name[48], pre[24];
+	size_t i;
+
+	for (i = 0; i + 1 < len && s[i]; i++)
+		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	out[i] = '\0';
+}
+
+/*
+ * The ring's size and the names of its grant refs, as Linux's blkback
+ * reads them: a ring-page-order node (even "0") means ring-ref0..N-1; no
+ * such node means one page in ring-ref.  Older frontends give the page
+ * count in num-ring-pages (blkif.h, deprecated) with ring-ref0..N-1.
+ */
+static int read_ring_size(struct bb_dev *dev, uint32_t *order, bool *multi,
+			  char *why, size_t wlen)
+{
+	unsigned long v, pages;
+
+	if (fe_uint(dev, "ring-page-order", ULONG_MAX, &v) < 0) {
+		snprintf(why, wlen, "malformed ring-page-order");
+		return -EPROTO;
+	}
+	if (v != ULONG_MAX) {
+		if (v > dev->lim.max_ring_order) {
+			snprintf(
+				why, wlen,
+				"ring-page-order %lu above max-ring-page-order "
+				"%u",
+				v, dev->lim.max_ring_order);
+			return -EPROTO;
+		}
+		*order = (uint32_t)v;
+		*multi = true;
+		return 0;
+	}
+	if (fe_uint(dev, "num-ring-pages", 1, &pages) < 0 || !pages ||
+	    (pages & (pages - 1)) || pages > (1ul << dev->lim.max_ring_order)) {
+		snprintf(why, wlen,
+			 "num-ring-pages not a power of two up to %u",
+			 1u << dev->lim.max_ring_order);
+		return -EPROTO;
+	}
+	for (*order = 0; (1ul << *order) < pages; (*order)++)
+		;
+	*multi = pages > 1;
+	return 0;
+}
+
+/* One grant ref of the ring: @pre is "" or "queue-<q>/". */
+static int read_ring_ref(struct bb_dev *dev, const char *pre, uint32_t i,
+			 bool multi, uint32_t *ref)
+{
+	char name[48];
+	unsigned long v;
+	int err;
+
+	if (multi)
+		snprintf(name, sizeof(name), "%sring-ref%u", pre, i);
+	else
+		snprintf(name, sizeof(name), "%sring-ref", pre);
+	err = fe_uint(dev, name, ULONG_MAX, &v);
+	/* ring-page-order = 0 with the single-page name: accept it. */
+	if (!err && v == ULONG_MAX && multi && i == 0) {
+		snprintf(name, sizeof(name), "%sring-ref", pre);
+		err = fe_uint(dev, name, ULONG_MAX, &v);
+	}
+	if (err < 0 || v > UINT32_MAX)
+		return -EPROTO;
+	*ref = (uint32_t)v;
+	return 0;
+}
+
+/* Read what the frontend published, bounded and validated; on refusal
+ * @why says which node and why. */
+static int read_connect(struct bb_dev *dev, struct bb_connect *c, char *why,
+			size_t wlen)
+{
+	unsigned long nq, v, pers;
+	char name[48], pre[24], show[40];
 	char *proto = NULL;
 	uint32_t q, i;
+	bool multi = false;
 	int err;
 
 	memset(c, 0, sizeof(*c));
-	*why = "malformed ring-page-order";
-	if (fe_uint(dev, "ring-page-order", 0, &order) < 0)
+	err = read_ring_size(dev, &c->ring_order, &multi, why, wlen);
+	if (err < 0)
+		return err;
+	if (fe_uint(dev, "multi-queue-num-queues", 1, &nq) < 0 || nq == 0 ||
+	    nq > dev->lim.max_queues) {
+		snprintf(why, wlen,
+			 "multi-queue-num-queues malformed or not 1..%u",
+			 dev->lim.max_queues);
 		return -EPROTO;
-	*why = "ring-page-order above max-ring-page-order";
-	if (order > dev->lim.max_ring_order)
-		return -EPROTO;
-	*why = "malformed multi-queue-num-queues";
-	if (fe_uint(dev, "multi-queue-num-queues", 1, &nq) < 0)
-		return -EPROTO;
-	*why = "multi-queue-num-queues out of range";
-	if (nq == 0 || nq > dev->lim.max_queues)
-		return -EPROTO;
+	}
+	/* Missing or empty means native, as for Linux's blkback. */
 	err = pvk_xenbus_read(&dev->xb, PVK_XS_NO_TXN, true, "protocol",
 			      &proto);
-	if (err >= 0) {
-		bool ok = !strcmp(proto, BB_PROTO_NATIVE);
-
-		free(proto);
-		*why = "unsupported protocol (only the native ABI)";
-		if (!ok)
-			return -EPROTO;
-	}
-	*why = "malformed feature-persistent";
-	if (fe_uint(dev, "feature-persistent", 0, &pers) < 0)
+	if (err == -ENOENT) {
+		proto = NULL;
+	} else if (err < 0) {
+		snprintf(why, wlen, "unreadable protocol node");
 		return -EPROTO;
+	}
+	if (proto && *proto && strcmp(proto, BB_PROTO_NATIVE)) {
+		printable(show, sizeof(show), proto);
+		if (!strcmp(proto, "x86_32-abi"))
+			snprintf(why, wlen,
+				 "protocol x86_32-abi: 32-bit guest ring "
+				 "layout is not supported (run a 64-bit guest "
+				 "kernel)");
+		else
+			snprintf(why, wlen,
+				 "protocol '%s' is not this backend's "
+				 "(%s)",
+				 show, BB_PROTO_NATIVE);
+		free(proto);
+		return -EPROTO;
+	}
+	free(proto);
+	if (fe_uint(dev, "feature-persistent", 0, &pers) < 0) {
+		snprintf(why, wlen, "malformed feature-persistent");
+		return -EPROTO;
+	}
 
 	c->nr_queues = (uint32_t)nq;
-	c->ring_order = (uint32_t)order;
 	c->persistent = dev->lim.persistent && pers == 1;
 	for (q = 0; q < c->nr_queues; q++) {
 		if (nq == 1)
 			pre[0] = '\0';
 		else
 			snprintf(pre, sizeof(pre), "queue-%u/", q);
-		for (i = 0; i < (1u << order); i++) {
-			if (order == 0)
-				snprintf(name, sizeof(name), "%sring-ref", pre);
-			else
-				snprintf(name, sizeof(name), "%sring-ref%u",
-					 pre, i);
-			*why = "missing or malformed ring-ref";
-			if (fe_uint(dev, name, ~0ul, &v) < 0 || v > UINT32_MAX)
+		for (i = 0; i < (1u << c->ring_order); i++) {
+			if (read_ring_ref(dev, pre, i, multi,
+					  &c->q[q].ring_refs[i]) < 0) {
+				if (multi)
+					snprintf(why, wlen,
+						 "%sring-ref%u missing or "
+						 "malformed",
+						 pre, i);
+				else
+					snprintf(why, wlen,
+						 "%sring-ref missing or "
+						 "malformed",
+						 pre);
 				return -EPROTO;
-			c->q[q].ring_refs[i] = (uint32_t)v;
+			}
 		}
 		snprintf(name, sizeof(name), "%sevent-channel", pre);
-		*why = "missing or malformed event-channel";
-		if (fe_uint(dev, name, ~0ul, &v) < 0 || v > UINT32_MAX)
+		if (fe_uint(dev, name, ULONG_MAX, &v) < 0 || v > UINT32_MAX) {
+			snprintf(why, wlen, "%s missing or malformed", name);
 			return -EPROTO;
+		}
 		c->q[q].evtchn = (uint32_t)v;
 	}
 	return 0;
@@ -264,16 +373,52 @@ static void dev_go_closing(struct bb_dev *dev, const char *why)
 	dev_switch(dev, PVK_XENBUS_CLOSING, PH_CLOSING, why);
 }
 
+/*
+ * What Linux's blkback connect() writes, rewritten in one transaction just
+ * before Connected: blkfront reads sectors, info and sector-size (and the
+ * features) when it sees Connected, so they must describe the disk as it
+ * is now, not as it was at probe.  feature-persistent is the negotiated
+ * value.
+ */
+static int connect_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	struct bb_dev *dev = arg;
+	const struct bb_limits *l = &dev->lim;
+	const struct bb_disk *d = &dev->disk;
+	struct pvk_xenbus_dev *x = &dev->xb;
+	int err = 0;
+
+	(void)hv;
+	err |= pvk_xenbus_printf(x, t, "feature-flush-cache", "%d", l->flush);
+	err |= pvk_xenbus_printf(x, t, "feature-barrier", "%d", l->barrier);
+	err |= pvk_xenbus_printf(x, t, "feature-discard", "%d", l->discard);
+	err |= pvk_xenbus_printf(x, t, "feature-persistent", "%d",
+				 dev->persistent);
+	err |= pvk_xenbus_printf(x, t, "sectors", "%" PRIu64, d->sectors);
+	err |= pvk_xenbus_printf(x, t, "info", "%u", disk_info(d));
+	err |= pvk_xenbus_printf(x, t, "sector-size", "%u", d->sector_size);
+	err |= pvk_xenbus_printf(x, t, "physical-sector-size", "%u",
+				 d->phys_sector_size);
+	return err < 0 ? -EIO : 0;
+}
+
 static void dev_connect(struct bb_dev *dev)
 {
 	struct bb_connect c;
-	const char *why = NULL;
-	char msg[160];
+	char why[160], msg[200];
 	int err;
 
-	err = read_connect(dev, &c, &why);
+	err = read_connect(dev, &c, why, sizeof(why));
 	if (err < 0) {
 		dev_go_closing(dev, why);
+		return;
+	}
+	/* The image may have grown or shrunk since probe. */
+	err = bb_disk_refresh(&dev->disk);
+	if (err < 0) {
+		snprintf(msg, sizeof(msg), "re-reading the size of %s: %s",
+			 dev->params, strerror(-err));
+		dev_go_closing(dev, msg);
 		return;
 	}
 	__atomic_store_n(&dev->broken, false, __ATOMIC_RELAXED);
@@ -286,9 +431,13 @@ static void dev_connect(struct bb_dev *dev)
 		return;
 	}
 	dev->ring_order = c.ring_order;
-	/* Negotiated, as Linux's blkback writes it at connect. */
-	pvk_xenbus_printf(&dev->xb, PVK_XS_NO_TXN, "feature-persistent", "%d",
-			  c.persistent);
+	err = pvk_xs_transaction(dev->hv, 0, connect_txn, dev);
+	if (err < 0) {
+		snprintf(msg, sizeof(msg), "writing the connect nodes: %s",
+			 strerror(-err));
+		dev_go_closing(dev, msg);
+		return;
+	}
 	snprintf(msg, sizeof(msg),
 		 "queues=%u ring-page-order=%u persistent=%d indirect=%u "
 		 "sectors=%" PRIu64 "%s%s",
@@ -381,7 +530,7 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 {
 	struct bb_dev *dev;
 	char *mode = NULL, *dtype = NULL, path[PVK_XENBUS_PATH_MAX + 8];
-	unsigned long online;
+	unsigned long online, den;
 	bool cdrom = false;
 	int err, sb, sf;
 
@@ -461,7 +610,11 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 		return;
 	}
 	dev->disk.cdrom = cdrom;
-	dev->lim.discard = dev->disk.discard && !bb->cfg.no_discard;
+	/* The toolstack's discard-enable (blkif.h; default 1) can only take
+	 * discard away. */
+	if (own_read_uint(dev, "discard-enable", 1, &den) < 0)
+		den = 1;
+	dev->lim.discard = dev->disk.discard && !bb->cfg.no_discard && den;
 
 	snprintf(dev->fe_token, sizeof(dev->fe_token), "fe/%u/%u", fe, devid);
 	snprintf(path, sizeof(path), "%s/state", dev->xb.fe_path);
@@ -881,13 +1034,55 @@ void pvk_blkback_destroy(struct pvk_blkback *bb)
 	free(bb);
 }
 
+static const char *const lat_names[BB_LAT_KINDS] = {
+	[BB_LAT_READ] = "read",
+	[BB_LAT_WRITE] = "write",
+	[BB_LAT_SYNC] = "flush",
+};
+
+/* The bucket holding the @pct-th percentile of @h (of @n samples): its
+ * upper bound, in microseconds. */
+static uint64_t hist_pct(const uint64_t *h, uint64_t n, double pct)
+{
+	uint64_t want = (uint64_t)((double)n * pct / 100.0 + 0.999999), sum = 0;
+	unsigned int b;
+
+	for (b = 0; b < BB_HIST_BUCKETS; b++) {
+		sum += h[b];
+		if (sum >= want && sum)
+			return bb_hist_lo(b + 1);
+	}
+	return bb_hist_lo(BB_HIST_BUCKETS);
+}
+
+static void print_latency(FILE *f, const char *kind, const uint64_t *h)
+{
+	uint64_t n = 0;
+	unsigned int b;
+
+	for (b = 0; b < BB_HIST_BUCKETS; b++)
+		n += h[b];
+	if (!n)
+		return;
+	fprintf(f,
+		"latency %s unit=us count=%" PRIu64 " p50<=%" PRIu64
+		" p90<=%" PRIu64 " p99<=%" PRIu64 " p99.9<=%" PRIu64,
+		kind, n, hist_pct(h, n, 50), hist_pct(h, n, 90),
+		hist_pct(h, n, 99), hist_pct(h, n, 99.9));
+	for (b = 0; b < BB_HIST_BUCKETS; b++)
+		if (h[b])
+			fprintf(f, " %" PRIu64 "-%" PRIu64 "us:%" PRIu64,
+				bb_hist_lo(b), bb_hist_lo(b + 1), h[b]);
+	fprintf(f, "\n");
+}
+
 int pvk_blkback_stats(struct pvk_blkback *bb, FILE *f)
 {
 	struct bb_counters c;
 	struct bb_dev *d;
 	uint32_t inflight;
 	bool broken;
-	int i;
+	unsigned int k;
 
 	for (d = bb->devs; d; d = d->next) {
 		bb_dev_counters(d, &c, &broken, &inflight);
@@ -910,13 +1105,8 @@ int pvk_blkback_stats(struct pvk_blkback *bb, FILE *f)
 			c.bytes_read, c.bytes_written, c.errors, c.eopnotsupp,
 			inflight, broken,
 			__atomic_load_n(&d->broken_count, __ATOMIC_RELAXED));
-		fprintf(f, "latency");
-		for (i = 0; i < BB_HIST_BUCKETS; i++)
-			if (c.hist[i])
-				fprintf(f, " %lu-%luus:%" PRIu64,
-					i ? 1ul << i : 0ul, 1ul << (i + 1),
-					c.hist[i]);
-		fprintf(f, "\n");
+		for (k = 0; k < BB_LAT_KINDS; k++)
+			print_latency(f, lat_names[k], c.hist[k]);
 	}
 	return 0;
 }

@@ -8,12 +8,16 @@
  * Runs inside a guest domain that has the image attached as VDEV
  * (bench/blk-bench.sh sets that up on the simulator):
  *   bench-blk --image PATH [--vdev xvda] [--seconds S] [--quick]
- *             [--poll-us N] [--demo]
+ *             [--poll-us N] [--max-queues N] [--no-persistent]
+ *             [--grant-per-request] [--demo]
  * --demo: also write and read back a verification pattern first, print
  * what was negotiated, and measure reads only (`make demo`).
  *
  * The native side opens the image with O_DIRECT when the file system
  * allows it, as pvkit-backd does, so both sides reach the same storage.
+ * Each PV case also reports what an I/O cost in signalling -- event-channel
+ * notifications sent and events taken per I/O -- counts that, unlike the
+ * times, do not depend on how loaded the machine is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +42,7 @@
 #define MAX_SAMPLES (4u << 20)
 
 struct run {
+	uint64_t ops;
 	bool write;
 	unsigned int qd;
 	uint64_t span; /* bytes addressed */
@@ -64,6 +70,16 @@ static void record(struct run *r, uint64_t ns)
 {
 	if (r->n < MAX_SAMPLES)
 		r->lat[r->n++] = ns;
+}
+
+/* CPU time (user + system) of this process so far, in microseconds. */
+static double cpu_us(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 /* ---- native io_uring ---------------------------------------------------- */
@@ -138,6 +154,7 @@ static int native_run(int fd, struct run *r, uint8_t *bufs)
 		}
 	}
 	r->iops = (double)ops * 1e9 / (double)(pvk_bench_now_ns() - t0);
+	r->ops = ops;
 	rc = 0;
 exit_ring:
 	io_uring_queue_exit(&ring);
@@ -194,6 +211,7 @@ static int pv_run(struct pvk_blkfront *bf, struct run *r, uint8_t *bufs)
 		pvk_blkfront_kick(bf);
 	}
 	r->iops = (double)ops * 1e9 / (double)(pvk_bench_now_ns() - t0);
+	r->ops = ops;
 	return 0;
 }
 
@@ -254,7 +272,10 @@ static void print_info(struct pvk_blkfront *bf)
 	       i.size_bytes >> 20, i.sector_size, i.physical_sector_size,
 	       i.read_only ? "read-only" : "read-write", i.nr_queues,
 	       i.nr_queues == 1 ? "" : "s", i.ring_order, i.ring_entries,
-	       i.max_indirect_segs ? "yes" : "no", i.persistent ? "yes" : "no",
+	       i.max_indirect_segs ? "yes" : "no",
+	       i.persistent ? "yes" :
+	       i.grant_pool ? "no (pages stay granted)" :
+			      "no (granted per request)",
 	       i.flush ? "yes" : "no", i.barrier ? "yes" : "no",
 	       i.discard ? "yes" : "no");
 	if (i.max_indirect_segs)
@@ -280,7 +301,8 @@ static int open_pv(struct pvk_hv *hv, const char *vdev,
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench-blk --image PATH [--vdev xvda] [--seconds S] "
-		   "[--quick] [--poll-us N] [--max-queues N] [--demo]\n");
+		   "[--quick] [--poll-us N] [--max-queues N] [--no-persistent] "
+		   "[--grant-per-request] [--demo]\n");
 }
 
 int main(int argc, char **argv)
@@ -293,6 +315,8 @@ int main(int argc, char **argv)
 		{ "poll-us", required_argument, NULL, 'p' },
 		{ "demo", no_argument, NULL, 'd' },
 		{ "max-queues", required_argument, NULL, 'm' },
+		{ "no-persistent", no_argument, NULL, 'P' },
+		{ "grant-per-request", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -330,6 +354,12 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			o.max_queues = (unsigned int)atoi(optarg);
+			break;
+		case 'P':
+			o.flags |= PVK_BLKFRONT_NO_PERSISTENT;
+			break;
+		case 'G':
+			o.flags |= PVK_BLKFRONT_GRANT_PER_REQUEST;
 			break;
 		case 'h':
 			usage(stdout);
@@ -396,7 +426,7 @@ int main(int argc, char **argv)
 			struct pvk_blkfront_stats st0, st1;
 			struct pvk_bench_stats sn, sp;
 			struct pvk_bench_load ld;
-			double ios;
+			double ios, c0, c1, c2;
 			char base[64], name[64];
 			const char *wl = w ? "randwrite" : "randread";
 
@@ -411,11 +441,14 @@ int main(int argc, char **argv)
 				goto close_bench;
 			}
 			pvk_bench_load_begin(&ld);
+			c0 = cpu_us();
 			rc = native_run(fd, &nat, bufs);
+			c1 = cpu_us();
 			pvk_blkfront_stats(bf, &st0);
 			if (!rc)
 				rc = pv_run(bf, &pv, bufs);
 			pvk_blkfront_stats(bf, &st1);
+			c2 = cpu_us();
 			pvk_bench_set_load(b, pvk_bench_load_end(&ld));
 			if (rc < 0 || pvk_bench_stats(nat.lat, nat.n, &sn) ||
 			    pvk_bench_stats(pv.lat, pv.n, &sp)) {
@@ -453,7 +486,11 @@ int main(int argc, char **argv)
 			/* What each PV I/O cost in guest<->backend signalling:
 			 * counts, not times, so they hold on a loaded machine. */
 			ios = (double)(st1.ios - st0.ios);
-			if (ios > 0) {
+			if (ios > 0 && nat.ops) {
+				printf("%*s  CPU per I/O (this process): native %.1f us, PV %.1f us\n",
+				       (int)strlen(wl), "",
+				       (c1 - c0) / (double)nat.ops,
+				       (c2 - c1) / ios);
 				printf("%*s  PV per I/O: %.2f notifications sent, %.2f events taken, %.2f ring requests\n",
 				       (int)strlen(wl), "",
 				       (double)(st1.notifies - st0.notifies) /
@@ -477,6 +514,17 @@ int main(int argc, char **argv)
 					b, name, "events/io", "1",
 					(double)(st1.events - st0.events) / ios,
 					NULL, 0);
+				snprintf(base, sizeof(base),
+					 "%s.qd%u.native.cpu_per_io", wl,
+					 nat.qd);
+				pvk_bench_case(b, base, "cpu/io", "us",
+					       (c1 - c0) / (double)nat.ops,
+					       NULL, 0);
+				snprintf(name, sizeof(name),
+					 "%s.qd%u.pv.cpu_per_io", wl, nat.qd);
+				pvk_bench_case(b, name, "cpu/io", "us",
+					       (c2 - c1) / ios, base,
+					       (c1 - c0) / (double)nat.ops);
 			}
 			fflush(stdout);
 			free(nat.lat);

@@ -379,12 +379,54 @@ static void bf_discard_params(struct pvk_blkfront *bf, unsigned long gran,
 	bi->discard_alignment = (uint32_t)(align % gran);
 }
 
+/* "sectors" in @unit-byte units, as bytes: at most 2^63 (offsets then fit
+ * an off_t, and trimming a discard to granules cannot wrap), a whole
+ * number of @ss-byte sectors, not empty. */
+static int disk_size(struct pvk_blkfront *bf, unsigned long sectors,
+		     uint64_t unit, unsigned long ss, uint64_t *size)
+{
+	if (!sectors || sectors > (UINT64_MAX >> 1) / unit ||
+	    (sectors * unit) % ss) {
+		bf_set_broken(
+			bf,
+			"backend disk size invalid: sectors = %lu (%" PRIu64
+			"-byte units), sector-size %lu",
+			sectors, unit, ss);
+		return -EPROTO;
+	}
+	*size = sectors * unit;
+	return 0;
+}
+
+/* Connected again while connected: the backend announces a new size, as
+ * Linux's blkback does after a resize. */
+static int bf_resize(struct pvk_blkfront *bf)
+{
+	struct pvk_blkfront_info *bi = &bf->info;
+	unsigned long sectors;
+	uint64_t size = 0;
+	int rc;
+
+	rc = be_uint(bf, "sectors", 0, ULONG_MAX, &sectors);
+	if (rc == 0)
+		rc = disk_size(bf, sectors, bf->unit, bi->sector_size, &size);
+	if (rc < 0 || size == bi->size_bytes)
+		return rc;
+	bf_log(bf, "disk resized from %" PRIu64 " to %" PRIu64 " bytes",
+	       bi->size_bytes, size);
+	bi->size_bytes = size;
+	bi->sectors = size / bi->sector_size;
+	return 0;
+}
+
 static int bf_connect(struct pvk_blkfront *bf)
 {
 	unsigned long sectors, info, ss, pss, flush, barrier, discard;
 	unsigned long gran, align, secure, persistent, indirect;
 	struct pvk_blkfront_info *bi = &bf->info;
 	bool large = bf->opts.flags & PVK_BLKFRONT_LARGE_SECTORS;
+	const struct pvk_blkfront_io *io;
+	unsigned int held = 0;
 	uint64_t unit, size;
 	char *mode = NULL;
 	int rc;
@@ -431,18 +473,9 @@ static int bf_connect(struct pvk_blkfront *bf)
 	/* "sectors" is in wire units: 512 bytes, or sector-size with
 	 * feature-large-sector-size (see blkfront.h). */
 	unit = large ? ss : PVK_BLKIF_SECTOR_SIZE;
-	/* At most 2^63 bytes: offsets then fit an off_t, and trimming a
-	 * discard to granules cannot wrap. */
-	if (!sectors || sectors > (UINT64_MAX >> 1) / unit ||
-	    (sectors * unit) % ss) {
-		bf_set_broken(
-			bf,
-			"backend disk size invalid: sectors = %lu (%" PRIu64
-			"-byte units), sector-size %lu",
-			sectors, unit, ss);
-		return -EPROTO;
-	}
-	size = sectors * unit;
+	rc = disk_size(bf, sectors, unit, ss, &size);
+	if (rc < 0)
+		return rc;
 	if (bi->connects && ss != bi->sector_size) {
 		bf_set_broken(
 			bf,
@@ -491,6 +524,8 @@ static int bf_connect(struct pvk_blkfront *bf)
 			      0;
 
 	bf_trim_ios(bf);
+	for (io = bf->inc_head; io; io = io->next_)
+		held++;
 	rc = bf_start(bf);
 	if (rc < 0 && rc != -EIO) {
 		bf_log(bf, "cannot start the rings (%d)", rc);
@@ -499,7 +534,7 @@ static int bf_connect(struct pvk_blkfront *bf)
 	bi->connects++;
 	if (bi->connects > 1)
 		bf_log(bf, "reconnected (%u), re-issuing %u I/O", bi->connects,
-		       bf->nr_ios);
+		       held);
 	return bf_xs_switch(bf, PVK_XENBUS_CONNECTED);
 }
 
@@ -551,6 +586,8 @@ int bf_xs_step(struct pvk_blkfront *bf)
 	case PVK_XENBUS_CONNECTED:
 		if (bf->conn == BF_PUBLISHED) {
 			rc = bf_negotiated(bf, bf_connect(bf));
+		} else if (bf->conn == BF_CONNECTED) {
+			rc = bf_resize(bf);
 		} else if (bf->conn == BF_DISCONNECTED && !bf->closing &&
 			   bf->fe_state != PVK_XENBUS_CLOSED) {
 			/* Still connected to an earlier frontend's rings:

@@ -1248,6 +1248,9 @@ static int loop_domain_info(struct pvk_hv *hv, uint32_t domid,
 	struct loop_hv *lh = to_lh(hv);
 	int ret = -ENOENT;
 
+	/* Xen: getdomaininfo is for the control domain only. */
+	if (hv->domid != 0)
+		return -EPERM;
 	lock(lh->loop);
 	if (dom_get(lh->loop, domid)) {
 		memset(info, 0, sizeof(*info));

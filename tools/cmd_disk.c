@@ -15,7 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <pvkit/blkif.h>
 #include <pvkit/hv.h>
 #include <pvkit/xenbus.h>
 
@@ -33,6 +35,15 @@ static const char *backend_type(const char *opt)
 	if (opt)
 		return opt;
 	return e && *e ? e : "vbd";
+}
+
+/* A backend type is one xenstore path component. */
+static bool valid_type(const char *t)
+{
+	size_t n = strspn(t, "abcdefghijklmnopqrstuvwxyz"
+			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+
+	return n && !t[n] && n < PVK_XENBUS_TYPE_MAX;
 }
 
 static int open_hv(struct pvk_hv **hv)
@@ -102,7 +113,11 @@ static void devid_name(uint32_t devid, char *buf, size_t len)
 	snprintf(buf, len, "xvd%s", r);
 }
 
-/* A domain by id or by /local/domain/<id>/name. */
+/*
+ * A domain by id or by /local/domain/<id>/name.  A number must name a
+ * domain that exists (xenstore's /local/domain/<id>, which every domain
+ * has while it runs, on Xen as on the simulator).  -ENOENT if none.
+ */
 static int find_domain(struct pvk_hv *hv, const char *arg, uint32_t *domid)
 {
 	char **ids = NULL, path[64], *name;
@@ -110,10 +125,15 @@ static int find_domain(struct pvk_hv *hv, const char *arg, uint32_t *domid)
 	char *end;
 	int cnt, i, found = -ENOENT;
 
+	errno = 0;
 	n = strtoul(arg, &end, 10);
 	if (*arg >= '0' && *arg <= '9' && !*end) {
-		if (n > PVK_DOMID_MAX)
-			return -EINVAL;
+		if (errno || n > PVK_DOMID_MAX)
+			return -ENOENT;
+		snprintf(path, sizeof(path), "/local/domain/%lu", n);
+		if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &name) < 0)
+			return -ENOENT;
+		free(name);
 		*domid = (uint32_t)n;
 		return 0;
 	}
@@ -138,13 +158,35 @@ static int find_domain(struct pvk_hv *hv, const char *arg, uint32_t *domid)
 	return cnt < 0 ? cnt : found;
 }
 
+static void no_domain(const char *cmd, const char *what, const char *arg)
+{
+	fprintf(stderr,
+		"pvkit disk %s: no %s domain '%s' (neither a running domain's "
+		"id nor its name): `pvkit domain list` shows the running "
+		"ones\n",
+		cmd, what, arg);
+}
+
+static void bad_vdev(const char *cmd, const char *vdev)
+{
+	fprintf(stderr,
+		"pvkit disk %s: bad virtual device '%s': give xvdX (xvda, "
+		"xvdb, ..., xvdz, xvdaa, ...; a whole disk, no partition "
+		"number) or a decimal Xen device number (51712 = xvda)\n",
+		cmd, vdev);
+}
+
 struct attach {
 	struct pvk_hv *hv;
 	const char *type;
 	uint32_t fe, be, devid;
 	const char *vdev, *params, *mode, *kind;
 	char be_path[PVK_XENBUS_PATH_MAX], fe_path[PVK_XENBUS_PATH_MAX];
-	int step; /* 0: everything but state; 1: the two state nodes */
+	/* Why the transaction refused, for the message: -EEXIST (vdev
+	 * taken), -EBUSY (image shared in a conflicting mode). */
+	char other[PVK_XENBUS_PATH_MAX + 64];
+	char other_mode[8];
+	uint32_t other_fe;
 };
 
 #define W(dir, node, ...)                                     \
@@ -156,26 +198,101 @@ struct attach {
 			return err;                           \
 	} while (0)
 
+static char *read_node(struct pvk_hv *hv, pvk_xs_txn_t t, const char *dir,
+		       const char *node)
+{
+	char path[PVK_XENBUS_PATH_MAX * 2], *v;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, node);
+	if (pvk_xs_read(hv, t, path, &v) < 0)
+		return NULL;
+	return v;
+}
+
+/*
+ * As the block hotplug script's sharing check: an image may be attached
+ * to several devices only if all of them are read-only.  Looks at every
+ * device of backend directory @base.  Returns 0 or -EBUSY with a->other*
+ * naming the device in the way.
+ */
+static int check_sharing(struct pvk_hv *hv, pvk_xs_txn_t t, struct attach *a,
+			 const char *base)
+{
+	char **fes = NULL, **ids = NULL, dir[PVK_XENBUS_PATH_MAX + 64];
+	int nfe, nid, i, j, err = 0;
+
+	nfe = pvk_xs_directory(hv, t, base, &fes);
+	for (i = 0; i < nfe && !err; i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", base, fes[i]);
+		nid = pvk_xs_directory(hv, t, dir, &ids);
+		for (j = 0; j < nid && !err; j++) {
+			char *params, *mode;
+
+			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
+				 ids[j]);
+			params = read_node(hv, t, dir, "params");
+			mode = read_node(hv, t, dir, "mode");
+			if (params && !strcmp(params, a->params) &&
+			    (a->mode[0] != 'r' || !mode || mode[0] != 'r')) {
+				snprintf(a->other, sizeof(a->other), "%s", dir);
+				snprintf(a->other_mode, sizeof(a->other_mode),
+					 "%s", mode ? mode : "w");
+				a->other_fe =
+					(uint32_t)strtoul(fes[i], NULL, 10);
+				err = -EBUSY;
+			}
+			free(params);
+			free(mode);
+		}
+		free(ids);
+		ids = NULL;
+	}
+	free(fes);
+	return nfe < 0 && nfe != -ENOENT ? nfe : err;
+}
+
+/*
+ * Everything `xl block-attach` writes, in one transaction: either the
+ * device exists completely or not at all.  As libxl's
+ * libxl__device_generic_add, each directory is created and given its
+ * permissions before anything is written in it, so that every node
+ * inherits them: the frontend domain owns its device directory (and
+ * may write it), the backend domain reads it; the backend domain owns
+ * the backend directory, the frontend domain may only read it.  The two
+ * state nodes go with the rest: watchers see the commit as a whole.
+ */
 static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 {
 	struct attach *a = arg;
 	struct pvk_xs_perm be_perm[2] = { { a->be, 'n' }, { a->fe, 'r' } };
 	struct pvk_xs_perm fe_perm[2] = { { a->fe, 'n' }, { a->be, 'r' } };
-	char *v;
+	char base[PVK_XENBUS_PATH_MAX], *v = NULL;
 	int err;
 
-	if (a->step) {
-		/* xenbus probes a device when its state reads Initialising:
-		 * written last, after the permissions are right. */
-		W(a->fe_path, "state", "%d", PVK_XENBUS_INITIALISING);
-		W(a->be_path, "state", "%d", PVK_XENBUS_INITIALISING);
-		return 0;
-	}
 	if (pvk_xs_read(hv, t, a->be_path, &v) >= 0 ||
 	    pvk_xs_read(hv, t, a->fe_path, &v) >= 0) {
 		free(v);
 		return -EEXIST;
 	}
+	snprintf(base, sizeof(base), "/local/domain/%u/backend/%s", a->be,
+		 a->type);
+	err = check_sharing(hv, t, a, base);
+	if (!err && strcmp(a->type, "vbd")) {
+		snprintf(base, sizeof(base), "/local/domain/%u/backend/vbd",
+			 a->be);
+		err = check_sharing(hv, t, a, base);
+	}
+	if (err < 0)
+		return err;
+	err = pvk_xs_mkdir(hv, t, a->fe_path);
+	if (!err)
+		err = pvk_xs_set_perms(hv, t, a->fe_path, fe_perm, 2);
+	if (!err)
+		err = pvk_xs_mkdir(hv, t, a->be_path);
+	if (!err)
+		err = pvk_xs_set_perms(hv, t, a->be_path, be_perm, 2);
+	if (err < 0)
+		return err;
 	W(a->be_path, "frontend", "%s", a->fe_path);
 	W(a->be_path, "frontend-id", "%u", a->fe);
 	W(a->be_path, "online", "1");
@@ -187,15 +304,31 @@ static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 	W(a->be_path, "device-type", "disk");
 	W(a->be_path, "discard-enable", "1");
 	W(a->be_path, "params", "%s", a->params);
+	/* What the block hotplug script adds for a path-named device. */
 	W(a->be_path, "physical-device-path", "%s", a->params);
+	W(a->be_path, "state", "%d", PVK_XENBUS_INITIALISING);
 	W(a->fe_path, "backend", "%s", a->be_path);
 	W(a->fe_path, "backend-id", "%u", a->be);
 	W(a->fe_path, "virtual-device", "%u", a->devid);
 	W(a->fe_path, "device-type", "disk");
-	err = pvk_xs_set_perms(hv, t, a->be_path, be_perm, 2);
-	if (err < 0)
+	W(a->fe_path, "state", "%d", PVK_XENBUS_INITIALISING);
+	return 0;
+}
+
+/* Remove both directories of a device in one transaction. */
+struct rm_dev {
+	const char *be, *fe;
+};
+
+static int rm_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	struct rm_dev *r = arg;
+	int err = pvk_xs_rm(hv, t, r->be);
+
+	if (err < 0 && err != -ENOENT)
 		return err;
-	return pvk_xs_set_perms(hv, t, a->fe_path, fe_perm, 2);
+	err = pvk_xs_rm(hv, t, r->fe);
+	return err == -ENOENT ? 0 : err;
 }
 
 static long elapsed_ms(const struct timespec *t0)
@@ -278,6 +411,8 @@ static int cmd_attach(int argc, char **argv)
 	struct attach a = { .vdev = "xvda", .mode = "w" };
 	const char *be_arg = NULL;
 	char real[PATH_MAX], path[PVK_XENBUS_PATH_MAX + 32], *v;
+	struct rm_dev rm;
+	const char *img;
 	struct pvk_hv *hv = NULL;
 	bool wait = true;
 	struct stat st;
@@ -314,22 +449,53 @@ static int cmd_attach(int argc, char **argv)
 		return 2;
 	}
 	a.type = backend_type(a.type);
+	if (!valid_type(a.type)) {
+		fprintf(stderr,
+			"pvkit disk attach: bad backend type '%s': one path "
+			"component of letters, digits, '-' and '_' (default "
+			"vbd)\n",
+			a.type);
+		return 2;
+	}
 	devid = vdev_to_devid(a.vdev);
 	if (devid < 0) {
-		fprintf(stderr, "pvkit disk attach: bad vdev '%s'\n", a.vdev);
+		bad_vdev("attach", a.vdev);
 		return 2;
 	}
 	a.devid = (uint32_t)devid;
-	if (!realpath(argv[optind + 1], real) || stat(real, &st) < 0) {
-		fprintf(stderr, "pvkit disk attach: %s: %s\n", argv[optind + 1],
-			strerror(errno));
+	img = argv[optind + 1];
+	if (!realpath(img, real) || stat(real, &st) < 0) {
+		fprintf(stderr,
+			"pvkit disk attach: image '%s': %s: give an existing "
+			"image file or block device (make one with `truncate "
+			"-s 1G %s`)\n",
+			img, strerror(errno), img);
 		return 1;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
 		fprintf(stderr,
-			"pvkit disk attach: %s: not a file or block "
-			"device\n",
+			"pvkit disk attach: image '%s' is neither a regular "
+			"file nor a block device\n",
 			real);
+		return 1;
+	}
+	if (S_ISREG(st.st_mode) &&
+	    (st.st_size == 0 || st.st_size % PVK_BLKIF_SECTOR_SIZE)) {
+		fprintf(stderr,
+			"pvkit disk attach: image '%s' is %lld bytes, not a "
+			"non-zero multiple of the 512-byte sector: resize it "
+			"(e.g. `truncate -s %lld %s`)\n",
+			real, (long long)st.st_size,
+			((long long)st.st_size / 512 + 1) * 512, real);
+		return 1;
+	}
+	if (access(real, a.mode[0] == 'r' ? R_OK : R_OK | W_OK) < 0) {
+		fprintf(stderr,
+			"pvkit disk attach: image '%s' is not %s by this "
+			"user: %s%s\n",
+			real, a.mode[0] == 'r' ? "readable" : "writable",
+			strerror(errno),
+			a.mode[0] == 'r' ? "" : " (attach it with --ro?)");
 		return 1;
 	}
 	a.params = real;
@@ -339,13 +505,18 @@ static int cmd_attach(int argc, char **argv)
 	a.hv = hv;
 	a.be = pvk_hv_domid(hv);
 	if (be_arg && find_domain(hv, be_arg, &a.be) < 0) {
-		fprintf(stderr, "pvkit disk attach: no domain '%s'\n", be_arg);
+		no_domain("attach", "backend", be_arg);
 		goto close_hv;
 	}
-	err = find_domain(hv, argv[optind], &a.fe);
-	if (err < 0) {
-		fprintf(stderr, "pvkit disk attach: no domain '%s'\n",
-			argv[optind]);
+	if (find_domain(hv, argv[optind], &a.fe) < 0) {
+		no_domain("attach", "guest", argv[optind]);
+		goto close_hv;
+	}
+	if (a.fe == a.be) {
+		fprintf(stderr,
+			"pvkit disk attach: domain %u would serve its own "
+			"disk: attach it to a guest domain\n",
+			a.fe);
 		goto close_hv;
 	}
 	snprintf(a.fe_path, sizeof(a.fe_path), "/local/domain/%u/device/vbd/%u",
@@ -354,37 +525,69 @@ static int cmd_attach(int argc, char **argv)
 		 "/local/domain/%u/backend/%s/%u/%u", a.be, a.type, a.fe,
 		 a.devid);
 	err = pvk_xs_transaction(hv, 0, attach_txn, &a);
-	if (!err) {
-		a.step = 1;
-		err = pvk_xs_transaction(hv, 0, attach_txn, &a);
+	if (err == -EEXIST) {
+		fprintf(stderr,
+			"pvkit disk attach: domain %u already has a disk %s "
+			"(devid %u): choose another --vdev, or detach it first "
+			"(`pvkit disk detach %u %s`)\n",
+			a.fe, a.vdev, a.devid, a.fe, a.vdev);
+		goto close_hv;
+	}
+	if (err == -EBUSY) {
+		fprintf(stderr,
+			"pvkit disk attach: image '%s' is already attached "
+			"%s to domain %u (%s); an image may be shared only if "
+			"every attachment is read-only: %s\n",
+			real,
+			a.other_mode[0] == 'r' ? "read-only" : "read-write",
+			a.other_fe, a.other,
+			a.other_mode[0] == 'r' ? "attach it with --ro" :
+						 "detach it there first");
+		goto close_hv;
 	}
 	if (err < 0) {
-		fprintf(stderr, "pvkit disk attach: %s\n",
-			err == -EEXIST ? "that vdev exists already" :
-					 strerror(-err));
+		fprintf(stderr,
+			"pvkit disk attach: writing %s and %s: %s; nothing "
+			"was written\n",
+			a.be_path, a.fe_path, strerror(-err));
 		goto close_hv;
 	}
-	printf("%s: %s attached to domain %u as %s (devid %u, mode %s)\n",
-	       a.be_path, real, a.fe, a.vdev, a.devid, a.mode);
-	rc = 0;
-	if (!wait)
+	if (!wait) {
+		printf("%s: %s attached to domain %u as %s (devid %u, mode "
+		       "%s)\n",
+		       a.be_path, real, a.fe, a.vdev, a.devid, a.mode);
+		rc = 0;
 		goto close_hv;
+	}
 	/* Wait for a backend to take it (InitWait), as xl waits for the
-	 * hotplug script. */
+	 * hotplug script; on failure remove the device again, as xl
+	 * block-attach does, so that nothing is left half-attached. */
 	snprintf(path, sizeof(path), "%s/state", a.be_path);
 	err = wait_state(hv, path, attach_done, &a, DEFAULT_TIMEOUT_MS);
 	snprintf(path, sizeof(path), "%s/hotplug-error", a.be_path);
 	if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &v) >= 0) {
-		fprintf(stderr, "pvkit disk attach: backend: %s\n", v);
+		fprintf(stderr,
+			"pvkit disk attach: the backend refused the device: "
+			"%s; removed it again\n",
+			v);
 		free(v);
-		rc = 1;
 	} else if (err == -ETIMEDOUT) {
 		fprintf(stderr,
-			"pvkit disk attach: no backend took the device "
-			"within %d s (is pvkit-backd running?)\n",
-			DEFAULT_TIMEOUT_MS / 1000);
-		rc = 1;
+			"pvkit disk attach: no backend took %s within %d s "
+			"(is pvkit-backd running, serving backend/%s of "
+			"domain %u?); removed it again (--no-wait keeps "
+			"it)\n",
+			a.be_path, DEFAULT_TIMEOUT_MS / 1000, a.type, a.be);
+	} else {
+		printf("%s: %s attached to domain %u as %s (devid %u, mode "
+		       "%s)\n",
+		       a.be_path, real, a.fe, a.vdev, a.devid, a.mode);
+		rc = 0;
+		goto close_hv;
 	}
+	rm.be = a.be_path;
+	rm.fe = a.fe_path;
+	pvk_xs_transaction(hv, 0, rm_txn, &rm);
 close_hv:
 	pvk_hv_close(hv);
 	return rc;
@@ -393,6 +596,17 @@ close_hv:
 static bool closed_done(int st, void *arg)
 {
 	return st == PVK_XENBUS_CLOSED || st == -ENOENT;
+}
+
+static int detach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	char path[PVK_XENBUS_PATH_MAX + 32];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/online", (const char *)arg);
+	err = pvk_xs_write(hv, t, path, "0");
+	snprintf(path, sizeof(path), "%s/state", (const char *)arg);
+	return err ?: pvk_xs_printf(hv, t, path, "%d", PVK_XENBUS_CLOSING);
 }
 
 static int cmd_detach(int argc, char **argv)
@@ -409,6 +623,9 @@ static int cmd_detach(int argc, char **argv)
 	char path[PVK_XENBUS_PATH_MAX + 32];
 	uint32_t fe_id, be_id;
 	struct pvk_hv *hv = NULL;
+	struct rm_dev rm;
+	unsigned long n;
+	char *end;
 	int c, err, rc = 1, devid, timeout = DEFAULT_TIMEOUT_MS;
 	bool force = false;
 
@@ -425,7 +642,16 @@ static int cmd_detach(int argc, char **argv)
 			force = true;
 			break;
 		case 'T':
-			timeout = atoi(optarg);
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || n > INT_MAX) {
+				fprintf(stderr,
+					"pvkit disk detach: bad --timeout "
+					"'%s': milliseconds, a whole number\n",
+					optarg);
+				return 2;
+			}
+			timeout = (int)n;
 			break;
 		default:
 			goto usage;
@@ -434,53 +660,84 @@ static int cmd_detach(int argc, char **argv)
 	if (argc - optind != 2)
 		goto usage;
 	type = backend_type(type);
+	if (!valid_type(type)) {
+		fprintf(stderr, "pvkit disk detach: bad backend type '%s'\n",
+			type);
+		return 2;
+	}
 	devid = vdev_to_devid(argv[optind + 1]);
-	if (devid < 0)
-		goto usage;
+	if (devid < 0) {
+		bad_vdev("detach", argv[optind + 1]);
+		return 2;
+	}
 	if (open_hv(&hv) < 0)
 		return 1;
 	be_id = pvk_hv_domid(hv);
-	if ((be_arg && find_domain(hv, be_arg, &be_id) < 0) ||
-	    find_domain(hv, argv[optind], &fe_id) < 0) {
-		fprintf(stderr, "pvkit disk detach: no such domain\n");
+	if (be_arg && find_domain(hv, be_arg, &be_id) < 0) {
+		no_domain("detach", "backend", be_arg);
 		goto close_hv;
+	}
+	/* A guest that is gone may still have its devices to clean up:
+	 * accept its number. */
+	if (find_domain(hv, argv[optind], &fe_id) < 0) {
+		errno = 0;
+		n = strtoul(argv[optind], &end, 10);
+		if (errno || *end || !*argv[optind] || n > PVK_DOMID_MAX) {
+			no_domain("detach", "guest", argv[optind]);
+			goto close_hv;
+		}
+		fe_id = (uint32_t)n;
 	}
 	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vbd/%d", fe_id,
 		 devid);
 	snprintf(be, sizeof(be), "/local/domain/%u/backend/%s/%u/%d", be_id,
 		 type, fe_id, devid);
 	if (pvk_xs_read(hv, PVK_XS_NO_TXN, be, &v) < 0) {
-		fprintf(stderr, "pvkit disk detach: %s: no such device\n", be);
+		fprintf(stderr,
+			"pvkit disk detach: domain %u has no disk %s served "
+			"from backend/%s of domain %u (%s): `pvkit disk list` "
+			"shows the attached ones\n",
+			fe_id, argv[optind + 1], type, be_id, be);
 		goto close_hv;
 	}
 	free(v);
-	/* As libxl: ask the backend to close, wait for Closed. */
-	snprintf(path, sizeof(path), "%s/online", be);
-	pvk_xs_write(hv, PVK_XS_NO_TXN, path, "0");
 	snprintf(path, sizeof(path), "%s/state", be);
 	if (!force) {
-		pvk_xs_printf(hv, PVK_XS_NO_TXN, path, "%d",
-			      PVK_XENBUS_CLOSING);
+		/* As libxl: online = 0 and Closing together, then wait for
+		 * the backend to reach Closed. */
+		err = pvk_xs_transaction(hv, 0, detach_txn, be);
+		if (err < 0) {
+			fprintf(stderr, "pvkit disk detach: %s: %s\n", be,
+				strerror(-err));
+			goto close_hv;
+		}
 		err = wait_state(hv, path, closed_done, NULL, timeout);
 		if (err == -ETIMEDOUT) {
 			fprintf(stderr,
-				"pvkit disk detach: backend did not "
-				"close within %d ms; use --force\n",
-				timeout);
+				"pvkit disk detach: the backend did not "
+				"close %s within %d ms (the guest may still "
+				"use the disk); --force removes it anyway\n",
+				be, timeout);
 			goto close_hv;
 		}
 	}
-	pvk_xs_rm(hv, PVK_XS_NO_TXN, be);
-	pvk_xs_rm(hv, PVK_XS_NO_TXN, fe);
+	rm.be = be;
+	rm.fe = fe;
+	err = pvk_xs_transaction(hv, 0, rm_txn, &rm);
+	if (err < 0) {
+		fprintf(stderr, "pvkit disk detach: removing %s: %s\n", be,
+			strerror(-err));
+		goto close_hv;
+	}
 	/* The per-frontend directory, if now empty. */
 	snprintf(path, sizeof(path), "/local/domain/%u/backend/%s/%u", be_id,
 		 type, fe_id);
 	{
 		char **names = NULL;
-		int n = pvk_xs_directory(hv, PVK_XS_NO_TXN, path, &names);
+		int left = pvk_xs_directory(hv, PVK_XS_NO_TXN, path, &names);
 
 		free(names);
-		if (n == 0)
+		if (left == 0)
 			pvk_xs_rm(hv, PVK_XS_NO_TXN, path);
 	}
 	printf("%s: detached\n", be);
@@ -492,16 +749,6 @@ usage:
 	fprintf(stderr, "usage: pvkit disk detach DOMAIN VDEV [--force] "
 			"[--timeout MS] [--backend-domain ID] [--type vbd]\n");
 	return 2;
-}
-
-static char *read_node(struct pvk_hv *hv, const char *dir, const char *node)
-{
-	char path[PVK_XENBUS_PATH_MAX * 2], *v;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &v) < 0)
-		return NULL;
-	return v;
 }
 
 static const char *state_of(char *v)
@@ -539,11 +786,13 @@ static int cmd_list(int argc, char **argv)
 
 			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
 				 ids[j]);
-			mode = read_node(hv, dir, "mode");
-			bst = read_node(hv, dir, "state");
-			params = read_node(hv, dir, "params");
-			fpath = read_node(hv, dir, "frontend");
-			fst = fpath ? read_node(hv, fpath, "state") : NULL;
+			mode = read_node(hv, PVK_XS_NO_TXN, dir, "mode");
+			bst = read_node(hv, PVK_XS_NO_TXN, dir, "state");
+			params = read_node(hv, PVK_XS_NO_TXN, dir, "params");
+			fpath = read_node(hv, PVK_XS_NO_TXN, dir, "frontend");
+			fst = fpath ? read_node(hv, PVK_XS_NO_TXN, fpath,
+						"state") :
+				      NULL;
 			devid_name((uint32_t)strtoul(ids[j], NULL, 10), name,
 				   sizeof(name));
 			printf("%-6s %-6s %-6s %-4s %-12s %-12s %s\n", fes[i],

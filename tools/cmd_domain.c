@@ -244,6 +244,10 @@ static int supervise(struct supervisor *s)
 			if (si.ssi_signo != SIGCHLD && !killed) {
 				kill_children(child);
 				killed = true;
+			} else if (si.ssi_signo == SIGCHLD && killed) {
+				/* A child killed leaves its own children to
+				 * us, the subreaper: they go too. */
+				kill_children(0);
 			}
 		}
 		for (;;) {
@@ -395,7 +399,8 @@ static int domain_list(int argc, char **argv)
 	n = pvk_sim_domain_list(sim, &doms);
 	pvk_sim_close(sim);
 	if (n < 0) {
-		pvk_cmd_err("cannot list domains: %s", strerror(-n));
+		pvk_cmd_err("cannot list domains: %s%s", strerror(-n),
+			    n == -EPERM ? " (only domain 0 may)" : "");
 		return 1;
 	}
 	printf("%5s  %-24s %-8s %s\n", "ID", "NAME", "STATE", "PID");
@@ -409,7 +414,7 @@ static int domain_list(int argc, char **argv)
 static int domain_destroy(int argc, char **argv)
 {
 	struct pvk_sim *sim;
-	uint32_t domid;
+	uint32_t domid = UINT32_MAX; /* set by a successful find */
 	int rc, i;
 
 	if (pvk_cmd_help("domain", argc, argv))

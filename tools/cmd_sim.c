@@ -312,7 +312,8 @@ static int sim_status(int argc, char **argv)
 	n = pvk_sim_domain_list(sim, &doms);
 	pvk_sim_close(sim);
 	if (n < 0) {
-		pvk_cmd_err("cannot list domains: %s", strerror(-n));
+		pvk_cmd_err("cannot list domains: %s%s", strerror(-n),
+			    n == -EPERM ? " (only domain 0 may)" : "");
 		return 1;
 	}
 	printf("pvkit-simd running in %s (pid %d), xenstored pid %d%s\n", dir,

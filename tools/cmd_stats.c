@@ -73,30 +73,43 @@ static const char *field(const char *line, const char *key, char *buf,
 	return NULL;
 }
 
+/*
+ * One "latency <kind> unit=us count=N p50<=.. ... lo-hius:n ..." line:
+ * the percentiles, then the buckets folded into powers of two as bars.
+ */
 static void print_hist(const char *line)
 {
-	uint64_t lo, hi, n, max = 0, total = 0;
+	uint64_t lo, hi, n, oct[64] = { 0 }, max = 0;
+	char kind[16], a[24], b[24], c[24], d[24], e[24];
 	const char *p;
-	int k;
+	int k, i, top = -1, bot = 64;
 
-	for (p = line; (p = strchr(p, ' ')); p++)
-		if (sscanf(p, " %" SCNu64 "-%" SCNu64 "us:%" SCNu64, &lo, &hi,
-			   &n) == 3) {
-			max = n > max ? n : max;
-			total += n;
-		}
-	if (!total) {
-		printf("    (no completed requests)\n");
+	if (sscanf(line, "latency %15s", kind) != 1)
 		return;
-	}
+	printf("  %s latency, us (taken off the ring -> response on it): "
+	       "%s requests, p50 <= %s, p90 <= %s, p99 <= %s, p99.9 <= %s\n",
+	       kind, field(line, "count", a, sizeof(a)) ?: "?",
+	       field(line, "p50<", b, sizeof(b)) ?: "?",
+	       field(line, "p90<", c, sizeof(c)) ?: "?",
+	       field(line, "p99<", d, sizeof(d)) ?: "?",
+	       field(line, "p99.9<", e, sizeof(e)) ?: "?");
 	for (p = line; (p = strchr(p, ' ')); p++) {
 		if (sscanf(p, " %" SCNu64 "-%" SCNu64 "us:%" SCNu64, &lo, &hi,
 			   &n) != 3)
 			continue;
-		printf("    %8" PRIu64 " - %-8" PRIu64 " us %10" PRIu64
-		       " %5.1f%% ",
-		       lo, hi, n, 100.0 * (double)n / (double)total);
-		for (k = 0; k < (int)(40 * n / max); k++)
+		i = lo ? 63 - __builtin_clzll(lo) + 1 : 0;
+		if (i > 63)
+			i = 63;
+		oct[i] += n;
+		max = oct[i] > max ? oct[i] : max;
+		top = i > top ? i : top;
+		bot = i < bot ? i : bot;
+	}
+	for (i = bot; i <= top; i++) {
+		printf("    %8" PRIu64 " - %-8" PRIu64 " us %10" PRIu64 " ",
+		       i ? (uint64_t)1 << (i - 1) : 0, (uint64_t)1 << i,
+		       oct[i]);
+		for (k = 0; max && k < (int)(40 * oct[i] / max); k++)
 			putchar('#');
 		putchar('\n');
 	}
@@ -106,10 +119,13 @@ static void pretty(FILE *in)
 {
 	char line[4096], a[64], b[64], c[64], d[64], e[64], f[64];
 	char g[64], h[64], i[64], j[64], name[64], state[32];
-	int devices = 0;
+	int devices = 0, lat = 0;
 
 	while (fgets(line, sizeof(line), in)) {
 		if (sscanf(line, "device %63s %31s", name, state) == 2) {
+			if (devices && !lat)
+				printf("  (no completed requests)\n");
+			lat = 0;
 			devices++;
 			printf("vbd %s  %s  %s mode=%s queues=%s ring-page-order=%s "
 			       "persistent=%s indirect=%s\n",
@@ -138,11 +154,13 @@ static void pretty(FILE *in)
 			       field(line, "eopnotsupp", i, sizeof(i)) ?: "0",
 			       field(line, "inflight", j, sizeof(j)) ?: "0",
 			       field(line, "broken", a, sizeof(a)) ?: "0");
-		} else if (!strncmp(line, "latency", 7)) {
-			printf("  latency (request taken -> response pushed):\n");
+		} else if (!strncmp(line, "latency ", 8)) {
 			print_hist(line);
+			lat++;
 		}
 	}
+	if (devices && !lat)
+		printf("  (no completed requests)\n");
 	if (!devices)
 		printf("pvkit-backd serves no devices\n");
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -118,16 +119,22 @@ int pvk_simc_call(struct pvk_sim *sim, struct pvk_simp_req *req,
 static int sim_connect(const char *dir)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
 	int fd;
 
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir,
 			     PVK_SIMP_SOCK) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	/* pvkit-simd hangs up on other users than its own (and root): say
+	 * so rather than "connection reset".  The socket is its owner's. */
+	if (stat(sa.sun_path, &st) == 0 && geteuid() != 0 &&
+	    st.st_uid != geteuid())
+		return -EPERM;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = -errno;
+		int e = errno == EACCES ? -EPERM : -errno;
 
 		close(fd);
 		return e;

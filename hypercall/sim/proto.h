@@ -24,6 +24,17 @@
  *               O_RDONLY descriptor of the read-only pool, so the kernel
  *               enforces read-only.
  *
+ *               Copy pins: the read-write pool memfd of (granter, grantee)
+ *               has PVK_SIMP_COPY_PINS_SIZE more bytes after its pages, one
+ *               16-bit counter per ref.  Grant copy (done by the grantee,
+ *               locally) increments the ref's counter, then reads and
+ *               validates the entry, copies, and decrements; the daemon
+ *               clears an entry first, then reads the counter, and puts the
+ *               entry back (EBUSY, or ends it later) if it was non-zero.
+ *               Both sides use sequentially consistent atomics, so either
+ *               the copy sees the entry gone or the daemon sees the copy:
+ *               access never ends under a copy, as with Xen's pin.
+ *
  *   evtchn      each domain has an "evtchn page" memfd: one 64-bit word per
  *               port, seq << 32 | flags (PVK_SIMP_EV_*).  seq changes, by
  *               the daemon only, whenever the port's binding changes; a
@@ -50,6 +61,7 @@
 #define PVK_SIMP_PAGE 4096u
 #define PVK_SIMP_NR_GRANTS 32768u /* per domain; pools are this many pages */
 #define PVK_SIMP_NR_PORTS 4096u /* per domain; port 0 is never valid */
+#define PVK_SIMP_COPY_PINS_SIZE (PVK_SIMP_NR_GRANTS * 2u) /* uint16 each */
 #define PVK_SIMP_NR_WAITERS 1024u /* evtchn handles per domain */
 #define PVK_SIMP_MAX_REFS 256u /* grant refs per request */
 #define PVK_SIMP_NAME_MAX 64u

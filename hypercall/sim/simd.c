@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -488,6 +489,10 @@ static int op_list(struct simd_conn *c, const struct pvk_simp_req *req,
 	struct simd_dom *d;
 	uint32_t n = 0;
 
+	/* Xen: getdomaininfo is the control domain's (XSM_XS_PRIV). */
+	if (c->domid != 0)
+		return -EPERM;
+
 	for (d = simd.doms; d; d = d->next) {
 		struct pvk_simp_dominfo *e;
 
@@ -539,7 +544,6 @@ static void handle_conn(struct simd_conn *c)
 			     .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *cm;
 	int fds_in[4], nfds_in = 0, fds[4] = { -1, -1, -1, -1 };
-	bool hangup = false;
 	ssize_t n;
 	int rc, i;
 
@@ -570,11 +574,6 @@ static void handle_conn(struct simd_conn *c)
 		}
 	}
 	memset(&rep, 0, sizeof(rep));
-	if (c->refused) {
-		rc = c->refused;
-		hangup = true;
-		goto reply;
-	}
 	/* A HELLO (op 1 in every version) from another version is told
 	 * so; other garbage is just garbage. */
 	if (n >= 8 && req.op == PVK_SIMP_HELLO &&
@@ -658,7 +657,7 @@ reply:
 	for (i = 0; rc > 0 && i < rc; i++)
 		if (fds[i] < 0)
 			break;
-	if (send_rep(c, &rep, fds, rc > 0 ? i : 0) < 0 || hangup) {
+	if (send_rep(c, &rep, fds, rc > 0 ? i : 0) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -714,27 +713,34 @@ static void accept_conn(void)
 		simd.fd_starved = false;
 		simd_log("accept: descriptors available again");
 	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		close(fd);
+		return;
+	}
+	/* The hypervisor is its user's (and root's): on a shared host the
+	 * socket may be reachable by others, who must not be domain 0.
+	 * Hung up on at once (pvk_sim_open() tells them why beforehand). */
+	if (cr.uid != 0 && cr.uid != geteuid()) {
+		static unsigned int logged;
+
+		if (logged++ < 16)
+			simd_log("pid %d of uid %u: this simulator belongs to "
+				 "uid %u: refused",
+				 (int)cr.pid, (unsigned int)cr.uid,
+				 (unsigned int)geteuid());
+		close(fd);
+		return;
+	}
 	c = calloc(1, sizeof(*c));
-	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
-		free(c);
+	if (!c) {
 		close(fd);
 		return;
 	}
 	c->id = simd.next_conn++;
 	c->fd = fd;
 	c->pid = cr.pid;
-	c->uid = cr.uid;
 	c->pidfd = pidfd_open_(cr.pid);
 	c->next_handle = 1;
-	/* The hypervisor is its user's (and root's): on a shared host the
-	 * socket may be reachable by others, who must not be domain 0. */
-	if (cr.uid != 0 && cr.uid != geteuid()) {
-		simd_log("pid %d of uid %u: this simulator belongs to uid %u: "
-			 "refused",
-			 (int)cr.pid, (unsigned int)cr.uid,
-			 (unsigned int)geteuid());
-		c->refused = -EPERM;
-	}
 	ev.events = EPOLLIN;
 	ev.data.u64 = TAG_CONN_BASE + c->id;
 	if (epoll_ctl(simd.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -845,6 +851,23 @@ static int epoll_add(int fd, uint64_t tag)
 	return epoll_ctl(simd.epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+static bool supervisors_alive(void)
+{
+	struct simd_dom *d;
+
+	for (d = simd.doms; d; d = d->next) {
+		struct pollfd pfd = { .fd = d->pidfd, .events = POLLIN };
+
+		if (d->state != SIMD_DOM_RUNNING || d->domid == 0)
+			continue;
+		/* readable once it exited; without a pidfd, the pid */
+		if (d->pidfd >= 0 ? poll(&pfd, 1, 0) == 0 :
+				    kill(d->pid, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void shutdown_all(void)
 {
 	struct simd_dom *d;
@@ -854,6 +877,11 @@ static void shutdown_all(void)
 
 	for (d = simd.doms; d; d = d->next)
 		pidfd_kill(d->pidfd, d->pid, SIGTERM);
+	/* A supervisor kills its domain's process tree before it exits; a
+	 * SIGKILL now would leave the tree to init. */
+	until = simd_now() + 3.0;
+	while (supervisors_alive() && simd_now() < until)
+		usleep(10000);
 	if (simd.xsd_pid > 0) {
 		kill(simd.xsd_pid, SIGTERM);
 		until = simd_now() + 3.0;
@@ -888,6 +916,7 @@ static void timers(void)
 	struct simd_dom *d;
 	double now = simd_now();
 
+	simd_res_retry_ends();
 	if (listen_paused_until && now >= listen_paused_until) {
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.u64 = TAG_LISTEN };

@@ -53,6 +53,7 @@ struct simd_pool {
 	uint32_t peer;
 	bool ro;
 	int fd_rw, fd_ro;
+	uint16_t *copy_pins; /* read-write pools: the grantee's (proto.h) */
 	struct simd_pool *next;
 };
 
@@ -78,6 +79,7 @@ struct simd_dom {
 	grant_entry_v1_t *gt;
 	struct simd_gmeta *gmeta;
 	uint32_t npinned; /* entries with pins */
+	bool ends_deferred; /* orphans a grant copy kept: retried */
 	uint32_t ref_hint;
 	struct simd_pool *pools;
 
@@ -96,8 +98,6 @@ struct simd_conn {
 	uint32_t id;
 	int fd;
 	pid_t pid;
-	uid_t uid;
-	int refused; /* -errno: answer every request so, then hang up */
 	int pidfd;
 	bool hello;
 	uint32_t domid;
@@ -157,6 +157,8 @@ int simd_res_dom_init(struct simd_dom *d);
 void simd_res_dom_fini(struct simd_dom *d);
 void simd_res_dom_kill(struct simd_dom *d);
 void simd_res_peer_gone(uint32_t peer);
+/* Retry ends of access a grant copy held up (a timer's job). */
+void simd_res_retry_ends(void);
 void simd_res_conn_close(struct simd_conn *c);
 void simd_virq_fire(uint32_t virq);
 int simd_evtchn_alloc(struct simd_dom *d, struct simd_handle *h,

@@ -19,6 +19,7 @@
 
 #define MAX_HANDLES_PER_CONN 64
 #define SIMD_MAX_POOLS 128 /* per granter: 64 peers, rw and ro */
+#define POOL_SIZE ((off_t)PVK_SIMP_NR_GRANTS * PVK_SIMP_PAGE)
 
 static uint32_t *waiter_word(struct simd_dom *d, uint32_t slot)
 {
@@ -83,15 +84,24 @@ static struct simd_pool *pool_get(struct simd_dom *g, uint32_t peer, bool ro)
 		return NULL;
 	snprintf(name, sizeof(name), "pvk-pool-%u-to-%u%s", g->domid, peer,
 		 ro ? "-ro" : "");
-	fd = memfd_sized(name, (size_t)PVK_SIMP_NR_GRANTS * PVK_SIMP_PAGE);
+	fd = memfd_sized(name, POOL_SIZE + (ro ? 0 : PVK_SIMP_COPY_PINS_SIZE));
 	if (fd < 0)
 		goto free_p;
 	p->fd_rw = fd;
 	p->fd_ro = reopen_ro(fd);
 	if (p->fd_ro < 0) {
 		fd = p->fd_ro;
-		close(p->fd_rw);
-		goto free_p;
+		goto close_rw;
+	}
+	if (!ro) {
+		p->copy_pins = mmap(NULL, PVK_SIMP_COPY_PINS_SIZE,
+				    PROT_READ | PROT_WRITE, MAP_SHARED,
+				    p->fd_rw, POOL_SIZE);
+		if (p->copy_pins == MAP_FAILED) {
+			fd = -errno;
+			close(p->fd_ro);
+			goto close_rw;
+		}
 	}
 	p->peer = peer;
 	p->ro = ro;
@@ -99,10 +109,21 @@ static struct simd_pool *pool_get(struct simd_dom *g, uint32_t peer, bool ro)
 	g->pools = p;
 	return p;
 
+close_rw:
+	close(p->fd_rw);
 free_p:
 	free(p);
 	errno = -fd;
 	return NULL;
+}
+
+static void pool_free(struct simd_pool *p)
+{
+	if (p->copy_pins)
+		munmap(p->copy_pins, PVK_SIMP_COPY_PINS_SIZE);
+	close(p->fd_rw);
+	close(p->fd_ro);
+	free(p);
 }
 
 int simd_res_dom_init(struct simd_dom *d)
@@ -190,9 +211,7 @@ void simd_res_dom_fini(struct simd_dom *d)
 
 	for (p = d->pools; p; p = next) {
 		next = p->next;
-		close(p->fd_rw);
-		close(p->fd_ro);
-		free(p);
+		pool_free(p);
 	}
 	munmap(d->gt, PVK_SIMP_NR_GRANTS * sizeof(grant_entry_v1_t));
 	close(d->gt_ro_fd);
@@ -543,6 +562,64 @@ static bool gnt_pin_full(const struct simd_dom *g, uint32_t ref, bool w)
 	return (w ? m->pins_w : m->pins_r) == UINT16_MAX;
 }
 
+/*
+ * End access to @ref (no mapping pins it): clear the entry, then look at
+ * the grantee's copy pin (proto.h); a copy in flight puts it back and
+ * fails.  Seq-cst, pairs with copy_side() in xenlib_sim.c.
+ */
+static bool gnt_try_end(struct simd_dom *g, uint32_t ref)
+{
+	uint16_t fl = gflags(g, ref);
+	struct simd_pool *p;
+
+	__atomic_store_n(&g->gt[ref].flags, (uint16_t)0, __ATOMIC_SEQ_CST);
+	for (p = g->pools; p; p = p->next)
+		if (p->copy_pins && p->peer == g->gt[ref].domid)
+			break;
+	if (p && __atomic_load_n(&p->copy_pins[ref], __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&g->gt[ref].flags, fl, __ATOMIC_SEQ_CST);
+		return false;
+	}
+	gnt_free(g, ref);
+	return true;
+}
+
+/* Hand @ref to the hypervisor: it ends at the last unmap, or, if only a
+ * copy holds it, at a later try (simd_res_retry_ends). */
+static void gnt_orphan(struct simd_dom *g, uint32_t ref)
+{
+	struct simd_gmeta *m = &g->gmeta[ref];
+
+	m->orphan = true;
+	m->owner = 0;
+	if (!m->pins_r && !m->pins_w && !gnt_try_end(g, ref))
+		g->ends_deferred = true;
+}
+
+void simd_res_retry_ends(void)
+{
+	static double next;
+	struct simd_dom *g;
+	uint32_t r;
+
+	/* A whole table scan: not more than ten times a second. */
+	if (simd_now() < next)
+		return;
+	next = simd_now() + 0.1;
+	for (g = simd.doms; g; g = g->next) {
+		if (!g->ends_deferred)
+			continue;
+		g->ends_deferred = false;
+		for (r = 0; r < PVK_SIMP_NR_GRANTS; r++) {
+			struct simd_gmeta *m = &g->gmeta[r];
+
+			if (m->used && m->orphan && !m->pins_r && !m->pins_w &&
+			    !gnt_try_end(g, r))
+				g->ends_deferred = true;
+		}
+	}
+}
+
 static void gnt_pin(struct simd_dom *g, uint32_t ref, bool w)
 {
 	struct simd_gmeta *m = &g->gmeta[ref];
@@ -573,8 +650,8 @@ static void gnt_unpin(struct simd_dom *g, uint32_t ref, bool w)
 		g->npinned--;
 	}
 	__atomic_fetch_and(&g->gt[ref].flags, (uint16_t)~clr, __ATOMIC_ACQ_REL);
-	if (!m->pins_w && !m->pins_r && m->orphan)
-		gnt_free(g, ref);
+	if (!m->pins_w && !m->pins_r && m->orphan && !gnt_try_end(g, ref))
+		g->ends_deferred = true;
 }
 
 static int gnt_share(struct simd_conn *c, const struct pvk_simp_req *req,
@@ -620,11 +697,26 @@ static int gnt_share(struct simd_conn *c, const struct pvk_simp_req *req,
 	return 1;
 }
 
+/* Undo gnt_try_end() of an entry in a batch that failed. */
+static void gnt_regrant(struct simd_dom *d, uint32_t ref, uint32_t owner,
+			const grant_entry_v1_t *e)
+{
+	struct simd_gmeta *m = &d->gmeta[ref];
+
+	*m = (struct simd_gmeta){ .used = true,
+				  .owner = owner,
+				  .ro_pool = (e->flags & GTF_readonly) != 0 };
+	d->gt[ref].domid = e->domid;
+	d->gt[ref].frame = e->frame;
+	__atomic_store_n(&d->gt[ref].flags, e->flags, __ATOMIC_RELEASE);
+}
+
 static int gnt_end(struct simd_conn *c, const struct pvk_simp_req *req)
 {
 	struct simd_dom *d = simd_dom_find(c->domid);
 	uint32_t count = req->u.gnt.count, i, r;
 	bool defer = req->u.gnt.flags & PVK_SIMP_GNT_END_DEFER;
+	grant_entry_v1_t saved[PVK_SIMP_MAX_REFS];
 
 	if (!d)
 		return -ESRCH;
@@ -645,16 +737,24 @@ static int gnt_end(struct simd_conn *c, const struct pvk_simp_req *req)
 		/* Xen: an entry in use cannot be invalidated. */
 		if (!defer && (gflags(d, r) & (GTF_reading | GTF_writing)))
 			return -EBUSY;
+		saved[i] = d->gt[r];
+		saved[i].flags = gflags(d, r);
+	}
+	if (defer) {
+		/* gntalloc: what is in use ends at the last unmap (gnt_unpin)
+		 * or once a copy is done (simd_res_retry_ends). */
+		for (i = 0; i < count; i++)
+			gnt_orphan(d, req->u.gnt.refs[i]);
+		return 0;
 	}
 	for (i = 0; i < count; i++) {
-		struct simd_gmeta *m = &d->gmeta[req->u.gnt.refs[i]];
-
-		if (m->pins_r || m->pins_w) {
-			/* gntalloc: retried at the last unmap (gnt_unpin) */
-			m->orphan = true;
-			m->owner = 0;
-		} else {
-			gnt_free(d, req->u.gnt.refs[i]);
+		if (!gnt_try_end(d, req->u.gnt.refs[i])) {
+			/* a copy in flight: Xen's pin, EBUSY; those ended
+			 * already are given back, so nothing changes */
+			while (i--)
+				gnt_regrant(d, req->u.gnt.refs[i], c->id,
+					    &saved[i]);
+			return -EBUSY;
 		}
 	}
 	return 0;
@@ -905,14 +1005,8 @@ void simd_res_conn_close(struct simd_conn *c)
 	for (r = GNTTAB_NR_RESERVED_ENTRIES; r < PVK_SIMP_NR_GRANTS; r++) {
 		struct simd_gmeta *m = &d->gmeta[r];
 
-		if (!m->used || m->owner != c->id)
-			continue;
-		if (m->pins_r || m->pins_w) {
-			m->orphan = true;
-			m->owner = 0;
-		} else {
-			gnt_free(d, r);
-		}
+		if (m->used && m->owner == c->id)
+			gnt_orphan(d, r);
 	}
 }
 
@@ -940,9 +1034,7 @@ void simd_res_peer_gone(uint32_t peer)
 				continue;
 			}
 			*pp = p->next;
-			close(p->fd_rw);
-			close(p->fd_ro);
-			free(p);
+			pool_free(p);
 		}
 	}
 }

@@ -569,6 +569,7 @@ struct gview {
 	uint64_t uid;
 	const grant_entry_v1_t *table;
 	uint8_t *pool_rw, *pool_ro;
+	uint16_t *copy_pins; /* after pool_rw's pages (proto.h) */
 	struct gview *next;
 };
 
@@ -830,8 +831,9 @@ static struct gview *gview_get(struct xengntdev_handle *h, uint32_t domid)
 	v->uid = rep.u.table.uid;
 	v->table = mmap(NULL, PVK_SIMP_NR_GRANTS * sizeof(grant_entry_v1_t),
 			PROT_READ, MAP_SHARED, fds[0], 0);
-	v->pool_rw = mmap(NULL, poolsz, PROT_READ | PROT_WRITE, MAP_SHARED,
-			  fds[1], 0);
+	v->pool_rw = mmap(NULL, poolsz + PVK_SIMP_COPY_PINS_SIZE,
+			  PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+	v->copy_pins = (uint16_t *)(v->pool_rw + poolsz);
 	v->pool_ro = mmap(NULL, poolsz, PROT_READ, MAP_SHARED, fds[2], 0);
 	if (v->table == MAP_FAILED || v->pool_rw == MAP_FAILED ||
 	    v->pool_ro == MAP_FAILED) {
@@ -839,7 +841,7 @@ static struct gview *gview_get(struct xengntdev_handle *h, uint32_t domid)
 			munmap((void *)v->table,
 			       PVK_SIMP_NR_GRANTS * sizeof(grant_entry_v1_t));
 		if (v->pool_rw != MAP_FAILED)
-			munmap(v->pool_rw, poolsz);
+			munmap(v->pool_rw, poolsz + PVK_SIMP_COPY_PINS_SIZE);
 		if (v->pool_ro != MAP_FAILED)
 			munmap(v->pool_ro, poolsz);
 		free(v);
@@ -854,16 +856,23 @@ close_fds:
 	return v;
 }
 
-/* Resolve one side of a copy to local memory, checking the grant entry
- * as Xen does: a copy of the entry is validated once and then used. */
+/*
+ * Resolve one side of a copy to local memory, as Xen does: pin the entry,
+ * then copy it once, validate the copy and use it.  The pin (proto.h) is
+ * taken before the entry is read, with seq-cst atomics against the
+ * daemon's clear-then-check in gnt_try_end(): access cannot end while we
+ * copy.  *@pin is what copy_unpin() releases, NULL if nothing is held.
+ */
 static int16_t copy_side(struct xengntdev_handle *h, uint16_t domid,
 			 uint32_t ref, uint16_t off, uint16_t len, bool write,
-			 uint8_t **out)
+			 uint8_t **out, uint16_t **pin)
 {
 	struct gview *v;
 	grant_entry_v1_t e;
 	uint64_t raw;
+	int16_t st = GNTST_okay;
 
+	*pin = NULL;
 	if ((uint32_t)off + len > PVK_SIMP_PAGE)
 		return GNTST_bad_copy_arg;
 	v = gview_get(h, domid);
@@ -871,18 +880,32 @@ static int16_t copy_side(struct xengntdev_handle *h, uint16_t domid,
 		return GNTST_bad_domain;
 	if (ref >= PVK_SIMP_NR_GRANTS)
 		return GNTST_bad_gntref;
+	__atomic_fetch_add(&v->copy_pins[ref], 1, __ATOMIC_SEQ_CST);
 	_Static_assert(sizeof(e) == sizeof(raw), "grant entry is 64 bits");
 	raw = __atomic_load_n((const uint64_t *)&v->table[ref],
-			      __ATOMIC_ACQUIRE);
+			      __ATOMIC_SEQ_CST);
 	memcpy(&e, &raw, sizeof(e));
 	if ((e.flags & GTF_type_mask) != GTF_permit_access ||
 	    e.domid != h->sim->domid || e.frame >= PVK_SIMP_NR_GRANTS)
-		return GNTST_bad_gntref;
-	if (write && (e.flags & GTF_readonly))
-		return GNTST_permission_denied;
+		st = GNTST_bad_gntref;
+	else if (write && (e.flags & GTF_readonly))
+		st = GNTST_permission_denied;
+	if (st != GNTST_okay) {
+		__atomic_fetch_sub(&v->copy_pins[ref], 1, __ATOMIC_RELEASE);
+		return st;
+	}
+	*pin = &v->copy_pins[ref];
 	*out = ((e.flags & GTF_readonly) ? v->pool_ro : v->pool_rw) +
 	       (size_t)e.frame * PVK_SIMP_PAGE + off;
 	return GNTST_okay;
+}
+
+/* Release: the copy's accesses to the page are done before the daemon
+ * can see the pin dropped and end access. */
+static void copy_unpin(uint16_t *pin)
+{
+	if (pin)
+		__atomic_fetch_sub(pin, 1, __ATOMIC_RELEASE);
 }
 
 int pvk_simx_gnttab_grant_copy(xengnttab_handle *h, uint32_t count,
@@ -893,6 +916,7 @@ int pvk_simx_gnttab_grant_copy(xengnttab_handle *h, uint32_t count,
 	pthread_mutex_lock(&h->lock);
 	for (i = 0; i < count; i++) {
 		xengnttab_grant_copy_segment_t *s = &segs[i];
+		uint16_t *spin = NULL, *dpin = NULL;
 		uint8_t *src, *dst;
 		int16_t st = GNTST_okay;
 
@@ -904,18 +928,20 @@ int pvk_simx_gnttab_grant_copy(xengnttab_handle *h, uint32_t count,
 			st = copy_side(h, s->source.foreign.domid,
 				       s->source.foreign.ref,
 				       s->source.foreign.offset, s->len, false,
-				       &src);
+				       &src, &spin);
 		else
 			src = s->source.virt;
 		if (st == GNTST_okay && (s->flags & GNTCOPY_dest_gref))
 			st = copy_side(h, s->dest.foreign.domid,
 				       s->dest.foreign.ref,
 				       s->dest.foreign.offset, s->len, true,
-				       &dst);
+				       &dst, &dpin);
 		else if (st == GNTST_okay)
 			dst = s->dest.virt;
 		if (st == GNTST_okay)
 			memmove(dst, src, s->len);
+		copy_unpin(dpin);
+		copy_unpin(spin);
 		s->status = st;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -957,7 +983,7 @@ static void gnt_close(struct xengntdev_handle *h)
 		h->views = v->next;
 		munmap((void *)v->table,
 		       PVK_SIMP_NR_GRANTS * sizeof(grant_entry_v1_t));
-		munmap(v->pool_rw, poolsz);
+		munmap(v->pool_rw, poolsz + PVK_SIMP_COPY_PINS_SIZE);
 		munmap(v->pool_ro, poolsz);
 		free(v);
 	}

@@ -158,12 +158,19 @@ int pvk_blkback_shutdown(struct pvk_blkback *bb, int timeout_ms);
 void pvk_blkback_destroy(struct pvk_blkback *bb);
 
 /*
- * Per-device counters and the completion-latency histogram (log2 buckets
- * of microseconds, request taken off the ring -> response pushed), as
- * text to @f.  The format is line-oriented:
+ * Per-device counters and latency histograms, as text to @f.  The format
+ * is line-oriented, one group of lines per device:
  *   device <fe>/<devid> <state> params=<path> mode=<r|w> queues=<n> ...
  *   counters reads=<n> writes=<n> ... errors=<n> broken=<0|1>
- *   latency <lo>-<hi>us <count> ...
+ *   latency <kind> unit=us count=<n> p50<=<us> p90<=<us> p99<=<us>
+ *           p99.9<=<us> <lo>-<hi>us:<count> ...       (one line)
+ * Latency is the backend's share of a request: from taking it off the ring
+ * to putting its response there (mapping, I/O, unmapping), in
+ * microseconds, for each <kind> that completed requests: read, write, and
+ * flush (flushes, barriers and discards).  Buckets are [lo, hi), four per
+ * power of two (each at most 25% wide), only non-empty ones listed; a
+ * percentile is the upper bound of the bucket that holds it.  Counters
+ * accumulate over reconnections of the device, from its probe.
  */
 int pvk_blkback_stats(struct pvk_blkback *bb, FILE *f);
 

@@ -36,8 +36,8 @@
  *    memory, soon reused for anything; ours are dedicated bounce pages
  *    that only ever hold data this same backend has been given, or will
  *    overwrite with a read, so leaving them granted exposes nothing new.
- *    It saves a grant allocation and free (an mmap and munmap of the grant
- *    device) per request.
+ *    It saves a grant allocation and release (ioctls, mmap and munmap on
+ *    the grant device) per request.
  * PVK_BLKFRONT_GRANT_PER_REQUEST restores the Linux behaviour: fresh
  * grants for each request (read-only for writes), access ended when it
  * completes (ignored when feature-persistent is negotiated).
@@ -81,8 +81,9 @@
  * feature-max-indirect-segments, max-ring-pages) are clamped to what the
  * frontend supports, whatever their size; a node that is not a decimal
  * number, a boolean other than 0/1, or an impossible geometry (sectors
- * 0 or overflowing, sector-size not a power of two in 512..4096,
- * physical-sector-size not a multiple of it) fails pvk_blkfront_open()
+ * 0, or a disk above 2^63 bytes or not a whole number of sectors;
+ * sector-size not a power of two in 512..4096; physical-sector-size not
+ * a power-of-two multiple of it) fails pvk_blkfront_open()
  * with -EPROTO, or latches a connected device broken on reconnect, with
  * one log line naming the node.  Bad discard parameters only disable
  * discard (logged).
@@ -105,8 +106,8 @@
  * drives all of the device's queues: multi-queue here spreads requests
  * over several rings so that the backend can serve them in parallel
  * (pvkit-backd runs a thread per ring), not to spread the frontend's own
- * work over CPUs, which at these request rates costs more in
- * cross-thread wake-ups than it saves.  The handle consumes the
+ * work over CPUs; one thread keeps the shadow tables, the io lists and
+ * the grant pool free of locks.  The handle consumes the
  * xenstore watch queue of the pvk_hv handle it was opened on (events
  * carrying other tokens are dropped): give each device its own handle
  * when one process drives several, and drive each from its own thread if
@@ -166,7 +167,10 @@ struct pvk_blkfront;
  *   to connect; default 10000, -1 forever.
  * poll_us: before sleeping for a completion, poll the rings for this
  *   many microseconds (saves an event-channel wake-up at low queue depth
- *   at the cost of CPU); default 0.
+ *   at the cost of CPU); default 0.  Only worth it with a CPU to spare:
+ *   where the backend shares the frontend's CPUs, spinning takes time
+ *   from it (on a 2-CPU simulator host, --poll-us 200 cut QD1 IOPS to a
+ *   third).
  */
 struct pvk_blkfront_opts {
 	unsigned int flags;

@@ -245,9 +245,10 @@ struct pvk_domain_info {
 	bool dying;
 	bool shutdown;
 };
-/* 0 and *@info filled, or -ENOENT if @domid does not exist.  xen: a dead
- * domain whose pages another domain still maps stays, dying, until they
- * are unmapped (loop: it is gone at once). */
+/* 0 and *@info filled, or -ENOENT if @domid does not exist; -EPERM from
+ * any domain but 0 (Xen's getdomaininfo is the control domain's).  xen: a
+ * dead domain whose pages another domain still maps stays, dying, until
+ * they are unmapped (loop: it is gone at once). */
 int pvk_hv_domain_info(struct pvk_hv *hv, uint32_t domid,
 		       struct pvk_domain_info *info);
 

@@ -71,9 +71,11 @@ struct pvk_sim_domain {
 	int pid; /* its supervisor; 0 for domain 0 */
 	char name[PVK_SIM_NAME_MAX];
 };
-/* All domains, by domid: *@doms is malloc'ed; returns the count. */
+/* All domains, by domid: *@doms is malloc'ed; returns the count.
+ * -EPERM from a guest (as Xen's getdomaininfo). */
 int pvk_sim_domain_list(struct pvk_sim *sim, struct pvk_sim_domain **doms);
-/* A running domain by name or decimal id; -ESRCH if none. */
+/* A running domain by name or decimal id; -ESRCH if none (-EPERM from a
+ * guest). */
 int pvk_sim_domain_find(struct pvk_sim *sim, const char *name_or_id,
 			uint32_t *domid);
 /* Ask the domain's supervisor to end it (SIGTERM, SIGKILL after 2 s);

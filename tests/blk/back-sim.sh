@@ -112,8 +112,10 @@ fi
 grep -q "device disabled" "$W/backd.out" ||
 	bad "no log line for the broken device"
 if "$PVKIT" stats show >"$W/stats.txt" 2>&1 &&
-	grep -q "latency" "$W/stats.txt" && grep -q "broken 1" "$W/stats.txt"; then
-	ok "pvkit stats show: counters and latency histogram"
+	grep -q "write latency, us.*p50 <= [0-9]" "$W/stats.txt" &&
+	grep -q "read latency, us.*p99.9 <= [0-9]" "$W/stats.txt" &&
+	grep -q "broken 1" "$W/stats.txt"; then
+	ok "pvkit stats show: counters and latency histogram ($(grep -m1 'write latency' "$W/stats.txt" | sed 's/^ *//'))"
 else
 	bad "pvkit stats show"
 	cat "$W/stats.txt"

@@ -23,6 +23,7 @@
 #include <pvkit/blkback.h>
 #include <pvkit/xenbus.h>
 
+#include "../../backend/blkback_priv.h"
 #include "back_tfront.h"
 
 #define T_DISK_BYTES (8u << 20)
@@ -42,10 +43,32 @@ struct t_env {
 	char img[2][64];
 };
 
+/* Every backend log line of the running test, for tests that check what
+ * an operator is told. */
+static pthread_mutex_t t_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char t_log_buf[16384];
+
 static void t_quiet_log(void *arg, const char *line)
 {
+	size_t n;
+
 	if (getenv("T_VERBOSE"))
 		fprintf(stderr, "backend: %s\n", line);
+	pthread_mutex_lock(&t_log_lock);
+	n = strlen(t_log_buf);
+	if (n + strlen(line) + 2 < sizeof(t_log_buf))
+		snprintf(t_log_buf + n, sizeof(t_log_buf) - n, "%s\n", line);
+	pthread_mutex_unlock(&t_log_lock);
+}
+
+static bool t_logged(const char *needle)
+{
+	bool found;
+
+	pthread_mutex_lock(&t_log_lock);
+	found = strstr(t_log_buf, needle) != NULL;
+	pthread_mutex_unlock(&t_log_lock);
+	return found;
 }
 
 static void *t_backend_main(void *arg)
@@ -108,6 +131,9 @@ static void t_env_up(struct t_env *e, const struct pvk_blkback_config *cfg,
 	int i;
 
 	memset(e, 0, sizeof(*e));
+	pthread_mutex_lock(&t_log_lock);
+	t_log_buf[0] = '\0';
+	pthread_mutex_unlock(&t_log_lock);
 	if (cfg)
 		e->cfg = *cfg;
 	else
@@ -874,6 +900,249 @@ static void test_random_requests(void **state)
 	t_env_down(&e);
 }
 
+/* Read backend node @name of the device of guest 1 as a number. */
+static long t_be_node(struct t_env *e, const char *name)
+{
+	char p[160];
+	unsigned long v;
+
+	snprintf(p, sizeof(p), "/local/domain/0/backend/vbd/1/51712/%s", name);
+	return pvk_xs_read_uint(e->tool, 0, p, &v) < 0 ? -1 : (long)v;
+}
+
+/* The backend's sectors node as it read when it wrote Connected. */
+static long t_sectors_at_connect;
+
+/* Wait until the backend of guest 1 leaves InitWait for Connected or
+ * Closing; returns that state or -ETIMEDOUT. */
+static int t_wait_be_outcome(struct t_env *e)
+{
+	int i;
+	long st;
+
+	for (i = 0; i < 10000; i++) {
+		st = t_be_node(e, "state");
+		if (st == PVK_XENBUS_CONNECTED)
+			t_sectors_at_connect = t_be_node(e, "sectors");
+		if (st == PVK_XENBUS_CONNECTED || st == PVK_XENBUS_CLOSING)
+			return (int)st;
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * A frontend that connects by hand: a ring of 2^@order pages and an
+ * unbound port, then the nodes of @nodes ("name=value", where the value
+ * "@0".."@15" stands for the grant ref of that ring page and "@port" for
+ * the port), then Initialised.  Returns the backend's answer: Connected
+ * or Closing.  Afterwards the frontend closes and the backend is back in
+ * InitWait.
+ */
+static int t_manual_connect(struct t_env *e, uint32_t order,
+			    const char *const *nodes)
+{
+	const char *fp = "/local/domain/1/device/vbd/51712";
+	uint32_t refs[16], pages = 1u << order;
+	struct pvk_evtchn *ev;
+	char p[160], v[32];
+	void *ring;
+	int port, st, i;
+
+	assert_int_equal(
+		t_wait_node(e->tool,
+			    "/local/domain/0/backend/vbd/1/51712/state",
+			    PVK_XENBUS_INITWAIT, 10000),
+		0);
+	assert_int_equal(
+		pvk_hv_grant_alloc(e->hvu[0], 0, pages, true, refs, &ring), 0);
+	assert_int_equal(pvk_evtchn_open(e->hvu[0], &ev), 0);
+	port = pvk_evtchn_alloc_unbound(ev, 0);
+	assert_true(port >= 0);
+	for (i = 0; nodes[i]; i++) {
+		const char *eq = strchr(nodes[i], '=');
+
+		assert_non_null(eq);
+		snprintf(p, sizeof(p), "%s/%.*s", fp, (int)(eq - nodes[i]),
+			 nodes[i]);
+		if (!strcmp(eq + 1, "@port"))
+			snprintf(v, sizeof(v), "%d", port);
+		else if (eq[1] == '@')
+			snprintf(v, sizeof(v), "%u", refs[atoi(eq + 2)]);
+		else
+			snprintf(v, sizeof(v), "%s", eq + 1);
+		assert_int_equal(pvk_xs_write(e->hvu[0], 0, p, v), 0);
+	}
+	snprintf(p, sizeof(p), "%s/state", fp);
+	assert_int_equal(pvk_xs_write(e->hvu[0], 0, p, "3"), 0);
+	st = t_wait_be_outcome(e);
+	/* Close as a frontend does, and take our nodes away again. */
+	assert_int_equal(pvk_xs_write(e->hvu[0], 0, p, "6"), 0);
+	assert_int_equal(
+		t_wait_node(e->tool,
+			    "/local/domain/0/backend/vbd/1/51712/state",
+			    PVK_XENBUS_INITWAIT, 10000),
+		0);
+	for (i = 0; nodes[i]; i++) {
+		const char *eq = strchr(nodes[i], '=');
+
+		snprintf(p, sizeof(p), "%s/%.*s", fp, (int)(eq - nodes[i]),
+			 nodes[i]);
+		pvk_xs_rm(e->hvu[0], 0, p);
+	}
+	pvk_evtchn_close(ev);
+	pvk_hv_grant_free(e->hvu[0], ring, pages);
+	return st;
+}
+
+/*
+ * The node spellings stock frontends use, read as Linux's blkback reads
+ * them: ring-page-order present (even 0) means ring-ref0..N-1; the
+ * deprecated num-ring-pages; protocol missing or empty means native; a
+ * 32-bit frontend is refused with a message saying why.
+ */
+static void test_connect_spellings(void **state)
+{
+	static const char *const order0[] = { "ring-page-order=0",
+					      "ring-ref0=@0",
+					      "event-channel=@port", NULL };
+	static const char *const order1[] = {
+		"ring-page-order=1",   "ring-ref0=@0",	      "ring-ref1=@1",
+		"event-channel=@port", "protocol=x86_64-abi", NULL
+	};
+	static const char *const numpages[] = { "num-ring-pages=2",
+						"ring-ref0=@0", "ring-ref1=@1",
+						"event-channel=@port", NULL };
+	static const char *const noproto[] = { "ring-ref=@0",
+					       "event-channel=@port", NULL };
+	static const char *const emptyproto[] = { "ring-ref=@0",
+						  "event-channel=@port",
+						  "protocol=", NULL };
+	static const char *const abi32[] = { "ring-ref=@0",
+					     "event-channel=@port",
+					     "protocol=x86_32-abi", NULL };
+	static const char *const numbad[] = { "num-ring-pages=3",
+					      "ring-ref0=@0", "ring-ref1=@1",
+					      "event-channel=@port", NULL };
+	struct t_env e;
+
+	t_env_up(&e, NULL, 1);
+	assert_int_equal(
+		t_attach(e.tool, 0, e.dom[0], T_DEVID, e.img[0], false), 0);
+	assert_int_equal(t_manual_connect(&e, 0, order0), PVK_XENBUS_CONNECTED);
+	assert_int_equal(t_manual_connect(&e, 1, order1), PVK_XENBUS_CONNECTED);
+	assert_int_equal(t_be_node(&e, "max-ring-pages"),
+			 1 << PVK_BLKBACK_DEF_RING_ORDER);
+	assert_int_equal(t_manual_connect(&e, 1, numpages),
+			 PVK_XENBUS_CONNECTED);
+	assert_int_equal(t_manual_connect(&e, 0, noproto),
+			 PVK_XENBUS_CONNECTED);
+	assert_int_equal(t_manual_connect(&e, 0, emptyproto),
+			 PVK_XENBUS_CONNECTED);
+	assert_int_equal(t_manual_connect(&e, 0, abi32), PVK_XENBUS_CLOSING);
+	assert_true(t_logged("x86_32-abi"));
+	assert_true(t_logged("64-bit"));
+	assert_int_equal(t_manual_connect(&e, 1, numbad), PVK_XENBUS_CLOSING);
+	assert_true(t_logged("num-ring-pages"));
+	t_env_down(&e);
+}
+
+/*
+ * sectors, info and sector-size are rewritten at connect, as Linux's
+ * blkback connect() does: an image that grew between probe and the
+ * frontend's connection is announced at its new size.  And the
+ * toolstack's discard-enable = 0 withdraws discard.
+ */
+static void test_connect_rewrites_size(void **state)
+{
+	static const char *const nodes[] = { "ring-ref=@0",
+					     "event-channel=@port", NULL };
+	char p[160];
+	struct t_env e;
+	int fd;
+
+	t_env_up(&e, NULL, 1);
+	assert_int_equal(
+		t_attach(e.tool, 0, e.dom[0], T_DEVID, e.img[0], false), 0);
+	assert_int_equal(
+		t_wait_node(e.tool, "/local/domain/0/backend/vbd/1/51712/state",
+			    PVK_XENBUS_INITWAIT, 10000),
+		0);
+	assert_int_equal(t_be_node(&e, "sectors"), T_DISK_BYTES / 512);
+	assert_int_equal(t_be_node(&e, "feature-discard"), 1);
+	fd = open(e.img[0], O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 2 * T_DISK_BYTES), 0);
+	close(fd);
+	assert_int_equal(t_manual_connect(&e, 0, nodes), PVK_XENBUS_CONNECTED);
+	assert_int_equal(t_sectors_at_connect, 2 * T_DISK_BYTES / 512);
+	assert_int_equal(t_be_node(&e, "sector-size"), 512);
+	assert_int_equal(t_be_node(&e, "info"), 0);
+	t_env_down(&e);
+
+	/* discard-enable = 0 from the toolstack, before the backend looks. */
+	t_env_up(&e, NULL, 1);
+	snprintf(p, sizeof(p), "/local/domain/0/backend/vbd/1/51712");
+	assert_int_equal(pvk_xs_mkdir(e.tool, 0, p), 0);
+	snprintf(p, sizeof(p),
+		 "/local/domain/0/backend/vbd/1/51712/discard-enable");
+	assert_int_equal(pvk_xs_write(e.tool, 0, p, "0"), 0);
+	assert_int_equal(
+		t_attach(e.tool, 0, e.dom[0], T_DEVID, e.img[0], false), 0);
+	assert_int_equal(
+		t_wait_node(e.tool, "/local/domain/0/backend/vbd/1/51712/state",
+			    PVK_XENBUS_INITWAIT, 10000),
+		0);
+	assert_int_equal(t_be_node(&e, "feature-discard"), 0);
+	assert_int_equal(t_manual_connect(&e, 0, nodes), PVK_XENBUS_CONNECTED);
+	assert_int_equal(t_be_node(&e, "feature-discard"), 0);
+	t_env_down(&e);
+}
+
+/* The histogram's buckets tile the microseconds without gap or overlap,
+ * each at most 25% wide, and the stats text gives unit and percentiles
+ * per kind of request. */
+static void test_stats_histogram(void **state)
+{
+	struct t_fe_cfg fc = { .nr_queues = 1 };
+	uint8_t buf[4096] = { 0 };
+	uint64_t us;
+	unsigned int b;
+	struct t_env e;
+	struct t_fe fe;
+	char *s, *p;
+	int i;
+
+	for (us = 0; us < (1ull << 26); us = us < 4096 ? us + 1 : us * 9 / 8) {
+		b = bb_hist_bucket(us);
+		assert_true(b < BB_HIST_BUCKETS);
+		if (b == BB_HIST_BUCKETS - 1)
+			break;
+		assert_true(bb_hist_lo(b) <= us && us < bb_hist_lo(b + 1));
+		assert_true((bb_hist_lo(b + 1) - bb_hist_lo(b)) * 4 <=
+			    (bb_hist_lo(b) > 4 ? bb_hist_lo(b) : 4));
+	}
+	assert_int_equal(bb_hist_bucket(UINT64_MAX), BB_HIST_BUCKETS - 1);
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_WRITE, 8, buf, 8,
+					 0),
+				 PVK_BLKIF_RSP_OKAY);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, 8, buf, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	t_stats(&e, &s);
+	p = strstr(s, "latency write unit=us count=20 p50<=");
+	assert_non_null(p);
+	assert_non_null(strstr(p, " p99.9<="));
+	assert_non_null(strstr(s, "latency read unit=us count=1 p50<="));
+	assert_null(strstr(s, "latency flush"));
+	free(s);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -888,6 +1157,9 @@ int main(void)
 		cmocka_unit_test(test_restart_picks_up),
 		cmocka_unit_test(test_detach),
 		cmocka_unit_test(test_frontend_gone),
+		cmocka_unit_test(test_connect_spellings),
+		cmocka_unit_test(test_connect_rewrites_size),
+		cmocka_unit_test(test_stats_histogram),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,3 +16,8 @@ tests: $(B)/tests/back-guest
 # a hostile guest next to an honest one, kill -9 after a flush, SIGTERM
 # drain, restart picking up devices, detach.
 TEST_SCRIPTS += tests/blk/back-sim.sh
+
+# pvkit disk attach/detach/list and pvkit stats as an operator meets them:
+# libxl's nodes and permissions, every bad input refused with a message
+# and nothing written.
+TEST_SCRIPTS += tests/blk/back-disk-cli.sh

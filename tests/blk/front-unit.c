@@ -493,6 +493,75 @@ static void t_reconnect(bool via_close)
 	t_down(&e);
 }
 
+/* The backend comes back with half the disk: ios beyond the new end fail
+ * with -EIO, the rest complete; with another sector size, the device is
+ * broken (its ios were split for the old one). */
+static void t_reconnect_geometry(void **state)
+{
+	struct pvk_blkfront_opts opts = { .queue_depth = 32 };
+	struct t_dbl_cfg cfg = t_cfg_all();
+	static struct pvk_blkfront_io io[32];
+	static uint8_t buf[32][65536];
+	struct pvk_blkfront_io *done[32];
+	struct pvk_blkfront_info info;
+	unsigned int got = 0, i, eio = 0;
+	struct t_env e;
+	int n;
+
+	(void)state;
+	cfg.restart_after = 4;
+	cfg.restart_disk_bytes = T_DISK / 2;
+	cfg.max_queues = 1;
+	assert_int_equal(t_up(&e, &cfg, &opts), 0);
+	for (i = 0; i < 32; i++) {
+		memset(&io[i], 0, sizeof(io[i]));
+		io[i].op = PVK_BLKFRONT_WRITE;
+		io[i].offset = (uint64_t)i * (T_DISK / 32);
+		io[i].len = sizeof(buf[i]);
+		io[i].buf = buf[i];
+		assert_int_equal(pvk_blkfront_submit(e.bf, &io[i]), 0);
+	}
+	while (got < 32) {
+		n = pvk_blkfront_reap(e.bf, done, 1, 32, 10000);
+		assert_true(n > 0);
+		for (i = 0; i < (unsigned int)n; i++) {
+			if (done[i]->offset >= T_DISK / 2)
+				eio += done[i]->result == -EIO;
+			else
+				assert_int_equal(done[i]->result, 0);
+		}
+		got += (unsigned int)n;
+	}
+	assert_true(eio > 0);
+	pvk_blkfront_info(e.bf, &info);
+	assert_int_equal(info.size_bytes, T_DISK / 2);
+	assert_int_equal(info.connects, 2);
+	assert_null(pvk_blkfront_broken_reason(e.bf));
+	/* Resized while connected. */
+	assert_int_equal(t_dbl_resize(e.dbl, T_DISK / 4), 0);
+	for (i = 0; i < 200 && pvk_blkfront_size(e.bf) != T_DISK / 4; i++)
+		assert_int_equal(pvk_blkfront_pread(e.bf, buf[0], 4096, 0),
+				 4096);
+	assert_int_equal(pvk_blkfront_size(e.bf), T_DISK / 4);
+	assert_int_equal(pvk_blkfront_pread(e.bf, buf[0], 4096, T_DISK / 4),
+			 -EINVAL);
+	t_down(&e);
+
+	cfg.restart_disk_bytes = 0;
+	cfg.restart_sector_size = 4096;
+	assert_int_equal(t_up(&e, &cfg, &opts), 0);
+	for (i = 0; i < 32; i++)
+		assert_int_equal(pvk_blkfront_submit(e.bf, &io[i]), 0);
+	for (got = 0; got < 32; got += (unsigned int)n) {
+		n = pvk_blkfront_reap(e.bf, done, 1, 32, 10000);
+		assert_true(n > 0);
+	}
+	assert_non_null(pvk_blkfront_broken_reason(e.bf));
+	assert_non_null(
+		strstr(pvk_blkfront_broken_reason(e.bf), "sector-size"));
+	t_down(&e);
+}
+
 static void t_reconnect_initwait(void **state)
 {
 	(void)state;
@@ -964,6 +1033,7 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_args);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_reconnect_initwait);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_reconnect_close);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_reconnect_geometry);
 	tests[n++] =
 		(struct CMUnitTest){ .name = "hostile bad id",
 				     .test_func = t_hostile,

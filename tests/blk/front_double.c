@@ -438,6 +438,10 @@ static void crash_and_restart(struct t_dbl *d)
 	disconnect(d);
 	pthread_mutex_lock(&d->lock);
 	d->st.restarts++;
+	if (d->cfg.restart_disk_bytes)
+		d->cfg.disk_bytes = d->cfg.restart_disk_bytes;
+	if (d->cfg.restart_sector_size)
+		d->cfg.sector_size = d->cfg.restart_sector_size;
 	pthread_mutex_unlock(&d->lock);
 	if (d->cfg.restart_via_close)
 		set_state(d, PVK_XENBUS_CLOSING);
@@ -664,6 +668,18 @@ void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st)
 	pthread_mutex_lock(&d->lock);
 	*st = d->st;
 	pthread_mutex_unlock(&d->lock);
+}
+
+int t_dbl_resize(struct t_dbl *d, uint64_t bytes)
+{
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	d->cfg.disk_bytes = bytes;
+	pthread_mutex_unlock(&d->lock);
+	rc = be_printf(d, "sectors", "%llu",
+		       (unsigned long long)(bytes / (d->unit ? d->unit : 512)));
+	return rc < 0 ? rc : be_printf(d, "state", "%d", PVK_XENBUS_CONNECTED);
 }
 
 void t_dbl_release(struct t_dbl *d)

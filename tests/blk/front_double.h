@@ -43,6 +43,9 @@ struct t_dbl_cfg {
 	 * straight to InitWait, or through Closing/Closed if via_close. */
 	uint32_t restart_after;
 	bool restart_via_close;
+	/* The disk the backend comes back with (0: unchanged; smaller only). */
+	uint64_t restart_disk_bytes;
+	uint32_t restart_sector_size;
 	/* Backend nodes written as given after the honest ones (hostile
 	 * xenstore values); a NULL value removes the node. */
 	struct {
@@ -86,6 +89,9 @@ int t_dbl_start(struct t_dbl **d, struct pvk_loop *loop, uint32_t fe,
 		uint32_t devid, const struct t_dbl_cfg *cfg);
 void t_dbl_stop(struct t_dbl *d);
 void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st);
+/* Shrink the disk to @bytes and say so as Linux's blkback does: new
+ * "sectors", then "state" = Connected again. */
+int t_dbl_resize(struct t_dbl *d, uint64_t bytes);
 /* Unmap the grant held for hold_grant. */
 void t_dbl_release(struct t_dbl *d);
 /* The RAM disk (for comparing with what the frontend wrote). */

@@ -54,12 +54,18 @@ int main(void)
 }
 C
 export PKG_CONFIG_PATH="$tmp/usr/lib/pkgconfig"
+# A sanitizer build (make check-asan) installs libraries that need their
+# runtime first in the program: build the consumer the same way.
+san=""
+if ldd "$tmp/usr/lib/libpvkit-ring.so" | grep -q libasan; then
+	san="-fsanitize=address,undefined"
+fi
 # shellcheck disable=SC2046
-cc -o "$tmp/consumer" "$tmp/consumer.c" $(pkg-config --cflags --libs pvkit-ring)
+cc $san -o "$tmp/consumer" "$tmp/consumer.c" $(pkg-config --cflags --libs pvkit-ring)
 LD_LIBRARY_PATH="$tmp/usr/lib" "$tmp/consumer"
 LD_LIBRARY_PATH="$tmp/usr/lib" ldd "$tmp/consumer" | grep -q "$tmp/usr/lib/libpvkit-ring.so.0" ||
 	{ echo "FAIL: consumer not linked against the installed .so"; exit 1; }
-cc -o "$tmp/consumer-static" "$tmp/consumer.c" $(pkg-config --cflags pvkit-ring) \
+cc $san -o "$tmp/consumer-static" "$tmp/consumer.c" $(pkg-config --cflags pvkit-ring) \
 	"$tmp/usr/lib/libpvkit-ring.a"
 "$tmp/consumer-static"
 

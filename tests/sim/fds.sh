@@ -8,15 +8,16 @@
 (ulimit -n 96 && t_start) || t_fail "start with 96 descriptors"
 simd=$(sed -n 1p "$PVKIT_SIM_DIR/simd.pid")
 back=$(t_detach back "$CLIENT" pp-back)
-"$CLIENT" fdspam || t_fail "fdspam"
 
-# The back's connection is made before the flood (it publishes its inbox
-# after connecting): connections made before keep working.
+# The back connects, then publishes its inbox and waits for the front:
+# from then on its use of descriptors is stable, and its connection,
+# made before the flood below, must keep working through it.
 for i in $(seq 100); do
 	XENSTORED_PATH=$DOM0_XS xenstore-read "/local/domain/$back/data/pp" \
 		>/dev/null 2>&1 && break
 	sleep 0.05
 done
+"$CLIENT" fdspam || t_fail "fdspam"
 
 # Exhaust its descriptors; each connection costs it two (socket, pidfd).
 "$CLIENT" connflood 200 "$PVKIT_SIM_DIR/flood.done" >"$PVKIT_SIM_DIR/flood.out" &

@@ -78,6 +78,32 @@ t_start
 "$PVKIT" domain create after -- true || t_fail "domain after restart"
 "$PVKIT" sim stop >/dev/null || t_fail "stop after restart"
 
+# Guest processes that daemonize (new session, re-parented to the
+# supervisor) are still the domain's: they go with it, on destroy and on
+# stop.
+t_sleepers() {
+	local p
+	for p in $(t_leftovers); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^sleep 6" &&
+			echo "$p"
+	done
+}
+t_start
+dz='(setsid sleep 600 &); sh -c "sleep 601 & (setsid sleep 602 &)"; exec sleep 603'
+for n in dz1 dz2 dz3; do
+	t_detach $n sh -c "$dz" >/dev/null
+done
+sleep 0.3
+[ -n "$(t_sleepers)" ] || t_fail "the daemonizing guests did not start"
+"$PVKIT" domain destroy dz1 >/dev/null || t_fail "destroy dz1"
+"$PVKIT" sim stop >/dev/null || t_fail "stop with daemonized guests"
+for i in $(seq 50); do
+	[ -z "$(t_sleepers)" ] && break
+	sleep 0.1
+done
+left=$(t_sleepers)
+[ -z "$left" ] || t_fail "guest processes outlived their domain: $left"
+
 # A state directory that does not exist yet, several levels down.
 nested=$PVKIT_SIM_DIR/a/b/c
 "$PVKIT" --dir "$nested" sim start >/dev/null || t_fail "start in $nested"
@@ -108,9 +134,12 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 	msg=$(as_nobody "$PVKIT" domain list 2>&1)
 	[ $? = 1 ] && echo "$msg" | grep -q "belongs to uid 0" ||
 		t_fail "nobody using root's simulator: '$msg'"
-	"$PVKIT" domain list >/dev/null || t_fail "root after nobody"
+	# The daemon enforces it: a raw connection is hung up on.
+	out=$(as_nobody "$CLIENT" garbage 2>&1) &&
+		t_fail "nobody's raw connection was served: '$out'"
 	grep -q "of uid .*: this simulator belongs to uid 0: refused" \
 		"$PVKIT_SIM_DIR/simd.log" || t_fail "no log line for the refusal"
+	"$PVKIT" domain list >/dev/null || t_fail "root after nobody"
 else
 	echo "(not root, or no setpriv/nobody: other-user checks skipped)"
 fi

@@ -268,20 +268,24 @@ static int role_pp_front(int argc, char **argv)
 static int role_grant_hold(int argc, char **argv)
 {
 	struct xs_handle *xs = t_xs();
-	uint32_t me = t_domid(), ref;
+	uint32_t me = t_domid(), ref, ref2;
 	xengntshr_handle *xgs = pvk_simx_gntshr_open(NULL, 0);
 	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
-	char path[128], val[64], *page;
+	char path[128], val[64], *page, *page2;
 	int port;
 
 	CHECK(xgs && xce, "open");
 	page = pvk_simx_gntshr_share_pages(xgs, 0, 1, &ref, 0);
 	CHECK(page, "share with dom0");
 	snprintf(page, 4096, "hello from domain %u", me);
+	/* A second page dom0 only copies from, never maps. */
+	page2 = pvk_simx_gntshr_share_pages(xgs, 0, 1, &ref2, 1);
+	CHECK(page2, "share with dom0");
+	strcpy(page2, "copy me");
 	port = pvk_simx_evtchn_bind_unbound_port(xce, 0);
 	CHECK(port > 0, "alloc unbound");
 	snprintf(path, sizeof(path), "/local/domain/%u/data/hold", me);
-	snprintf(val, sizeof(val), "%u %d", ref, port);
+	snprintf(val, sizeof(val), "%u %d %u", ref, port, ref2);
 	CHECK(xs_write(xs, XBT_NULL, path, val, strlen(val)), "publish");
 	t_say("granted ref %u (read-only) and port %d to dom0", ref, port);
 	for (;;)
@@ -294,7 +298,9 @@ static int role_survive(int argc, char **argv)
 	struct xs_handle *xs = t_xs();
 	struct pvk_sim *sim = pvk_simc_self();
 	struct pvk_sim_domain *doms;
-	uint32_t g = 0, ref;
+	uint32_t g = 0, ref, ref2;
+	xengnttab_grant_copy_segment_t seg;
+	char copied[16] = "";
 	int gport, lport, n, i, pid = 0;
 	xengnttab_handle *xgt = pvk_simx_gnttab_open(NULL, 0);
 	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
@@ -315,8 +321,17 @@ static int role_survive(int argc, char **argv)
 	CHECK(pid > 0, "supervisor of %s", argv[1]);
 	snprintf(path, sizeof(path), "/local/domain/%u/data/hold", g);
 	v = t_wait_node(xs, path, 30);
-	CHECK(sscanf(v, "%u %d", &ref, &gport) == 2, "hold '%s'", v);
+	CHECK(sscanf(v, "%u %d %u", &ref, &gport, &ref2) == 3, "hold '%s'", v);
 	free(v);
+	memset(&seg, 0, sizeof(seg));
+	seg.source.foreign.domid = (uint16_t)g;
+	seg.source.foreign.ref = ref2;
+	seg.dest.virt = copied;
+	seg.len = 8;
+	seg.flags = GNTCOPY_source_gref;
+	CHECK(pvk_simx_gnttab_grant_copy(xgt, 1, &seg) == 0 &&
+		      seg.status == GNTST_okay && !strcmp(copied, "copy me"),
+	      "copy from a live granter: status %d", seg.status);
 	page = pvk_simx_gnttab_map_grant_ref(xgt, g, ref, PROT_READ);
 	CHECK(page, "map dom%u ref %u", g, ref);
 	snprintf(expect, sizeof(expect), "hello from domain %u", g);
@@ -356,6 +371,12 @@ static int role_survive(int argc, char **argv)
 	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)lport) == 0,
 	      "notify to a dead peer must be dropped without error");
 	CHECK(pvk_simx_evtchn_notify(xce, (evtchn_port_t)lport) == 0, "again");
+	/* Its unmapped grants died with it: a copy through the table we
+	 * mapped before must not reach the dead domain's page. */
+	seg.status = 0;
+	CHECK(pvk_simx_gnttab_grant_copy(xgt, 1, &seg) == 0 &&
+		      seg.status == GNTST_bad_gntref,
+	      "copy from a dead granter's grant: status %d", seg.status);
 	t_say("after death: page readable, entry flags 0x%x (in use), "
 	      "notify dropped, %s gone",
 	      flags, path);
@@ -514,6 +535,64 @@ static void t_pin_limit(xengntshr_handle *xgs, uint32_t me)
 	CHECK(pvk_simx_gntshr_munmap(xgs, page, 1) == 0, "end");
 }
 
+/*
+ * A grant copy in flight holds the entry as Xen's pin does: ending access
+ * fails with EBUSY meanwhile, and gntalloc's deferred end waits for it.
+ * The copy is played by hand: the grantee's copy pin (proto.h), raised as
+ * copy_side() raises it.  It used to be ignored: access ended under the
+ * copy, and the page could be granted anew while it was being written.
+ */
+static void t_copy_pin(xengntshr_handle *xgs, uint32_t me)
+{
+	struct pvk_sim *sim = pvk_simc_self();
+	struct pvk_simp_req req = { .op = PVK_SIMP_GNT_TABLE };
+	struct pvk_simp_rep rep;
+	int fds[3], nfds = 0, i;
+	unsigned int pins;
+	uint16_t *cpins, fl;
+	uint32_t ref;
+	char *page;
+
+	page = pvk_simx_gntshr_share_pages(xgs, me, 1, &ref, 1);
+	CHECK(page, "share for the copy pin");
+	req.u.gnt.domid = me;
+	CHECK(pvk_simc_call(sim, &req, NULL, 0, &rep, fds, 3, &nfds) == 0 &&
+		      nfds == 3,
+	      "table");
+	cpins = mmap(NULL, PVK_SIMP_COPY_PINS_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, fds[1],
+		     (off_t)PVK_SIMP_NR_GRANTS * PVK_SIMP_PAGE);
+	CHECK(cpins != MAP_FAILED, "map the copy pins");
+	while (nfds > 0)
+		close(fds[--nfds]);
+	__atomic_fetch_add(&cpins[ref], 1, __ATOMIC_SEQ_CST);
+
+	memset(&req, 0, sizeof(req));
+	req.op = PVK_SIMP_GNT_END;
+	req.u.gnt.count = 1;
+	req.u.gnt.refs[0] = ref;
+	CHECK(pvk_simc_call(sim, &req, NULL, 0, &rep, NULL, 0, NULL) == -EBUSY,
+	      "ending access under a copy must fail with EBUSY");
+	CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0 &&
+		      (fl & GTF_type_mask) == GTF_permit_access,
+	      "the entry after the refused end: flags 0x%x", fl);
+	/* gntalloc's unshare: done for us, ended once the copy is. */
+	CHECK(pvk_simx_gntshr_munmap(xgs, page, 1) == 0, "unshare");
+	CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0 &&
+		      (fl & GTF_type_mask) == GTF_permit_access,
+	      "unshared under a copy: flags 0x%x", fl);
+	__atomic_fetch_sub(&cpins[ref], 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < 500; i++) {
+		CHECK(pvk_sim_grant_query(sim, me, ref, &fl, &pins) == 0,
+		      "query");
+		if (!fl)
+			break;
+		usleep(10000);
+	}
+	CHECK(!fl, "access never ended after the copy: flags 0x%x", fl);
+	munmap(cpins, PVK_SIMP_COPY_PINS_SIZE);
+}
+
 /* Every call with bad input fails cleanly with the right errno. */
 static int role_badinput(int argc, char **argv)
 {
@@ -531,6 +610,12 @@ static int role_badinput(int argc, char **argv)
 	errno = 0;
 	CHECK(!pvk_simx_evtchn_open(NULL, 0x80) && errno == EINVAL,
 	      "unknown open flag");
+	if (me != 0) {
+		struct pvk_sim_domain *doms;
+
+		CHECK(pvk_sim_domain_list(pvk_simc_self(), &doms) == -EPERM,
+		      "a guest listing the domains");
+	}
 	/* Grants. */
 	mine = pvk_simx_gntshr_share_pages(xgs, me, 1, &ref, 1);
 	CHECK(mine, "share with myself");
@@ -591,6 +676,7 @@ static int role_badinput(int argc, char **argv)
 	}
 	/* Pins do not wrap: 65535 mappings of one page, then EBUSY. */
 	t_pin_limit(xgs, me);
+	t_copy_pin(xgs, me);
 	/* Grant copy, both directions, and its per-segment errors. */
 	{
 		xengnttab_grant_copy_segment_t seg[4];
@@ -756,7 +842,26 @@ static int role_garbage(int argc, char **argv)
 		      rep.err == -ENOTCONN,
 	      "request before HELLO");
 	close(fd);
-	t_say("garbage answered with EBADMSG");
+	/* Clients that go away mid-request: their answers find no one. */
+	for (i = 0; i < 50; i++) {
+		struct pvk_simp_req req = { .op = PVK_SIMP_HELLO,
+					    .version = PVK_SIMP_VERSION };
+
+		req.u.hello.domid = PVK_SIMP_NO_DOMID;
+		fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa,
+					 sizeof(sa)) == 0,
+		      "connect");
+		CHECK(send(fd, &req, sizeof(req), 0) == sizeof(req), "send");
+		close(fd);
+	}
+	{
+		struct pvk_sim_status st;
+
+		CHECK(pvk_sim_status(pvk_simc_self(), &st) == 0,
+		      "served after 50 clients hung up mid-request");
+	}
+	t_say("garbage answered with EBADMSG; hang-ups survived");
 	return 0;
 }
 
@@ -806,31 +911,33 @@ static int role_escapee(int argc, char **argv)
  */
 static int role_evil_evtchn(int argc, char **argv)
 {
-	struct xs_handle *xs = t_xs();
-	xenevtchn_handle *xce = pvk_simx_evtchn_open(NULL, 0);
 	uint64_t max = UINT64_MAX - 1;
+	xenevtchn_handle *xce;
+	struct xs_handle *xs;
 	char path[64], val[16];
+	struct stat wst;
 	int fd, port, i;
 
+	signal(SIGPIPE, SIG_IGN);
+	xs = t_xs();
+	xce = pvk_simx_evtchn_open(NULL, 0);
 	CHECK(xce, "evtchn open");
 	port = pvk_simx_evtchn_bind_unbound_port(xce, 0);
 	CHECK(port > 0, "alloc unbound");
 	fd = pvk_simx_evtchn_fd(xce);
-	/* Whatever the wake-up is made of: every descriptor of ours turns
-	 * blocking and full (an eventfd at its maximum, a pipe to the
-	 * brim), so that a writer sharing its open file would block. */
+	CHECK(fstat(fd, &wst) == 0, "fstat");
+	/* Whatever the wake-up is made of (the descriptors on the inode of
+	 * the handle's fd: an eventfd, or both ends of a pipe), make each
+	 * blocking and full -- an eventfd at its maximum, a pipe to the
+	 * brim -- so that a writer sharing its open file would block.  Only
+	 * those: others (inherited pipes, say) are not ours to break. */
 	for (i = 3; i < 1024; i++) {
 		int fl = fcntl(i, F_GETFL);
-		char lnk[64] = "", fdp[32];
 		struct stat st;
 
-		snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", i);
-		if (fl < 0 || fstat(i, &st) < 0 ||
-		    readlink(fdp, lnk, sizeof(lnk) - 1) < 0)
+		if (fl < 0 || fstat(i, &st) < 0 || st.st_ino != wst.st_ino ||
+		    st.st_dev != wst.st_dev)
 			continue;
-		if (!S_ISFIFO(st.st_mode) &&
-		    strcmp(lnk, "anon_inode:[eventfd]"))
-			continue; /* not a wake-up: our xenstore, say */
 		fcntl(i, F_SETFL, fl | O_NONBLOCK);
 		if (write(i, &max, sizeof(max)) == sizeof(max)) {
 			while (write(i, &max, 1) == 1)

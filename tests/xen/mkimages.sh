@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# mkimages.sh XENDIR BUILD -- build the two initramfs images the lane
-# boots, from what fetch.sh unpacked into XENDIR/boot, the host's Xen
+# mkimages.sh CACHE XENDIR BUILD -- build the two initramfs images the
+# lane boots, from what fetch.sh unpacked into CACHE/boot, the host's Xen
 # tools (xen-utils-4.17, xenstore-utils) and pvkit's programs in BUILD
 # (build/bin, build/tests), each with the shared libraries ldd names.
 #
@@ -18,10 +18,12 @@
 # under TCG, decompressing costs more than copying.
 set -euo pipefail
 
-xendir=$(realpath "${1:?usage: mkimages.sh XENDIR BUILD}")
-build=$(realpath "${2:?usage: mkimages.sh XENDIR BUILD}")
+usage="usage: mkimages.sh CACHE XENDIR BUILD"
+cache=$(realpath "${1:?$usage}")
+xendir=$(realpath "${2:?$usage}")
+build=$(realpath "${3:?$usage}")
 src=$(dirname "$(realpath "$0")")
-boot=$xendir/boot
+boot=$cache/boot
 mods=$boot/modules
 xenbin=/usr/lib/xen-4.17/bin
 
@@ -31,11 +33,20 @@ DOMU_BOOT_KMODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd"
 die() { echo "mkimages.sh: $*" >&2; exit 1; }
 
 # Copy an ELF (or script) to the same path under ROOT, or to DEST, with
-# every shared library it needs.
+# every shared library it needs.  pvkit's programs lose their debug
+# sections on the way (not their symbols: sanitizer reports still name
+# functions): the rootfs an initramfs unpacks into is a tmpfs of half of
+# dom0's early memory, and an ASan build would not fit otherwise.
 copy_prog() {
 	local root=$1 f=$2 dest=${3:-$2} lib
 	mkdir -p "$root$(dirname "$dest")"
-	cp -L "$f" "$root$dest"
+	case $f in
+	"$build"/* | "$xendir"/*)
+		strip --strip-debug -o "$root$dest" "$f" 2>/dev/null ||
+			cp -L "$f" "$root$dest"
+		;;
+	*) cp -L "$f" "$root$dest" ;;
+	esac
 	for lib in $(ldd "$f" 2>/dev/null |
 		awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
 		[ -e "$root$lib" ] && continue

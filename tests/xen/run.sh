@@ -12,8 +12,9 @@
 # skipped"; exits 1 if a cell failed, 77 if this host cannot run Xen in
 # QEMU at all (no qemu-system-x86_64, no Debian packages), else 0.
 #
-# Under $PVK_BUILD/xen (build/xen): the fetched packages and boot images
-# (cached), logs/serial.log (the whole machine's console, each line
+# Under build/xen: the fetched packages and boot images (cached, shared by
+# every build flavour).  Under $PVK_BUILD/xen: the initramfs images,
+# logs/serial.log (the whole machine's console, each line
 # stamped with host seconds since QEMU started), logs/<cell>.log (each
 # cell's dom0 output, dom0 dmesg and the domU console during the cell),
 # logs/timings.txt.
@@ -27,6 +28,9 @@ src=$(dirname "$(realpath "$0")")
 repo=$(realpath "$src/../..")
 build=$(realpath -m "${PVK_BUILD:-$repo/build}")
 xendir=${XEN_DIR:-$build/xen}
+# Downloads and unpacked packages are shared by every build flavour
+# (build/ and build/asan/ both use build/xen/ for them).
+cache=${XEN_CACHE:-$repo/build/xen}
 logs=$xendir/logs
 boot_timeout=${XEN_BOOT_TIMEOUT:-240} # QEMU start to "ready"
 total_timeout=${XEN_TIMEOUT:-570}     # the whole run
@@ -70,19 +74,19 @@ if ! command -v "$qemu" >/dev/null; then
 		skip "no $qemu (apt-get install qemu-system-x86)"
 fi
 
-mkdir -p "$xendir"
-"$src/fetch.sh" "$xendir"
+mkdir -p "$xendir" "$cache"
+"$src/fetch.sh" "$cache"
 rc=$?
 [ $rc -eq 77 ] && exit 77
 [ $rc -eq 0 ] || { echo "run.sh: fetch.sh failed" >&2; exit 1; }
-"$src/mkimages.sh" "$xendir" "$build" || { echo "run.sh: mkimages.sh failed" >&2; exit 1; }
+"$src/mkimages.sh" "$cache" "$xendir" "$build" || { echo "run.sh: mkimages.sh failed" >&2; exit 1; }
 
 rm -rf "$logs"
 mkdir -p "$logs"
 serial=$logs/serial.log
 
 # --- boot --------------------------------------------------------------
-xen_args="console=com1 com1=115200,8n1 dom0_mem=512M,max:512M \
+xen_args="console=com1 com1=115200,8n1 dom0_mem=768M,max:768M \
 dom0_max_vcpus=1 loglvl=all guest_loglvl=all noreboot console_timestamps=boot"
 dom0_args="console=hvc0 earlyprintk=xen ${XEN_DOM0_ARGS:-loglevel=4}"
 
@@ -92,10 +96,10 @@ elapsed() { # seconds since QEMU started, 0.1 s resolution
 }
 
 coproc QEMU {
-	exec "$qemu" -M pc -accel tcg,thread=single -cpu qemu64 -m 1024 -smp 1 \
+	exec "$qemu" -M pc -accel tcg,thread=single -cpu qemu64 -m 1280 -smp 1 \
 		-nodefaults -display none -no-reboot -serial stdio \
-		-kernel "$xendir/boot/xen" -append "$xen_args" \
-		-initrd "$xendir/boot/vmlinux $dom0_args,$xendir/dom0.cpio" 2>&1
+		-kernel "$cache/boot/xen" -append "$xen_args" \
+		-initrd "$cache/boot/vmlinux $dom0_args,$xendir/dom0.cpio" 2>&1
 }
 qemu_pid=$QEMU_PID
 exec {q_out}<&"${QEMU[0]}" {q_in}>&"${QEMU[1]}"
@@ -169,11 +173,16 @@ while [ $state != done ]; do
 	partial=""
 	printf '[%7s] %s\n' "$(elapsed)" "$line" >>"$serial"
 	case $line in
+	*"@@PVK "*) ;;
 	*"Hardware Dom0 crashed"* | *"Panic on CPU"* | *"Kernel panic"*)
 		fatal="machine crashed: ${line:0:120}"
 		break
 		;;
-	*"@@PVK "*) ;;
+	*"Initramfs unpacking failed"*)
+		# dom0's rootfs is a tmpfs of half its early memory
+		fatal="dom0's initramfs does not fit in its rootfs (raise dom0_mem): ${line:0:120}"
+		break
+		;;
 	*) continue ;;
 	esac
 	msg=${line#*@@PVK }

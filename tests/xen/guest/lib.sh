@@ -82,8 +82,8 @@ xs_wait() {
 
 # domu FN [ARG...]: the dom0 half of the dom0 -> domU call channel.
 # dom0 writes "SEQ CELL FN ARGS" to $DOMU_HOME/data/cmd; the domU's init
-# runs it and answers with data/out (FN's stdout, first 1 KiB) and
-# data/rc = "SEQ STATUS".  Sequence numbers make a late answer to an
+# runs it and answers with data/out (FN's stdout, first 1 KiB), data/why
+# (its first "FAIL: " line) and data/rc = "SEQ STATUS".  Sequence numbers make a late answer to an
 # earlier, timed-out call harmless.
 DOMU_CALL_TIMEOUT=${DOMU_CALL_TIMEOUT:-60}
 domu() {
@@ -99,6 +99,12 @@ domu() {
 	rc=${rc#* }
 	xenstore-read "$DOMU_HOME/data/out" 2>/dev/null | grep -v '^$'
 	return "$rc"
+}
+
+# domu_why: the reason the last failed domu call gave (its first "FAIL: "
+# line), for the cell's own failure message.
+domu_why() {
+	xenstore-read "$DOMU_HOME/data/why" 2>/dev/null
 }
 
 # The domU half: wait for commands and run them, forever.
@@ -118,14 +124,16 @@ domu_serve() {
 		echo "== domU: $cell $fn $* =="
 		CELL=$cell timeout $((DOMU_CALL_TIMEOUT - 10)) sh -c \
 			'. /xen/lib.sh; . "/xen/cells/$0.sh"; "$@"' \
-			"$cell" "$fn" "$@" >/tmp/out
+			"$cell" "$fn" "$@" >/tmp/out 2>/tmp/err
 		rc=$?
-		cat /tmp/out
+		cat /tmp/err /tmp/out
 		echo "== domU: $cell $fn -> $rc =="
 		if [ $rc -eq 143 ] || [ $rc -eq 137 ]; then
 			blocked_tasks
 		fi
+		# One transaction: dom0 reads out and why once it sees rc.
 		xenstore-write data/out "$(head -c 1024 /tmp/out)" \
+			data/why "$(grep -m1 '^FAIL: ' /tmp/err | cut -c7- | head -c 512)" \
 			data/rc "$seq $rc" || echo "domU: cannot answer $seq" >&2
 	done
 }
@@ -245,7 +253,8 @@ vbd_show() {
 #   userspace blkfront).
 blk_exchange() {
 	local path=$1 how=$2 name=$3 want got
-	want=$(domu blk_domu_write "$how" "$name" 1 4) || fail "domU write failed"
+	want=$(domu blk_domu_write "$how" "$name" 1 4) ||
+		fail "domU write failed: $(domu_why)"
 	got=$(dd if="$path" bs=1M skip=1 count=4 $(blk_direct "$path" i) \
 		2>/dev/null | sha256sum | cut -d' ' -f1)
 	echo "domU wrote $want, dom0 read $got"
@@ -256,7 +265,8 @@ blk_exchange() {
 	want=$(sha256sum </tmp/blk.pat | cut -d' ' -f1)
 	dd if=/tmp/blk.pat of="$path" bs=1M seek=8 conv=notrunc,fsync \
 		$(blk_direct "$path" o) 2>/dev/null || fail "dom0 write to $path failed"
-	got=$(domu blk_domu_read "$how" "$name" 8 4) || fail "domU read failed"
+	got=$(domu blk_domu_read "$how" "$name" 8 4) ||
+		fail "domU read failed: $(domu_why)"
 	echo "dom0 wrote $want, domU read $got"
 	[ "$want" = "$got" ] || fail "data written by dom0 differs in the domU"
 	rm -f /tmp/blk.pat
@@ -275,8 +285,9 @@ blk_domu_write() {
 	dd if=/dev/urandom of=/tmp/pat bs=1M count="$2" 2>/dev/null
 	case $how in
 	kernel)
-		dd if=/tmp/pat of="/dev/$name" bs=1M seek="$1" oflag=direct \
-			conv=fsync 2>/dev/null || fail "write to /dev/$name failed"
+		blk_kernel_dd "$name" if=/tmp/pat of="/dev/$name" bs=1M \
+			seek="$1" oflag=direct conv=fsync ||
+			fail "write to /dev/$name failed"
 		;;
 	pvkit)
 		pvk-xen-blkio "$name" write $(($1 << 20)) </tmp/pat >&2 ||
@@ -293,14 +304,42 @@ blk_domu_read() {
 	shift 2
 	case $how in
 	kernel)
-		dd if="/dev/$name" bs=1M skip="$1" count="$2" iflag=direct \
-			2>/dev/null
+		blk_kernel_dd "$name" if="/dev/$name" bs=1M skip="$1" \
+			count="$2" iflag=direct || echo "read from /dev/$name failed" >&2
 		;;
 	pvkit)
 		pvk-xen-blkio "$name" read $(($1 << 20)) $(($2 << 20)) ||
 			fail "pvk-xen-blkio read failed"
 		;;
 	esac | sha256sum | cut -d' ' -f1
+}
+
+# domU: blk_kernel_dd NAME DD-ARGS...: dd on the kernel's /dev/NAME,
+# watched: when xen-blkfront disables the disk (a backend protocol
+# violation) the I/O never completes, so fail at once with the kernel's
+# reason instead of waiting out the call's timeout.  The dd is left
+# behind in D state; a failed cell gets a fresh domU.
+blk_kernel_dd() {
+	local name=$1 pid n0 why deadline
+	shift
+	n0=$(dmesg | wc -l)
+	dd "$@" 2>/dev/null &
+	pid=$!
+	deadline=$(($(now) + 40))
+	while kill -0 "$pid" 2>/dev/null; do
+		why=$(dmesg | tail -n +$((n0 + 1)) | grep "$name" |
+			sed 's/^\[[^]]*\] //' | tr '\n' ' ')
+		case $why in
+		*"disabled for further use"*)
+			echo "xen-blkfront: $why" >&2
+			why=${why%%"$name disabled"*}
+			fail "xen-blkfront disabled $name: ${why% }"
+			;;
+		esac
+		[ "$(now)" -lt "$deadline" ] || fail "dd on /dev/$name hangs"
+		sleep 0.2
+	done
+	wait "$pid"
 }
 
 # domU: load xen-blkfront, wait for /dev/NAME, check its size in sectors.

@@ -1,0 +1,181 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# pvkit disk attach|detach|list and pvkit stats on the simulator, as an
+# operator meets them:
+#  1. attach writes libxl's node set with libxl's permissions on every
+#     node: the guest owns its device directory, reads the backend's and
+#     cannot write it;
+#  2. bad input -- an unknown domain, a missing image, an image that is not
+#     a multiple of 512 bytes, a malformed vdev, a vdev already taken, an
+#     image attached read-write elsewhere (--ro or not), an unknown
+#     device to detach -- fails with a non-zero exit, a message naming
+#     the value and what to do, and leaves xenstore exactly as it was;
+#  3. detach removes both directories;
+#  4. pvkit stats show lists the devices.
+set -u
+B=${PVK_BUILD:-build}
+. "$(dirname "$0")/../../bench/blk-env.sh"
+if [ ! -x /usr/lib/xen-4.17/bin/xenstored ]; then
+	echo "SKIP: xenstored (Debian xen-utils-4.17) is not installed"
+	exit 77
+fi
+if ! command -v xenstore-ls >/dev/null 2>&1; then
+	echo "SKIP: xenstore-ls (xenstore-utils) is not installed"
+	exit 77
+fi
+blk_env_start || exit 1
+XENSTORED_PATH=$PVKIT_SIM_DIR/xenstored/socket
+export XENSTORED_PATH
+W=$BLK_WORK
+fail=0
+
+ok() { echo "ok    $*"; }
+bad() {
+	echo "FAIL  $*"
+	fail=1
+}
+
+snapshot() {
+	xenstore-ls -p /local/domain 2>/dev/null |
+		grep -v -e '^ *name = ' -e '^ *domid = ' >"$1"
+}
+
+# expect_fail LABEL PATTERN CMD...: CMD exits non-zero, says PATTERN on
+# stderr, and xenstore is unchanged.
+expect_fail() {
+	label=$1 pat=$2
+	shift 2
+	snapshot "$W/before"
+	"$@" >"$W/out" 2>"$W/err"
+	rc=$?
+	snapshot "$W/after"
+	if [ "$rc" -ne 0 ] && grep -q -- "$pat" "$W/err" &&
+		cmp -s "$W/before" "$W/after"; then
+		ok "$label: exit $rc, \"$(head -c 150 "$W/err")\""
+	else
+		bad "$label: exit $rc"
+		cat "$W/err"
+		diff "$W/before" "$W/after"
+	fi
+}
+
+blk_backd_start || exit 1
+for g in g1 g2; do
+	"$PVKIT" domain create $g -- sleep 120 >"$W/$g.out" 2>&1 &
+	BLK_GUESTS="$BLK_GUESTS $!"
+done
+i=0
+until [ "$("$PVKIT" domain list 2>/dev/null | grep -c ' g[12] ')" = 2 ]; do
+	i=$((i + 1))
+	[ $i -lt 200 ] || {
+		bad "guests did not start"
+		exit 1
+	}
+	sleep 0.05
+done
+g1=$("$PVKIT" domain list | awk '$2 == "g1" { print $1 }')
+g2=$("$PVKIT" domain list | awk '$2 == "g2" { print $1 }')
+blk_image "$W/a.img" 4
+blk_image "$W/b.img" 4
+head -c 1000 /dev/zero >"$W/odd.img"
+
+# 1. attach and permissions
+i=0
+until "$PVKIT" disk attach g1 "$W/a.img" >"$W/attach.out" 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 40 ] || break
+	sleep 0.05
+done
+be=/local/domain/0/backend/vbd/$g1/51712
+fe=/local/domain/$g1/device/vbd/51712
+xenstore-ls -p "$be" >"$W/be.ls"
+xenstore-ls -p "$fe" >"$W/fe.ls"
+missing=
+for n in frontend frontend-id online removable bootable state dev type mode \
+	device-type params discard-enable; do
+	grep -q "^$n = " "$W/be.ls" || missing="$missing be:$n"
+done
+for n in backend backend-id virtual-device device-type state; do
+	grep -q "^$n = " "$W/fe.ls" || missing="$missing fe:$n"
+done
+[ -z "$missing" ] && ok "attach: libxl's node set" ||
+	bad "attach: nodes missing:$missing"
+# Every node: owned by the backend domain (0), readable by the guest;
+# the guest's: owned by the guest, readable by domain 0.
+if [ "$(xenstore-ls -p "$(dirname "$be")" | grep -c "(n0,r$g1)")" -eq \
+	"$(($(wc -l <"$W/be.ls") + 1))" ] &&
+	[ "$(xenstore-ls -p "$(dirname "$fe")" | grep -c "(n$g1,r0)")" -eq \
+		"$(($(wc -l <"$W/fe.ls") + 1))" ]; then
+	ok "attach: permissions n0,r$g1 on every backend node, n$g1,r0 on every frontend node"
+else
+	bad "attach: permissions"
+	xenstore-ls -p "$(dirname "$be")"
+	xenstore-ls -p "$(dirname "$fe")"
+fi
+
+# 2. bad input
+expect_fail "unknown domain" "no guest domain '57'.*pvkit domain list" \
+	"$PVKIT" disk attach 57 "$W/b.img"
+expect_fail "unknown domain name" "no guest domain 'nosuch'" \
+	"$PVKIT" disk attach nosuch "$W/b.img"
+expect_fail "missing image" "image '$W/none.img'.*No such file" \
+	"$PVKIT" disk attach g2 "$W/none.img"
+expect_fail "image not a multiple of 512" "1000 bytes.*512" \
+	"$PVKIT" disk attach g2 "$W/odd.img"
+expect_fail "malformed vdev" "bad virtual device 'xvda1'.*xvdX" \
+	"$PVKIT" disk attach g2 "$W/b.img" --vdev xvda1
+expect_fail "malformed vdev (sda)" "bad virtual device 'sda'" \
+	"$PVKIT" disk attach g2 "$W/b.img" --vdev sda
+expect_fail "vdev taken" "already has a disk xvda.*pvkit disk detach" \
+	"$PVKIT" disk attach g1 "$W/b.img"
+expect_fail "--ro on an image attached read-write" \
+	"already attached read-write to domain $g1" \
+	"$PVKIT" disk attach g2 "$W/a.img" --ro
+expect_fail "read-write on an image attached read-write" \
+	"already attached read-write" \
+	"$PVKIT" disk attach g2 "$W/a.img" --vdev xvdb
+expect_fail "detach an unknown vdev" "has no disk xvdc" \
+	"$PVKIT" disk detach g1 xvdc
+expect_fail "detach a malformed vdev" "bad virtual device 'hda0'" \
+	"$PVKIT" disk detach g1 hda0
+expect_fail "bad --timeout" "bad --timeout 'soon'" \
+	"$PVKIT" disk detach g1 xvda --timeout soon
+
+# Two read-only attachments of one image are fine.
+if "$PVKIT" disk attach g2 "$W/b.img" --ro >/dev/null 2>"$W/err" &&
+	"$PVKIT" disk attach g1 "$W/b.img" --ro --vdev xvdb >/dev/null \
+		2>>"$W/err"; then
+	ok "one image read-only in two domains"
+else
+	bad "read-only sharing"
+	cat "$W/err"
+fi
+expect_fail "read-write on an image attached read-only" \
+	"already attached read-only.*--ro" \
+	"$PVKIT" disk attach g2 "$W/b.img" --vdev xvdc
+
+# 3. detach
+if "$PVKIT" disk detach g1 xvdb >/dev/null &&
+	! xenstore-read "/local/domain/0/backend/vbd/$g1/51728" 2>/dev/null &&
+	! xenstore-read "/local/domain/$g1/device/vbd/51728" 2>/dev/null; then
+	ok "detach removes both directories"
+else
+	bad "detach"
+fi
+
+# 4. pvkit stats show: every device, and no histogram before any I/O.
+if "$PVKIT" stats show >"$W/stats.txt" 2>&1 &&
+	grep -q "^vbd $g2/51712 " "$W/stats.txt" &&
+	grep -q "no completed requests" "$W/stats.txt"; then
+	ok "pvkit stats show lists the devices"
+else
+	bad "pvkit stats show"
+	cat "$W/stats.txt"
+fi
+
+blk_backd_stop TERM
+if grep -E "Sanitizer|runtime error" "$W/backd.log"; then
+	bad "pvkit-backd: sanitizer report"
+fi
+exit $fail
