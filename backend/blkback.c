@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -72,9 +73,13 @@ struct bb_queue {
 	uint32_t inflight; /* taken off the ring, not yet answered */
 	uint32_t inflight_pub; /* atomic copy for the control thread */
 	struct bb_req *held; /* a barrier waiting for the queue to drain */
+	/* A barrier in flight: nothing taken after it starts before it
+	 * completes (blkif.h: a barrier orders both ways). */
+	struct bb_req *barrier;
 	bool persistent;
 	struct bb_pgnt *pg;
 	uint32_t pg_mask, pg_count, pg_max;
+	uint32_t pg_mul, pg_shift; /* secret odd multiplier; 32 - log2 size */
 	uint32_t max_indirect;
 	uint64_t poll_ns;
 	bool broken; /* atomic: read by the control thread */
@@ -197,7 +202,10 @@ void bb_disk_close(struct bb_disk *d)
 
 static struct bb_pgnt *pg_find(struct bb_queue *q, uint32_t gref)
 {
-	uint32_t i, h = (gref * 2654435761u) & q->pg_mask;
+	/* Multiplicative hashing with a multiplier the frontend cannot know
+	 * (the top bits of gref * mul), so it cannot choose grefs that all
+	 * probe the same chain: a lookup stays short on average. */
+	uint32_t i, h = (gref * q->pg_mul) >> q->pg_shift;
 
 	for (i = 0; i <= q->pg_mask; i++, h = (h + 1) & q->pg_mask) {
 		if (!q->pg[h].used || q->pg[h].gref == gref)
@@ -385,6 +393,8 @@ static void req_finish(struct bb_queue *q, struct bb_req *r, int16_t status)
 	}
 	BB_INC(q, hist[kind][bb_hist_bucket(us)], 1);
 
+	if (q->barrier == r)
+		q->barrier = NULL;
 	r->next_free = q->free;
 	q->free = r;
 	q->inflight--;
@@ -408,6 +418,11 @@ static void req_submit(struct bb_queue *q, struct bb_req *r)
 	struct io_uring_sqe *sqe;
 
 	r->cqes = 0;
+	/* Both SQEs of a data + sync pair in one submission: were the
+	 * queue to fill between them, the link would end with the data
+	 * and the sync would run beside it, not after it. */
+	if (io_uring_sq_space_left(&q->uring) < 2)
+		io_uring_submit(&q->uring);
 	if (r->kind == BK_DISCARD) {
 		sqe = get_sqe(q);
 		if (!sqe)
@@ -423,7 +438,16 @@ static void req_submit(struct bb_queue *q, struct bb_req *r)
 		sqe = get_sqe(q);
 		if (!sqe)
 			goto nosqe;
-		if (r->kind == BK_READ)
+		/* One segment (a 4 KiB request) needs no iovec import. */
+		if (r->nsegs == 1 && r->kind == BK_READ)
+			io_uring_prep_read(sqe, fd, r->iov[0].iov_base,
+					   (unsigned int)r->iov[0].iov_len,
+					   r->off);
+		else if (r->nsegs == 1)
+			io_uring_prep_write(sqe, fd, r->iov[0].iov_base,
+					    (unsigned int)r->iov[0].iov_len,
+					    r->off);
+		else if (r->kind == BK_READ)
 			io_uring_prep_readv(sqe, fd, r->iov, r->nsegs, r->off);
 		else
 			io_uring_prep_writev(sqe, fd, r->iov, r->nsegs, r->off);
@@ -502,6 +526,12 @@ static void req_start(struct bb_queue *q,
 		return;
 	case PVK_BLKIF_OP_INDIRECT:
 		r->id = req->indirect.id;
+		/* Answered as the operation it carries: Linux's blkfront
+		 * (since 5.16) disables a device whose response to an
+		 * indirect request names INDIRECT.  Its op is valid here
+		 * (READ or WRITE) whenever err is 0. */
+		if (!err)
+			r->op = req->indirect.indirect_op;
 		r->kind = req->indirect.indirect_op == PVK_BLKIF_OP_READ ?
 				  BK_READ :
 				  BK_WRITE;
@@ -568,10 +598,13 @@ static void req_start(struct bb_queue *q,
 		goto answer;
 	r->nsegs = n;
 	r->sync = r->kind == BK_FLUSH || r->kind == BK_BARRIER;
-	if (r->kind == BK_BARRIER && q->inflight > 1) {
+	if (r->kind == BK_BARRIER) {
 		/* Everything taken before the barrier completes first. */
-		q->held = r;
-		return;
+		if (q->inflight > 1) {
+			q->held = r;
+			return;
+		}
+		q->barrier = r;
 	}
 	req_submit(q, r);
 	return;
@@ -599,7 +632,7 @@ static bool queue_consume(struct bb_queue *q)
 	bool got = false;
 	int n;
 
-	while (!q->held && q->free) {
+	while (!q->held && !q->barrier && q->free) {
 		n = pvk_blkif_get_any_request(&q->ring, &req);
 		if (n < 0) {
 			queue_broken(q);
@@ -640,8 +673,10 @@ static bool queue_reap(struct bb_queue *q)
 
 static void queue_push(struct bb_queue *q)
 {
-	if (pvk_ring_push(&q->ring))
+	if (pvk_ring_push(&q->ring)) {
 		pvk_evtchn_notify(q->ev, (uint32_t)q->port);
+		BB_INC(q, notifies, 1);
+	}
 }
 
 /*
@@ -672,11 +707,14 @@ static bool queue_spin(struct bb_queue *q)
  * call that tools such as valgrind know to block in without stalling
  * every other thread.
  */
-static void queue_sleep(struct bb_queue *q, bool *stopping)
+static void queue_sleep(struct bb_queue *q, bool *stopping, bool broken)
 {
 	struct pollfd pfd[3] = {
 		{ .fd = q->uring.ring_fd, .events = POLLIN },
-		{ .fd = pvk_evtchn_fd(q->ev), .events = POLLIN },
+		/* A broken ring is not read again: its kicks are left
+		 * pending (and masked), so a frontend that keeps notifying
+		 * costs us no wake-ups. */
+		{ .fd = broken ? -1 : pvk_evtchn_fd(q->ev), .events = POLLIN },
 		/* Once stopping, only completions matter. */
 		{ .fd = *stopping ? -1 : q->stop_fd, .events = POLLIN },
 	};
@@ -690,8 +728,10 @@ static void queue_sleep(struct bb_queue *q, bool *stopping)
 		 * port is bound per handle, so one call drains it (were there
 		 * more, the fd would stay readable). */
 		port = pvk_evtchn_pending(q->ev);
-		if (port >= 0)
+		if (port >= 0) {
 			pvk_evtchn_unmask(q->ev, (uint32_t)port);
+			BB_INC(q, events, 1);
+		}
 	}
 	if (pfd[2].revents)
 		*stopping = true;
@@ -713,6 +753,7 @@ static void *queue_main(void *arg)
 			struct bb_req *r = q->held;
 
 			q->held = NULL;
+			q->barrier = r;
 			req_submit(q, r);
 			progress = true;
 		}
@@ -725,17 +766,19 @@ static void *queue_main(void *arg)
 			continue;
 		if (stopping && !q->inflight)
 			break;
+		/* While a barrier is held or in flight the ring is not
+		 * read, so it is not waited on either. */
 		if (q->poll_ns && !stopping && !broken && !q->held &&
-		    queue_spin(q))
+		    !q->barrier && queue_spin(q))
 			continue;
-		if (!stopping && !broken && !q->held) {
+		if (!stopping && !broken && !q->held && !q->barrier) {
 			n = pvk_ring_final_check(&q->ring);
 			if (n < 0)
 				queue_broken(q);
 			if (n > 0)
 				continue;
 		}
-		queue_sleep(q, &stopping);
+		queue_sleep(q, &stopping, broken);
 	}
 	return NULL;
 }
@@ -805,8 +848,27 @@ static int queue_create(struct bb_dev *dev, uint32_t idx,
 		q->ring_addr = NULL;
 		goto err;
 	}
-	err = pvk_blkif_back_attach(&q->ring, q->ring_addr,
-				    (size_t)q->ring_pages * PVK_PAGE_SIZE);
+	if (c->resume) {
+		/* A previous instance drained this ring before handing it
+		 * over: every request it took was answered and pushed, so
+		 * requests start at the response producer index.  The
+		 * frontend can write that word too; if it lies, the index
+		 * checks of the ring bound what it can make us read. */
+		pvk_ring_idx_t start = __atomic_load_n(
+			&((struct pvk_sring *)q->ring_addr)->rsp_prod,
+			__ATOMIC_ACQUIRE);
+
+		err = pvk_ring_attach(&q->ring, PVK_RING_BACK, q->ring_addr,
+				      (size_t)q->ring_pages * PVK_PAGE_SIZE,
+				      sizeof(union pvk_blkif_sring_entry),
+				      sizeof(struct pvk_blkif_request),
+				      sizeof(struct pvk_blkif_response), start,
+				      false);
+	} else {
+		err = pvk_blkif_back_attach(&q->ring, q->ring_addr,
+					    (size_t)q->ring_pages *
+						    PVK_PAGE_SIZE);
+	}
 	if (err < 0)
 		goto err;
 	err = pvk_evtchn_open(q->hv, &q->ev);
@@ -843,6 +905,11 @@ static int queue_create(struct bb_dev *dev, uint32_t idx,
 			goto err;
 		}
 		q->pg_mask = depth - 1;
+		q->pg_shift = 32u - (uint32_t)__builtin_ctz(depth);
+		if (getrandom(&q->pg_mul, sizeof(q->pg_mul), 0) !=
+		    sizeof(q->pg_mul))
+			q->pg_mul = (uint32_t)now_ns();
+		q->pg_mul |= 1u;
 	}
 	/* Two SQEs at most per request (data + sync). */
 	depth = 2 * q->ring.nr_ents + 8;

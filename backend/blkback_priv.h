@@ -64,6 +64,8 @@ struct bb_counters {
 	uint64_t reads, writes, flushes, barriers, discards;
 	uint64_t bytes_read, bytes_written;
 	uint64_t errors, eopnotsupp;
+	uint64_t events; /* event-channel notifications taken */
+	uint64_t notifies; /* notifications sent */
 	uint64_t hist[BB_LAT_KINDS][BB_HIST_BUCKETS];
 };
 
@@ -77,6 +79,7 @@ struct bb_connect {
 	uint32_t nr_queues;
 	uint32_t ring_order;
 	bool persistent;
+	bool resume; /* rings handed over by a previous instance */
 	struct bb_queue_conf q[BB_MAX_QUEUES];
 };
 
@@ -138,7 +141,8 @@ void bb_disk_close(struct bb_disk *d);
 /* Map and start every queue of @c; on failure nothing is left behind. */
 int bb_dev_connect(struct bb_dev *dev, const struct bb_connect *c);
 /* Stop taking requests, answer those taken, join, unmap.  NULL-safe per
- * queue; idempotent. */
+ * queue; idempotent.  Afterwards every request taken off a ring has its
+ * response pushed: a ring left so can be handed over (resume). */
 void bb_dev_disconnect(struct bb_dev *dev);
 /* Sum of the queues' counters plus dev->old; *broken if a queue is
  * latched broken. */

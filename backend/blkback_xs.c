@@ -526,11 +526,64 @@ static int dev_init_paths(struct bb_dev *dev)
 	return 0;
 }
 
+/*
+ * A note a draining instance leaves in the backend directory of each
+ * device it hands over (pvk_blkback_handover), naming the rings' shape;
+ * the next instance resumes those rings if the frontend still describes
+ * the same, and removes the note either way.
+ */
+#define BB_HANDOVER_NODE "pvkit-handover"
+
+static bool dev_resume(struct bb_dev *dev)
+{
+	char *note = NULL, want[64], why[160], path[PVK_XENBUS_PATH_MAX + 32];
+	struct bb_connect c;
+	int err;
+
+	if (own_read(dev, BB_HANDOVER_NODE, &note) < 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", dev->xb.be_path,
+		 BB_HANDOVER_NODE);
+	pvk_xs_rm(dev->hv, PVK_XS_NO_TXN, path);
+	err = read_connect(dev, &c, why, sizeof(why));
+	if (!err) {
+		snprintf(want, sizeof(want), "queues=%u ring-page-order=%u",
+			 c.nr_queues, c.ring_order);
+		if (strcmp(note, want)) {
+			snprintf(why, sizeof(why),
+				 "the frontend's rings changed since");
+			err = -ESTALE;
+		}
+	}
+	free(note);
+	if (!err) {
+		c.resume = true;
+		err = bb_dev_connect(dev, &c);
+		if (err < 0)
+			snprintf(why, sizeof(why), "mapping the rings: %s",
+				 strerror(-err));
+	}
+	if (err < 0) {
+		bb_log(dev->bb,
+		       "vbd %s: not resuming the rings handed over: %s",
+		       dev->name, why);
+		return false;
+	}
+	dev->ring_order = c.ring_order;
+	dev->phase = PH_CONNECTED;
+	bb_log(dev->bb,
+	       "vbd %s: Connected - resumed the rings handed over by the "
+	       "previous pvkit-backd (queues=%u ring-page-order=%u)",
+	       dev->name, c.nr_queues, c.ring_order);
+	return true;
+}
+
 static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 {
 	struct bb_dev *dev;
 	char *mode = NULL, *dtype = NULL, path[PVK_XENBUS_PATH_MAX + 8];
 	unsigned long online, den;
+	char shown[16];
 	bool cdrom = false;
 	int err, sb, sf;
 
@@ -590,13 +643,18 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 
 	if (strcmp(mode, "r") && strcmp(mode, "w") && strcmp(mode, "w!") &&
 	    strcmp(mode, "ro") && strcmp(mode, "rw")) {
-		bb_log(bb, "vbd %s: bad mode '%.8s'", dev->name, mode);
+		printable(shown, sizeof(shown), mode);
+		bb_log(bb, "vbd %s: bad mode '%s' (r or w)", dev->name, shown);
+		pvk_xenbus_printf(&dev->xb, PVK_XS_NO_TXN, "hotplug-error",
+				  "bad mode '%s': r (read-only) or w", shown);
 		free(mode);
 		pvk_xenbus_printf(&dev->xb, PVK_XS_NO_TXN, "hotplug-status",
 				  "error");
 		return;
 	}
-	err = bb_disk_open(&dev->disk, dev->params, mode[0] == 'r' || cdrom,
+	/* Writable only if the mode says so ("w", "w!", "rw"), as Linux's
+	 * blkback reads it. */
+	err = bb_disk_open(&dev->disk, dev->params, !strchr(mode, 'w') || cdrom,
 			   !bb->cfg.no_direct);
 	free(mode);
 	if (err < 0) {
@@ -625,7 +683,11 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 	bb_log(bb, "vbd %s: found %s (%s, %" PRIu64 " sectors%s)", dev->name,
 	       dev->params, dev->disk.readonly ? "ro" : "rw", dev->disk.sectors,
 	       dev->disk.direct ? ", O_DIRECT" : "");
-	/* Rings a previous instance of us connected cannot be resumed. */
+	/* Rings a previous instance handed over are resumed; those it left
+	 * by crashing cannot be: its consumer index is lost. */
+	if (sb == PVK_XENBUS_CONNECTED && sf == PVK_XENBUS_CONNECTED &&
+	    dev_resume(dev))
+		return;
 	if (sf == PVK_XENBUS_CONNECTED ||
 	    (sf == PVK_XENBUS_INITIALISED &&
 	     (sb == PVK_XENBUS_CONNECTED || sb == PVK_XENBUS_CLOSING ||
@@ -1015,6 +1077,59 @@ int pvk_blkback_shutdown(struct pvk_blkback *bb, int timeout_ms)
 	return 0;
 }
 
+static int note_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	struct bb_dev *dev = arg;
+	int err, st;
+
+	(void)hv;
+	/* Only for a device still ours and Connected. */
+	st = pvk_xenbus_read_state(&dev->xb, false);
+	if (st != PVK_XENBUS_CONNECTED)
+		return -ESTALE;
+	err = pvk_xenbus_printf(&dev->xb, t, BB_HANDOVER_NODE,
+				"queues=%u ring-page-order=%u", dev->nr_queues,
+				dev->ring_order);
+	return err < 0 ? err : 0;
+}
+
+int pvk_blkback_handover(struct pvk_blkback *bb)
+{
+	struct bb_dev *d;
+	uint32_t nq;
+	bool broken;
+	int err;
+
+	bb->shutting_down = true;
+	for (d = bb->devs; d; d = d->next) {
+		if (d->phase != PH_CONNECTED)
+			continue;
+		broken = __atomic_load_n(&d->broken, __ATOMIC_RELAXED);
+		nq = d->nr_queues;
+		/* Drained: every request taken is answered and pushed. */
+		bb_dev_disconnect(d);
+		if (broken) {
+			dev_switch(d, PVK_XENBUS_CLOSING, PH_CLOSING,
+				   "broken: not handed over");
+			continue;
+		}
+		d->nr_queues = nq;
+		err = pvk_xs_transaction(d->hv, 0, note_txn, d);
+		d->nr_queues = 0;
+		if (err < 0) {
+			dev_switch(d, PVK_XENBUS_CLOSING, PH_CLOSING,
+				   "could not leave a handover note");
+			continue;
+		}
+		d->phase = PH_CLOSED; /* nothing more to do here */
+		bb_log(bb,
+		       "vbd %s: handed over: drained, stays Connected for the "
+		       "next pvkit-backd",
+		       d->name);
+	}
+	return 0;
+}
+
 void pvk_blkback_destroy(struct pvk_blkback *bb)
 {
 	struct bb_dev *d;
@@ -1099,11 +1214,12 @@ int pvk_blkback_stats(struct pvk_blkback *bb, FILE *f)
 			" flushes=%" PRIu64 " barriers=%" PRIu64
 			" discards=%" PRIu64 " bytes_read=%" PRIu64
 			" bytes_written=%" PRIu64 " errors=%" PRIu64
-			" eopnotsupp=%" PRIu64 " inflight=%u broken=%d"
+			" eopnotsupp=%" PRIu64 " events=%" PRIu64
+			" notifies=%" PRIu64 " inflight=%u broken=%d"
 			" broken_events=%" PRIu64 "\n",
 			c.reads, c.writes, c.flushes, c.barriers, c.discards,
 			c.bytes_read, c.bytes_written, c.errors, c.eopnotsupp,
-			inflight, broken,
+			c.events, c.notifies, inflight, broken,
 			__atomic_load_n(&d->broken_count, __ATOMIC_RELAXED));
 		for (k = 0; k < BB_LAT_KINDS; k++)
 			print_latency(f, lat_names[k], c.hist[k]);

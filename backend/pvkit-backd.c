@@ -2,8 +2,10 @@
 /*
  * pvkit-backd: the control domain's block backend daemon.  Serves every
  * vbd under its xenstore backend directory (see pvkit/blkback.h), answers
- * `pvkit stats` on a unix socket, and on SIGTERM/SIGINT drains in-flight
- * I/O and closes its devices before exiting.
+ * `pvkit stats` on a unix socket.  On SIGTERM/SIGINT it drains in-flight
+ * I/O and closes its devices, or with --handover hands its connected
+ * rings over to the next pvkit-backd (the frontends see a pause, not a
+ * disconnection: what a restart for an upgrade wants).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,8 +39,11 @@ static void usage(FILE *f)
 		"  --no-direct          never open images with O_DIRECT\n"
 		"  --control PATH       stats socket (default: see "
 		"pvkit/blkback.h)\n"
-		"  --drain-timeout MS   SIGTERM: wait for frontends to close "
-		"(default 2000)\n"
+		"  --handover           SIGTERM: hand the connected rings to the "
+		"next pvkit-backd\n"
+		"                       instead of closing the devices\n"
+		"  --drain-timeout MS   SIGTERM: wait for frontends to "
+		"close (default 2000)\n"
 		"  --poll-us N          poll rings for N us before sleeping "
 		"(0..1000, default 0)\n"
 		"  --force              serve backend/vbd on Xen even if the "
@@ -135,6 +140,7 @@ int main(int argc, char **argv)
 		{ "drain-timeout", required_argument, NULL, 'T' },
 		{ "poll-us", required_argument, NULL, 'p' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "handover", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -146,7 +152,7 @@ int main(int argc, char **argv)
 	const char *control = NULL;
 	char ctl[256];
 	uint32_t drain_ms = 2000;
-	bool force = false;
+	bool force = false, handover = false;
 	struct pvk_blkback *bb = NULL;
 	struct pvk_hv *hv = NULL;
 	struct pollfd pfd[3];
@@ -197,6 +203,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			force = true;
+			break;
+		case 'H':
+			handover = true;
 			break;
 		case 'p':
 			err = parse_u32(optarg, &cfg.poll_us);
@@ -301,9 +310,14 @@ int main(int argc, char **argv)
 			    si.ssi_signo != SIGHUP) {
 				fprintf(stderr,
 					"pvkit-backd: signal %u: draining and "
-					"closing devices\n",
-					si.ssi_signo);
-				pvk_blkback_shutdown(bb, (int)drain_ms);
+					"%s\n",
+					si.ssi_signo,
+					handover ? "handing the rings over" :
+						   "closing devices");
+				if (handover)
+					pvk_blkback_handover(bb);
+				else
+					pvk_blkback_shutdown(bb, (int)drain_ms);
 				rc = 0;
 				break;
 			}

@@ -13,7 +13,7 @@
  *   cache line  two processes bouncing one cache line: the physical
  *               floor for any shared-memory exchange on this machine.
  *
- *   bench-ring [--quick] [--reps N] [--seconds S]
+ *   bench-ring [--quick] [--reps N] [--seconds S] [--single N]
  */
 #define __XEN_TOOLS__ 1 /* Xen's ring.h in userspace: the tools' barriers */
 
@@ -58,6 +58,10 @@ struct br {
 	bool yield; /* one CPU only: spinning would measure the scheduler */
 	uint64_t *samples;
 	pid_t child;
+	/* Notifications the push asked for.  Both rings' loops count them,
+	 * as a driver acts on them (notify_remote_via_irq): a loop that
+	 * drops the answer lets the compiler skip reading the event index. */
+	unsigned long kicks;
 };
 
 /* One poll-loop pause; also a compiler barrier, so shared indices are
@@ -96,8 +100,24 @@ static void br_pin(int cpu)
 /* ------------------------------------------------------------------ */
 /* Backends (the child)                                                */
 
-/* @copy: answer with pvk_ring_put, else build the answer in its slot. */
-static void br_back_pvk(struct br *br, bool copy)
+/* The loops of both rings are kept out of line (noinline), so that each is
+ * compiled on its own, not into one function where they share registers. */
+
+/* The backend's check of a copied request, the same for every ring. */
+static inline int16_t br_status(const struct pvk_blkif_request *req)
+{
+	return (req->operation <= PVK_BLKIF_OP_WRITE && req->nr_segments >= 1 &&
+		req->nr_segments <= PVK_BLKIF_MAX_SEGMENTS_PER_REQUEST) ?
+		       PVK_BLKIF_RSP_OKAY :
+		       PVK_BLKIF_RSP_ERROR;
+}
+
+/*
+ * @copy: one request at a time (pvk_ring_get, pvk_ring_put), else the
+ * batched API ring.h recommends: the requests of one snapshot copied out
+ * at once, the answers built in runs of free slots.
+ */
+static __attribute__((noinline)) void br_back_pvk(struct br *br, bool copy)
 {
 	struct pvk_ring r;
 	unsigned long idle = 0;
@@ -107,40 +127,49 @@ static void br_back_pvk(struct br *br, bool copy)
 		_exit(2);
 	__atomic_store_n(&br->ctl->ready, 1, __ATOMIC_RELEASE);
 	for (;;) {
-		struct pvk_blkif_request req;
-		struct pvk_blkif_response rsp;
-		unsigned int n = 0;
+		struct pvk_blkif_request reqs[1], *req, one;
+		struct pvk_blkif_response rsp, *p;
+		struct pvk_ring_batch b;
+		int n = 0;
 		bool stop = false;
-		/* One snapshot of the peer's index per batch, as the Xen
-		 * backend below reads req_prod once per batch. */
-		int avail = pvk_ring_peek(&r);
 
-		if (avail < 0)
-			_exit(3);
-		/* Copy each request once and validate the copy. */
-		for (; avail > 0 && pvk_blkif_get_request(&r, &req) == 1;
-		     avail--) {
-			struct pvk_blkif_response *p =
-				copy ? &rsp : pvk_blkif_prepare_response(&r);
+		if (copy) {
+			/* One snapshot per batch, each request copied once. */
+			int avail = pvk_ring_peek(&r);
 
-			p->id = req.id;
-			p->operation = req.operation;
-			p->status =
-				(req.operation <= PVK_BLKIF_OP_WRITE &&
-				 req.nr_segments >= 1 &&
-				 req.nr_segments <=
-					 PVK_BLKIF_MAX_SEGMENTS_PER_REQUEST) ?
-					PVK_BLKIF_RSP_OKAY :
-					PVK_BLKIF_RSP_ERROR;
-			if (copy)
+			if (avail < 0)
+				_exit(3);
+			for (; avail > 0 &&
+			       pvk_blkif_get_request(&r, &reqs[0]) == 1;
+			     avail--, n++) {
+				req = &reqs[0];
+				rsp.id = req->id;
+				rsp.operation = req->operation;
+				rsp.status = br_status(req);
 				pvk_blkif_put_response(&r, &rsp);
-			else
-				pvk_ring_commit(&r);
-			stop |= req.operation == BR_OP_STOP;
-			n++;
+				stop |= req->operation == BR_OP_STOP;
+			}
+		} else {
+			/* One snapshot per batch; each request copied once,
+			 * answered in its slot. */
+			if (pvk_blkif_batch_begin(&r, &b) < 0)
+				_exit(3);
+			while (pvk_blkif_batch_get_request(&b, &one) == 1) {
+				p = pvk_blkif_batch_prepare_response(&b);
+				if (!p)
+					_exit(3);
+				p->id = one.id;
+				p->operation = one.operation;
+				p->status = br_status(&one);
+				pvk_ring_batch_commit(&b);
+				stop |= one.operation == BR_OP_STOP;
+				n++;
+			}
+			pvk_ring_batch_end(&r, &b);
 		}
 		if (n) {
-			pvk_ring_push(&r); /* busy-polled peer: no event */
+			/* busy-polled peer: counted, no event sent */
+			br->kicks += pvk_ring_push(&r);
 			idle = 0;
 		} else if (++idle > (1ul << 30)) {
 			_exit(4); /* the frontend is gone */
@@ -152,7 +181,7 @@ static void br_back_pvk(struct br *br, bool copy)
 	}
 }
 
-static void br_back_xen(struct br *br)
+static __attribute__((noinline)) void br_back_xen(struct br *br)
 {
 	blkif_back_ring_t xb;
 	unsigned long idle = 0;
@@ -191,7 +220,7 @@ static void br_back_xen(struct br *br)
 		}
 		if (n) {
 			RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&xb, notify);
-			(void)notify;
+			br->kicks += notify;
 			idle = 0;
 		} else if (++idle > (1ul << 30)) {
 			_exit(4);
@@ -308,11 +337,10 @@ static void br_req_init(struct pvk_blkif_request *req)
 	req->seg[0].last_sect = 7;
 }
 
-/* pvkit's zero-copy producer: the request built in its slot. */
-static inline void br_pvk_prepare(struct pvk_ring *r, uint8_t op, uint64_t id)
+/* Build a request in its slot (write-only shared memory). */
+static inline void br_pvk_build(struct pvk_blkif_request *q, uint8_t op,
+				uint64_t id)
 {
-	struct pvk_blkif_request *q = pvk_blkif_prepare_request(r);
-
 	q->operation = op;
 	q->nr_segments = 1;
 	q->handle = 0;
@@ -321,6 +349,12 @@ static inline void br_pvk_prepare(struct pvk_ring *r, uint8_t op, uint64_t id)
 	q->seg[0].gref = (uint32_t)id;
 	q->seg[0].first_sect = 0;
 	q->seg[0].last_sect = 7;
+}
+
+/* pvkit's zero-copy producer, one entry: built in its slot. */
+static inline void br_pvk_prepare(struct pvk_ring *r, uint8_t op, uint64_t id)
+{
+	br_pvk_build(pvk_blkif_prepare_request(r), op, id);
 	pvk_ring_commit(r);
 }
 
@@ -329,12 +363,14 @@ static inline void br_pvk_prepare(struct pvk_ring *r, uint8_t op, uint64_t id)
  * with @copy, built privately and copied by pvk_ring_put, the pattern of
  * a frontend that keeps a private shadow of each request.
  */
-static int br_tput_pvk(struct br *br, uint64_t dur_ns, struct br_result *res,
-		       bool copy)
+static __attribute__((noinline)) int
+br_tput_pvk(struct br *br, uint64_t dur_ns, struct br_result *res, bool copy)
 {
 	struct pvk_ring r;
 	struct pvk_blkif_request req;
 	struct pvk_blkif_response rsp;
+	struct pvk_blkif_request *q;
+	struct pvk_ring_batch b;
 	uint64_t sent = 0, done = 0, t0, now, stall, end;
 	unsigned int iter = 0;
 	int rc;
@@ -356,17 +392,38 @@ static int br_tput_pvk(struct br *br, uint64_t dur_ns, struct br_result *res,
 			pvk_blkif_put_request(&r, &req);
 			sent++;
 		}
-		while (!copy && pvk_ring_space(&r))
-			br_pvk_prepare(&r, PVK_BLKIF_OP_READ, sent++);
-		pvk_ring_push(&r);
-		/* The responses of one snapshot of rsp_prod. */
-		rc = pvk_ring_peek(&r);
-		if (rc < 0)
-			return rc;
-		for (; rc > 0 && pvk_blkif_get_response(&r, &rsp) == 1; rc--) {
-			if (rsp.id != done || rsp.status != PVK_BLKIF_RSP_OKAY)
-				return -EPROTO;
-			done++;
+		if (!copy) {
+			/* One batch, the same order as the Xen loop: reap
+			 * the responses of one snapshot of rsp_prod, each
+			 * copied once, refill the freed slots in place. */
+			rc = pvk_blkif_batch_begin(&r, &b);
+			if (rc < 0)
+				return rc;
+			while (pvk_blkif_batch_get_response(&b, &rsp) == 1) {
+				if (rsp.id != done ||
+				    rsp.status != PVK_BLKIF_RSP_OKAY)
+					return -EPROTO;
+				done++;
+			}
+			while ((q = pvk_blkif_batch_prepare_request(&b))) {
+				br_pvk_build(q, PVK_BLKIF_OP_READ, sent++);
+				pvk_ring_batch_commit(&b);
+			}
+			pvk_ring_batch_end(&r, &b);
+		}
+		br->kicks += pvk_ring_push(&r);
+		if (copy) {
+			/* The responses of one snapshot, one at a time. */
+			rc = pvk_ring_peek(&r);
+			if (rc < 0)
+				return rc;
+			for (; rc > 0 && pvk_blkif_get_response(&r, &rsp) == 1;
+			     rc--) {
+				if (rsp.id != done ||
+				    rsp.status != PVK_BLKIF_RSP_OKAY)
+					return -EPROTO;
+				done++;
+			}
 		}
 		if (done == before) {
 			br_relax(br);
@@ -386,7 +443,10 @@ static int br_tput_pvk(struct br *br, uint64_t dur_ns, struct br_result *res,
 	res->ns = now - t0;
 
 	/* Stop the backend in-band and drain. */
-	BR_SPIN(br, pvk_ring_space(&r) > 0, now);
+	BR_SPIN(br,
+		pvk_ring_space(&r) > 0 ||
+			(pvk_blkif_get_response(&r, &rsp) == 1 && ++done),
+		now);
 	req.operation = BR_OP_STOP;
 	req.id = sent;
 	pvk_blkif_put_request(&r, &req);
@@ -426,7 +486,8 @@ static bool br_xen_reap(blkif_front_ring_t *xf)
 
 /* Throughput, Xen's macros: requests built in the slot, as the macros
  * are meant to be used; responses copied with RING_COPY_RESPONSE. */
-static int br_tput_xen(struct br *br, uint64_t dur_ns, struct br_result *res)
+static __attribute__((noinline)) int br_tput_xen(struct br *br, uint64_t dur_ns,
+						 struct br_result *res)
 {
 	blkif_sring_t *s = br->sring;
 	blkif_front_ring_t xf;
@@ -442,10 +503,8 @@ static int br_tput_xen(struct br *br, uint64_t dur_ns, struct br_result *res)
 		uint64_t before = done;
 		RING_IDX rp;
 
-		while (!RING_FULL(&xf))
-			br_xen_put(&xf, BLKIF_OP_READ, sent++);
-		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&xf, notify);
-		(void)notify;
+		/* As blkfront: reap the responses (blkif_interrupt), refill
+		 * the freed slots, push once (flush_requests). */
 		rp = s->rsp_prod;
 		xen_rmb(); /* responses after the index, as blkfront */
 		if (RING_RESPONSE_PROD_OVERFLOW(&xf, rp))
@@ -459,6 +518,10 @@ static int br_tput_xen(struct br *br, uint64_t dur_ns, struct br_result *res)
 				return -EPROTO;
 			done++;
 		}
+		while (!RING_FULL(&xf))
+			br_xen_put(&xf, BLKIF_OP_READ, sent++);
+		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&xf, notify);
+		br->kicks += notify;
 		if (done == before) {
 			br_relax(br);
 			if (!(++iter & 0xffff) &&
@@ -503,7 +566,7 @@ static int br_lat_pvk(struct br *br, uint64_t dur_ns, struct br_result *res)
 	end = prev + dur_ns;
 	for (i = 0; i < BR_SAMPLES_MAX; i++) {
 		br_pvk_prepare(&r, PVK_BLKIF_OP_READ, i);
-		pvk_ring_push(&r);
+		br->kicks += pvk_ring_push(&r);
 		BR_SPIN(br, (rc = pvk_blkif_get_response(&r, &rsp)) != 0, prev);
 		if (rc < 0 || rsp.id != i)
 			return -EPROTO;
@@ -539,7 +602,7 @@ static int br_lat_xen(struct br *br, uint64_t dur_ns, struct br_result *res)
 	for (i = 0; i < BR_SAMPLES_MAX; i++) {
 		br_xen_put(&xf, BLKIF_OP_READ, i);
 		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&xf, notify);
-		(void)notify;
+		br->kicks += notify;
 		BR_SPIN(br, br_read_idx(&s->rsp_prod) != xf.rsp_cons, prev);
 		xen_rmb(); /* the response after the index */
 		RING_COPY_RESPONSE(&xf, xf.rsp_cons, &rsp);
@@ -648,18 +711,147 @@ static double br_select(double *v, const double *load, unsigned int n,
 	return q ? br_median(quiet, q) : br_median(v, n);
 }
 
+/*
+ * --single N: both ends in this thread, N rounds of the throughput
+ * workload (reap, refill, push; the backend answers all it finds), for
+ * counting instructions per message deterministically:
+ *   valgrind --tool=callgrind bench-ring --single 20000
+ *   callgrind_annotate callgrind.out.* | grep br_single
+ * Each round moves 32 messages.  The two loops are the threads' loops
+ * above, fused.
+ */
+static __attribute__((noinline)) uint64_t
+br_single_xen(blkif_sring_t *s, uint64_t rounds, unsigned long *kicks)
+{
+	blkif_front_ring_t xf;
+	blkif_back_ring_t xb;
+	uint64_t sent = 0, sum = 0, k;
+	int notify;
+
+	SHARED_RING_INIT(s);
+	FRONT_RING_INIT(&xf, s, PVK_PAGE_SIZE);
+	BACK_RING_INIT(&xb, s, PVK_PAGE_SIZE);
+	for (k = 0; k < rounds; k++) {
+		RING_IDX rp = s->rsp_prod;
+
+		xen_rmb();
+		if (RING_RESPONSE_PROD_OVERFLOW(&xf, rp))
+			return 0;
+		while (xf.rsp_cons != rp) {
+			blkif_response_t rsp;
+
+			RING_COPY_RESPONSE(&xf, xf.rsp_cons, &rsp);
+			xf.rsp_cons++;
+			sum += rsp.id + (uint64_t)rsp.status;
+		}
+		while (!RING_FULL(&xf))
+			br_xen_put(&xf, BLKIF_OP_READ, sent++);
+		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&xf, notify);
+		*kicks += notify;
+
+		rp = s->req_prod;
+		xen_rmb();
+		if (RING_REQUEST_PROD_OVERFLOW(&xb, rp))
+			return 0;
+		while (xb.req_cons != rp) {
+			blkif_request_t req;
+			blkif_response_t *p;
+
+			if (RING_REQUEST_CONS_OVERFLOW(&xb, xb.req_cons))
+				break;
+			RING_COPY_REQUEST(&xb, xb.req_cons, &req);
+			xb.req_cons++;
+			p = RING_GET_RESPONSE(&xb, xb.rsp_prod_pvt);
+			p->id = req.id;
+			p->operation = req.operation;
+			p->status = (req.operation <= BLKIF_OP_WRITE &&
+				     req.nr_segments >= 1 &&
+				     req.nr_segments <=
+					     BLKIF_MAX_SEGMENTS_PER_REQUEST) ?
+					    BLKIF_RSP_OKAY :
+					    BLKIF_RSP_ERROR;
+			xb.rsp_prod_pvt++;
+		}
+		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&xb, notify);
+		*kicks += notify;
+	}
+	return sum;
+}
+
+static __attribute__((noinline)) uint64_t
+br_single_pvk(blkif_sring_t *s, uint64_t rounds, unsigned long *kicks)
+{
+	struct pvk_ring f, r;
+	struct pvk_ring_batch fb, bb;
+	uint64_t sent = 0, sum = 0, k;
+
+	memset(s, 0, PVK_PAGE_SIZE);
+	if (pvk_blkif_front_init(&f, (struct pvk_blkif_sring *)s,
+				 PVK_PAGE_SIZE) ||
+	    pvk_blkif_back_attach(&r, (struct pvk_blkif_sring *)s,
+				  PVK_PAGE_SIZE))
+		return 0;
+	for (k = 0; k < rounds; k++) {
+		struct pvk_blkif_request req, *q;
+		struct pvk_blkif_response rsp, *p;
+
+		if (pvk_blkif_batch_begin(&f, &fb) < 0)
+			return 0;
+		while (pvk_blkif_batch_get_response(&fb, &rsp) == 1)
+			sum += rsp.id + (uint64_t)rsp.status;
+		while ((q = pvk_blkif_batch_prepare_request(&fb))) {
+			br_pvk_build(q, PVK_BLKIF_OP_READ, sent++);
+			pvk_ring_batch_commit(&fb);
+		}
+		pvk_ring_batch_end(&f, &fb);
+		*kicks += pvk_ring_push(&f);
+
+		if (pvk_blkif_batch_begin(&r, &bb) < 0)
+			return 0;
+		while (pvk_blkif_batch_get_request(&bb, &req) == 1) {
+			p = pvk_blkif_batch_prepare_response(&bb);
+			if (!p)
+				return 0;
+			p->id = req.id;
+			p->operation = req.operation;
+			p->status = br_status(&req);
+			pvk_ring_batch_commit(&bb);
+		}
+		pvk_ring_batch_end(&r, &bb);
+		*kicks += pvk_ring_push(&r);
+	}
+	return sum;
+}
+
+static int br_single(struct br *br, uint64_t rounds)
+{
+	unsigned long kx = 0, kp = 0;
+	uint64_t x = br_single_xen(br->sring, rounds, &kx);
+	uint64_t p = br_single_pvk(br->sring, rounds, &kp);
+	bool same = x == p && kx == kp;
+
+	printf("single-thread, %" PRIu64 " rounds of 32 messages: "
+	       "checksums xen %" PRIu64 " pvkit %" PRIu64 ", kicks %lu %lu%s\n",
+	       rounds, x, p, kx, kp, same ? "" : "  MISMATCH");
+	return same ? 0 : 1;
+}
+
 static void br_usage(void)
 {
-	fprintf(stderr, "usage: bench-ring [--quick] [--reps N] [--seconds S]\n"
+	fprintf(stderr, "usage: bench-ring [--quick] [--reps N] [--seconds S] "
+			"[--single N]\n"
 			"  --quick      a short run (about 5 s)\n"
 			"  --reps N     throughput repetitions per ring "
 			"(median reported)\n"
-			"  --seconds S  duration of each repetition\n");
+			"  --seconds S  duration of each repetition\n"
+			"  --single N   N rounds of both ends in one thread, "
+			"for callgrind\n");
 }
 
 int main(int argc, char **argv)
 {
 	bool quick = false;
+	uint64_t single = 0;
 	unsigned int reps = 15, i, k;
 	double secs = 0.5, lat_secs, others;
 	/* throughput: [0] xen-macros, [1] pvkit, [2] pvkit-copy */
@@ -687,6 +879,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--reps") &&
 			   i + 1 < (unsigned)argc) {
 			reps = (unsigned int)atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--single") &&
+			   i + 1 < (unsigned)argc) {
+			single = strtoull(argv[++i], NULL, 0);
 		} else if (!strcmp(argv[i], "--seconds") &&
 			   i + 1 < (unsigned)argc) {
 			secs = atof(argv[++i]);
@@ -727,6 +922,11 @@ int main(int argc, char **argv)
 	}
 	br.ctl = mem;
 	br.sring = (blkif_sring_t *)((char *)mem + PVK_PAGE_SIZE);
+	if (single) {
+		rc = br_single(&br, single);
+		munmap(mem, 2 * PVK_PAGE_SIZE);
+		return rc;
+	}
 	br.samples = calloc(BR_SAMPLES_MAX, sizeof(*br.samples));
 	b = pvk_bench_open("ring");
 	if (!br.samples || !b) {
@@ -837,10 +1037,10 @@ int main(int argc, char **argv)
 	printf("throughput: messages (a request and its response) per second "
 	       "with the ring kept\nfull; the median of %u runs of %.2g s "
 	       "(of the quiet ones when there are any;\nused: xen %u, pvkit "
-	       "%u, pvkit-copy %u).  pvkit builds requests and responses in\n"
-	       "their slots (pvk_ring_prepare/commit), as the Xen macros do; "
-	       "pvkit-copy builds\nthem privately and copies them in "
-	       "(pvk_ring_put).  cost = 1/throughput.\nlatency: one request "
+	       "%u, pvkit-copy %u).  pvkit uses the batch API ring.h\n"
+	       "recommends (name_batch_*: ring state in locals, one snapshot "
+	       "per batch, each\nentry copied once or built in its slot); "
+	       "pvkit-copy copies one entry at a\ntime (pvk_ring_put/get).  cost = 1/throughput.\nlatency: one request "
 	       "in flight, %zu+ round trips each, including one clock\n"
 	       "read (about 30 ns here).\n\n",
 	       reps, secs, used[0], used[1], used[2],

@@ -311,6 +311,10 @@ static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 	W(a->fe_path, "backend-id", "%u", a->be);
 	W(a->fe_path, "virtual-device", "%u", a->devid);
 	W(a->fe_path, "device-type", "disk");
+	/* libxl (4.16+) tells the frontend whether it may trust the backend
+	 * with its memory (Linux's blkfront bounces through private pages
+	 * otherwise); a backend in the control domain is trusted. */
+	W(a->fe_path, "trusted", "%d", 1);
 	W(a->fe_path, "state", "%d", PVK_XENBUS_INITIALISING);
 	return 0;
 }
@@ -377,9 +381,9 @@ static int wait_state(struct pvk_hv *hv, const char *path,
 	return st;
 }
 
-static bool attach_done(int st, void *arg)
+/* Did the backend (or a hotplug script) give up on the device? */
+static bool hotplug_failed(struct attach *a)
 {
-	struct attach *a = arg;
 	char path[PVK_XENBUS_PATH_MAX + 32], *v = NULL;
 	bool failed;
 
@@ -388,7 +392,13 @@ static bool attach_done(int st, void *arg)
 		v = NULL;
 	failed = v && !strcmp(v, "error");
 	free(v);
-	return failed || st >= PVK_XENBUS_INITWAIT || st == -ENOENT;
+	return failed;
+}
+
+static bool attach_done(int st, void *arg)
+{
+	return hotplug_failed(arg) || st >= PVK_XENBUS_INITWAIT ||
+	       st == -ENOENT;
 }
 
 static void usage_attach(FILE *f)
@@ -571,6 +581,11 @@ static int cmd_attach(int argc, char **argv)
 			"%s; removed it again\n",
 			v);
 		free(v);
+	} else if (hotplug_failed(&a)) {
+		fprintf(stderr,
+			"pvkit disk attach: the backend refused the device "
+			"(hotplug-status error; see its log); removed it "
+			"again\n");
 	} else if (err == -ETIMEDOUT) {
 		fprintf(stderr,
 			"pvkit disk attach: no backend took %s within %d s "

@@ -98,8 +98,8 @@ static void report(struct supervisor *s, const char *msg)
 
 static pid_t spawn(struct supervisor *s, const sigset_t *old)
 {
+	pid_t sup = getpid(), pid = fork();
 	char id[16];
-	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
@@ -107,6 +107,8 @@ static pid_t spawn(struct supervisor *s, const sigset_t *old)
 	signal(SIGHUP, SIG_DFL);
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != sup)
+		_exit(128 + SIGKILL); /* it died before we could ask */
 	/* The guest's mark, inherited by everything it starts and never
 	 * cleared: if this supervisor is SIGKILLed, processes left behind
 	 * leave its ancestry, and pvkit-simd must not take them for domain

@@ -149,11 +149,14 @@ static void pretty(FILE *in)
 			       field(line, "barriers", f, sizeof(f)) ?: "0",
 			       field(line, "discards", g, sizeof(g)) ?: "0");
 			printf("  errors %s  unsupported %s  in flight %s  "
-			       "broken %s\n",
+			       "broken %s  events taken %s  notifications "
+			       "sent %s\n",
 			       field(line, "errors", h, sizeof(h)) ?: "0",
 			       field(line, "eopnotsupp", i, sizeof(i)) ?: "0",
 			       field(line, "inflight", j, sizeof(j)) ?: "0",
-			       field(line, "broken", a, sizeof(a)) ?: "0");
+			       field(line, "broken", a, sizeof(a)) ?: "0",
+			       field(line, "events", b, sizeof(b)) ?: "0",
+			       field(line, "notifies", c, sizeof(c)) ?: "0");
 		} else if (!strncmp(line, "latency ", 8)) {
 			print_hist(line);
 			lat++;

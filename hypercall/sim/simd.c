@@ -1037,6 +1037,19 @@ static int setup(void)
 	return 0;
 }
 
+/* A daemon keeps none of its launcher's descriptors (a pipe of the shell
+ * that started it, say) but the ready pipe; xenstored and the domains
+ * would inherit them otherwise. */
+static void close_inherited(int keep)
+{
+	if (keep > 3)
+		close_range(3, (unsigned int)keep - 1, 0);
+	if (keep >= 3)
+		close_range((unsigned int)keep + 1, ~0u, 0);
+	else
+		close_range(3, ~0u, 0);
+}
+
 /* Every connection costs descriptors (socket, pidfd, wake-ups): use the
  * hard limit, not the soft one. */
 static void raise_nofile(void)
@@ -1093,6 +1106,7 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	close_inherited(simd.ready_fd);
 	if (mkdir(simd.dir, 0755) < 0 && errno != EEXIST) {
 		snprintf(msg, sizeof(msg),
 			 "cannot create the state directory %s (%s): use one "

@@ -1020,6 +1020,15 @@ void simd_res_peer_gone(uint32_t peer)
 	for (g = simd.doms; g; g = g->next) {
 		struct simd_pool **pp = &g->pools, *p;
 
+		/* A dead domain copies nothing: pins it left (a process
+		 * killed mid-copy) must not hold ends of access forever. */
+		for (p = g->pools; p; p = p->next) {
+			if (p->peer == peer && p->copy_pins) {
+				memset(p->copy_pins, 0,
+				       PVK_SIMP_COPY_PINS_SIZE);
+				g->ends_deferred = true;
+			}
+		}
 		while ((p = *pp)) {
 			uint32_t r;
 

@@ -344,9 +344,10 @@ static int evport_refresh(xenevtchn_handle *h, struct evport *p)
 		close(fds[0]);
 		return -ENOMEM;
 	}
-	/* Our own open files of the peer's pipe (see struct evport). */
-	p->peer_efd = reopen_fd(fds[0], O_WRONLY);
+	/* Our own open files of the peer's pipe (see struct evport); the
+	 * read end first, so that it has a reader before we can write. */
 	p->peer_keep = reopen_fd(fds[0], O_RDONLY);
+	p->peer_efd = reopen_fd(fds[0], O_WRONLY);
 	close(fds[0]);
 	if (p->peer_efd < 0 || p->peer_keep < 0) {
 		rc = p->peer_efd < 0 ? p->peer_efd : p->peer_keep;

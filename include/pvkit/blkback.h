@@ -35,16 +35,30 @@
  *               drain, unmap, remove the backend directory (libxl does the
  *               same when it destroys a domain).
  *
- * Restart.  A backend that finds a device whose rings a previous instance
- * had connected (our state Connected or Closing, the frontend Initialised
+ * Restart.  pvk_blkback_handover() (pvkit-backd --handover, SIGTERM) stops
+ * for a restart: it stops taking requests, answers every request already
+ * taken (waiting for its I/O) and pushes the responses, unmaps, and
+ * leaves each connected device Connected with a note (node
+ * pvkit-handover, "queues=<n> ring-page-order=<o>").  The next instance
+ * finds our state and the frontend's Connected and the note matching the
+ * frontend's nodes: it maps the same rings and resumes at the response
+ * producer index -- where every taken request has been answered -- and
+ * rebinds the event channels.  The frontend sees nothing but a pause;
+ * this is what keeps a stock Linux blkfront, which never reconnects on
+ * its own, alive across a pvkit-backd upgrade.  A note is used once.
+ * A backend that finds rings without a note (its predecessor crashed,
+ * e.g. SIGKILL: our state Connected or Closing, the frontend Initialised
  * or Connected) cannot resume them: the old instance's consumer index and
  * the requests it had taken are lost with it.  It writes Closing, waits
- * for the frontend to reach Closed, then goes Closed -> InitWait; the
- * frontend reconnects and re-issues what was in flight.
- * pvk_blkback_shutdown() (pvkit-backd's SIGTERM) drains in-flight I/O so
- * that every request taken off a ring is answered, then closes each
- * connected device the same way (Closing, then Closed once the frontend is
- * Closed or after a bounded wait); a device not connected stays InitWait.
+ * for the frontend to reach Closed, then goes Closed -> InitWait; a
+ * frontend that reconnects (pvkit's does; Linux's does not) re-issues
+ * what was in flight.  Acknowledged writes are never lost either way:
+ * a response is pushed only after its I/O completed (and, for a flush,
+ * after fdatasync).
+ * pvk_blkback_shutdown() (pvkit-backd's SIGTERM by default) drains in-flight
+ * I/O the same way, then closes each connected device instead (Closing,
+ * then Closed once the frontend is Closed or after a bounded wait); a
+ * device not connected stays InitWait.
  *
  * Hostile frontends.  Every slot is copied once and validated on the copy
  * (pvk_blkif_get_any_request, pvk_blkif_check_request), indirect segment
@@ -54,8 +68,11 @@
  * answered with BLKIF_RSP_ERROR; an unknown operation with
  * BLKIF_RSP_EOPNOTSUPP.  A ring-level violation (producer index beyond the
  * free slots) latches that queue's device broken with one log line: its
- * rings are no longer read (requests already taken are still answered),
- * every other device keeps working; a new connection (frontend Closed ->
+ * rings are no longer read nor its event channels listened to (a
+ * frontend that keeps notifying costs no wake-ups); requests already
+ * taken complete their I/O and release their mappings, their responses
+ * are published on the device's healthy queues but not on the ring that
+ * broke; every other device keeps working; a new connection (frontend Closed ->
  * Initialised) starts clean.  Garbage in the frontend's xenstore nodes
  * (ring-ref, event-channel, ring-page-order, multi-queue-num-queues,
  * protocol other than the native ABI) refuses the connection: Closing,
@@ -153,6 +170,14 @@ int pvk_blkback_count(struct pvk_blkback *bb, int *connected);
  */
 int pvk_blkback_shutdown(struct pvk_blkback *bb, int timeout_ms);
 
+/*
+ * Stop for a restart, handing the connected rings to the next instance
+ * (see Restart above): drain, push, unmap, leave them Connected with a
+ * note.  A device latched broken is closed instead.  Afterwards only
+ * pvk_blkback_destroy() may be called.
+ */
+int pvk_blkback_handover(struct pvk_blkback *bb);
+
 /* Disconnect everything without touching xenstore (a crash-like stop for
  * tests) and free.  NULL is a no-op. */
 void pvk_blkback_destroy(struct pvk_blkback *bb);
@@ -161,7 +186,9 @@ void pvk_blkback_destroy(struct pvk_blkback *bb);
  * Per-device counters and latency histograms, as text to @f.  The format
  * is line-oriented, one group of lines per device:
  *   device <fe>/<devid> <state> params=<path> mode=<r|w> queues=<n> ...
- *   counters reads=<n> writes=<n> ... errors=<n> broken=<0|1>
+ *   counters reads=<n> writes=<n> ... errors=<n> events=<n> notifies=<n>
+ *            inflight=<n> broken=<0|1> broken_events=<n>
+ *            (events: event-channel notifications taken; notifies: sent)
  *   latency <kind> unit=us count=<n> p50<=<us> p90<=<us> p99<=<us>
  *           p99.9<=<us> <lo>-<hi>us:<count> ...       (one line)
  * Latency is the backend's share of a request: from taking it off the ring

@@ -28,8 +28,8 @@
  *    the peer could legitimately have produced: the ring is latched broken
  *    and every later call returns -EPROTO;
  *  - a slot is read only by copying it into caller memory, once
- *    (pvk_ring_get); there is deliberately no accessor returning a pointer
- *    into a shared slot for reading.  Validate the copy, never the slot.
+ *    (pvk_ring_get, and the batched forms below); there is deliberately
+ *    no accessor returning a pointer into a shared slot for reading.  Validate the copy, never the slot.
  *    (pvk_ring_prepare returns a slot to *write* an entry in place.)
  *  - our producer index is published from private state; we never read
  *    back our own index from the shared page.
@@ -84,6 +84,15 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* The batch calls must inline into the caller's loop: their point is that
+ * the batch state never leaves registers, which an out-of-line copy (GCC
+ * makes one when a function has several call sites) would defeat. */
+#if defined(__GNUC__)
+#define PVK__RING_INLINE static inline __attribute__((always_inline))
+#else
+#define PVK__RING_INLINE static inline
 #endif
 
 typedef uint32_t pvk_ring_idx_t;
@@ -326,7 +335,7 @@ static inline int pvk_ring_commit(struct pvk_ring *r)
  * use the same instruction.  Elsewhere the C11 sequentially consistent
  * fence.  The word is below the stack pointer and its value unchanged.
  */
-static inline void pvk__ring_mb(void)
+PVK__RING_INLINE void pvk__ring_mb(void)
 {
 #if defined(__x86_64__)
 	__asm__ __volatile__("lock; addl $0,-32(%%rsp)" ::: "memory", "cc");
@@ -342,7 +351,7 @@ static inline void pvk__ring_mb(void)
  * On a ring latched broken nothing is published and false is returned:
  * we stop talking to a peer that broke the protocol.
  */
-static inline bool pvk_ring_push(struct pvk_ring *r)
+PVK__RING_INLINE bool pvk_ring_push(struct pvk_ring *r)
 {
 	pvk_ring_idx_t old = r->pushed, new_ = r->prod_pvt, ev;
 
@@ -368,7 +377,7 @@ static inline bool pvk_ring_push(struct pvk_ring *r)
  *  - back:  more requests than there are free slots (Xen's
  *           RING_REQUEST_PROD_OVERFLOW).
  */
-static inline int pvk_ring_peek(struct pvk_ring *r)
+PVK__RING_INLINE int pvk_ring_peek(struct pvk_ring *r)
 {
 	pvk_ring_idx_t prod, limit;
 
@@ -446,6 +455,269 @@ static inline uint32_t pvk_ring_in_flight(const struct pvk_ring *r)
 }
 
 /*
+ * Batched producing and consuming: the fast paths.
+ *
+ * The per-entry calls above keep the ring state in struct pvk_ring, so
+ * every call re-loads it: an entry store through a char-typed field may
+ * alias any object whose address escaped, the ring included.  The calls
+ * below load the state into locals once per batch and write it back once,
+ * so the per-entry work is the index arithmetic and the copy, as with
+ * Xen's macros on a local ring struct.  Two forms:
+ *
+ *  - arrays and runs: name_get_requests(r, req[], max) copies the entries
+ *    of one snapshot out at once; name_prepare_requests(r, &n) hands out a
+ *    run of free slots to build in place, then pvk_ring_commit_n(r, n).
+ *    Simple; every byte of every entry is copied.
+ *  - a batch (struct pvk_ring_batch, below): the ring state in a caller
+ *    local, one entry at a time, and only the fields the caller uses are
+ *    read.  The fastest: use it in drivers' hot loops.
+ *
+ * The hostile-peer guarantees are the per-entry ones: one snapshot of the
+ * peer's producer index per batch, validated as in pvk_ring_peek(); each
+ * slot copied once into caller memory; no pointer into a slot for reading.
+ */
+
+/*
+ * The contiguous run of free slots starting at our private producer index:
+ * stores *@n >= 1 (at most pvk_ring_space(), and no further than the end
+ * of the ring, so a full ring takes at most two runs) and returns the
+ * first slot, @slot_size bytes apart.  Write-only, as pvk_ring_prepare().
+ * NULL and *@n = 0 if there is no space or the ring is broken.
+ */
+static inline void *pvk__ring_prepare_run(struct pvk_ring *r, size_t slot_size,
+					  uint32_t *n)
+{
+	uint32_t space = pvk_ring_space(r), off, run;
+
+	if (r->err || !space || slot_size != r->slot_size) {
+		*n = 0;
+		return (void *)0;
+	}
+	off = r->prod_pvt & (r->nr_ents - 1);
+	run = r->nr_ents - off;
+	*n = space < run ? space : run;
+	return r->sring->ring + (size_t)off * slot_size;
+}
+
+/* Count @n slots built in place as produced (published by the next
+ * push).  0, -ENOSPC if @n exceeds pvk_ring_space(), or the latched
+ * -EPROTO. */
+static inline int pvk_ring_commit_n(struct pvk_ring *r, uint32_t n)
+{
+	if (r->err)
+		return r->err;
+	if (n > pvk_ring_space(r))
+		return -ENOSPC;
+	r->prod_pvt += n;
+	return 0;
+}
+
+/*
+ * Copy up to @max entries of @size bytes from @in (packed, @size apart)
+ * into free slots, privately (published by the next push).  Returns the
+ * number copied (0 if the ring is full), -EMSGSIZE, or the latched -EPROTO.
+ */
+static inline int pvk__ring_put_n(struct pvk_ring *r, const void *in,
+				  size_t size, size_t slot_size, uint32_t max)
+{
+	const unsigned char *src = (const unsigned char *)in;
+	unsigned char *base;
+	pvk_ring_idx_t prod;
+	uint32_t mask, n, i;
+
+	if (r->err)
+		return r->err;
+	if (slot_size != r->slot_size)
+		return -EINVAL;
+	if (size > r->put_max || max > 0x7fffffffu)
+		return -EMSGSIZE;
+	n = pvk_ring_space(r);
+	if (n > max)
+		n = max;
+	prod = r->prod_pvt;
+	mask = r->nr_ents - 1;
+	base = r->sring->ring;
+	for (i = 0; i < n; i++)
+		__builtin_memcpy(base + (size_t)((prod + i) & mask) * slot_size,
+				 src + (size_t)i * size, size);
+	r->prod_pvt = prod + n;
+	return (int)n;
+}
+
+/*
+ * Take one snapshot of the peer's producer index (validated as
+ * pvk_ring_peek() does; a bad one latches -EPROTO), copy up to @max ready
+ * entries of @size bytes, each slot read once, into @out (packed, @size
+ * apart), and consume them.  Returns the number copied (0 if none is
+ * ready), -EMSGSIZE, or -EPROTO.
+ */
+static inline int pvk__ring_get_n(struct pvk_ring *r, void *out, size_t size,
+				  size_t slot_size, uint32_t max)
+{
+	unsigned char *dst = (unsigned char *)out;
+	const unsigned char *base;
+	pvk_ring_idx_t cons;
+	uint32_t mask, i;
+	int n;
+
+	if (r->err)
+		return r->err;
+	if (slot_size != r->slot_size)
+		return -EINVAL;
+	if (size > r->get_max || max > 0x7fffffffu)
+		return -EMSGSIZE;
+	n = pvk_ring_peek(r); /* C1 inside: entries read after the index */
+	if (n <= 0)
+		return n;
+	if ((uint32_t)n > max)
+		n = (int)max;
+	cons = r->cons;
+	mask = r->nr_ents - 1;
+	base = r->sring->ring;
+	for (i = 0; i < (uint32_t)n; i++)
+		__builtin_memcpy(dst + (size_t)i * size,
+				 base + (size_t)((cons + i) & mask) * slot_size,
+				 size);
+	/* The slots were read once, above; the compiler may not re-load one
+	 * in place of its copy.  Once per batch, after the ring state above
+	 * was taken into locals. */
+	__asm__ __volatile__("" : : "r"(dst) : "memory");
+	r->cons = cons + (uint32_t)n;
+	r->prod_limit += (uint32_t)n; /* freed slots (front), owed (back) */
+	return n;
+}
+
+/*
+ * A batch: one end's private ring state taken into a caller local, the
+ * way Xen's macros are used on a local ring struct.  Between begin and end
+ * every per-entry call works on the local alone, which the compiler keeps
+ * in registers (it never escapes), so an entry costs its index arithmetic
+ * and the stores or loads of the fields the caller touches:
+ *
+ *   struct pvk_ring_batch b;
+ *   n = name_batch_begin(r, &b);           one snapshot of the peer index
+ *   while (name_batch_get_request(&b, &req) == 1) {   (back)
+ *           validate req; rsp = name_batch_prepare_response(&b);
+ *           build *rsp; pvk_ring_batch_commit(&b);
+ *   }
+ *   pvk_ring_batch_end(r, &b);             write the state back
+ *   if (pvk_ring_push(r)) notify;
+ *
+ * A front end builds requests with name_batch_prepare_request() and reaps
+ * responses with name_batch_get_response() the same way.  Do not call the
+ * per-entry functions on @r between begin and end.
+ *
+ * Reading a slot: the entry is copied into the caller's variable, then a
+ * compiler barrier forbids re-loading the slot; the compiler may still
+ * skip loading fields the caller never uses, which is safe (each byte is
+ * read at most once) and is what makes a typed batch as cheap as the Xen
+ * macros.  Bytes the caller does use come from exactly one load.  Copy
+ * into a plain local variable: one the compiler must keep in memory (an
+ * array element, a struct whose address escapes) gets every byte of the
+ * slot copied, and every cache line of it pulled from the peer's CPU.
+ */
+struct pvk_ring_batch {
+	unsigned char *base; /* first slot */
+	uint32_t mask; /* nr_ents - 1 */
+	pvk_ring_idx_t cons, end; /* next to consume; peer snapshot */
+	pvk_ring_idx_t prod, prod_limit; /* as in struct pvk_ring */
+	uint8_t role;
+};
+
+/*
+ * Start a batch on @r (name_batch_begin): snapshot and validate the peer's
+ * producer index (as pvk_ring_peek) and load the private state into @b.
+ * Returns the entries ready to consume (>= 0), or -EPROTO (latched), or
+ * -EINVAL if @r was not attached with @slot_size-byte slots; then @b is an
+ * empty batch (nothing to consume, no space to produce), so the per-entry
+ * calls need no check of their own.
+ */
+PVK__RING_INLINE int pvk__ring_batch_begin(struct pvk_ring *r,
+					   struct pvk_ring_batch *b,
+					   size_t slot_size)
+{
+	int n = r->slot_size == slot_size ? pvk_ring_peek(r) : -EINVAL;
+
+	b->base = r->sring->ring;
+	b->mask = r->nr_ents - 1;
+	b->cons = r->cons;
+	b->end = n < 0 ? r->cons : r->snap;
+	b->prod = r->prod_pvt;
+	b->prod_limit = n < 0 ? r->prod_pvt : r->prod_limit;
+	b->role = r->role;
+	return n;
+}
+
+/* Write @b's state back into @r: what it consumed and produced.  The
+ * produced entries are published by the next pvk_ring_push(). */
+PVK__RING_INLINE void pvk_ring_batch_end(struct pvk_ring *r,
+					 const struct pvk_ring_batch *b)
+{
+	/* Each entry consumed frees a slot (front) or owes a response
+	 * (back); an empty batch from a failed begin changes nothing. */
+	r->prod_limit += (uint32_t)(b->cons - r->cons);
+	r->cons = b->cons;
+	r->prod_pvt = b->prod;
+}
+
+/* Entries left in the batch's snapshot / slots we may produce now. */
+PVK__RING_INLINE uint32_t pvk_ring_batch_avail(const struct pvk_ring_batch *b)
+{
+	return (uint32_t)(b->end - b->cons);
+}
+PVK__RING_INLINE uint32_t pvk_ring_batch_space(const struct pvk_ring_batch *b)
+{
+	return (uint32_t)(b->prod_limit - b->prod);
+}
+
+/* The slot of the next entry of the snapshot, consumed; the caller has
+ * checked pvk_ring_batch_avail().  Only for the typed wrappers below,
+ * which copy the slot and fence it off (PVK__RING_COPY_ONCE): never read
+ * it yourself. */
+PVK__RING_INLINE const void *pvk__ring_batch_next(struct pvk_ring_batch *b,
+						  size_t slot_size)
+{
+	const unsigned char *slot;
+
+	slot = b->base + (size_t)(b->cons & b->mask) * slot_size;
+	b->cons++;
+	b->prod_limit++; /* a freed slot (front), a response owed (back) */
+	return slot;
+}
+
+/*
+ * Copy the @type entry at @slot into *@out, once.  The empty asm claims
+ * to rewrite the slot, so the compiler may neither re-load a field from
+ * the slot in place of its copy nor move a load of it past this point;
+ * unlike a "memory" clobber it leaves everything else (the batch, the
+ * caller's variables) in registers, and fields the caller never uses need
+ * not be loaded at all.
+ */
+#define PVK__RING_COPY_ONCE(type, out, slot)                                 \
+	do {                                                                 \
+		*(out) = *(const type *)(slot);                              \
+		__asm__ __volatile__("" : "+m"(*(type *)(uintptr_t)(slot))); \
+	} while (0)
+
+/* The next free slot, write-only as pvk_ring_prepare(); NULL if none. */
+PVK__RING_INLINE void *pvk__ring_batch_prepare(struct pvk_ring_batch *b,
+					       size_t slot_size)
+{
+	if (b->prod == b->prod_limit)
+		return (void *)0;
+	return b->base + (size_t)(b->prod & b->mask) * slot_size;
+}
+
+/* Count the prepared slot as produced: 0, or -ENOSPC if there was none. */
+PVK__RING_INLINE int pvk_ring_batch_commit(struct pvk_ring_batch *b)
+{
+	if (b->prod == b->prod_limit)
+		return -ENOSPC;
+	b->prod++;
+	return 0;
+}
+
+/*
  * PVK_RING_DEFINE(name, req_t, rsp_t) declares the shared-page type
  * (byte-identical to Xen's DEFINE_RING_TYPES(name, req_t, rsp_t)) and typed
  * wrappers:
@@ -460,6 +732,32 @@ static inline uint32_t pvk_ring_in_flight(const struct pvk_ring *r)
  *   req_t *name_prepare_request(struct pvk_ring *)   (front; see
  *   rsp_t *name_prepare_response(struct pvk_ring *)   pvk_ring_prepare)
  *   uint32_t name_ring_size(size_t bytes)
+ *
+ * and their batched forms (see "Batched producing and consuming"):
+ *
+ *   union name_sring_entry *name_prepare_requests(struct pvk_ring *,
+ *                                                 uint32_t *n)   (front)
+ *   union name_sring_entry *name_prepare_responses(struct pvk_ring *,
+ *                                                  uint32_t *n)  (back)
+ *       a run of *n free slots: build e[0..*n-1].req (.rsp) in place,
+ *       then pvk_ring_commit_n(r, *n).  NULL, *n = 0: no space, broken,
+ *       or the wrong end.
+ *   int name_put_requests(struct pvk_ring *, const req_t *, uint32_t n)
+ *   int name_put_responses(struct pvk_ring *, const rsp_t *, uint32_t n)
+ *       copy up to n entries in; the number copied, or -errno.
+ *   int name_get_requests(struct pvk_ring *, req_t *, uint32_t max)
+ *   int name_get_responses(struct pvk_ring *, rsp_t *, uint32_t max)
+ *       copy up to max ready entries out; the number copied, or -errno.
+ *   int name_batch_begin(struct pvk_ring *, struct pvk_ring_batch *)
+ *       start a batch; pvk_ring_batch_end() ends it.
+ *   int name_batch_get_request(struct pvk_ring_batch *, req_t *)  (back)
+ *   int name_batch_get_response(struct pvk_ring_batch *, rsp_t *) (front)
+ *       1 if an entry was copied, 0 if the batch's snapshot is used up.
+ *   req_t *name_batch_prepare_request(struct pvk_ring_batch *)    (front)
+ *   rsp_t *name_batch_prepare_response(struct pvk_ring_batch *)   (back)
+ *       the next free slot, or NULL; then pvk_ring_batch_commit().
+ * Each returns -EINVAL (NULL) when called on the wrong end, or on a ring
+ * attached with another slot size.
  */
 #define PVK_RING_DEFINE(name, req_t, rsp_t)                                    \
 	union name##_sring_entry {                                             \
@@ -533,6 +831,106 @@ static inline uint32_t pvk_ring_in_flight(const struct pvk_ring *r)
 		if (r->role != PVK_RING_FRONT)                                 \
 			return -EINVAL;                                        \
 		return pvk_ring_get(r, rsp, sizeof(*rsp));                     \
+	}                                                                      \
+	static inline union name##_sring_entry *name##_prepare_requests(       \
+		struct pvk_ring *r, uint32_t *n)                               \
+	{                                                                      \
+		if (r->role != PVK_RING_FRONT) {                               \
+			*n = 0;                                                \
+			return (union name##_sring_entry *)0;                  \
+		}                                                              \
+		return (union name##_sring_entry *)pvk__ring_prepare_run(      \
+			r, sizeof(union name##_sring_entry), n);               \
+	}                                                                      \
+	static inline union name##_sring_entry *name##_prepare_responses(      \
+		struct pvk_ring *r, uint32_t *n)                               \
+	{                                                                      \
+		if (r->role != PVK_RING_BACK) {                                \
+			*n = 0;                                                \
+			return (union name##_sring_entry *)0;                  \
+		}                                                              \
+		return (union name##_sring_entry *)pvk__ring_prepare_run(      \
+			r, sizeof(union name##_sring_entry), n);               \
+	}                                                                      \
+	static inline int name##_put_requests(struct pvk_ring *r,              \
+					      const req_t *in, uint32_t n)     \
+	{                                                                      \
+		if (r->role != PVK_RING_FRONT)                                 \
+			return -EINVAL;                                        \
+		return pvk__ring_put_n(r, in, sizeof(req_t),                   \
+				       sizeof(union name##_sring_entry), n);   \
+	}                                                                      \
+	static inline int name##_put_responses(struct pvk_ring *r,             \
+					       const rsp_t *in, uint32_t n)    \
+	{                                                                      \
+		if (r->role != PVK_RING_BACK)                                  \
+			return -EINVAL;                                        \
+		return pvk__ring_put_n(r, in, sizeof(rsp_t),                   \
+				       sizeof(union name##_sring_entry), n);   \
+	}                                                                      \
+	static inline int name##_get_requests(struct pvk_ring *r, req_t *out,  \
+					      uint32_t max)                    \
+	{                                                                      \
+		if (r->role != PVK_RING_BACK)                                  \
+			return -EINVAL;                                        \
+		return pvk__ring_get_n(r, out, sizeof(req_t),                  \
+				       sizeof(union name##_sring_entry), max); \
+	}                                                                      \
+	static inline int name##_get_responses(struct pvk_ring *r, rsp_t *out, \
+					       uint32_t max)                   \
+	{                                                                      \
+		if (r->role != PVK_RING_FRONT)                                 \
+			return -EINVAL;                                        \
+		return pvk__ring_get_n(r, out, sizeof(rsp_t),                  \
+				       sizeof(union name##_sring_entry), max); \
+	}                                                                      \
+	PVK__RING_INLINE int name##_batch_begin(struct pvk_ring *r,            \
+						struct pvk_ring_batch *b)      \
+	{                                                                      \
+		return pvk__ring_batch_begin(                                  \
+			r, b, sizeof(union name##_sring_entry));               \
+	}                                                                      \
+	PVK__RING_INLINE int name##_batch_get_request(                         \
+		struct pvk_ring_batch *b, req_t *req)                          \
+	{                                                                      \
+		if (b->role != PVK_RING_BACK)                                  \
+			return -EINVAL;                                        \
+		const void *slot_;                                             \
+		if (b->cons == b->end)                                         \
+			return 0;                                              \
+		slot_ = pvk__ring_batch_next(                                  \
+			b, sizeof(union name##_sring_entry));                  \
+		PVK__RING_COPY_ONCE(req_t, req, slot_);                        \
+		return 1;                                                      \
+	}                                                                      \
+	PVK__RING_INLINE int name##_batch_get_response(                        \
+		struct pvk_ring_batch *b, rsp_t *rsp)                          \
+	{                                                                      \
+		if (b->role != PVK_RING_FRONT)                                 \
+			return -EINVAL;                                        \
+		const void *slot_;                                             \
+		if (b->cons == b->end)                                         \
+			return 0;                                              \
+		slot_ = pvk__ring_batch_next(                                  \
+			b, sizeof(union name##_sring_entry));                  \
+		PVK__RING_COPY_ONCE(rsp_t, rsp, slot_);                        \
+		return 1;                                                      \
+	}                                                                      \
+	PVK__RING_INLINE req_t *name##_batch_prepare_request(                  \
+		struct pvk_ring_batch *b)                                      \
+	{                                                                      \
+		if (b->role != PVK_RING_FRONT)                                 \
+			return (req_t *)0;                                     \
+		return (req_t *)pvk__ring_batch_prepare(                       \
+			b, sizeof(union name##_sring_entry));                  \
+	}                                                                      \
+	PVK__RING_INLINE rsp_t *name##_batch_prepare_response(                 \
+		struct pvk_ring_batch *b)                                      \
+	{                                                                      \
+		if (b->role != PVK_RING_BACK)                                  \
+			return (rsp_t *)0;                                     \
+		return (rsp_t *)pvk__ring_batch_prepare(                       \
+			b, sizeof(union name##_sring_entry));                  \
 	}                                                                      \
 	struct name##_sring
 

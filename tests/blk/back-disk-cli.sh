@@ -14,6 +14,7 @@
 #  3. detach removes both directories;
 #  4. pvkit stats show lists the devices.
 set -u
+# shellcheck disable=SC2034 # B is read by blk-env.sh
 B=${PVK_BUILD:-build}
 . "$(dirname "$0")/../../bench/blk-env.sh"
 if [ ! -x /usr/lib/xen-4.17/bin/xenstored ]; then
@@ -96,7 +97,7 @@ for n in frontend frontend-id online removable bootable state dev type mode \
 	device-type params discard-enable; do
 	grep -q "^$n = " "$W/be.ls" || missing="$missing be:$n"
 done
-for n in backend backend-id virtual-device device-type state; do
+for n in backend backend-id virtual-device device-type trusted state; do
 	grep -q "^$n = " "$W/fe.ls" || missing="$missing fe:$n"
 done
 [ -z "$missing" ] && ok "attach: libxl's node set" ||

@@ -214,7 +214,8 @@ out:
  * Batches of 32 writes of 4 KiB on slots that rotate over 1024 slots;
  * slot contents are derived from (slot, generation).  A batch whose
  * responses stop coming (the backend went away) is re-issued, unanswered
- * requests and all, once reconnected.
+ * requests and all, once reconnected; a backend that hands its rings over
+ * to its next instance is simply waited for.
  */
 static int do_stream(struct t_fe *fe, const char *go)
 {
@@ -240,7 +241,15 @@ static int do_stream(struct t_fe *fe, const char *go)
 		}
 		err = t_fe_submit(fe, 0, ios, 32);
 		for (got = 0; !err && got < 32; got++) {
-			err = t_fe_wait_rsp(fe, 0, &rsp, 3000);
+			int tries = 0;
+
+			/* A backend that stays Connected is restarting and
+			 * will resume the ring (or, after a crash, ask us to
+			 * reconnect): keep waiting meanwhile. */
+			do
+				err = t_fe_wait_rsp(fe, 0, &rsp, 3000);
+			while (err == -ETIMEDOUT && ++tries < 10 &&
+			       t_fe_backend_state(fe) == PVK_XENBUS_CONNECTED);
 			if (!err && rsp.id < 32)
 				ios[rsp.id].status = rsp.status;
 		}

@@ -581,6 +581,19 @@ static void test_hostile_ring(void **state)
 	for (i = 0; i < 2000 && t_counter(&e, "1/51712", "broken") != 1; i++)
 		usleep(1000);
 	assert_int_equal(t_counter(&e, "1/51712", "broken"), 1);
+	/* Its kicks no longer wake the backend: a frontend that notifies
+	 * in a loop costs nothing (at most one wake-up already under way
+	 * when the ring broke). */
+	{
+		long ev0 = t_counter(&e, "1/51712", "events");
+
+		for (i = 0; i < 1000; i++) {
+			pvk_evtchn_notify(bad.q[0].ev, (uint32_t)bad.q[0].port);
+			pvk_evtchn_notify(bad.q[1].ev, (uint32_t)bad.q[1].port);
+			usleep(50);
+		}
+		assert_true(t_counter(&e, "1/51712", "events") <= ev0 + 2);
+	}
 
 	/* The other guest is served, its data intact. */
 	assert_int_equal(t_fe_io(&good, 0, PVK_BLKIF_OP_READ, 64, back, 8, 0),
@@ -933,9 +946,10 @@ static int t_wait_be_outcome(struct t_env *e)
 
 /*
  * A frontend that connects by hand: a ring of 2^@order pages and an
- * unbound port, then the nodes of @nodes ("name=value", where the value
- * "@0".."@15" stands for the grant ref of that ring page and "@port" for
- * the port), then Initialised.  Returns the backend's answer: Connected
+ * two unbound ports, then the nodes of @nodes ("name=value", where the
+ * value "@0".."@15" stands for the grant ref of that ring page and
+ * "@port", "@port1" for the ports), then Initialised.  (Two queues may
+ * share the ring pages: the backend cannot tell.)  Returns the backend's answer: Connected
  * or Closing.  Afterwards the frontend closes and the backend is back in
  * InitWait.
  */
@@ -944,10 +958,10 @@ static int t_manual_connect(struct t_env *e, uint32_t order,
 {
 	const char *fp = "/local/domain/1/device/vbd/51712";
 	uint32_t refs[16], pages = 1u << order;
-	struct pvk_evtchn *ev;
+	struct pvk_evtchn *ev, *ev1;
 	char p[160], v[32];
 	void *ring;
-	int port, st, i;
+	int port, port1, st, i;
 
 	assert_int_equal(
 		t_wait_node(e->tool,
@@ -959,6 +973,9 @@ static int t_manual_connect(struct t_env *e, uint32_t order,
 	assert_int_equal(pvk_evtchn_open(e->hvu[0], &ev), 0);
 	port = pvk_evtchn_alloc_unbound(ev, 0);
 	assert_true(port >= 0);
+	assert_int_equal(pvk_evtchn_open(e->hvu[0], &ev1), 0);
+	port1 = pvk_evtchn_alloc_unbound(ev1, 0);
+	assert_true(port1 >= 0);
 	for (i = 0; nodes[i]; i++) {
 		const char *eq = strchr(nodes[i], '=');
 
@@ -967,6 +984,8 @@ static int t_manual_connect(struct t_env *e, uint32_t order,
 			 nodes[i]);
 		if (!strcmp(eq + 1, "@port"))
 			snprintf(v, sizeof(v), "%d", port);
+		else if (!strcmp(eq + 1, "@port1"))
+			snprintf(v, sizeof(v), "%d", port1);
 		else if (eq[1] == '@')
 			snprintf(v, sizeof(v), "%u", refs[atoi(eq + 2)]);
 		else
@@ -991,6 +1010,7 @@ static int t_manual_connect(struct t_env *e, uint32_t order,
 		pvk_xs_rm(e->hvu[0], 0, p);
 	}
 	pvk_evtchn_close(ev);
+	pvk_evtchn_close(ev1);
 	pvk_hv_grant_free(e->hvu[0], ring, pages);
 	return st;
 }
@@ -1143,6 +1163,363 @@ static void test_stats_histogram(void **state)
 	t_env_down(&e);
 }
 
+/*
+ * Responses name the operation a stock frontend expects: an indirect
+ * request's response carries its indirect_op (READ or WRITE), as Linux's
+ * blkback answers and Linux's blkfront (5.16 and later) insists, else it
+ * disables the disk.
+ */
+static void test_indirect_response_op(void **state)
+{
+	struct t_fe_cfg fc = { .nr_queues = 1, .indirect = true };
+	struct pvk_blkif_request_segment *sg;
+	union pvk_blkif_any_request r;
+	struct pvk_blkif_response rsp;
+	struct t_env e;
+	struct t_fe fe;
+	uint8_t op;
+	int i;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	sg = (void *)fe.ind;
+	for (i = 0; i < 16; i++)
+		sg[i] = (struct pvk_blkif_request_segment){ fe.pool_refs[i], 0,
+							    7 };
+	for (op = PVK_BLKIF_OP_READ; op <= PVK_BLKIF_OP_WRITE; op++) {
+		memset(&r, 0, sizeof(r));
+		r.indirect.operation = PVK_BLKIF_OP_INDIRECT;
+		r.indirect.indirect_op = op;
+		r.indirect.nr_segments = 16;
+		r.indirect.id = 0x77;
+		r.indirect.sector_number = 64;
+		r.indirect.indirect_grefs[0] = fe.ind_refs[0];
+		assert_int_equal(pvk_blkif_put_any_request(&fe.q[0].ring, &r),
+				 0);
+		if (pvk_ring_push(&fe.q[0].ring))
+			pvk_evtchn_notify(fe.q[0].ev, (uint32_t)fe.q[0].port);
+		assert_int_equal(t_fe_wait_rsp(&fe, 0, &rsp, 10000), 0);
+		assert_int_equal(rsp.id, 0x77);
+		assert_int_equal(rsp.status, PVK_BLKIF_RSP_OKAY);
+		assert_int_equal(rsp.operation, op);
+	}
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+/*
+ * A barrier orders both ways: the requests before it are on the disk
+ * before it is written, and those after it start only once it is
+ * complete -- so a read queued right behind a barrier to the same
+ * sectors returns the barrier's data, every time.
+ */
+static void test_barrier_orders(void **state)
+{
+	struct t_fe_cfg fc = { .nr_queues = 1 };
+	static uint8_t old[44 * 512], bar[44 * 512], back[44 * 512];
+	struct t_fe_io ios[3];
+	uint64_t seed = 5;
+	struct t_env e;
+	struct t_fe fe;
+	int round;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	for (round = 0; round < 40; round++) {
+		uint64_t sec = 64 + (uint64_t)(round % 8) * 64;
+
+		t_fill(old, sizeof(old), &seed);
+		t_fill(bar, sizeof(bar), &seed);
+		memset(back, 0, sizeof(back));
+		ios[0] =
+			(struct t_fe_io){ PVK_BLKIF_OP_WRITE, sec, old, 44, 0 };
+		ios[1] = (struct t_fe_io){ PVK_BLKIF_OP_WRITE_BARRIER, sec, bar,
+					   44, 0 };
+		ios[2] =
+			(struct t_fe_io){ PVK_BLKIF_OP_READ, sec, back, 44, 0 };
+		assert_int_equal(t_fe_batch(&fe, 0, ios, 3), 0);
+		assert_int_equal(ios[0].status, PVK_BLKIF_RSP_OKAY);
+		assert_int_equal(ios[1].status, PVK_BLKIF_RSP_OKAY);
+		assert_int_equal(ios[2].status, PVK_BLKIF_RSP_OKAY);
+		assert_memory_equal(back, bar, sizeof(bar));
+	}
+	assert_int_equal(t_counter(&e, "1/51712", "barriers"), 40);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+static int t_count_fds(void)
+{
+	char p[64];
+	int fd, n = 0;
+
+	for (fd = 0; fd < 4096; fd++) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		n += access(p, F_OK) == 0;
+	}
+	return n;
+}
+
+/*
+ * A frontend that flaps its state (Initialised, Closed, Connected,
+ * Closing, garbage...) as fast as it can write, and rewrites its ring-ref
+ * and event-channel after connecting: the backend neither leaks (file
+ * descriptors: rings, event channels, io_uring instances, threads' fds)
+ * nor gets stuck; the disk works afterwards, and the other guest's disk
+ * throughout.
+ */
+static void test_state_flapping(void **state)
+{
+	static const char *const states[] = { "6", "3",	 "5", "4",	"1",
+					      "3", "99", "3", "banana", "2",
+					      "3", "6",	 "3", "" };
+	const char *fp = "/local/domain/1/device/vbd/51712";
+	struct t_fe_cfg fc = { .nr_queues = 2, .ring_order = 1 };
+	uint8_t buf[4096], back[4096];
+	uint64_t seed = 77;
+	struct t_fe fe, other;
+	struct t_env e;
+	char p[128];
+	int fds0, fds1, i;
+
+	t_env_up(&e, NULL, 2);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	t_attach_open(&e, 1, &other, &fc, false);
+	t_fill(buf, sizeof(buf), &seed);
+	assert_int_equal(t_fe_io(&other, 1, PVK_BLKIF_OP_WRITE, 8, buf, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	fds0 = t_count_fds();
+
+	/* Rewritten after connect: not looked at until a new connection. */
+	snprintf(p, sizeof(p), "%s/queue-0/ring-ref0", fp);
+	assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, "banana"), 0);
+	snprintf(p, sizeof(p), "%s/queue-1/event-channel", fp);
+	assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, "4000"), 0);
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_WRITE, 16, buf, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+
+	snprintf(p, sizeof(p), "%s/state", fp);
+	for (i = 0; i < 60 * (int)(sizeof(states) / sizeof(states[0])); i++)
+		pvk_xs_write(e.hvu[0], 0, p,
+			     states[i % (sizeof(states) / sizeof(states[0]))]);
+	/* The other guest is served meanwhile. */
+	assert_int_equal(t_fe_io(&other, 1, PVK_BLKIF_OP_READ, 8, back, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, back, sizeof(buf));
+
+	/* Then an honest reconnection (fresh nodes) works. */
+	assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, "6"), 0);
+	assert_int_equal(t_fe_reconnect(&fe), 0);
+	assert_int_equal(t_fe_io(&fe, 1, PVK_BLKIF_OP_READ, 16, back, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, back, sizeof(buf));
+	fds1 = t_count_fds();
+	assert_int_equal(fds1, fds0);
+	assert_int_equal(t_counter(&e, "1/51712", "broken"), 0);
+	t_fe_close(&other);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+/*
+ * Handover for a restart: requests in flight when the backend stops are
+ * answered, the device stays Connected, a request the frontend queues
+ * while no backend runs is served by the next instance, which resumes the
+ * same rings -- the frontend never reconnects.  A note that no longer
+ * matches the frontend's rings is not trusted (the device is closed as
+ * after a crash), and a note is used only once.
+ */
+static void test_handover(void **state)
+{
+	const char *be = "/local/domain/0/backend/vbd/1/51712";
+	struct t_fe_cfg fc = { .ring_order = 2,
+			       .nr_queues = 2,
+			       .persistent = true,
+			       .indirect = true };
+	struct pvk_blkif_response rsp;
+	static uint8_t bufs[16][4096];
+	uint8_t back[4096];
+	struct t_fe_io ios[16];
+	uint64_t seed = 9;
+	struct t_env e;
+	struct t_fe fe;
+	char p[128], *v;
+	uint32_t got, i;
+
+	t_env_up(&e, NULL, 1);
+	t_attach_open(&e, 0, &fe, &fc, false);
+	for (i = 0; i < 16; i++) {
+		t_fill(bufs[i], sizeof(bufs[i]), &seed);
+		ios[i] = (struct t_fe_io){ PVK_BLKIF_OP_WRITE, 8 * (uint64_t)i,
+					   bufs[i], 8, 1 };
+	}
+	/* 16 writes in flight, then the backend stops for a restart. */
+	assert_int_equal(t_fe_submit(&fe, 1, ios, 16), 0);
+	t_backend_pause(&e);
+	assert_int_equal(pvk_blkback_handover(e.bb), 0);
+	pvk_blkback_destroy(e.bb);
+	e.bb = NULL;
+	assert_int_equal(t_fe_backend_state(&fe), PVK_XENBUS_CONNECTED);
+	snprintf(p, sizeof(p), "%s/pvkit-handover", be);
+	assert_true(pvk_xs_read(e.tool, 0, p, &v) >= 0);
+	assert_string_equal(v, "queues=2 ring-page-order=2");
+	free(v);
+	/* Every one answered before the backend went. */
+	for (got = 0; got < 16; got++) {
+		assert_int_equal(t_fe_wait_rsp(&fe, 1, &rsp, 1000), 0);
+		assert_int_equal(rsp.status, PVK_BLKIF_RSP_OKAY);
+	}
+	/* Queued while no backend runs; its notification goes nowhere. */
+	ios[0] = (struct t_fe_io){ PVK_BLKIF_OP_READ, 8 * 5, back, 8, 1 };
+	assert_int_equal(t_fe_submit(&fe, 1, ios, 1), 0);
+
+	t_backend_start(&e);
+	assert_int_equal(t_fe_wait_rsp(&fe, 1, &rsp, 10000), 0);
+	assert_int_equal(rsp.status, PVK_BLKIF_RSP_OKAY);
+	assert_true(t_logged("resumed the rings"));
+	assert_int_equal(pvk_xs_read(e.tool, 0, p, &v), -ENOENT);
+	/* Both queues keep working, on the rings of the first connection. */
+	assert_int_equal(t_fe_io(&fe, 0, PVK_BLKIF_OP_READ, 8 * 7, back, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(back, bufs[7], sizeof(back));
+	assert_int_equal(t_fe_io(&fe, 1, PVK_BLKIF_OP_READ, 8 * 9, back, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(back, bufs[9], sizeof(back));
+	assert_int_equal(fe.connects, 1);
+	assert_int_equal(t_fe_backend_state(&fe), PVK_XENBUS_CONNECTED);
+
+	/* Hand over again, but the frontend's nodes no longer describe the
+	 * rings: the next instance does not resume, it closes. */
+	t_backend_pause(&e);
+	assert_int_equal(pvk_blkback_handover(e.bb), 0);
+	pvk_blkback_destroy(e.bb);
+	e.bb = NULL;
+	snprintf(p, sizeof(p), "%s/ring-page-order",
+		 "/local/domain/1/device/vbd/51712");
+	assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, "1"), 0);
+	t_backend_start(&e);
+	snprintf(p, sizeof(p), "%s/state", be);
+	assert_int_equal(t_wait_node(e.tool, p, PVK_XENBUS_CLOSING, 10000), 0);
+	assert_true(t_logged("not resuming"));
+	assert_int_equal(t_fe_reconnect(&fe), 0);
+	assert_int_equal(t_fe_io(&fe, 1, PVK_BLKIF_OP_READ, 8 * 3, back, 8, 0),
+			 PVK_BLKIF_RSP_OKAY);
+	assert_memory_equal(back, bufs[3], sizeof(back));
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
+/*
+ * The mode node as Linux's blkback reads it: writable if it holds a 'w'
+ * ("w", "w!", "rw"), read-only otherwise ("r", "ro"); anything else is
+ * refused with hotplug-status = error and a hotplug-error saying why.
+ */
+static void test_modes(void **state)
+{
+	static const struct {
+		const char *mode;
+		int info;
+	} cases[] = { { "rw", 0 },
+		      { "ro", PVK_VDISK_READONLY },
+		      { "w!", 0 },
+		      { "r", PVK_VDISK_READONLY } };
+	const char *be = "/local/domain/0/backend/vbd/1/51712";
+	char p[128], *v = NULL;
+	struct t_env e;
+	size_t i;
+	int k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_env_up(&e, NULL, 1);
+		assert_int_equal(t_attach_mode(e.tool, 0, e.dom[0], T_DEVID,
+					       e.img[0], cases[i].mode),
+				 0);
+		snprintf(p, sizeof(p), "%s/state", be);
+		assert_int_equal(
+			t_wait_node(e.tool, p, PVK_XENBUS_INITWAIT, 10000), 0);
+		assert_int_equal(t_be_node(&e, "info"), cases[i].info);
+		t_env_down(&e);
+	}
+	t_env_up(&e, NULL, 1);
+	assert_int_equal(t_attach_mode(e.tool, 0, e.dom[0], T_DEVID, e.img[0],
+				       "x\n"),
+			 0);
+	snprintf(p, sizeof(p), "%s/hotplug-error", be);
+	for (k = 0; k < 10000 && pvk_xs_read(e.tool, 0, p, &v) < 0; k++)
+		usleep(1000);
+	assert_non_null(v);
+	assert_non_null(strstr(v, "bad mode 'x?'"));
+	free(v);
+	snprintf(p, sizeof(p), "%s/hotplug-status", be);
+	assert_true(pvk_xs_read(e.tool, 0, p, &v) >= 0);
+	assert_string_equal(v, "error");
+	free(v);
+	t_env_down(&e);
+}
+
+/*
+ * Garbage in every node the backend reads from the frontend, one at a
+ * time, in a multi-queue, multi-page connection: each attempt ends in
+ * Connected or Closing (never a crash, hang or broken device), and an
+ * honest frontend connects afterwards.
+ */
+static void test_xenstore_garbage(void **state)
+{
+	static const char *const names[] = {
+		"ring-page-order",
+		"num-ring-pages",
+		"multi-queue-num-queues",
+		"queue-0/ring-ref0",
+		"queue-1/ring-ref1",
+		"queue-1/event-channel",
+		"protocol",
+		"feature-persistent",
+	};
+	static const char *const values[] = {
+		"",	      " ",   "-1",   "0x10", "18446744073709551616",
+		"4294967295", "1 2", "\x01", "07",   "3",
+	};
+	static char big[3000];
+	const char *nodes[] = { "ring-page-order=1",
+				"multi-queue-num-queues=2",
+				"queue-0/ring-ref0=@0",
+				"queue-0/ring-ref1=@1",
+				"queue-0/event-channel=@port",
+				"queue-1/ring-ref0=@0",
+				"queue-1/ring-ref1=@1",
+				"queue-1/event-channel=@port1",
+				NULL,
+				NULL };
+	struct t_fe_cfg fc = { .nr_queues = 2 };
+	char bad[sizeof(big) + 64];
+	struct t_env e;
+	struct t_fe fe;
+	size_t n, v;
+	int st;
+
+	memset(big, '7', sizeof(big) - 1);
+	t_env_up(&e, NULL, 1);
+	assert_int_equal(
+		t_attach(e.tool, 0, e.dom[0], T_DEVID, e.img[0], false), 0);
+	for (n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+		for (v = 0; v <= sizeof(values) / sizeof(values[0]); v++) {
+			snprintf(bad, sizeof(bad), "%s=%s", names[n],
+				 v < sizeof(values) / sizeof(values[0]) ?
+					 values[v] :
+					 big);
+			nodes[8] = bad;
+			st = t_manual_connect(&e, 1, nodes);
+			assert_true(st == PVK_XENBUS_CONNECTED ||
+				    st == PVK_XENBUS_CLOSING);
+		}
+	}
+	assert_int_equal(t_counter(&e, "1/51712", "broken"), 0);
+	assert_int_equal(t_fe_open(&fe, e.hvu[0], T_DEVID, &fc), 0);
+	t_integrity(&e, &fe, 23, 10);
+	t_fe_close(&fe);
+	t_env_down(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1160,6 +1537,12 @@ int main(void)
 		cmocka_unit_test(test_connect_spellings),
 		cmocka_unit_test(test_connect_rewrites_size),
 		cmocka_unit_test(test_stats_histogram),
+		cmocka_unit_test(test_indirect_response_op),
+		cmocka_unit_test(test_barrier_orders),
+		cmocka_unit_test(test_state_flapping),
+		cmocka_unit_test(test_handover),
+		cmocka_unit_test(test_modes),
+		cmocka_unit_test(test_xenstore_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

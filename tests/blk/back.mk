@@ -14,7 +14,8 @@ tests: $(B)/tests/back-guest
 
 # pvkit-backd as a process on the simulator: read-only, end of disk,
 # a hostile guest next to an honest one, kill -9 after a flush, SIGTERM
-# drain, restart picking up devices, detach.
+# handing the rings over to the next instance (--handover) and closing
+# them (default), restart picking up devices, stats, detach.
 TEST_SCRIPTS += tests/blk/back-sim.sh
 
 # pvkit disk attach/detach/list and pvkit stats as an operator meets them:

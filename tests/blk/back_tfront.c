@@ -45,7 +45,7 @@ int t_wait_node(struct pvk_hv *hv, const char *path, unsigned long want,
 struct attach_arg {
 	uint32_t be, fe, devid;
 	const char *image;
-	bool ro;
+	const char *mode;
 };
 
 static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
@@ -68,7 +68,7 @@ static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 	W(be, "frontend", "%s", fe);
 	W(be, "frontend-id", "%u", a->fe);
 	W(be, "online", "1");
-	W(be, "mode", "%s", a->ro ? "r" : "w");
+	W(be, "mode", "%s", a->mode);
 	W(be, "device-type", "disk");
 	W(be, "params", "%s", a->image);
 	W(fe, "backend", "%s", be);
@@ -88,7 +88,13 @@ static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 int t_attach(struct pvk_hv *tool, uint32_t be, uint32_t fe, uint32_t devid,
 	     const char *image, bool readonly)
 {
-	struct attach_arg a = { be, fe, devid, image, readonly };
+	return t_attach_mode(tool, be, fe, devid, image, readonly ? "r" : "w");
+}
+
+int t_attach_mode(struct pvk_hv *tool, uint32_t be, uint32_t fe, uint32_t devid,
+		  const char *image, const char *mode)
+{
+	struct attach_arg a = { be, fe, devid, image, mode };
 	char p[128];
 	int err;
 

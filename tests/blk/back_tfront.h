@@ -61,6 +61,9 @@ struct t_fe {
  * backend /local/domain/<be>/backend/vbd/<fe>/<devid>. */
 int t_attach(struct pvk_hv *tool, uint32_t be, uint32_t fe, uint32_t devid,
 	     const char *image, bool readonly);
+/* The same with the mode node as given ("r", "w", "rw", garbage...). */
+int t_attach_mode(struct pvk_hv *tool, uint32_t be, uint32_t fe, uint32_t devid,
+		  const char *image, const char *mode);
 /* Wait until xenstore node @path reads @want (decimal), or timeout. */
 int t_wait_node(struct pvk_hv *hv, const char *path, unsigned long want,
 		int timeout_ms);

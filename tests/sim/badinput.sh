@@ -17,3 +17,7 @@ back=$(t_detach back "$CLIENT" pp-back)
 t_detach evil "$CLIENT" evil-evtchn >/dev/null
 XENSTORED_PATH=$DOM0_XS "$CLIENT" notify-evil evil ||
 	t_fail "a hostile guest blocked dom0's notify"
+# Nor, by closing it, make them fail (or die of SIGPIPE).
+t_detach evil2 "$CLIENT" evil-evtchn close >/dev/null
+XENSTORED_PATH=$DOM0_XS "$CLIENT" notify-evil evil2 ||
+	t_fail "a hostile guest made dom0's notify fail"

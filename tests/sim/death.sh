@@ -15,9 +15,13 @@ XENSTORED_PATH=$DOM0_XS "$CLIENT" survive holder || t_fail "survive"
 id=$(t_detach esc "$CLIENT" escapee "$PVKIT_SIM_DIR/esc.out")
 pid=$("$PVKIT" domain list | awk -v id="$id" '$1 == id { print $4 }')
 [ -n "$pid" ] || t_fail "no supervisor pid for domain $id"
+for i in $(seq 100); do
+	grep -q ready "$PVKIT_SIM_DIR/esc.out" 2>/dev/null && break
+	sleep 0.05
+done
 kill -9 "$pid"
 for i in $(seq 100); do
-	[ -s "$PVKIT_SIM_DIR/esc.out" ] && break
+	grep -q pvk_sim_open "$PVKIT_SIM_DIR/esc.out" && break
 	sleep 0.1
 done
 cat "$PVKIT_SIM_DIR/esc.out"

@@ -20,8 +20,9 @@ unset PVKIT_DOMID XENSTORED_PATH XENSTORED_RUNDIR
 DOM0_XS="$PVKIT_SIM_DIR/xenstored/socket"
 
 # Processes of this test still alive: everything it starts (pvkit-simd,
-# xenstored, supervisors, guests) carries PVKIT_SIM_DIR in its environment;
-# this shell and its subshells do not (they got it after exec).
+# xenstored, supervisors, guests) carries PVKIT_SIM_DIR -- ours, or a
+# directory below it -- in its environment; this shell and its subshells
+# do not (they got it after exec).
 t_leftovers() {
 	local f pid
 	for f in /proc/[0-9]*/environ; do
@@ -29,7 +30,7 @@ t_leftovers() {
 		pid=${pid%/environ}
 		[ "$pid" = $$ ] && continue
 		{ tr '\0' '\n' <"$f"; } 2>/dev/null |
-			grep -qxF "PVKIT_SIM_DIR=$PVKIT_SIM_DIR" && echo "$pid"
+			grep -qxE "PVKIT_SIM_DIR=$PVKIT_SIM_DIR(/.*)?" && echo "$pid"
 	done
 }
 

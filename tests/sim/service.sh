@@ -105,8 +105,13 @@ left=$(t_sleepers)
 [ -z "$left" ] || t_fail "guest processes outlived their domain: $left"
 
 # A state directory that does not exist yet, several levels down.
+# It keeps none of its launcher's descriptors (here fd 9, a marker file).
 nested=$PVKIT_SIM_DIR/a/b/c
-"$PVKIT" --dir "$nested" sim start >/dev/null || t_fail "start in $nested"
+touch "$PVKIT_SIM_DIR/marker"
+"$PVKIT" --dir "$nested" sim start 9<"$PVKIT_SIM_DIR/marker" >/dev/null ||
+	t_fail "start in $nested"
+ls -l "/proc/$(sed -n 1p "$nested/simd.pid")/fd" | grep -q marker &&
+	t_fail "pvkit-simd kept an inherited descriptor"
 "$PVKIT" --dir "$nested" sim stop | grep -q stopped || t_fail "stop $nested"
 
 # Another user: a directory it cannot write is named with the way out,

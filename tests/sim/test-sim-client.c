@@ -867,10 +867,10 @@ static int role_garbage(int argc, char **argv)
 
 /*
  * A guest process that outlives its domain: a grandchild of the domain's
- * first process waits for the supervisor to die (SIGKILL: no time to kill
- * the tree), then, out of the domain's ancestry and with PVKIT_DOMID
- * cleared, asks to connect.  It must be refused, not taken for domain 0.
- * The result goes to OUTFILE.
+ * first process says "ready" in OUTFILE, waits for the supervisor to die
+ * (SIGKILL: no time to kill the tree), then, out of the domain's ancestry
+ * and with PVKIT_DOMID cleared, asks to connect.  It must be refused, not
+ * taken for domain 0.  The result goes to OUTFILE too.
  */
 static int role_escapee(int argc, char **argv)
 {
@@ -890,6 +890,10 @@ static int role_escapee(int argc, char **argv)
 			pause(); /* dies with the supervisor (PDEATHSIG) */
 	}
 	setsid();
+	f = fopen(argv[1], "w");
+	CHECK(f, "open %s", argv[1]);
+	fprintf(f, "escapee: ready\n");
+	fclose(f);
 	rc = poll(&pfd, 1, 30000);
 	unsetenv("PVKIT_DOMID");
 	rc = rc == 1 ? pvk_sim_open(&sim, NULL) : -ETIMEDOUT;
@@ -906,8 +910,9 @@ static int role_escapee(int argc, char **argv)
 
 /*
  * A hostile guest: it turns its event-channel fd blocking and saturates
- * it (an eventfd's counter at its maximum makes every writer block), then
- * publishes an unbound port for domain 0 and waits.
+ * it (an eventfd's counter at its maximum makes every writer block), or,
+ * with "close", closes it (a pipe without a reader fails, or signals, a
+ * writer), then publishes an unbound port for domain 0 and waits.
  */
 static int role_evil_evtchn(int argc, char **argv)
 {
@@ -938,6 +943,10 @@ static int role_evil_evtchn(int argc, char **argv)
 		if (fl < 0 || fstat(i, &st) < 0 || st.st_ino != wst.st_ino ||
 		    st.st_dev != wst.st_dev)
 			continue;
+		if (argc > 1 && !strcmp(argv[1], "close")) {
+			close(i); /* nobody reads it any more */
+			continue;
+		}
 		fcntl(i, F_SETFL, fl | O_NONBLOCK);
 		if (write(i, &max, sizeof(max)) == sizeof(max)) {
 			while (write(i, &max, 1) == 1)
@@ -1170,7 +1179,7 @@ static void usage(void)
 		"  badinput                     every call's bad input\n"
 		"  garbage                      garbage on the control socket\n"
 		"  escapee FILE                 guest: outlive the domain, connect\n"
-		"  evil-evtchn                  guest: saturate its evtchn fd\n"
+		"  evil-evtchn [close]          guest: saturate (close) its evtchn fd\n"
 		"  notify-evil NAME             dom0: notify it; must not block\n"
 		"  hv-open                      print pvk_hv_open()'s result\n"
 		"  fdspam                       unwanted descriptors to the daemon\n"

@@ -2387,6 +2387,210 @@ static void t_no_lost_wakeup_xen_back(void **state)
 	t_wake_run(T_PVK, T_XEN, t_wake_roundtrips() / 5);
 }
 
+/* ------------------------------------------------------------------ */
+/* Batched API: interop with Xen's macros, hostile peers, wrong end.   */
+
+static unsigned char t_bpage[2 * PVK_PAGE_SIZE] __attribute__((aligned(4096)));
+
+/* pvkit front (runs, get_responses) against a Xen back, across the wrap. */
+static void t_batch_pvk_front_xen_back(void **state)
+{
+	struct pvk_ring f;
+	blkif_back_ring_t xb;
+	blkif_sring_t *s = (blkif_sring_t *)t_bpage;
+	struct pvk_blkif_response rsp[8];
+	union pvk_blkif_sring_entry *e;
+	uint64_t sent = 0, done = 0;
+	uint32_t n, k;
+	int round, got, notify;
+	const pvk_ring_idx_t start = 0xfffffff0u;
+	uint64_t rng = t_seed ^ 0xba7c;
+
+	(void)state;
+	memset(t_bpage, 0, sizeof(t_bpage));
+	assert_int_equal(pvk_ring_attach(&f, PVK_RING_FRONT, s, PVK_PAGE_SIZE,
+					 sizeof(union pvk_blkif_sring_entry),
+					 sizeof(struct pvk_blkif_request),
+					 sizeof(struct pvk_blkif_response),
+					 start, true),
+			 0);
+	BACK_RING_ATTACH(&xb, s, start, PVK_PAGE_SIZE);
+	for (round = 0; round < 50; round++) {
+		while ((e = pvk_blkif_prepare_requests(&f, &n))) {
+			assert_true(n >= 1 && n <= 32);
+			for (k = 0; k < n; k++) {
+				memset(&e[k].req, 0, sizeof(e[k].req));
+				e[k].req.id = sent++;
+				e[k].req.nr_segments = 1;
+			}
+			assert_int_equal(pvk_ring_commit_n(&f, n), 0);
+		}
+		assert_int_equal(pvk_ring_commit_n(&f, 1), -ENOSPC);
+		pvk_ring_push(&f);
+		/* Xen back answers a random part of what is there. */
+		for (k = t_rand_below(&rng, 33);
+		     k && xb.req_cons != s->req_prod; k--) {
+			blkif_request_t q;
+			blkif_response_t *p;
+
+			RING_COPY_REQUEST(&xb, xb.req_cons, &q);
+			xb.req_cons++;
+			p = RING_GET_RESPONSE(&xb, xb.rsp_prod_pvt);
+			p->id = q.id;
+			p->operation = q.operation;
+			p->status = BLKIF_RSP_OKAY;
+			xb.rsp_prod_pvt++;
+		}
+		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&xb, notify);
+		(void)notify;
+		do {
+			got = pvk_blkif_get_responses(&f, rsp, 8);
+			assert_true(got >= 0 && got <= 8);
+			for (k = 0; k < (uint32_t)got; k++)
+				assert_int_equal(rsp[k].id, done++);
+		} while (got);
+	}
+	assert_true(done > 32);
+	assert_int_equal(pvk_ring_in_flight(&f), sent - done);
+}
+
+/* pvkit back (get_requests, runs; and a batch) against a Xen front. */
+static void t_batch_xen_front_pvk_back(void **state)
+{
+	struct pvk_ring b;
+	struct pvk_ring_batch bt;
+	blkif_front_ring_t xf;
+	blkif_sring_t *s = (blkif_sring_t *)t_bpage;
+	struct pvk_blkif_request req[5];
+	struct pvk_blkif_request one;
+	struct pvk_blkif_response *p;
+	union pvk_blkif_sring_entry *e;
+	uint64_t sent = 0, done = 0;
+	uint32_t n, k;
+	int round, got, i, notify;
+	uint64_t rng = t_seed ^ 0xba7d;
+
+	(void)state;
+	memset(t_bpage, 0, sizeof(t_bpage));
+	SHARED_RING_INIT(s);
+	FRONT_RING_INIT(&xf, s, PVK_PAGE_SIZE);
+	assert_int_equal(pvk_blkif_back_attach(&b, (void *)s, PVK_PAGE_SIZE),
+			 0);
+	for (round = 0; round < 60; round++) {
+		for (k = t_rand_below(&rng, 33); k && !RING_FULL(&xf); k--) {
+			blkif_request_t *q =
+				RING_GET_REQUEST(&xf, xf.req_prod_pvt);
+
+			memset(q, 0, sizeof(*q));
+			q->id = sent++;
+			xf.req_prod_pvt++;
+		}
+		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&xf, notify);
+		(void)notify;
+		if (round & 1) {
+			got = pvk_blkif_get_requests(&b, req, 5);
+			assert_true(got >= 0 && got <= 5);
+			for (i = 0; i < got;) {
+				e = pvk_blkif_prepare_responses(&b, &n);
+				assert_non_null(e);
+				for (k = 0; k < n && i < got; k++, i++) {
+					e[k].rsp.id = req[i].id;
+					e[k].rsp.operation = req[i].operation;
+					e[k].rsp.status = 0;
+				}
+				assert_int_equal(pvk_ring_commit_n(&b, k), 0);
+			}
+		} else {
+			assert_true(pvk_blkif_batch_begin(&b, &bt) >= 0);
+			while (pvk_blkif_batch_get_request(&bt, &one) == 1) {
+				p = pvk_blkif_batch_prepare_response(&bt);
+				assert_non_null(p);
+				p->id = one.id;
+				p->operation = one.operation;
+				p->status = 0;
+				assert_int_equal(pvk_ring_batch_commit(&bt), 0);
+			}
+			assert_null(pvk_blkif_batch_prepare_response(&bt));
+			assert_int_equal(pvk_ring_batch_commit(&bt), -ENOSPC);
+			pvk_ring_batch_end(&b, &bt);
+		}
+		assert_int_equal(pvk_ring_space(&b), 0);
+		pvk_ring_push(&b);
+		while (xf.rsp_cons != s->rsp_prod) {
+			blkif_response_t r;
+
+			RING_COPY_RESPONSE(&xf, xf.rsp_cons, &r);
+			xf.rsp_cons++;
+			assert_int_equal(r.id, done++);
+		}
+	}
+	assert_true(done > 0);
+}
+
+/* A peer index beyond what it may produce latches -EPROTO in every
+ * batched call; the wrong end is -EINVAL / NULL. */
+static void t_batch_hostile_and_wrong_end(void **state)
+{
+	struct pvk_ring f, b;
+	struct pvk_ring_batch bt;
+	struct pvk_blkif_sring *s = (struct pvk_blkif_sring *)t_bpage;
+	struct pvk_blkif_request req[4];
+	struct pvk_blkif_response rsp[4];
+	uint32_t n = 99;
+
+	(void)state;
+	memset(t_bpage, 0, sizeof(t_bpage));
+	assert_int_equal(pvk_blkif_front_init(&f, s, PVK_PAGE_SIZE), 0);
+	assert_int_equal(pvk_blkif_back_attach(&b, s, PVK_PAGE_SIZE), 0);
+	assert_int_equal(pvk_blkif_get_requests(&f, req, 4), -EINVAL);
+	assert_int_equal(pvk_blkif_get_responses(&b, rsp, 4), -EINVAL);
+	assert_int_equal(pvk_blkif_put_requests(&b, req, 1), -EINVAL);
+	assert_null(pvk_blkif_prepare_responses(&f, &n));
+	assert_int_equal(n, 0);
+	assert_int_equal(pvk_blkif_batch_begin(&f, &bt), 0);
+	assert_int_equal(pvk_blkif_batch_get_request(&bt, req), -EINVAL);
+	assert_null(pvk_blkif_batch_prepare_response(&bt));
+	pvk_ring_batch_end(&f, &bt);
+
+	/* A ring attached with another slot size: refused, left intact. */
+	{
+		struct pvk_ring g;
+
+		assert_int_equal(pvk_ring_attach(&g, PVK_RING_FRONT, s,
+						 PVK_PAGE_SIZE, 64, 64, 16, 0,
+						 false),
+				 0);
+		assert_int_equal(pvk_blkif_batch_begin(&g, &bt), -EINVAL);
+		assert_null(pvk_blkif_batch_prepare_request(&bt));
+		pvk_ring_batch_end(&g, &bt);
+		assert_int_equal(pvk_ring_space(&g), g.nr_ents);
+		assert_false(pvk_ring_is_broken(&g));
+		assert_null(pvk_blkif_prepare_requests(&g, &n));
+		assert_int_equal(pvk_blkif_get_responses(&g, rsp, 4), -EINVAL);
+	}
+
+	/* Front: a response it never asked for. */
+	memset(req, 0, sizeof(req));
+	assert_int_equal(pvk_blkif_put_requests(&f, req, 4), 4);
+	pvk_ring_push(&f);
+	__atomic_store_n(&s->rsp_prod, 5, __ATOMIC_RELEASE);
+	assert_int_equal(pvk_blkif_get_responses(&f, rsp, 4), -EPROTO);
+	assert_true(pvk_ring_is_broken(&f));
+	assert_int_equal(pvk_blkif_batch_begin(&f, &bt), -EPROTO);
+	assert_int_equal(pvk_blkif_batch_get_response(&bt, rsp), 0);
+	assert_null(pvk_blkif_batch_prepare_request(&bt));
+	assert_null(pvk_blkif_prepare_requests(&f, &n));
+	assert_int_equal(pvk_blkif_put_requests(&f, req, 1), -EPROTO);
+	assert_int_equal(pvk_ring_commit_n(&f, 0), -EPROTO);
+
+	/* Back: more requests than the ring holds. */
+	__atomic_store_n(&s->req_prod, 33, __ATOMIC_RELEASE);
+	assert_int_equal(pvk_blkif_batch_begin(&b, &bt), -EPROTO);
+	assert_int_equal(pvk_blkif_batch_get_request(&bt, req), 0);
+	assert_int_equal(pvk_blkif_get_requests(&b, req, 4), -EPROTO);
+	assert_non_null(pvk_ring_broken_reason(&b));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2411,6 +2615,9 @@ int main(void)
 		cmocka_unit_test(t_msgsize),
 		cmocka_unit_test(t_wrong_role),
 		cmocka_unit_test(t_netif_extra_slot_zero_tail),
+		cmocka_unit_test(t_batch_pvk_front_xen_back),
+		cmocka_unit_test(t_batch_xen_front_pvk_back),
+		cmocka_unit_test(t_batch_hostile_and_wrong_end),
 		cmocka_unit_test(t_no_lost_wakeup_pvk),
 		cmocka_unit_test(t_no_lost_wakeup_xen_front),
 		cmocka_unit_test(t_no_lost_wakeup_xen_back),

@@ -161,11 +161,12 @@ while [ $state != done ]; do
 			fatal="the whole run exceeded ${total_timeout}s"
 		break
 	fi
-	if ! IFS= read -r -t "$left" line <&"$q_out"; then
-		if [ $? -gt 128 ]; then # timed out: keep what came of the line
-			partial+=$line
-			continue
-		fi
+	IFS= read -r -t "$left" line <&"$q_out"
+	rc=$?
+	if [ $rc -gt 128 ]; then # timed out: keep what came of the line
+		partial+=$line
+		continue
+	elif [ $rc -ne 0 ]; then
 		[ $state = quitting ] || fatal="QEMU exited (state: $state)"
 		break
 	fi
@@ -224,9 +225,9 @@ while [ $state != done ]; do
 	esac
 done
 
-# Give QEMU a moment to power off by itself, then stop it.
+# After "bye", give QEMU a moment to power off by itself; then stop it.
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-	kill -0 "$qemu_pid" 2>/dev/null || break
+	[ -z "$fatal" ] && kill -0 "$qemu_pid" 2>/dev/null || break
 	sleep 0.5
 done
 kill "$qemu_pid" 2>/dev/null

@@ -14,6 +14,8 @@
 #   xs_wait PATH GLOB [SECS]   wait until xenstore PATH matches GLOB
 #   modload NAME       insmod a module and its dependencies, once
 #   fail MSG / skip MSG   end the cell failed / skipped (exit 1 / 77)
+# and the vbd, block-data, daemon and cleanup helpers below (listed in
+# tests/xen/README.md).
 
 PVK_BIN=/pvkit/bin
 PVK_TESTS=/pvkit/tests
@@ -81,16 +83,19 @@ xs_wait() {
 }
 
 # domu FN [ARG...]: the dom0 half of the dom0 -> domU call channel.
-# dom0 writes "SEQ CELL FN ARGS" to $DOMU_HOME/data/cmd; the domU's init
-# runs it and answers with data/out (FN's stdout, first 1 KiB), data/why
-# (its first "FAIL: " line) and data/rc = "SEQ STATUS".  Sequence numbers make a late answer to an
-# earlier, timed-out call harmless.
+# dom0 writes "SEQ CELL SECS FN ARGS" to $DOMU_HOME/data/cmd; the domU's
+# init runs FN for at most SECS - 5 seconds and answers with data/out
+# (FN's stdout, first KiB), data/why (its first "FAIL: " line) and
+# data/rc = "SEQ STATUS".  dom0 waits SECS ($DOMU_CALL_TIMEOUT, default
+# 60).  Sequence numbers make a late answer to an earlier, timed-out call
+# harmless.
 DOMU_CALL_TIMEOUT=${DOMU_CALL_TIMEOUT:-60}
 domu() {
 	local seq rc
 	seq=$(($(cat /tmp/domu.seq 2>/dev/null || echo 0) + 1))
 	echo "$seq" >/tmp/domu.seq
-	xenstore-write "$DOMU_HOME/data/cmd" "$seq $CELL $*" || return 1
+	xenstore-write "$DOMU_HOME/data/cmd" \
+		"$seq $CELL $DOMU_CALL_TIMEOUT $*" || return 1
 	xs_wait "$DOMU_HOME/data/rc" "$seq *" "$DOMU_CALL_TIMEOUT" || {
 		echo "domu $1: no answer from the domU" >&2
 		return 124
@@ -109,7 +114,7 @@ domu_why() {
 
 # The domU half: wait for commands and run them, forever.
 domu_serve() {
-	local last="" cmd seq cell fn rc
+	local last="" cmd seq cell secs fn rc
 	while :; do
 		cmd=$(xenstore-read data/cmd 2>/dev/null)
 		seq=${cmd%% *}
@@ -119,10 +124,10 @@ domu_serve() {
 		fi
 		last=$seq
 		set -- $cmd
-		cell=$2 fn=$3
-		shift 3
+		cell=$2 secs=$3 fn=$4
+		shift 4
 		echo "== domU: $cell $fn $* =="
-		CELL=$cell timeout $((DOMU_CALL_TIMEOUT - 10)) sh -c \
+		CELL=$cell timeout $((secs > 10 ? secs - 5 : 5)) sh -c \
 			'. /xen/lib.sh; . "/xen/cells/$0.sh"; "$@"' \
 			"$cell" "$fn" "$@" >/tmp/out 2>/tmp/err
 		rc=$?
@@ -384,6 +389,39 @@ cell_main() {
 cell_cleanup_main() {
 	command -v cell_cleanup >/dev/null 2>&1 || return 0
 	cell_cleanup
+}
+
+# backd_wait_taken FE NAME TYPE LOG: wait until pvkit-backd has taken the
+# vbd (its state InitWait or beyond); else fail with its last log line.
+backd_wait_taken() {
+	local dev
+	dev=$(vbd_number "$2") || return 1
+	xs_wait "/local/domain/0/backend/$3/$1/$dev/state" '[2345]' 15 && return 0
+	cat "$4"
+	fail "pvkit-backd did not take the vbd: $(tail -n1 "$4")"
+}
+
+# backd_check_stats SOCKET: pvkit-backd's own view of the device it
+# serves (`pvkit stats show --raw`): it must have done reads and writes,
+# counted no error and not latched the device broken.
+backd_check_stats() {
+	local out line
+	out=$(pvkit stats show --raw --socket "$1") || fail "pvkit stats failed"
+	echo "--- pvkit stats ---"
+	echo "$out"
+	line=$(echo "$out" | grep -m1 '^counters ')
+	[ -n "$line" ] || fail "pvkit-backd reports no device"
+	case " $line " in
+	*" reads=0 "* | *" writes=0 "*) fail "pvkit-backd saw no I/O: $line" ;;
+	esac
+	case " $line " in
+	*" errors=0 "*) ;;
+	*) fail "pvkit-backd counted errors: $line" ;;
+	esac
+	case " $line " in
+	*" broken=0 "*) ;;
+	*) fail "pvkit-backd latched the device broken: $line" ;;
+	esac
 }
 
 # --- cleanup helpers ---------------------------------------------------
