@@ -580,6 +580,23 @@ static int node_create(struct xs_ctx *c, const char *abs, struct xs_node **out)
 		if (ret)
 			goto free_perms;
 	}
+	/* The missing ancestors this creates did not exist either: record
+	 * them before a later access in the transaction sees them. */
+	for (e = rest; *e; e++) {
+		char *anc;
+
+		if (*e != '/')
+			continue;
+		anc = strndup(abs, (size_t)(e - abs));
+		if (!anc) {
+			ret = -ENOMEM;
+			goto free_perms;
+		}
+		ret = ctx_access(c, anc, false);
+		free(anc);
+		if (ret)
+			goto free_perms;
+	}
 
 	/* Build the missing chain privately, then link it in one step. */
 	n = NULL;

@@ -51,7 +51,10 @@ static bool type_ok(const char *type)
 	return true;
 }
 
-/* A node name under a device directory: one path component. */
+/*
+ * A node name under a device directory: one or more path components
+ * ("ring-ref", "queue-1/ring-ref0"), none empty, of [A-Za-z0-9_-].
+ */
 static bool name_ok(const char *name)
 {
 	size_t len;
@@ -59,11 +62,13 @@ static bool name_ok(const char *name)
 	if (!name)
 		return false;
 	len = strnlen(name, 64);
-	if (len == 0 || len >= 64)
+	if (len == 0 || len >= 64 || name[0] == '/' || name[len - 1] == '/')
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
 
+		if (c == '/' && name[i + 1] != '/')
+			continue;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '-' || c == '_'))
 			return false;

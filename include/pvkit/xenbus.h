@@ -107,8 +107,9 @@ int pvk_xenbus_watch_peer_state(struct pvk_xenbus_dev *dev, const char *token);
 
 /* Features.  Read the peer's unsigned node @name; a missing node gives
  * @def (features are optional), a malformed one -EPROTO (anything but
- * 1 to 20 decimal digits that fit an unsigned long).  @name is one path
- * component ([A-Za-z0-9_-], under 64 bytes), else -EINVAL. */
+ * 1 to 20 decimal digits that fit an unsigned long).  @name is a
+ * relative node name: components of [A-Za-z0-9_-] joined by single '/'
+ * ("ring-ref", "queue-0/ring-ref"), under 64 bytes; else -EINVAL. */
 int pvk_xenbus_read_feature(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn,
 			    const char *name, unsigned long def,
 			    unsigned long *val);

@@ -1152,6 +1152,24 @@ static int hostile_guest(struct t_side *s)
 		   -EPROTO);
 	T_CHECK_EQ(pvk_xenbus_read_feature(&dev, PVK_XS_NO_TXN, "../x", 0, &v),
 		   -EINVAL);
+	T_CHECK_EQ(pvk_xenbus_read_feature(&dev, PVK_XS_NO_TXN, "/x", 0, &v),
+		   -EINVAL);
+	T_CHECK_EQ(pvk_xenbus_read_feature(&dev, PVK_XS_NO_TXN, "x/", 0, &v),
+		   -EINVAL);
+	T_CHECK_EQ(pvk_xenbus_read_feature(&dev, PVK_XS_NO_TXN, "a//b", 0, &v),
+		   -EINVAL);
+	/* Multi-queue nodes live one directory down: queue-N/ring-ref. */
+	T_CHECK_OK(pvk_xenbus_printf(&dev, PVK_XS_NO_TXN, "queue-1/ring-ref",
+				     "%u", 77u));
+	{
+		char *q = NULL;
+
+		T_CHECK_EQ(pvk_xenbus_read(&dev, PVK_XS_NO_TXN, false,
+					   "queue-1/ring-ref", &q),
+			   2);
+		T_CHECK(q && strcmp(q, "77") == 0);
+		free(q);
+	}
 	/* our own state node, written as nonsense, for dom0 to reject */
 	T_CHECK_OK(
 		pvk_xs_write(s->hv, PVK_XS_NO_TXN, "device/vpvk/4/state", "9"));
@@ -1519,6 +1537,17 @@ static int txn_ro_fn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *p)
 	return 0;
 }
 
+static int txn_mkdir2_fn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *p)
+{
+	int *runs = p, ret;
+
+	(*runs)++;
+	ret = pvk_xs_write(hv, txn, "/tx3/dir/a", "1");
+	if (!ret)
+		ret = pvk_xs_write(hv, txn, "/tx3/dir/b", "2");
+	return ret;
+}
+
 static void test_loop_transactions(void **state)
 {
 	struct t_env *env = *state;
@@ -1544,6 +1573,12 @@ static void test_loop_transactions(void **state)
 	assert_int_equal(pvk_xs_read(h1, 0, "/tx2/out", &v), 4);
 	free(v);
 	assert_int_equal(pvk_xs_rm(h0, 0, "/tx2"), 0);
+	/* Creating a directory and two nodes in it, in one transaction,
+	 * commits first time (it once conflicted with itself). */
+	assert_int_equal(pvk_xs_transaction(h0, 0, txn_mkdir2_fn, &a.runs), 0);
+	assert_int_equal(pvk_xs_read(h1, 0, "/tx3/dir/b", &v), 1);
+	free(v);
+	assert_int_equal(pvk_xs_rm(h0, 0, "/tx3"), 0);
 	pvk_hv_close(h1);
 	pvk_hv_close(h0);
 }
