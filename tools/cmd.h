@@ -26,6 +26,9 @@ struct pvk_cmd_group {
 	const char *name;
 	const char *help;
 	const struct pvk_cmd *cmds; /* ends with { NULL } */
+	/* Command run when none is named (`pvkit stats`, `pvkit stats
+	 * --raw`), or NULL: then a command is required. */
+	const char *default_cmd;
 };
 
 #define PVK_CMD_GROUP(var)                                               \

@@ -198,6 +198,16 @@ int main(int argc, char **argv)
 	for (g = __start_pvk_cmd_groups; g < __stop_pvk_cmd_groups; g++) {
 		if (strcmp((*g)->name, argv[1]))
 			continue;
+		if ((*g)->default_cmd &&
+		    (argc < 3 || (argv[2][0] == '-' && strcmp(argv[2], "-h") &&
+				  strcmp(argv[2], "--help")))) {
+			/* argv[1] becomes the default command's argv[0]. */
+			for (c = (*g)->cmds; c->name; c++)
+				if (!strcmp(c->name, (*g)->default_cmd)) {
+					argv[1] = (char *)c->name;
+					return c->run(argc - 1, argv + 1);
+				}
+		}
 		if (argc < 3) {
 			pvk_cmd_err("'%s' needs a command; one of:", argv[1]);
 			for (c = (*g)->cmds; c->name; c++)
