@@ -716,7 +716,7 @@ static double br_select(double *v, const double *load, unsigned int n,
  * workload (reap, refill, push; the backend answers all it finds), for
  * counting instructions per message deterministically:
  *   valgrind --tool=callgrind bench-ring --single 20000
- *   callgrind_annotate callgrind.out.* | grep br_single
+ *   callgrind_annotate --inclusive=yes callgrind.out.* | grep br_single
  * Each round moves 32 messages.  The two loops are the threads' loops
  * above, fused.
  */

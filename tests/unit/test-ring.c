@@ -2569,11 +2569,39 @@ static void t_batch_hostile_and_wrong_end(void **state)
 		assert_int_equal(pvk_blkif_get_responses(&g, rsp, 4), -EINVAL);
 	}
 
+	/* A batch copies the slot: rewriting it afterwards changes nothing
+	 * in the copy, even for a field read only after the rewrite. */
+	{
+		struct pvk_blkif_request q = { .id = 7, .nr_segments = 1 };
+		struct pvk_blkif_request got = { 0 };
+		struct pvk_blkif_response *p;
+
+		assert_int_equal(pvk_blkif_put_request(&f, &q), 0);
+		pvk_ring_push(&f);
+		assert_int_equal(pvk_blkif_batch_begin(&b, &bt), 1);
+		assert_int_equal(pvk_blkif_batch_get_request(&bt, &got), 1);
+		s->ring[0].req.id = 666;
+		s->ring[0].req.nr_segments = 200;
+		__asm__ __volatile__("" ::: "memory");
+		assert_int_equal(got.id, 7);
+		assert_int_equal(got.nr_segments, 1);
+		assert_int_equal(pvk_blkif_batch_get_request(&bt, &got), 0);
+		p = pvk_blkif_batch_prepare_response(&bt);
+		assert_non_null(p);
+		p->id = got.id;
+		assert_int_equal(pvk_ring_batch_commit(&bt), 0);
+		pvk_ring_batch_end(&b, &bt);
+		assert_int_equal(pvk_ring_in_flight(&b), 0);
+		pvk_ring_push(&b);
+		assert_int_equal(pvk_blkif_get_responses(&f, rsp, 4), 1);
+		assert_int_equal(rsp[0].id, 7);
+	}
+
 	/* Front: a response it never asked for. */
 	memset(req, 0, sizeof(req));
 	assert_int_equal(pvk_blkif_put_requests(&f, req, 4), 4);
 	pvk_ring_push(&f);
-	__atomic_store_n(&s->rsp_prod, 5, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->rsp_prod, 6, __ATOMIC_RELEASE);
 	assert_int_equal(pvk_blkif_get_responses(&f, rsp, 4), -EPROTO);
 	assert_true(pvk_ring_is_broken(&f));
 	assert_int_equal(pvk_blkif_batch_begin(&f, &bt), -EPROTO);
@@ -2584,7 +2612,7 @@ static void t_batch_hostile_and_wrong_end(void **state)
 	assert_int_equal(pvk_ring_commit_n(&f, 0), -EPROTO);
 
 	/* Back: more requests than the ring holds. */
-	__atomic_store_n(&s->req_prod, 33, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->req_prod, 1 + 33, __ATOMIC_RELEASE);
 	assert_int_equal(pvk_blkif_batch_begin(&b, &bt), -EPROTO);
 	assert_int_equal(pvk_blkif_batch_get_request(&bt, req), 0);
 	assert_int_equal(pvk_blkif_get_requests(&b, req, 4), -EPROTO);
