@@ -534,17 +534,24 @@ static int dev_init_paths(struct bb_dev *dev)
  */
 #define BB_HANDOVER_NODE "pvkit-handover"
 
+static void drop_note(struct bb_dev *dev)
+{
+	char path[PVK_XENBUS_PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/%s", dev->xb.be_path,
+		 BB_HANDOVER_NODE);
+	pvk_xs_rm(dev->hv, PVK_XS_NO_TXN, path);
+}
+
 static bool dev_resume(struct bb_dev *dev)
 {
-	char *note = NULL, want[64], why[160], path[PVK_XENBUS_PATH_MAX + 32];
+	char *note = NULL, want[64], why[160];
 	struct bb_connect c;
 	int err;
 
 	if (own_read(dev, BB_HANDOVER_NODE, &note) < 0)
 		return false;
-	snprintf(path, sizeof(path), "%s/%s", dev->xb.be_path,
-		 BB_HANDOVER_NODE);
-	pvk_xs_rm(dev->hv, PVK_XS_NO_TXN, path);
+	drop_note(dev);
 	err = read_connect(dev, &c, why, sizeof(why));
 	if (!err) {
 		snprintf(want, sizeof(want), "queues=%u ring-page-order=%u",
@@ -688,6 +695,9 @@ static void dev_probe(struct pvk_blkback *bb, uint32_t fe, uint32_t devid)
 	if (sb == PVK_XENBUS_CONNECTED && sf == PVK_XENBUS_CONNECTED &&
 	    dev_resume(dev))
 		return;
+	/* A note not used now is stale: the rings it described are gone
+	 * or about to be, and must never be resumed after a later crash. */
+	drop_note(dev);
 	if (sf == PVK_XENBUS_CONNECTED ||
 	    (sf == PVK_XENBUS_INITIALISED &&
 	     (sb == PVK_XENBUS_CONNECTED || sb == PVK_XENBUS_CLOSING ||

@@ -848,7 +848,7 @@ static const struct pvk_cmd disk_cmds[] = {
 	  cmd_list },
 	{ "serve-nbd", "[VDEV] (--unix PATH | --tcp PORT)",
 	  "inside a guest: export a PV disk over NBD", cmd_serve_nbd },
-	{ NULL },
+	{ 0 },
 };
 
 static const struct pvk_cmd_group disk_group = {

@@ -213,8 +213,10 @@ static int cmd_show(int argc, char **argv)
 	in = connect_backd(sock);
 	if (!in) {
 		fprintf(stderr,
-			"pvkit stats: %s: %s (is pvkit-backd running?)\n", sock,
-			strerror(errno));
+			"pvkit stats: %s: %s: is pvkit-backd running? (start it, "
+			"or name its socket with --socket; on the simulator "
+			"--dir or PVKIT_SIM_DIR names the one to ask)\n",
+			sock, strerror(errno));
 		return 1;
 	}
 	if (raw) {
@@ -230,12 +232,14 @@ static int cmd_show(int argc, char **argv)
 static const struct pvk_cmd stats_cmds[] = {
 	{ "show", "[--raw] [--socket PATH]",
 	  "pvkit-backd's per-device counters and latency histogram", cmd_show },
-	{ NULL },
+	{ 0 },
 };
 
 static const struct pvk_cmd_group stats_group = {
 	.name = "stats",
 	.help = "counters of the running backends",
 	.cmds = stats_cmds,
+	/* `pvkit stats` and `pvkit stats --raw` show. */
+	.default_cmd = "show",
 };
 PVK_CMD_GROUP(stats_group);

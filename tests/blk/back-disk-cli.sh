@@ -12,7 +12,7 @@
 #     device to detach -- fails with a non-zero exit, a message naming
 #     the value and what to do, and leaves xenstore exactly as it was;
 #  3. detach removes both directories;
-#  4. pvkit stats show lists the devices.
+#  4. pvkit stats show lists the devices; `pvkit stats` alone is show.
 set -u
 # shellcheck disable=SC2034 # B is read by blk-env.sh
 B=${PVK_BUILD:-build}
@@ -165,7 +165,8 @@ else
 	bad "detach"
 fi
 
-# 4. pvkit stats show: every device, and no histogram before any I/O.
+# 4. pvkit stats show: every device, and no histogram before any I/O;
+# `pvkit stats` alone and `pvkit stats --raw` are `show`.
 if "$PVKIT" stats show >"$W/stats.txt" 2>&1 &&
 	grep -q "^vbd $g2/51712 " "$W/stats.txt" &&
 	grep -q "no completed requests" "$W/stats.txt"; then
@@ -173,6 +174,13 @@ if "$PVKIT" stats show >"$W/stats.txt" 2>&1 &&
 else
 	bad "pvkit stats show"
 	cat "$W/stats.txt"
+fi
+if "$PVKIT" stats >"$W/stats2.txt" 2>&1 && cmp -s "$W/stats.txt" "$W/stats2.txt" &&
+	"$PVKIT" stats --raw 2>&1 | grep -q "^device $g2/51712 "; then
+	ok "pvkit stats (no command) and pvkit stats --raw"
+else
+	bad "pvkit stats without a command"
+	cat "$W/stats2.txt"
 fi
 
 blk_backd_stop TERM

@@ -1402,6 +1402,20 @@ static void test_handover(void **state)
 	assert_int_equal(t_wait_node(e.tool, p, PVK_XENBUS_CLOSING, 10000), 0);
 	assert_true(t_logged("not resuming"));
 	assert_int_equal(t_fe_reconnect(&fe), 0);
+	/* A note found while the frontend is not Connected is dropped: a
+	 * crash later must not resume rings it no longer describes. */
+	t_backend_pause(&e);
+	assert_int_equal(pvk_blkback_handover(e.bb), 0);
+	pvk_blkback_destroy(e.bb);
+	e.bb = NULL;
+	snprintf(p, sizeof(p), "%s/state", "/local/domain/1/device/vbd/51712");
+	assert_int_equal(pvk_xs_write(e.hvu[0], 0, p, "3"), 0);
+	t_backend_start(&e);
+	snprintf(p, sizeof(p), "%s/state", be);
+	assert_int_equal(t_wait_node(e.tool, p, PVK_XENBUS_CLOSING, 10000), 0);
+	snprintf(p, sizeof(p), "%s/pvkit-handover", be);
+	assert_int_equal(pvk_xs_read(e.tool, 0, p, &v), -ENOENT);
+	assert_int_equal(t_fe_reconnect(&fe), 0);
 	assert_int_equal(t_fe_io(&fe, 1, PVK_BLKIF_OP_READ, 8 * 3, back, 8, 0),
 			 PVK_BLKIF_RSP_OKAY);
 	assert_memory_equal(back, bufs[3], sizeof(back));
