@@ -348,16 +348,17 @@ blk_kernel_dd() {
 }
 
 # domU: load xen-blkfront, wait for /dev/NAME, check its size in sectors.
+# (A disk being torn down may still show, with 0 sectors: wait it out.)
 blk_domu_wait_disk() {
-	local deadline=$(($(now) + 30)) size
+	local deadline=$(($(now) + 30)) size=""
 	modload xen-blkfront || fail "cannot load xen-blkfront"
-	until [ -b "/dev/$1" ] && [ -e "/sys/block/$1/size" ]; do
-		[ "$(now)" -lt "$deadline" ] || fail "no /dev/$1 after 30s"
+	until [ -b "/dev/$1" ] && size=$(cat "/sys/block/$1/size" 2>/dev/null) &&
+		[ "$size" = "$2" ]; do
+		[ "$(now)" -lt "$deadline" ] ||
+			fail "/dev/$1 has ${size:-no} sectors after 30s, expected $2"
 		sleep 0.1
 	done
-	size=$(cat "/sys/block/$1/size")
 	echo "/dev/$1: $size sectors" >&2
-	[ "$size" = "$2" ] || fail "/dev/$1 has $size sectors, expected $2"
 }
 
 blk_domu_wait_gone() {
