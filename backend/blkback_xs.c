@@ -512,18 +512,23 @@ static int dev_init_paths(struct bb_dev *dev)
 				       dev->devid);
 	if (err < 0)
 		return err;
-	err = pvk_xenbus_read(&dev->xb, PVK_XS_NO_TXN, false, "frontend", &v);
-	if (err < 0)
-		return err;
-	err = strcmp(v, want) ? -EPROTO : 0;
-	free(v);
-	if (err < 0)
-		return err;
-	err = own_read_uint(dev, "frontend-id", ~0ul, &id);
-	if (err < 0 || id != dev->fe_domid)
-		return -EPROTO;
+	/* The expected frontend path first: the xenbus helpers refuse a
+	 * device without both paths; it is cleared again if the backend's
+	 * nodes disagree with it. */
 	memcpy(dev->xb.fe_path, want, sizeof(want));
-	return 0;
+	err = pvk_xenbus_read(&dev->xb, PVK_XS_NO_TXN, false, "frontend", &v);
+	if (err >= 0) {
+		err = strcmp(v, want) ? -EPROTO : 0;
+		free(v);
+	}
+	if (err >= 0) {
+		err = own_read_uint(dev, "frontend-id", ~0ul, &id);
+		if (err >= 0 && id != dev->fe_domid)
+			err = -EPROTO;
+	}
+	if (err < 0)
+		dev->xb.fe_path[0] = '\0';
+	return err < 0 ? err : 0;
 }
 
 /*

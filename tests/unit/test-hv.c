@@ -70,6 +70,20 @@
 #define T_PAGE 4096u
 #define T_NOTIFY_TOTAL 100000u /* notifications per ping-pong run */
 
+/* PVKIT_TEST_NOTIFY overrides the count (both halves of a split run must
+ * agree): under QEMU's TCG one round trip on real Xen costs about 1 ms. */
+static uint32_t t_notify_total(void)
+{
+	const char *e = getenv("PVKIT_TEST_NOTIFY");
+	unsigned long v;
+	char *end;
+
+	if (!e || !*e)
+		return T_NOTIFY_TOTAL;
+	v = strtoul(e, &end, 10);
+	return (*end || v < 2 || v > 10000000ul) ? T_NOTIFY_TOTAL : (uint32_t)v;
+}
+
 /* ------------------------------------------------------------------ */
 /* Checks usable in any thread or process                              */
 
@@ -125,6 +139,12 @@ struct t_side {
 };
 
 typedef int (*t_side_fn)(struct t_side *s);
+
+/* Real Xen, where a few errors are the kernel drivers' and not Xen's. */
+static bool t_real_xen(const struct t_side *s)
+{
+	return strcmp(pvk_hv_backend(s->hv), "xen") == 0;
+}
 
 static int t_timeout_s(void)
 {
@@ -392,7 +412,7 @@ static int pingpong_guest(struct t_side *s)
 {
 	struct t_pingpong *pp;
 	struct pvk_evtchn *ev;
-	uint32_t ref, i, rounds = T_NOTIFY_TOTAL / 2;
+	uint32_t ref, i, rounds = t_notify_total() / 2;
 	void *page;
 	char *done;
 	int port;
@@ -431,7 +451,7 @@ static int pingpong_guest(struct t_side *s)
 
 static int pingpong_dom0(struct t_side *s)
 {
-	unsigned long ref, port, rounds = T_NOTIFY_TOTAL / 2, seen = 0;
+	unsigned long ref, port, rounds = t_notify_total() / 2, seen = 0;
 	struct t_pingpong *pp;
 	struct pvk_evtchn *ev;
 	uint32_t r, want = 1;
@@ -469,7 +489,9 @@ static int pingpong_dom0(struct t_side *s)
 	}
 	/* Every guest notify was answered: none was lost. */
 	T_CHECK_EQ(want, rounds + 1);
-	T_CHECK(seen > 0 && seen <= rounds);
+	/* Woken at most once per guest notify, plus the event Xen raises on
+	 * a newly bound interdomain port: no storm of spurious events. */
+	T_CHECK(seen <= rounds + 1);
 	if (s->env->is_loop) {
 		uint32_t gref = (uint32_t)ref;
 		void *again;
@@ -538,6 +560,7 @@ static int grants_guest(struct t_side *s)
 
 static int grants_dom0(struct t_side *s)
 {
+	int ret;
 	uint32_t ro[2], rw, other, bad = 100000;
 	struct pvk_grant_copy seg[2];
 	uint8_t buf[64];
@@ -550,7 +573,12 @@ static int grants_dom0(struct t_side *s)
 	free(v);
 
 	/* read-only grants: a writable map fails as a whole */
-	T_CHECK_EQ(pvk_hv_grant_map(s->hv, s->peer, 2, ro, true, &q), -EACCES);
+	ret = pvk_hv_grant_map(s->hv, s->peer, 2, ro, true, &q);
+	/* Linux's gntdev reports every failed map as EINVAL. */
+	if (t_real_xen(s))
+		T_CHECK(ret == -EACCES || ret == -EINVAL);
+	else
+		T_CHECK_EQ(ret, -EACCES);
 	T_CHECK(q == NULL);
 	T_CHECK(pvk_hv_grant_map(s->hv, s->peer, 1, &other, false, &q) < 0);
 	T_CHECK(pvk_hv_grant_map(s->hv, s->peer, 1, &bad, false, &q) < 0);
@@ -659,6 +687,7 @@ static int evtchn_guest(struct t_side *s)
 
 static int evtchn_dom0(struct t_side *s)
 {
+	int ret;
 	struct pvk_evtchn *ev;
 	unsigned long port;
 	int lport;
@@ -679,7 +708,13 @@ static int evtchn_dom0(struct t_side *s)
 	free(v);
 	/* the peer closed: our port is unbound and notify is dropped */
 	T_CHECK_OK(pvk_evtchn_notify(ev, (uint32_t)lport));
-	T_CHECK_EQ(pvk_evtchn_pending(ev), -EAGAIN);
+	/* Real Xen may leave a spurious event on our port (drivers must
+	 * tolerate those); the simulator and loop deliver none. */
+	ret = pvk_evtchn_pending(ev);
+	if (t_real_xen(s))
+		T_CHECK(ret == -EAGAIN || ret == lport);
+	else
+		T_CHECK_EQ(ret, -EAGAIN);
 	T_CHECK_OK(t_put(s, "done", "1"));
 	T_CHECK_OK(pvk_evtchn_unbind(ev, (uint32_t)lport));
 	pvk_evtchn_close(ev);
@@ -784,6 +819,8 @@ static void test_xs_permissions(void **state)
 
 static int watch_guest(struct t_side *s)
 {
+	bool dup;
+	int ret;
 	struct pollfd pfd;
 	char *p, *t, *v;
 
@@ -797,7 +834,14 @@ static int watch_guest(struct t_side *s)
 	T_CHECK(strcmp(p, "data/pvkwatch") == 0 && strcmp(t, "tok") == 0);
 	free(p);
 	free(t);
-	T_CHECK_EQ(pvk_xs_watch(s->hv, "data/pvkwatch", "tok"), -EEXIST);
+	/* A guest's watches go through the kernel's /dev/xen/xenbus on real
+	 * Xen, which accepts a duplicate; xenstored itself refuses it. */
+	ret = pvk_xs_watch(s->hv, "data/pvkwatch", "tok");
+	if (t_real_xen(s))
+		T_CHECK(ret == 0 || ret == -EEXIST);
+	else
+		T_CHECK_EQ(ret, -EEXIST);
+	dup = ret == 0; /* then there are two to remove */
 	T_CHECK_OK(t_put(s, "watching", "1"));
 
 	/* dom0 writes below it: reported relative to our home */
@@ -806,6 +850,8 @@ static int watch_guest(struct t_side *s)
 	free(v);
 	T_CHECK_OK(t_wait_watch(s->hv, "data/pvkwatch", "tok"));
 	T_CHECK_OK(pvk_xs_unwatch(s->hv, "data/pvkwatch", "tok"));
+	if (dup)
+		T_CHECK_OK(pvk_xs_unwatch(s->hv, "data/pvkwatch", "tok"));
 	T_CHECK_EQ(pvk_xs_unwatch(s->hv, "data/pvkwatch", "tok"), -ENOENT);
 	return 0;
 }
