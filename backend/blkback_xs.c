@@ -491,44 +491,9 @@ static void dev_drop(struct bb_dev *dev, const char *why)
  */
 static int dev_init_paths(struct bb_dev *dev)
 {
-	struct pvk_blkback *bb = dev->bb;
-	char *v = NULL, want[PVK_XENBUS_PATH_MAX];
-	unsigned long id;
-	int err;
-
-	if (!strcmp(bb->type, "vbd"))
-		return pvk_xenbus_backend_init(&dev->xb, bb->hv, "vbd",
-					       dev->fe_domid, dev->devid);
-	memset(&dev->xb, 0, sizeof(dev->xb));
-	dev->xb.hv = bb->hv;
-	dev->xb.is_backend = true;
-	snprintf(dev->xb.type, sizeof(dev->xb.type), "%s", bb->type);
-	dev->xb.devid = dev->devid;
-	dev->xb.fe_domid = dev->fe_domid;
-	dev->xb.be_domid = bb->self;
-	snprintf(dev->xb.be_path, sizeof(dev->xb.be_path), "%s/%u/%u", bb->base,
-		 dev->fe_domid, dev->devid);
-	err = pvk_xenbus_frontend_path(want, sizeof(want), "vbd", dev->fe_domid,
-				       dev->devid);
-	if (err < 0)
-		return err;
-	/* The expected frontend path first: the xenbus helpers refuse a
-	 * device without both paths; it is cleared again if the backend's
-	 * nodes disagree with it. */
-	memcpy(dev->xb.fe_path, want, sizeof(want));
-	err = pvk_xenbus_read(&dev->xb, PVK_XS_NO_TXN, false, "frontend", &v);
-	if (err >= 0) {
-		err = strcmp(v, want) ? -EPROTO : 0;
-		free(v);
-	}
-	if (err >= 0) {
-		err = own_read_uint(dev, "frontend-id", ~0ul, &id);
-		if (err >= 0 && id != dev->fe_domid)
-			err = -EPROTO;
-	}
-	if (err < 0)
-		dev->xb.fe_path[0] = '\0';
-	return err < 0 ? err : 0;
+	/* The guest sees an ordinary vbd whatever our directory is called. */
+	return pvk_xenbus_backend_init_as(&dev->xb, dev->bb->hv, dev->bb->type,
+					  "vbd", dev->fe_domid, dev->devid);
 }
 
 /*

@@ -233,11 +233,23 @@ fail:
 int pvk_xenbus_backend_init(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
 			    const char *type, uint32_t fe_domid, uint32_t devid)
 {
+	return pvk_xenbus_backend_init_as(dev, hv, type, type, fe_domid, devid);
+}
+
+int pvk_xenbus_backend_init_as(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
+			       const char *type, const char *fe_type,
+			       uint32_t fe_domid, uint32_t devid)
+{
 	char expect[PVK_XENBUS_PATH_MAX];
 	unsigned long fe;
 	char *path = NULL;
 	int ret;
 
+	if (!type_ok(fe_type)) {
+		if (dev)
+			memset(dev, 0, sizeof(*dev));
+		return -EINVAL;
+	}
 	ret = dev_setup(dev, hv, type, devid);
 	if (ret)
 		return ret;
@@ -264,8 +276,8 @@ int pvk_xenbus_backend_init(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
 			PVK_XENBUS_PATH_MAX, &path);
 	if (ret < 0)
 		goto fail;
-	ret = pvk_xenbus_frontend_path(expect, sizeof(expect), type, fe_domid,
-				       devid);
+	ret = pvk_xenbus_frontend_path(expect, sizeof(expect), fe_type,
+				       fe_domid, devid);
 	if (ret || strcmp(path, expect) != 0) {
 		ret = -EPROTO;
 		goto free_path;

@@ -84,6 +84,13 @@ int pvk_xenbus_frontend_init(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
 int pvk_xenbus_backend_init(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
 			    const char *type, uint32_t fe_domid,
 			    uint32_t devid);
+/* The same for a backend directory of its own type: @type names the
+ * backend directory (backend/<type>/...), @fe_type the frontend's
+ * (device/<fe_type>/...), e.g. a pvkit-backd serving "pvkvbd" beside the
+ * kernel's blkback on a Xen dom0 while the guest sees an ordinary vbd. */
+int pvk_xenbus_backend_init_as(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
+			       const char *type, const char *fe_type,
+			       uint32_t fe_domid, uint32_t devid);
 
 /* Our own directory, and the peer's. */
 const char *pvk_xenbus_own_path(const struct pvk_xenbus_dev *dev);

@@ -1472,6 +1472,33 @@ static void test_loop_xenstore_rules(void **state)
 	assert_int_equal(pvk_xs_read(hg, 0, "name", &v), 5);
 	assert_string_equal(v, "rules");
 	free(v);
+	/* a backend directory of its own type, serving an ordinary vbd */
+	{
+		struct pvk_xenbus_dev dev;
+		char be[96], fe[96], node[128];
+
+		snprintf(be, sizeof(be), "/local/domain/0/backend/pvkvbd/%u/9",
+			 g);
+		snprintf(fe, sizeof(fe), "/local/domain/%u/device/vbd/9", g);
+		snprintf(node, sizeof(node), "%s/frontend", be);
+		assert_int_equal(pvk_xs_write(h0, 0, node, fe), 0);
+		snprintf(node, sizeof(node), "%s/frontend-id", be);
+		assert_int_equal(pvk_xs_printf(h0, 0, node, "%u", g), 0);
+		assert_int_equal(pvk_xenbus_backend_init_as(&dev, h0, "pvkvbd",
+							    "vbd", g, 9),
+				 0);
+		assert_string_equal(pvk_xenbus_own_path(&dev), be);
+		assert_string_equal(pvk_xenbus_peer_path(&dev), fe);
+		/* the plain form expects device/pvkvbd/: not this device */
+		assert_int_equal(pvk_xenbus_backend_init(&dev, h0, "pvkvbd", g,
+							 9),
+				 -EPROTO);
+		assert_int_equal(pvk_xenbus_backend_init_as(&dev, h0, "pvkvbd",
+							    "v/bd", g, 9),
+				 -EINVAL);
+		assert_int_equal(pvk_xs_rm(h0, 0, "/local/domain/0/backend"),
+				 0);
+	}
 	/* intermediate nodes are created, owned by the creator */
 	assert_int_equal(pvk_xs_write(hg, 0, "a/b/c", "v"), 0);
 	assert_int_equal(pvk_xs_read(hg, 0, "a/b", &v), 0);
