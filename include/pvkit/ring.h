@@ -617,10 +617,20 @@ static inline int pvk__ring_get_n(struct pvk_ring *r, void *out, size_t size,
  * slot copied, and every cache line of it pulled from the peer's CPU.
  */
 struct pvk_ring_batch {
-	unsigned char *base; /* first slot */
-	uint32_t mask; /* nr_ents - 1 */
-	pvk_ring_idx_t cons, end; /* next to consume; peer snapshot */
-	pvk_ring_idx_t prod, prod_limit; /* as in struct pvk_ring */
+	unsigned char *base, *top; /* first slot; one past the last */
+	/* Entries to consume: cslot up to cend, then, when the snapshot
+	 * wraps, cmore more from base.  A pointer walked to an end costs an
+	 * add and a compare per entry, where an index costs a mask and a
+	 * multiply. */
+	unsigned char *cslot, *cend;
+	uint32_t cmore;
+	/* Slots we may produce, from pslot (wrapping at top): a signed count,
+	 * so that the compiler sees that a backend which answers each
+	 * request it takes never runs out of response slots. */
+	unsigned char *pslot;
+	int32_t space;
+	int32_t avail0, space0; /* at begin */
+	uint32_t slot_size;
 	uint8_t role;
 };
 
@@ -637,15 +647,35 @@ PVK__RING_INLINE int pvk__ring_batch_begin(struct pvk_ring *r,
 					   size_t slot_size)
 {
 	int n = r->slot_size == slot_size ? pvk_ring_peek(r) : -EINVAL;
+	uint32_t mask = r->nr_ents - 1, first;
 
 	b->base = r->sring->ring;
-	b->mask = r->nr_ents - 1;
-	b->cons = r->cons;
-	b->end = n < 0 ? r->cons : r->snap;
-	b->prod = r->prod_pvt;
-	b->prod_limit = n < 0 ? r->prod_pvt : r->prod_limit;
+	b->top = b->base + (size_t)r->nr_ents * slot_size;
+	b->cslot = b->base + (size_t)(r->cons & mask) * slot_size;
+	b->pslot = b->base + (size_t)(r->prod_pvt & mask) * slot_size;
+	b->slot_size = (uint32_t)slot_size;
+	/* Both at most nr_ents (peek validated the snapshot). */
+	b->avail0 = n < 0 ? 0 : n;
+	first = r->nr_ents - (r->cons & mask);
+	if (first > (uint32_t)b->avail0)
+		first = (uint32_t)b->avail0;
+	b->cend = b->cslot + (size_t)first * slot_size;
+	b->cmore = (uint32_t)b->avail0 - first;
+	b->space = n < 0 ? 0 : (int32_t)(uint32_t)(r->prod_limit - r->prod_pvt);
+	b->space0 = b->space;
 	b->role = r->role;
 	return n;
+}
+
+/* Entries left in the batch's snapshot / slots we may produce now. */
+PVK__RING_INLINE uint32_t pvk_ring_batch_avail(const struct pvk_ring_batch *b)
+{
+	return (uint32_t)((size_t)(b->cend - b->cslot) / b->slot_size) +
+	       b->cmore;
+}
+PVK__RING_INLINE uint32_t pvk_ring_batch_space(const struct pvk_ring_batch *b)
+{
+	return (uint32_t)b->space;
 }
 
 /* Write @b's state back into @r: what it consumed and produced.  The
@@ -653,35 +683,40 @@ PVK__RING_INLINE int pvk__ring_batch_begin(struct pvk_ring *r,
 PVK__RING_INLINE void pvk_ring_batch_end(struct pvk_ring *r,
 					 const struct pvk_ring_batch *b)
 {
+	uint32_t took = (uint32_t)b->avail0 - pvk_ring_batch_avail(b);
+
 	/* Each entry consumed frees a slot (front) or owes a response
 	 * (back); an empty batch from a failed begin changes nothing. */
-	r->prod_limit += (uint32_t)(b->cons - r->cons);
-	r->cons = b->cons;
-	r->prod_pvt = b->prod;
+	r->cons += took;
+	r->prod_limit += took;
+	r->prod_pvt += (uint32_t)(b->space0 - b->space) + took;
 }
 
-/* Entries left in the batch's snapshot / slots we may produce now. */
-PVK__RING_INLINE uint32_t pvk_ring_batch_avail(const struct pvk_ring_batch *b)
+/* Whether an entry is left to consume: at the end of the first run,
+ * move to the part of the snapshot past the wrap. */
+PVK__RING_INLINE bool pvk__ring_batch_more(struct pvk_ring_batch *b)
 {
-	return (uint32_t)(b->end - b->cons);
-}
-PVK__RING_INLINE uint32_t pvk_ring_batch_space(const struct pvk_ring_batch *b)
-{
-	return (uint32_t)(b->prod_limit - b->prod);
+	if (b->cslot != b->cend)
+		return true;
+	if (!b->cmore)
+		return false;
+	b->cslot = b->base;
+	b->cend = b->base + (size_t)b->cmore * b->slot_size;
+	b->cmore = 0;
+	return true;
 }
 
 /* The slot of the next entry of the snapshot, consumed; the caller has
- * checked pvk_ring_batch_avail().  Only for the typed wrappers below,
+ * checked pvk__ring_batch_more().  Only for the typed wrappers below,
  * which copy the slot and fence it off (PVK__RING_COPY_ONCE): never read
  * it yourself. */
 PVK__RING_INLINE const void *pvk__ring_batch_next(struct pvk_ring_batch *b,
 						  size_t slot_size)
 {
-	const unsigned char *slot;
+	const unsigned char *slot = b->cslot;
 
-	slot = b->base + (size_t)(b->cons & b->mask) * slot_size;
-	b->cons++;
-	b->prod_limit++; /* a freed slot (front), a response owed (back) */
+	b->cslot += slot_size;
+	b->space++; /* a freed slot (front), a response owed (back) */
 	return slot;
 }
 
@@ -700,20 +735,22 @@ PVK__RING_INLINE const void *pvk__ring_batch_next(struct pvk_ring_batch *b,
 	} while (0)
 
 /* The next free slot, write-only as pvk_ring_prepare(); NULL if none. */
-PVK__RING_INLINE void *pvk__ring_batch_prepare(struct pvk_ring_batch *b,
-					       size_t slot_size)
+PVK__RING_INLINE void *pvk__ring_batch_prepare(struct pvk_ring_batch *b)
 {
-	if (b->prod == b->prod_limit)
+	if (b->space <= 0)
 		return (void *)0;
-	return b->base + (size_t)(b->prod & b->mask) * slot_size;
+	return b->pslot;
 }
 
 /* Count the prepared slot as produced: 0, or -ENOSPC if there was none. */
 PVK__RING_INLINE int pvk_ring_batch_commit(struct pvk_ring_batch *b)
 {
-	if (b->prod == b->prod_limit)
+	if (b->space <= 0)
 		return -ENOSPC;
-	b->prod++;
+	b->space--;
+	b->pslot += b->slot_size;
+	if (b->pslot == b->top)
+		b->pslot = b->base;
 	return 0;
 }
 
@@ -896,7 +933,7 @@ PVK__RING_INLINE int pvk_ring_batch_commit(struct pvk_ring_batch *b)
 		if (b->role != PVK_RING_BACK)                                  \
 			return -EINVAL;                                        \
 		const void *slot_;                                             \
-		if (b->cons == b->end)                                         \
+		if (!pvk__ring_batch_more(b))                                  \
 			return 0;                                              \
 		slot_ = pvk__ring_batch_next(                                  \
 			b, sizeof(union name##_sring_entry));                  \
@@ -909,7 +946,7 @@ PVK__RING_INLINE int pvk_ring_batch_commit(struct pvk_ring_batch *b)
 		if (b->role != PVK_RING_FRONT)                                 \
 			return -EINVAL;                                        \
 		const void *slot_;                                             \
-		if (b->cons == b->end)                                         \
+		if (!pvk__ring_batch_more(b))                                  \
 			return 0;                                              \
 		slot_ = pvk__ring_batch_next(                                  \
 			b, sizeof(union name##_sring_entry));                  \
@@ -921,16 +958,14 @@ PVK__RING_INLINE int pvk_ring_batch_commit(struct pvk_ring_batch *b)
 	{                                                                      \
 		if (b->role != PVK_RING_FRONT)                                 \
 			return (req_t *)0;                                     \
-		return (req_t *)pvk__ring_batch_prepare(                       \
-			b, sizeof(union name##_sring_entry));                  \
+		return (req_t *)pvk__ring_batch_prepare(b);                    \
 	}                                                                      \
 	PVK__RING_INLINE rsp_t *name##_batch_prepare_response(                 \
 		struct pvk_ring_batch *b)                                      \
 	{                                                                      \
 		if (b->role != PVK_RING_BACK)                                  \
 			return (rsp_t *)0;                                     \
-		return (rsp_t *)pvk__ring_batch_prepare(                       \
-			b, sizeof(union name##_sring_entry));                  \
+		return (rsp_t *)pvk__ring_batch_prepare(b);                    \
 	}                                                                      \
 	struct name##_sring
 

@@ -2443,6 +2443,38 @@ static void t_batch_pvk_front_xen_back(void **state)
 		}
 		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&xb, notify);
 		(void)notify;
+		if (round % 3 == 2) {
+			/* The batch: reap, then refill the freed slots in
+			 * place, across the wrap of the snapshot. */
+			struct pvk_ring_batch bt;
+			struct pvk_blkif_request *q;
+			uint32_t freed = 0;
+
+			got = pvk_blkif_batch_begin(&f, &bt);
+			assert_true(got >= 0 && got <= 32);
+			assert_int_equal(pvk_ring_batch_avail(&bt), got);
+			assert_int_equal(pvk_ring_batch_space(&bt), 0);
+			while (pvk_blkif_batch_get_response(&bt, rsp) == 1) {
+				assert_int_equal(rsp[0].id, done++);
+				freed++;
+			}
+			assert_int_equal(freed, got);
+			assert_int_equal(pvk_ring_batch_avail(&bt), 0);
+			assert_int_equal(pvk_ring_batch_space(&bt), freed);
+			while ((q = pvk_blkif_batch_prepare_request(&bt))) {
+				memset(q, 0, sizeof(*q));
+				q->id = sent++;
+				q->nr_segments = 1;
+				assert_int_equal(pvk_ring_batch_commit(&bt), 0);
+				freed--;
+			}
+			assert_int_equal(freed, 0);
+			assert_int_equal(pvk_ring_batch_commit(&bt), -ENOSPC);
+			pvk_ring_batch_end(&f, &bt);
+			assert_int_equal(pvk_ring_space(&f), 0);
+			pvk_ring_push(&f);
+			continue;
+		}
 		do {
 			got = pvk_blkif_get_responses(&f, rsp, 8);
 			assert_true(got >= 0 && got <= 8);
