@@ -13,7 +13,7 @@
  *   cache line  two processes bouncing one cache line: the physical
  *               floor for any shared-memory exchange on this machine.
  *
- *   bench-ring [--quick] [--reps N] [--seconds S] [--single N]
+ *   bench-ring [--quick] [--reps N] [--seconds S] [--single N [--single-batch K]]
  */
 #define __XEN_TOOLS__ 1 /* Xen's ring.h in userspace: the tools' barriers */
 
@@ -744,15 +744,21 @@ static double br_select(double *v, const double *load, unsigned int n,
  * counting instructions per message deterministically:
  *   valgrind --tool=callgrind bench-ring --single 20000
  *   callgrind_annotate --inclusive=yes callgrind.out.* | grep br_single
- * Each round moves 32 messages.  The two loops are the threads' loops
- * above, fused.
+ * Each round moves 32 messages, or K with --single-batch K (1..32):
+ * the threads' batches are that small when the two ends chase each
+ * other, so the per-batch costs count too.  The two loops are the
+ * threads' loops above, fused.
  */
+static unsigned int br_single_k = 32;
+
 static __attribute__((noinline)) uint64_t
 br_single_xen(blkif_sring_t *s, uint64_t rounds, unsigned long *kicks)
 {
 	blkif_front_ring_t xf;
 	blkif_back_ring_t xb;
 	uint64_t sent = 0, sum = 0, k;
+	const unsigned int kmax = br_single_k; /* a global may alias a slot */
+	unsigned int j;
 	int notify;
 
 	SHARED_RING_INIT(s);
@@ -771,7 +777,7 @@ br_single_xen(blkif_sring_t *s, uint64_t rounds, unsigned long *kicks)
 			xf.rsp_cons++;
 			sum += rsp.id + (uint64_t)rsp.status;
 		}
-		while (!RING_FULL(&xf))
+		for (j = 0; j < kmax && !RING_FULL(&xf); j++)
 			br_xen_put(&xf, BLKIF_OP_READ, sent++);
 		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&xf, notify);
 		*kicks += notify;
@@ -811,6 +817,8 @@ br_single_pvk(blkif_sring_t *s, uint64_t rounds, unsigned long *kicks)
 	struct pvk_ring f, r;
 	struct pvk_ring_batch fb, bb;
 	uint64_t sent = 0, sum = 0, k;
+	const unsigned int kmax = br_single_k; /* a global may alias a slot */
+	unsigned int j;
 
 	memset(s, 0, PVK_PAGE_SIZE);
 	if (pvk_blkif_front_init(&f, (struct pvk_blkif_sring *)s,
@@ -826,7 +834,9 @@ br_single_pvk(blkif_sring_t *s, uint64_t rounds, unsigned long *kicks)
 			return 0;
 		while (pvk_blkif_batch_get_response(&fb, &rsp) == 1)
 			sum += rsp.id + (uint64_t)rsp.status;
-		while ((q = pvk_blkif_batch_prepare_request(&fb))) {
+		for (j = 0;
+		     j < kmax && (q = pvk_blkif_batch_prepare_request(&fb));
+		     j++) {
 			br_pvk_build(q, PVK_BLKIF_OP_READ, sent++);
 			pvk_ring_batch_commit(&fb);
 		}
@@ -857,22 +867,24 @@ static int br_single(struct br *br, uint64_t rounds)
 	uint64_t p = br_single_pvk(br->sring, rounds, &kp);
 	bool same = x == p && kx == kp;
 
-	printf("single-thread, %" PRIu64 " rounds of 32 messages: "
+	printf("single-thread, %" PRIu64 " rounds of %u messages: "
 	       "checksums xen %" PRIu64 " pvkit %" PRIu64 ", kicks %lu %lu%s\n",
-	       rounds, x, p, kx, kp, same ? "" : "  MISMATCH");
+	       rounds, br_single_k, x, p, kx, kp, same ? "" : "  MISMATCH");
 	return same ? 0 : 1;
 }
 
 static void br_usage(void)
 {
 	fprintf(stderr, "usage: bench-ring [--quick] [--reps N] [--seconds S] "
-			"[--single N]\n"
+			"[--single N [--single-batch K]]\n"
 			"  --quick      a short run (about 5 s)\n"
 			"  --reps N     throughput repetitions per ring "
 			"(median reported)\n"
 			"  --seconds S  duration of each repetition\n"
 			"  --single N   N rounds of both ends in one thread, "
-			"for callgrind\n");
+			"for callgrind\n"
+			"  --single-batch K  K messages per round (1..32, "
+			"default 32)\n");
 }
 
 int main(int argc, char **argv)
@@ -906,6 +918,16 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--reps") &&
 			   i + 1 < (unsigned)argc) {
 			reps = (unsigned int)atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--single-batch") &&
+			   i + 1 < (unsigned)argc) {
+			br_single_k = (unsigned int)strtoul(argv[++i], NULL, 0);
+			if (br_single_k < 1 || br_single_k > 32u) {
+				fprintf(stderr,
+					"bench-ring: --single-batch %s: must be "
+					"1..32 (messages per round)\n",
+					argv[i]);
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--single") &&
 			   i + 1 < (unsigned)argc) {
 			single = strtoull(argv[++i], NULL, 0);

@@ -34,6 +34,10 @@ int pvk_ring_attach(struct pvk_ring *r, enum pvk_ring_role role, void *sring,
 		.prod_limit = front ? start + n : start,
 		.put_max = (uint32_t)(front ? req_size : rsp_size),
 		.get_max = (uint32_t)(front ? rsp_size : req_size),
+		.slots = s->ring,
+		.top = s->ring + (size_t)n * slot_size,
+		.mask = n - 1,
+		.peer_slack = front ? 0 : n,
 	};
 	if (init) {
 		__builtin_memset(s, 0, PVK_RING_HDR_SIZE);

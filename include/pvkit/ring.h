@@ -133,7 +133,8 @@ enum pvk_ring_role {
  * peer_prod, my_event, peer_event point at the header words by role;
  * prod_limit is the first index we may not produce at (cons, plus
  * nr_ents for a frontend), so space = prod_limit - prod_pvt; put_max /
- * get_max are the entry sizes we produce / consume.
+ * get_max are the entry sizes we produce / consume; slots, top and mask
+ * locate slots; peer_slack bounds the peer's index (pvk_ring_peek()).
  */
 struct pvk_ring {
 	struct pvk_sring *sring;
@@ -150,6 +151,9 @@ struct pvk_ring {
 	pvk_ring_idx_t *my_prod, *peer_prod, *my_event, *peer_event;
 	pvk_ring_idx_t prod_limit;
 	uint32_t put_max, get_max;
+	unsigned char *slots, *top; /* first slot, one past the last */
+	uint32_t mask; /* nr_ents - 1 */
+	uint32_t peer_slack; /* see pvk_ring_peek() */
 };
 
 /*
@@ -261,7 +265,7 @@ static inline pvk_ring_idx_t *pvk__ring_my_event(struct pvk_ring *r)
 static inline unsigned char *pvk__ring_slot(struct pvk_ring *r,
 					    pvk_ring_idx_t idx)
 {
-	return r->sring->ring + (size_t)(idx & (r->nr_ents - 1)) * r->slot_size;
+	return r->slots + (size_t)(idx & r->mask) * r->slot_size;
 }
 
 /*
@@ -385,10 +389,12 @@ PVK__RING_INLINE int pvk_ring_peek(struct pvk_ring *r)
 		return r->err;
 	/* C1: pairs with the peer's release store (P1). */
 	prod = __atomic_load_n(pvk__ring_peer_prod(r), __ATOMIC_ACQUIRE);
-	if (r->role == PVK_RING_FRONT)
-		limit = r->pushed - r->cons;
-	else
-		limit = r->nr_ents - (uint32_t)(r->cons - r->prod_pvt);
+	/* The peer cannot have produced past pushed + peer_slack: a backend
+	 * answers at most the requests we published (slack 0); a frontend
+	 * fills at most the slots our published responses freed (slack
+	 * nr_ents; Xen's RING_REQUEST_PROD_OVERFLOW, against what the
+	 * frontend can have seen). */
+	limit = r->pushed + r->peer_slack - r->cons;
 	if ((pvk_ring_idx_t)(prod - r->cons) > limit)
 		return pvk_ring_set_broken(
 			r,
@@ -493,10 +499,10 @@ static inline void *pvk__ring_prepare_run(struct pvk_ring *r, size_t slot_size,
 		*n = 0;
 		return (void *)0;
 	}
-	off = r->prod_pvt & (r->nr_ents - 1);
+	off = r->prod_pvt & r->mask;
 	run = r->nr_ents - off;
 	*n = space < run ? space : run;
-	return r->sring->ring + (size_t)off * slot_size;
+	return r->slots + (size_t)off * slot_size;
 }
 
 /* Count @n slots built in place as produced (published by the next
@@ -535,8 +541,8 @@ static inline int pvk__ring_put_n(struct pvk_ring *r, const void *in,
 	if (n > max)
 		n = max;
 	prod = r->prod_pvt;
-	mask = r->nr_ents - 1;
-	base = r->sring->ring;
+	mask = r->mask;
+	base = r->slots;
 	for (i = 0; i < n; i++)
 		__builtin_memcpy(base + (size_t)((prod + i) & mask) * slot_size,
 				 src + (size_t)i * size, size);
@@ -572,8 +578,8 @@ static inline int pvk__ring_get_n(struct pvk_ring *r, void *out, size_t size,
 	if ((uint32_t)n > max)
 		n = (int)max;
 	cons = r->cons;
-	mask = r->nr_ents - 1;
-	base = r->sring->ring;
+	mask = r->mask;
+	base = r->slots;
 	for (i = 0; i < (uint32_t)n; i++)
 		__builtin_memcpy(dst + (size_t)i * size,
 				 base + (size_t)((cons + i) & mask) * slot_size,
@@ -647,16 +653,16 @@ PVK__RING_INLINE int pvk__ring_batch_begin(struct pvk_ring *r,
 					   size_t slot_size)
 {
 	int n = r->slot_size == slot_size ? pvk_ring_peek(r) : -EINVAL;
-	uint32_t mask = r->nr_ents - 1, first;
+	uint32_t first;
 
-	b->base = r->sring->ring;
-	b->top = b->base + (size_t)r->nr_ents * slot_size;
-	b->cslot = b->base + (size_t)(r->cons & mask) * slot_size;
-	b->pslot = b->base + (size_t)(r->prod_pvt & mask) * slot_size;
+	b->base = r->slots;
+	b->top = r->top;
+	b->cslot = b->base + (size_t)(r->cons & r->mask) * slot_size;
+	b->pslot = b->base + (size_t)(r->prod_pvt & r->mask) * slot_size;
 	b->slot_size = (uint32_t)slot_size;
 	/* Both at most nr_ents (peek validated the snapshot). */
 	b->avail0 = n < 0 ? 0 : n;
-	first = r->nr_ents - (r->cons & mask);
+	first = r->nr_ents - (r->cons & r->mask);
 	if (first > (uint32_t)b->avail0)
 		first = (uint32_t)b->avail0;
 	b->cend = b->cslot + (size_t)first * slot_size;
@@ -739,6 +745,10 @@ PVK__RING_INLINE void *pvk__ring_batch_prepare(struct pvk_ring_batch *b)
 {
 	if (b->space <= 0)
 		return (void *)0;
+	/* Never NULL (attach refuses a NULL ring): lets a caller's
+	 * while ((q = prepare(b))) loop test the space alone. */
+	if (!b->pslot)
+		__builtin_unreachable();
 	return b->pslot;
 }
 

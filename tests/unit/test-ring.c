@@ -1231,11 +1231,17 @@ static void t_hostile_front_producer_ahead(void **state)
 				 0);
 		s->req_prod = st + 32;
 		assert_int_equal(pvk_ring_peek(&b), 32);
-		/* Consume 5, answer 2: 3 responses owed, so 29 slots free. */
+		/* Consume 5, answer 2: 3 responses owed.  Until the answers
+		 * are published the frontend cannot have seen their slots
+		 * free: 27 more requests at most. */
 		for (k = 0; k < 5; k++)
 			assert_int_equal(pvk_blkif_get_request(&b, &req), 1);
 		for (k = 0; k < 2; k++)
 			assert_int_equal(pvk_blkif_put_response(&b, &rsp), 0);
+		s->req_prod = st + 5 + 27;
+		assert_int_equal(pvk_ring_peek(&b), 27);
+		/* Published: 29 slots free. */
+		pvk_ring_push(&b);
 		s->req_prod = st + 5 + 29;
 		assert_int_equal(pvk_ring_peek(&b), 29);
 		s->req_prod = st + 5 + 30;
@@ -1247,6 +1253,19 @@ static void t_hostile_front_producer_ahead(void **state)
 		/* Latched: a sane index later does not un-break it. */
 		s->req_prod = st + 6;
 		assert_int_equal(pvk_blkif_get_request(&b, &req), -EPROTO);
+
+		/* One beyond what the published answers freed. */
+		assert_int_equal(t_blk_attach(&b, PVK_RING_BACK, s,
+					      PVK_PAGE_SIZE, st, true),
+				 0);
+		s->req_prod = st + 32;
+		for (k = 0; k < 5; k++)
+			assert_int_equal(pvk_blkif_get_request(&b, &req), 1);
+		for (k = 0; k < 2; k++)
+			assert_int_equal(pvk_blkif_put_response(&b, &rsp), 0);
+		s->req_prod = st + 5 + 28;
+		assert_int_equal(pvk_ring_peek(&b), -EPROTO);
+		t_expect_broken(&b);
 
 		/* Far ahead, and "behind" (which is far ahead mod 2^32). */
 		assert_int_equal(t_blk_attach(&b, PVK_RING_BACK, s,
