@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 #include <liburing.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,7 @@ struct bb_queue {
 	uint32_t pg_mask, pg_count, pg_max;
 	uint32_t pg_mul, pg_shift; /* secret odd multiplier; 32 - log2 size */
 	uint32_t max_indirect;
-	uint64_t poll_ns;
+	struct pvk_spin spin;
 	bool broken; /* atomic: read by the control thread */
 	struct bb_counters c;
 };
@@ -682,21 +683,23 @@ static void queue_push(struct bb_queue *q)
 /*
  * Before sleeping, watch the ring and the completion queue for a while
  * without asking to be notified (req_event is left behind, so the
- * frontend need not kick us either).  Saves two wake-ups per request at
- * low queue depth, at the cost of a CPU; off unless configured.
+ * frontend need not kick us either).  Saves the wake-ups of a request at
+ * low queue depth, at the cost of CPU; off unless configured, and then
+ * sized by pvk_spin (hv.h): it stops while the frontend is idle.
  */
 static bool queue_spin(struct bb_queue *q)
 {
-	uint64_t end = now_ns() + q->poll_ns;
-	unsigned int i = 0;
+	uint64_t budget = pvk_spin_budget(&q->spin), end;
 
+	if (!budget)
+		return false;
+	end = now_ns() + budget;
 	do {
 		if (io_uring_cq_ready(&q->uring) || pvk_ring_peek(&q->ring))
 			return true;
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
-	} while ((++i & 63) || now_ns() < end);
+		/* A frontend on this CPU gets it; with none, a fast return. */
+		sched_yield();
+	} while (now_ns() < end);
 	return false;
 }
 
@@ -718,10 +721,16 @@ static void queue_sleep(struct bb_queue *q, bool *stopping, bool broken)
 		/* Once stopping, only completions matter. */
 		{ .fd = *stopping ? -1 : q->stop_fd, .events = POLLIN },
 	};
-	int port;
+	uint64_t t;
+	int port, rc;
 
 	io_uring_submit(&q->uring);
-	if (io_uring_cq_ready(&q->uring) || poll(pfd, 3, -1) <= 0)
+	if (io_uring_cq_ready(&q->uring))
+		return;
+	t = now_ns();
+	rc = poll(pfd, 3, -1);
+	pvk_spin_slept(&q->spin, now_ns() - t);
+	if (rc <= 0)
 		return;
 	if (pfd[1].revents) {
 		/* The ring is looked at next anyway: take the kick.  One
@@ -768,7 +777,7 @@ static void *queue_main(void *arg)
 			break;
 		/* While a barrier is held or in flight the ring is not
 		 * read, so it is not waited on either. */
-		if (q->poll_ns && !stopping && !broken && !q->held &&
+		if (!stopping && !broken && !q->held &&
 		    !q->barrier && queue_spin(q))
 			continue;
 		if (!stopping && !broken && !q->held && !q->barrier) {
@@ -840,7 +849,7 @@ static int queue_create(struct bb_dev *dev, uint32_t idx,
 	q->ring_pages = 1u << c->ring_order;
 	q->persistent = c->persistent;
 	q->max_indirect = dev->lim.max_indirect_segs;
-	q->poll_ns = (uint64_t)dev->lim.poll_us * 1000u;
+	pvk_spin_init(&q->spin, dev->lim.poll_us);
 
 	err = pvk_hv_grant_map(q->hv, q->fe, q->ring_pages, qc->ring_refs, true,
 			       &q->ring_addr);

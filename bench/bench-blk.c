@@ -9,7 +9,7 @@
  * (bench/blk-bench.sh sets that up on the simulator):
  *   bench-blk --image PATH [--vdev xvda] [--seconds S] [--quick]
  *             [--poll-us N] [--max-queues N] [--no-persistent]
- *             [--grant-per-request] [--demo]
+ *             [--grant-per-request] [--only WORKLOAD.qdN] [--demo]
  * --demo: also write and read back a verification pattern first, print
  * what was negotiated, and measure reads only (`make demo`).
  *
@@ -302,7 +302,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench-blk --image PATH [--vdev xvda] [--seconds S] "
 		   "[--quick] [--poll-us N] [--max-queues N] [--no-persistent] "
-		   "[--grant-per-request] [--demo]\n");
+		   "[--grant-per-request] [--only randread|randwrite.qd1|qd32] "
+		   "[--demo]\n");
 }
 
 int main(int argc, char **argv)
@@ -317,11 +318,12 @@ int main(int argc, char **argv)
 		{ "max-queues", required_argument, NULL, 'm' },
 		{ "no-persistent", no_argument, NULL, 'P' },
 		{ "grant-per-request", no_argument, NULL, 'G' },
+		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pvk_blkfront_opts o = { .queue_depth = MAX_QD };
-	const char *image = NULL, *vdev = "xvda";
+	const char *image = NULL, *vdev = "xvda", *only = NULL;
 	double secs = 2.0;
 	bool demo = false, direct;
 	struct pvk_blkfront *bf = NULL;
@@ -360,6 +362,9 @@ int main(int argc, char **argv)
 			break;
 		case 'G':
 			o.flags |= PVK_BLKFRONT_GRANT_PER_REQUEST;
+			break;
+		case 'o':
+			only = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -430,6 +435,9 @@ int main(int argc, char **argv)
 			char base[64], name[64];
 			const char *wl = w ? "randwrite" : "randread";
 
+			snprintf(name, sizeof(name), "%s.qd%u", wl, nat.qd);
+			if (only && strcmp(only, name))
+				continue;
 			nat.span = pv.span = span;
 			nat.ns_budget = pv.ns_budget = (uint64_t)(secs * 1e9);
 			nat.seed = pv.seed = 0x1234567 + (uint64_t)(w * 2 + q);

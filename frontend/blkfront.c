@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,6 @@ void bf_log(struct pvk_blkfront *bf, const char *fmt, ...)
 	fprintf(stderr, "blkfront %s: %s\n", bf->name, line);
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() __asm__ __volatile__("" ::: "memory")
-#endif
 
 static uint64_t now_ns(void)
 {
@@ -670,20 +664,25 @@ static bool bf_rings_ready(struct pvk_blkfront *bf)
 static int bf_wait(struct pvk_blkfront *bf, int timeout_ms)
 {
 	struct epoll_event evs[2];
+	uint64_t budget, t;
 	int i, n, port, want;
 	uint32_t k;
 
 	pvk_blkfront_kick(bf);
-	if (bf->opts.poll_us && bf->conn == BF_CONNECTED) {
-		uint64_t end = now_ns() + (uint64_t)bf->opts.poll_us * 1000u;
+	budget = bf->conn == BF_CONNECTED ? pvk_spin_budget(&bf->spin) : 0;
+	if (budget) {
+		uint64_t end = now_ns() + budget;
 
 		do {
 			if (bf_rings_ready(bf))
 				return bf_process_rings(bf) < 0 ? -EIO : 0;
-			cpu_relax();
+			/* The backend, should it share this CPU, runs. */
+			sched_yield();
 		} while (now_ns() < end);
 	}
+	t = now_ns();
 	n = epoll_wait(bf->epfd, evs, 2, timeout_ms);
+	pvk_spin_slept(&bf->spin, now_ns() - t);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (i = 0; i < n; i++) {
@@ -931,7 +930,8 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 	     opts->max_indirect_segs > PVK_BLKFRONT_MAX_INDIRECT_SEGS ||
 	     (opts->max_indirect_segs &&
 	      opts->max_indirect_segs <= PVK_BLKIF_MAX_SEGMENTS_PER_REQUEST) ||
-	     opts->queue_depth > PVK_BLKFRONT_MAX_QUEUE_DEPTH))
+	     opts->queue_depth > PVK_BLKFRONT_MAX_QUEUE_DEPTH ||
+	     opts->poll_us > PVK_BLKFRONT_MAX_POLL_US))
 		return -EINVAL;
 	bf = calloc(1, sizeof(*bf));
 	if (!bf)
@@ -961,6 +961,7 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 		bf->opts.queue_depth = 128;
 	if (!bf->opts.connect_timeout_ms)
 		bf->opts.connect_timeout_ms = 10000;
+	pvk_spin_init(&bf->spin, bf->opts.poll_us);
 	snprintf(bf->name, sizeof(bf->name), "%s", vdev);
 
 	rc = pvk_evtchn_open(hv, &bf->ev);

@@ -102,6 +102,7 @@ struct pvk_blkfront {
 	char token[48];
 	char be_state_path[PVK_XENBUS_PATH_MAX + 8];
 	struct pvk_blkfront_opts opts;
+	struct pvk_spin spin; /* polling before sleeping (opts.poll_us) */
 	struct pvk_blkfront_info info;
 	enum bf_conn conn;
 	int fe_state; /* what we last wrote */

@@ -141,6 +141,7 @@ struct pvk_blkfront;
 #define PVK_BLKFRONT_MAX_INDIRECT_SEGS 256
 #define PVK_BLKFRONT_DEFAULT_INDIRECT_SEGS 64
 #define PVK_BLKFRONT_MAX_QUEUE_DEPTH 1024
+#define PVK_BLKFRONT_MAX_POLL_US 1000
 
 /* pvk_blkfront_opts.flags */
 #define PVK_BLKFRONT_NO_PERSISTENT (1u << 0) /* do not offer persistent */
@@ -165,12 +166,13 @@ struct pvk_blkfront;
  *   default 128.
  * connect_timeout_ms: how long pvk_blkfront_open() waits for the backend
  *   to connect; default 10000, -1 forever.
- * poll_us: before sleeping for a completion, poll the rings for this
- *   many microseconds (saves an event-channel wake-up at low queue depth
- *   at the cost of CPU); default 0.  Only worth it with a CPU to spare:
- *   where the backend shares the frontend's CPUs, spinning takes time
- *   from it (on a 2-CPU simulator host, --poll-us 200 cut QD1 IOPS to a
- *   third).
+ * poll_us: before sleeping for a completion, poll the rings for up to
+ *   this many microseconds (0..1000, default 0 = never), yielding the CPU
+ *   between looks; the window adapts as KVM's halt polling does (see
+ *   struct pvk_spin in hv.h): it shrinks to nothing while the backend is
+ *   idle.  Saves the event-channel wake-ups of an I/O at low queue depth
+ *   (the backend then sees a polling frontend and sends no wake-up) at
+ *   the cost of CPU; pair it with pvkit-backd --poll-us.
  */
 struct pvk_blkfront_opts {
 	unsigned int flags;
