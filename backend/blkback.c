@@ -626,7 +626,17 @@ static void queue_broken(struct bb_queue *q)
 	       pvk_ring_broken_reason(&q->ring) ?: "ring protocol violation");
 }
 
-/* Copy requests off the ring while there is room to track them. */
+static bool queue_reap(struct bb_queue *q);
+static void queue_push(struct bb_queue *q);
+
+/*
+ * Copy requests off the ring while there is room to track them.  Each is
+ * submitted as it is taken, so that the disk starts on it while we take
+ * the next (issuing an I/O costs microseconds in the kernel: one batch
+ * submitted at the end would hold the first request back by the cost of
+ * all the others), and completions that arrive meanwhile are answered
+ * at once, so the frontend can refill while we are still draining.
+ */
 static bool queue_consume(struct bb_queue *q)
 {
 	union pvk_blkif_any_request req;
@@ -643,6 +653,9 @@ static bool queue_consume(struct bb_queue *q)
 			break;
 		req_start(q, &req);
 		got = true;
+		io_uring_submit(&q->uring);
+		if (io_uring_cq_ready(&q->uring) && queue_reap(q))
+			queue_push(q);
 	}
 	return got;
 }
@@ -777,8 +790,8 @@ static void *queue_main(void *arg)
 			break;
 		/* While a barrier is held or in flight the ring is not
 		 * read, so it is not waited on either. */
-		if (!stopping && !broken && !q->held &&
-		    !q->barrier && queue_spin(q))
+		if (!stopping && !broken && !q->held && !q->barrier &&
+		    queue_spin(q))
 			continue;
 		if (!stopping && !broken && !q->held && !q->barrier) {
 			n = pvk_ring_final_check(&q->ring);

@@ -28,7 +28,6 @@ void bf_log(struct pvk_blkfront *bf, const char *fmt, ...)
 	fprintf(stderr, "blkfront %s: %s\n", bf->name, line);
 }
 
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -481,16 +480,18 @@ release:
 	return rc;
 }
 
+/* The queue of the CPU we run on, as blk-mq maps CPUs to hardware
+ * queues (one submitting thread keeps to one queue and one backend
+ * thread); another only when that one is full. */
 static struct bf_queue *bf_pick_queue(struct pvk_blkfront *bf)
 {
-	uint32_t i, k;
+	int cpu = sched_getcpu();
+	uint32_t i, k, first = cpu > 0 ? (uint32_t)cpu % bf->nr_queues : 0;
 
 	for (i = 0; i < bf->nr_queues; i++) {
-		k = (bf->rr + i) % bf->nr_queues;
-		if (bf->q[k].free_head != BF_ID_NONE) {
-			bf->rr = k + 1;
+		k = (first + i) % bf->nr_queues;
+		if (bf->q[k].free_head != BF_ID_NONE)
 			return &bf->q[k];
-		}
 	}
 	return NULL;
 }

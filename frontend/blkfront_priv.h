@@ -115,7 +115,6 @@ struct pvk_blkfront {
 
 	struct bf_queue q[PVK_BLKFRONT_MAX_QUEUES];
 	uint32_t nr_queues;
-	uint32_t rr; /* next queue to try */
 	uint32_t max_segs; /* data pages per ring request */
 	uint32_t max_ind; /* indirect pages per ring request */
 
