@@ -28,8 +28,10 @@
  *
  * Shared machines: pvk_bench_load_begin()/_end() around a case returns
  * how many CPUs *other* processes used meanwhile (from /proc/stat, minus
- * this process's and its waited-for children's rusage); record it with
- * pvk_bench_set_load() and the table flags the cases it concerns.
+ * this process's and its waited-for children's rusage, the processes named
+ * in $PVK_BENCH_PEERS -- the other half of the benchmark, a backend
+ * daemon -- and interrupt time, which the benchmark's I/O causes); record
+ * it with pvk_bench_set_load() and the table flags the cases it concerns.
  *
  * Not thread-safe; one struct pvk_bench per benchmark process.
  */
@@ -95,6 +97,7 @@ uint64_t pvk_bench_percentile(const uint64_t *sorted, size_t n, double pct);
 struct pvk_bench_load {
 	uint64_t busy_ticks; /* all CPUs, from /proc/stat; 0 if unreadable */
 	uint64_t wall_ns;
+	double peers_s; /* CPU seconds of $PVK_BENCH_PEERS */
 	struct rusage self, children;
 };
 

@@ -43,7 +43,7 @@ blk_env_start() {
 # blk_backd_start [pvkit-backd options]: start it, wait until it serves.
 blk_backd_start() {
 	: >"$BLK_WORK/backd.out"
-	${BLK_BACKD_WRAP:-} "$B/bin/pvkit-backd" "$@" >>"$BLK_WORK/backd.out" 2>&1 &
+	"$B/bin/pvkit-backd" "$@" >>"$BLK_WORK/backd.out" 2>&1 &
 	BACKD_PID=$!
 	i=0
 	while [ $i -lt 200 ]; do
@@ -84,7 +84,7 @@ blk_image() {
 blk_guest_bg() {
 	g_name=$1 g_img=$2 g_opts=$3 g_out=$4
 	shift 4
-	${BLK_GUEST_WRAP:-} "$PVKIT" domain create "$g_name" -- "$@" >"$g_out" 2>&1 &
+	"$PVKIT" domain create "$g_name" -- "$@" >"$g_out" 2>&1 &
 	GUEST_PID=$!
 	BLK_GUESTS="$BLK_GUESTS $GUEST_PID"
 	i=0
