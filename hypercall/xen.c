@@ -252,6 +252,14 @@ static int xen_evtchn_open(struct pvk_hv *hv, struct pvk_evtchn **ev)
 		free(xe);
 		return ret;
 	}
+	/* pending() must not block; made so once here rather than with a
+	 * poll() before every read. */
+	if (xh->lib->evtchn_nonblock(xe->xce) < 0) {
+		ret = neg_errno();
+		xh->lib->evtchn_close(xe->xce);
+		free(xe);
+		return ret;
+	}
 	xe->ev.hv = hv;
 	xe->ev.ops = hv->ops;
 	xe->lib = xh->lib;
@@ -307,16 +315,7 @@ static int xen_evtchn_notify(struct pvk_evtchn *ev, uint32_t port)
 static int xen_evtchn_pending(struct pvk_evtchn *ev)
 {
 	struct xen_evtchn *xe = to_xe(ev);
-	struct pollfd pfd = { .events = POLLIN };
 
-	/* The evtchn device's read() blocks; ours must not. */
-	pfd.fd = xe->lib->evtchn_fd(xe->xce);
-	if (pfd.fd < 0)
-		return neg_errno();
-	if (poll(&pfd, 1, 0) < 0)
-		return neg_errno();
-	if (!(pfd.revents & POLLIN))
-		return -EAGAIN;
 	return port_or_errno(xe->lib->evtchn_pending(xe->xce));
 }
 

@@ -45,6 +45,10 @@ struct pvk_xenlib {
 	int (*evtchn_unbind)(xenevtchn_handle *, evtchn_port_t);
 	xenevtchn_port_or_error_t (*evtchn_pending)(xenevtchn_handle *);
 	int (*evtchn_unmask)(xenevtchn_handle *, evtchn_port_t);
+	/* From now on evtchn_pending() fails with EAGAIN rather than block
+	 * when nothing is pending (one system call per event, not a poll()
+	 * then a read()).  0 or -1 with errno. */
+	int (*evtchn_nonblock)(xenevtchn_handle *);
 
 	xengnttab_handle *(*gnttab_open)(struct xentoollog_logger *,
 					 unsigned int);

@@ -125,6 +125,20 @@ static int real_self_domid(uint32_t *domid)
 	return ret;
 }
 
+/* /dev/xen/evtchn: a non-blocking read() fails with EAGAIN, and
+ * xenevtchn_pending() is that read(). */
+static int real_evtchn_nonblock(xenevtchn_handle *h)
+{
+	int fd = xenevtchn_fd(h), fl;
+
+	if (fd < 0)
+		return -1;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	return 0;
+}
+
 const struct pvk_xenlib pvk_xenlib_real = {
 	.name = "xen",
 	.prepare = real_prepare,
@@ -139,6 +153,7 @@ const struct pvk_xenlib pvk_xenlib_real = {
 	.evtchn_unbind = xenevtchn_unbind,
 	.evtchn_pending = xenevtchn_pending,
 	.evtchn_unmask = xenevtchn_unmask,
+	.evtchn_nonblock = real_evtchn_nonblock,
 
 	.gnttab_open = xengnttab_open,
 	.gnttab_close = xengnttab_close,

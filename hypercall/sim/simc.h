@@ -46,6 +46,7 @@ xenevtchn_handle *pvk_simx_evtchn_open(struct xentoollog_logger *logger,
 				       unsigned int flags);
 int pvk_simx_evtchn_close(xenevtchn_handle *xce);
 int pvk_simx_evtchn_fd(xenevtchn_handle *xce);
+int pvk_simx_evtchn_nonblock(xenevtchn_handle *xce);
 int pvk_simx_evtchn_notify(xenevtchn_handle *xce, evtchn_port_t port);
 xenevtchn_port_or_error_t
 pvk_simx_evtchn_bind_unbound_port(xenevtchn_handle *xce, uint32_t domid);

@@ -120,6 +120,7 @@ struct xenevtchn_handle {
 	uint32_t id;
 	int efd, kick;
 	bool polled; /* the fd was handed out: wake-ups go through it */
+	bool nonblock; /* pending() fails with EAGAIN rather than block */
 	uint32_t *waiter; /* ours: set while we sleep in a futex */
 	struct evport *ports;
 	uint32_t nports, cap;
@@ -225,6 +226,12 @@ int pvk_simx_evtchn_close(xenevtchn_handle *h)
 	close(h->efd);
 	close(h->kick);
 	free(h);
+	return 0;
+}
+
+int pvk_simx_evtchn_nonblock(xenevtchn_handle *h)
+{
+	h->nonblock = true;
 	return 0;
 }
 
@@ -500,6 +507,11 @@ xenevtchn_port_or_error_t pvk_simx_evtchn_pending(xenevtchn_handle *h)
 						 __ATOMIC_RELAXED);
 				return port;
 			}
+			if (h->nonblock) {
+				__atomic_store_n(h->waiter, 0,
+						 __ATOMIC_RELAXED);
+				return fail(-EAGAIN);
+			}
 			if (futex(h->waiter, FUTEX_WAIT, 1) < 0 &&
 			    errno != EAGAIN && errno != EINTR)
 				return -1;
@@ -529,6 +541,8 @@ xenevtchn_port_or_error_t pvk_simx_evtchn_pending(xenevtchn_handle *h)
 			if (port >= 0)
 				return port;
 		}
+		if (h->nonblock)
+			return fail(-EAGAIN);
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			return -1;
 	}
@@ -1264,6 +1278,7 @@ const struct pvk_xenlib pvk_xenlib_sim = {
 	.evtchn_bind_interdomain = pvk_simx_evtchn_bind_interdomain,
 	.evtchn_unbind = pvk_simx_evtchn_unbind,
 	.evtchn_pending = pvk_simx_evtchn_pending,
+	.evtchn_nonblock = pvk_simx_evtchn_nonblock,
 	.evtchn_unmask = pvk_simx_evtchn_unmask,
 	.gnttab_open = pvk_simx_gnttab_open,
 	.gnttab_close = pvk_simx_gnttab_close,
