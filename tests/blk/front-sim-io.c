@@ -346,6 +346,7 @@ int main(int argc, char **argv)
 		{ "pattern-out", required_argument, NULL, 'w' },
 		{ "grant-per-request", no_argument, NULL, 'G' },
 		{ "discard-check", no_argument, NULL, 'D' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pvk_blkfront_opts o = { .queue_depth = 64 };
@@ -405,6 +406,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			dcheck = true;
+			break;
+		case 'p':
+			o.poll_us = (unsigned int)atoi(optarg);
 			break;
 		default:
 			return 2;

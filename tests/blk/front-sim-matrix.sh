@@ -7,7 +7,8 @@
 # persistent grants on/off.  Half the combinations are capped by what
 # pvkit-backd offers, half by what the frontend asks for, and the
 # negotiated result is checked in each.  Then grants ended after every
-# request (PVK_BLKFRONT_GRANT_PER_REQUEST) with a discard check.
+# request (PVK_BLKFRONT_GRANT_PER_REQUEST) with a discard check, and
+# both ends polling.
 set -u
 B=${PVK_BUILD:-build}
 . "$(dirname "$0")/../../bench/blk-env.sh"
@@ -67,6 +68,22 @@ if blk_guest "m$n" "$BLK_WORK/disk.img" "" "$IO" --ops 120 --seed 99 \
 	grep discard: "$BLK_WORK/m$n.log"
 else
 	echo "FAIL  $what (grants per request), discard"
+	cat "$BLK_WORK/m$n.log"
+	fail=$((fail + 1))
+fi
+blk_backd_stop TERM
+n=$((n + 1))
+
+# Both ends polling before they sleep (blkfront poll_us, pvkit-backd
+# --poll-us): completions found by polling, not by events, lose nothing.
+blk_backd_start --poll-us 200 || exit 1
+what="order=4,queues=4,indirect=1,persistent=1"
+if blk_guest "m$n" "$BLK_WORK/disk.img" "" "$IO" --ops 400 --seed 77 \
+	--poll-us 300 --max-queues 4 --expect "$what" \
+	>"$BLK_WORK/m$n.log" 2>&1; then
+	echo "ok    $what, both ends polling"
+else
+	echo "FAIL  $what, both ends polling"
 	cat "$BLK_WORK/m$n.log"
 	fail=$((fail + 1))
 fi

@@ -2073,6 +2073,42 @@ static int teardown_xen(void **state)
 	return 0;
 }
 
+/* Polling budget (struct pvk_spin): starts at the maximum; halves after
+ * each sleep longer than it, down to 0 after a few; grows back, doubling
+ * from 1/8, after short sleeps; never above the maximum; 0 stays 0. */
+static void test_spin_sizing(void **state)
+{
+	struct pvk_spin s;
+	uint64_t b;
+	int i;
+
+	(void)state;
+	pvk_spin_init(&s, 80);
+	assert_int_equal(pvk_spin_budget(&s), 80000);
+	pvk_spin_slept(&s, 1000000); /* idle peer */
+	assert_int_equal(pvk_spin_budget(&s), 40000);
+	pvk_spin_slept(&s, 1000000);
+	pvk_spin_slept(&s, 1000000);
+	assert_int_equal(pvk_spin_budget(&s), 10000);
+	pvk_spin_slept(&s, 1000000);
+	assert_int_equal(pvk_spin_budget(&s), 0);
+	pvk_spin_slept(&s, 1000000);
+	assert_int_equal(pvk_spin_budget(&s), 0);
+	pvk_spin_slept(&s, 30000); /* the event came soon: poll again */
+	assert_int_equal(pvk_spin_budget(&s), 10000);
+	for (i = 0, b = 0; i < 10; i++) {
+		pvk_spin_slept(&s, 80000);
+		assert_true(pvk_spin_budget(&s) >= b);
+		b = pvk_spin_budget(&s);
+	}
+	assert_int_equal(b, 80000);
+	pvk_spin_init(&s, 0);
+	pvk_spin_slept(&s, 0);
+	assert_int_equal(pvk_spin_budget(&s), 0);
+	pvk_spin_slept(&s, 5);
+	assert_int_equal(pvk_spin_budget(&s), 0);
+}
+
 #define T_CASES                                               \
 	cmocka_unit_test(test_bad_args),                      \
 		cmocka_unit_test(test_grant_evtchn_pingpong), \
@@ -2090,6 +2126,9 @@ static int teardown_xen(void **state)
 
 int main(void)
 {
+	const struct CMUnitTest unit_tests[] = {
+		cmocka_unit_test(test_spin_sizing),
+	};
 	const struct CMUnitTest loop_tests[] = { T_CASES };
 	const struct CMUnitTest xen_tests[] = { T_CASES };
 	const char *child = getenv("PVKIT_TEST_CHILD");
@@ -2099,9 +2138,12 @@ int main(void)
 		return t_child_main(child);
 	if (getenv("PVKIT_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("PVKIT_TEST_FILTER"));
-	if (!getenv("PVKIT_TEST_SIDE"))
+	if (!getenv("PVKIT_TEST_SIDE")) {
+		failed += cmocka_run_group_tests_name("unit", unit_tests, NULL,
+						      NULL);
 		failed += cmocka_run_group_tests_name(
 			"loop", loop_tests, setup_loop, teardown_loop);
+	}
 	failed += cmocka_run_group_tests_name("xen", xen_tests, setup_xen,
 					      teardown_xen);
 	return failed ? 1 : 0;
