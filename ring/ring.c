@@ -36,6 +36,8 @@ int pvk_ring_attach(struct pvk_ring *r, enum pvk_ring_role role, void *sring,
 		.get_max = (uint32_t)(front ? rsp_size : req_size),
 		.slots = s->ring,
 		.top = s->ring + (size_t)n * slot_size,
+		.cslot = s->ring + (size_t)(start & (n - 1)) * slot_size,
+		.pslot = s->ring + (size_t)(start & (n - 1)) * slot_size,
 		.mask = n - 1,
 		.peer_slack = front ? 0 : n,
 	};

@@ -134,7 +134,8 @@ enum pvk_ring_role {
  * prod_limit is the first index we may not produce at (cons, plus
  * nr_ents for a frontend), so space = prod_limit - prod_pvt; put_max /
  * get_max are the entry sizes we produce / consume; slots, top and mask
- * locate slots; peer_slack bounds the peer's index (pvk_ring_peek()).
+ * locate slots, cslot and pslot are those of cons and prod_pvt; peer_slack
+ * bounds the peer's index (pvk_ring_peek()).
  */
 struct pvk_ring {
 	struct pvk_sring *sring;
@@ -152,6 +153,7 @@ struct pvk_ring {
 	pvk_ring_idx_t prod_limit;
 	uint32_t put_max, get_max;
 	unsigned char *slots, *top; /* first slot, one past the last */
+	unsigned char *cslot, *pslot; /* the slots of cons and prod_pvt */
 	uint32_t mask; /* nr_ents - 1 */
 	uint32_t peer_slack; /* see pvk_ring_peek() */
 };
@@ -268,6 +270,14 @@ static inline unsigned char *pvk__ring_slot(struct pvk_ring *r,
 	return r->slots + (size_t)(idx & r->mask) * r->slot_size;
 }
 
+/* The slot after @slot, wrapping at the end of the ring. */
+static inline unsigned char *pvk__ring_next(const struct pvk_ring *r,
+					    unsigned char *slot)
+{
+	slot += r->slot_size;
+	return slot == r->top ? r->slots : slot;
+}
+
 /*
  * Producer side.
  *
@@ -295,7 +305,8 @@ static inline int pvk_ring_put(struct pvk_ring *r, const void *entry,
 		return -EMSGSIZE;
 	if (!pvk_ring_space(r))
 		return -ENOSPC;
-	__builtin_memcpy(pvk__ring_slot(r, r->prod_pvt), entry, len);
+	__builtin_memcpy(r->pslot, entry, len);
+	r->pslot = pvk__ring_next(r, r->pslot);
 	r->prod_pvt++;
 	return 0;
 }
@@ -315,7 +326,7 @@ static inline void *pvk_ring_prepare(struct pvk_ring *r)
 {
 	if (r->err || !pvk_ring_space(r))
 		return (void *)0;
-	return pvk__ring_slot(r, r->prod_pvt);
+	return r->pslot;
 }
 
 /* Count the slot from pvk_ring_prepare() as produced.  0, -ENOSPC, or
@@ -326,6 +337,7 @@ static inline int pvk_ring_commit(struct pvk_ring *r)
 		return r->err;
 	if (!pvk_ring_space(r))
 		return -ENOSPC;
+	r->pslot = pvk__ring_next(r, r->pslot);
 	r->prod_pvt++;
 	return 0;
 }
@@ -425,8 +437,9 @@ static inline int pvk_ring_get(struct pvk_ring *r, void *out, size_t len)
 		if (n <= 0)
 			return n;
 	}
-	__builtin_memcpy(out, pvk__ring_slot(r, r->cons), len);
+	__builtin_memcpy(out, r->cslot, len);
 	__asm__ __volatile__("" ::: "memory");
+	r->cslot = pvk__ring_next(r, r->cslot);
 	r->cons++;
 	r->prod_limit++; /* a freed slot (front), a response owed (back) */
 	return 1;
@@ -515,6 +528,7 @@ static inline int pvk_ring_commit_n(struct pvk_ring *r, uint32_t n)
 	if (n > pvk_ring_space(r))
 		return -ENOSPC;
 	r->prod_pvt += n;
+	r->pslot = pvk__ring_slot(r, r->prod_pvt);
 	return 0;
 }
 
@@ -547,6 +561,7 @@ static inline int pvk__ring_put_n(struct pvk_ring *r, const void *in,
 		__builtin_memcpy(base + (size_t)((prod + i) & mask) * slot_size,
 				 src + (size_t)i * size, size);
 	r->prod_pvt = prod + n;
+	r->pslot = pvk__ring_slot(r, r->prod_pvt);
 	return (int)n;
 }
 
@@ -589,6 +604,7 @@ static inline int pvk__ring_get_n(struct pvk_ring *r, void *out, size_t size,
 	 * was taken into locals. */
 	__asm__ __volatile__("" : : "r"(dst) : "memory");
 	r->cons = cons + (uint32_t)n;
+	r->cslot = pvk__ring_slot(r, r->cons);
 	r->prod_limit += (uint32_t)n; /* freed slots (front), owed (back) */
 	return n;
 }
@@ -653,20 +669,25 @@ PVK__RING_INLINE int pvk__ring_batch_begin(struct pvk_ring *r,
 					   size_t slot_size)
 {
 	int n = r->slot_size == slot_size ? pvk_ring_peek(r) : -EINVAL;
-	uint32_t first;
+	size_t want, left;
 
 	b->base = r->slots;
 	b->top = r->top;
-	b->cslot = b->base + (size_t)(r->cons & r->mask) * slot_size;
-	b->pslot = b->base + (size_t)(r->prod_pvt & r->mask) * slot_size;
+	b->cslot = r->cslot;
+	b->pslot = r->pslot;
 	b->slot_size = (uint32_t)slot_size;
 	/* Both at most nr_ents (peek validated the snapshot). */
 	b->avail0 = n < 0 ? 0 : n;
-	first = r->nr_ents - (r->cons & r->mask);
-	if (first > (uint32_t)b->avail0)
-		first = (uint32_t)b->avail0;
-	b->cend = b->cslot + (size_t)first * slot_size;
-	b->cmore = (uint32_t)b->avail0 - first;
+	want = (size_t)b->avail0 * slot_size;
+	left = (size_t)(b->top - b->cslot);
+	if (want <= left) {
+		b->cend = b->cslot + want;
+		b->cmore = 0;
+	} else {
+		/* The snapshot wraps: the rest after the first run. */
+		b->cend = b->top;
+		b->cmore = (uint32_t)((want - left) / slot_size);
+	}
 	b->space = n < 0 ? 0 : (int32_t)(uint32_t)(r->prod_limit - r->prod_pvt);
 	b->space0 = b->space;
 	b->role = r->role;
@@ -696,6 +717,8 @@ PVK__RING_INLINE void pvk_ring_batch_end(struct pvk_ring *r,
 	r->cons += took;
 	r->prod_limit += took;
 	r->prod_pvt += (uint32_t)(b->space0 - b->space) + took;
+	r->cslot = b->cslot == b->top ? b->base : b->cslot;
+	r->pslot = b->pslot;
 }
 
 /* Whether an entry is left to consume: at the end of the first run,
