@@ -44,8 +44,10 @@ static void usage(FILE *f)
 		"                       instead of closing the devices\n"
 		"  --drain-timeout MS   SIGTERM: wait for frontends to "
 		"close (default 2000)\n"
-		"  --poll-us N          poll rings for N us before sleeping "
-		"(0..1000, default 0)\n"
+		"  --poll-us N          poll rings and completions for up to N us "
+		"before\n"
+		"                       sleeping (0..1000, default 0: never); "
+		"adaptive\n"
 		"  --force              serve backend/vbd on Xen even if the "
 		"kernel's xen-blkback is loaded\n",
 		PVK_BLKBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_RING_ORDER,
@@ -209,8 +211,14 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			err = parse_u32(optarg, &cfg.poll_us);
-			if (!err && cfg.poll_us > 1000)
-				err = -EINVAL;
+			if (!err && cfg.poll_us > 1000) {
+				fprintf(stderr,
+					"pvkit-backd: --poll-us %s: at most 1000 "
+					"(microseconds of polling before each "
+					"sleep; 0 turns it off)\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -220,7 +228,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (err) {
-			fprintf(stderr, "pvkit-backd: bad number '%s'\n",
+			fprintf(stderr,
+				"pvkit-backd: bad number '%s' (a decimal "
+				"integer; see --help)\n",
 				optarg);
 			return 2;
 		}
