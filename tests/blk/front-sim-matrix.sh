@@ -21,6 +21,26 @@ blk_image "$BLK_WORK/disk.img" 32
 IO=$B/tests/front-sim-io
 
 n=0 fail=0
+
+# one_case "BACKD-OPTS" LABEL FRONT-ARGS...: pvkit-backd with BACKD-OPTS,
+# then front-sim-io in a new guest; prints ok/FAIL LABEL.
+one_case() {
+	c_bopts=$1 c_label=$2
+	shift 2
+	# shellcheck disable=SC2086
+	blk_backd_start $c_bopts || exit 1
+	if blk_guest "m$n" "$BLK_WORK/disk.img" "" "$IO" "$@" \
+		>"$BLK_WORK/m$n.log" 2>&1; then
+		echo "ok    $c_label"
+	else
+		echo "FAIL  $c_label"
+		cat "$BLK_WORK/m$n.log"
+		fail=$((fail + 1))
+	fi
+	blk_backd_stop TERM
+	n=$((n + 1))
+}
+
 for order in 0 4; do
 	for q in 1 4; do
 		for ind in 0 1; do
@@ -39,19 +59,9 @@ for order in 0 4; do
 				by=backend
 				[ -n "$bopts" ] || by=frontend
 				what="order=$order,queues=$q,indirect=$ind,persistent=$per"
-				blk_backd_start $bopts || exit 1
 				# shellcheck disable=SC2086
-				if blk_guest "m$n" "$BLK_WORK/disk.img" "" "$IO" \
-					--ops 120 --seed $((n + 1)) --expect "$what" \
-					$fopts >"$BLK_WORK/m$n.log" 2>&1; then
-					echo "ok    $what (caps by $by)"
-				else
-					echo "FAIL  $what (caps by $by)"
-					cat "$BLK_WORK/m$n.log"
-					fail=$((fail + 1))
-				fi
-				blk_backd_stop TERM
-				n=$((n + 1))
+				one_case "$bopts" "$what (caps by $by)" --ops 120 \
+					--seed $((n + 1)) --expect "$what" $fopts
 			done
 		done
 	done
@@ -59,36 +69,16 @@ done
 
 # Grants ended after every request (as Linux's blkfront without
 # persistent grants), and discard trimmed to pvkit-backd's granularity.
-blk_backd_start --no-persistent || exit 1
 what="persistent=0,pool=0"
-if blk_guest "m$n" "$BLK_WORK/disk.img" "" "$IO" --ops 120 --seed 99 \
-	--grant-per-request --discard-check --expect "$what" \
-	>"$BLK_WORK/m$n.log" 2>&1; then
-	echo "ok    $what (grants per request), discard"
-	grep discard: "$BLK_WORK/m$n.log"
-else
-	echo "FAIL  $what (grants per request), discard"
-	cat "$BLK_WORK/m$n.log"
-	fail=$((fail + 1))
-fi
-blk_backd_stop TERM
-n=$((n + 1))
+one_case --no-persistent "$what (grants per request), discard" --ops 120 \
+	--seed 99 --grant-per-request --discard-check --expect "$what"
+grep discard: "$BLK_WORK/m$((n - 1)).log"
 
 # Both ends polling before they sleep (blkfront poll_us, pvkit-backd
 # --poll-us): completions found by polling, not by events, lose nothing.
-blk_backd_start --poll-us 200 || exit 1
 what="order=4,queues=4,indirect=1,persistent=1"
-if blk_guest "m$n" "$BLK_WORK/disk.img" "" "$IO" --ops 400 --seed 77 \
-	--poll-us 300 --max-queues 4 --expect "$what" \
-	>"$BLK_WORK/m$n.log" 2>&1; then
-	echo "ok    $what, both ends polling"
-else
-	echo "FAIL  $what, both ends polling"
-	cat "$BLK_WORK/m$n.log"
-	fail=$((fail + 1))
-fi
-blk_backd_stop TERM
-n=$((n + 1))
+one_case "--poll-us 200" "$what, both ends polling" --ops 400 --seed 77 \
+	--poll-us 300 --max-queues 4 --expect "$what"
 
 echo "$((n - fail)) of $n combinations passed"
 [ $fail -eq 0 ]
