@@ -704,7 +704,7 @@ static bool queue_spin(struct bb_queue *q)
 {
 	uint64_t budget = pvk_spin_budget(&q->spin), end;
 
-	if (!budget)
+	if (!budget || q->inflight > PVK_SPIN_MAX_INFLIGHT)
 		return false;
 	end = now_ns() + budget;
 	do {

@@ -425,7 +425,7 @@ int main(int argc, char **argv)
 	if (posix_memalign((void **)&bufs, 4096, (size_t)MAX_QD * BS))
 		goto close_fd;
 	memset(bufs, 0x5a, (size_t)MAX_QD * BS);
-	b = pvk_bench_open(demo ? "blk-demo" : "blk");
+	b = pvk_bench_open(demo ? "blk-demo" : o.poll_us ? "blk-poll" : "blk");
 	if (!b)
 		goto free_bufs;
 

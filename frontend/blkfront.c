@@ -671,6 +671,10 @@ static int bf_wait(struct pvk_blkfront *bf, int timeout_ms)
 
 	pvk_blkfront_kick(bf);
 	budget = bf->conn == BF_CONNECTED ? pvk_spin_budget(&bf->spin) : 0;
+	for (k = 0, n = 0; budget && k < bf->nr_queues; k++)
+		n += (int)bf->q[k].busy;
+	if (n > PVK_SPIN_MAX_INFLIGHT)
+		budget = 0;
 	if (budget) {
 		uint64_t end = now_ns() + budget;
 

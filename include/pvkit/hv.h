@@ -180,7 +180,13 @@ int pvk_evtchn_wait(struct pvk_evtchn *ev, int timeout_ms);
  * budget halves, reaching 0 (no polling at all) after a few idle sleeps.
  * Use: init once; then per wait: poll up to budget; if nothing came,
  * t = now, block, pvk_spin_slept(s, now - t).  max_us 0: never poll.
+ * Polling pays at low queue depth, where a wake-up is a large part of
+ * each request's latency; with more in flight, batching already spares
+ * the wake-ups and a polling CPU only takes time from the I/O, so the
+ * drivers poll only with at most PVK_SPIN_MAX_INFLIGHT requests in
+ * flight.
  */
+#define PVK_SPIN_MAX_INFLIGHT 2
 struct pvk_spin {
 	uint64_t max_ns, cur_ns;
 };
