@@ -14,8 +14,10 @@
 #   make install DESTDIR=... prefix=...   /  make uninstall
 #   make deps             install (as root on Debian) or name missing packages
 
-VERSION   := 0.1.0
-SOVERSION := 0
+VERSION   := 0.2.0
+# Bumped whenever a public struct changes layout (0.2.0: struct pvk_ring
+# and struct pvk_ring_batch, which callers allocate).
+SOVERSION := 1
 
 prefix      ?= /usr/local
 exec_prefix ?= $(prefix)

@@ -640,10 +640,15 @@ static void queue_push(struct bb_queue *q);
 static bool queue_consume(struct bb_queue *q)
 {
 	union pvk_blkif_any_request req;
+	uint32_t taken = 0;
 	bool got = false;
 	int n;
 
-	while (!q->held && !q->barrier && q->free) {
+	/* At most a ring's worth per call: answers pushed in the loop free
+	 * slots, and a frontend that keeps refilling them must not keep us
+	 * from looking at the device's state (broken, stopping). */
+	while (!q->held && !q->barrier && q->free &&
+	       taken++ < q->ring.nr_ents) {
 		n = pvk_blkif_get_any_request(&q->ring, &req);
 		if (n < 0) {
 			queue_broken(q);
@@ -703,12 +708,20 @@ static void queue_push(struct bb_queue *q)
 static bool queue_spin(struct bb_queue *q)
 {
 	uint64_t budget = pvk_spin_budget(&q->spin), end;
+	int n;
 
 	if (!budget || q->inflight > PVK_SPIN_MAX_INFLIGHT)
 		return false;
 	end = now_ns() + budget;
 	do {
-		if (io_uring_cq_ready(&q->uring) || pvk_ring_peek(&q->ring))
+		if (io_uring_cq_ready(&q->uring))
+			return true;
+		n = pvk_ring_peek(&q->ring);
+		if (n < 0) {
+			queue_broken(q); /* not left for consume to see */
+			return false;
+		}
+		if (n > 0)
 			return true;
 		/* A frontend on this CPU gets it; with none, a fast return. */
 		sched_yield();

@@ -231,7 +231,10 @@ int pvk_simx_evtchn_close(xenevtchn_handle *h)
 
 int pvk_simx_evtchn_nonblock(xenevtchn_handle *h)
 {
+	/* A non-blocking caller polls the fd (as /dev/xen/evtchn's users
+	 * do): wake-ups and re-signals after unmask go through it. */
 	h->nonblock = true;
+	h->polled = true;
 	return 0;
 }
 

@@ -170,9 +170,11 @@ struct pvk_blkfront;
  *   this many microseconds (0..1000, default 0 = never), yielding the CPU
  *   between looks; the window adapts as KVM's halt polling does (see
  *   struct pvk_spin in hv.h): it shrinks to nothing while the backend is
- *   idle.  Saves the event-channel wake-ups of an I/O at low queue depth
- *   (the backend then sees a polling frontend and sends no wake-up) at
- *   the cost of CPU; pair it with pvkit-backd --poll-us.
+ *   idle, and it only polls with at most PVK_SPIN_MAX_INFLIGHT requests
+ *   in flight.  Saves the event-channel wake-ups of an I/O at low queue
+ *   depth (the backend's notification still comes, but finds nobody
+ *   asleep to wake) at the cost of CPU; pair it with pvkit-backd
+ *   --poll-us.
  */
 struct pvk_blkfront_opts {
 	unsigned int flags;

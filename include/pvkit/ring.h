@@ -390,8 +390,9 @@ PVK__RING_INLINE bool pvk_ring_push(struct pvk_ring *r)
  * claims more than it can have produced (the ring is then latched
  * broken):
  *  - front: more responses than requests we published;
- *  - back:  more requests than there are free slots (Xen's
- *           RING_REQUEST_PROD_OVERFLOW).
+ *  - back:  more requests than the slots our published responses freed
+ *           (Xen's RING_REQUEST_PROD_OVERFLOW, but counting only the
+ *           responses the frontend can have seen: stricter).
  */
 PVK__RING_INLINE int pvk_ring_peek(struct pvk_ring *r)
 {

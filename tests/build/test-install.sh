@@ -16,7 +16,7 @@ cd "$top"
 make -s --no-print-directory B="$B" headers-check ring-freestanding
 
 make -s --no-print-directory B="$B" install prefix="$tmp/usr" >/dev/null
-for f in include/pvkit/ring.h lib/libpvkit-ring.a lib/libpvkit-ring.so.0 \
+for f in include/pvkit/ring.h lib/libpvkit-ring.a lib/libpvkit-ring.so.1 \
 	 lib/pkgconfig/pvkit-ring.pc; do
 	[ -e "$tmp/usr/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
@@ -63,7 +63,7 @@ fi
 # shellcheck disable=SC2046
 cc $san -o "$tmp/consumer" "$tmp/consumer.c" $(pkg-config --cflags --libs pvkit-ring)
 LD_LIBRARY_PATH="$tmp/usr/lib" "$tmp/consumer"
-LD_LIBRARY_PATH="$tmp/usr/lib" ldd "$tmp/consumer" | grep -q "$tmp/usr/lib/libpvkit-ring.so.0" ||
+LD_LIBRARY_PATH="$tmp/usr/lib" ldd "$tmp/consumer" | grep -q "$tmp/usr/lib/libpvkit-ring.so.1" ||
 	{ echo "FAIL: consumer not linked against the installed .so"; exit 1; }
 cc $san -o "$tmp/consumer-static" "$tmp/consumer.c" $(pkg-config --cflags pvkit-ring) \
 	"$tmp/usr/lib/libpvkit-ring.a"
