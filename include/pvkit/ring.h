@@ -217,11 +217,72 @@ static inline uint32_t pvk_ring_nr_ents(size_t bytes, size_t slot_size)
  * frontend) initialises it.
  * @sring must be 8-byte aligned (a shared ring is page-aligned), so that
  * entries are naturally aligned for pvk_ring_prepare().
- * Returns 0, or -EINVAL (bad size, misaligned, too small for one entry).
+ * Returns 0, or -EINVAL (bad size, misaligned, too small for one entry);
+ * then @r (if not NULL) refuses every operation with -EINVAL.
  */
 int pvk_ring_attach(struct pvk_ring *r, enum pvk_ring_role role, void *sring,
 		    size_t bytes, size_t slot_size, size_t req_size,
 		    size_t rsp_size, pvk_ring_idx_t start, bool init);
+
+/* The same, inline: what the typed name_front_init/name_back_attach use,
+ * so that a ring kept in a local variable stays one (its state can live
+ * in registers, as a Xen ring initialised with FRONT_RING_INIT does). */
+PVK__RING_INLINE int pvk__ring_attach(struct pvk_ring *r,
+				      enum pvk_ring_role role, void *sring,
+				      size_t bytes, size_t slot_size,
+				      size_t req_size, size_t rsp_size,
+				      pvk_ring_idx_t start, bool init)
+{
+	uint32_t n = pvk_ring_nr_ents(bytes, slot_size);
+	struct pvk_sring *s = sring;
+	bool front = role == PVK_RING_FRONT;
+
+	if (!r)
+		return -EINVAL;
+	if (!sring || !n || ((uintptr_t)sring & 7) ||
+	    (role != PVK_RING_FRONT && role != PVK_RING_BACK) ||
+	    req_size > slot_size || rsp_size > slot_size ||
+	    bytes > ((size_t)PVK_PAGE_SIZE << PVK_RING_MAX_ORDER)) {
+		/* Not attached: every operation on @r fails. */
+		*r = (struct pvk_ring){ .err = -EINVAL,
+					.why = "ring not attached" };
+		return -EINVAL;
+	}
+
+	*r = (struct pvk_ring){
+		.sring = sring,
+		.nr_ents = n,
+		.slot_size = (uint32_t)slot_size,
+		.req_size = (uint32_t)req_size,
+		.rsp_size = (uint32_t)rsp_size,
+		.prod_pvt = start,
+		.pushed = start,
+		.cons = start,
+		.snap = start,
+		.role = (uint8_t)role,
+		.my_prod = front ? &s->req_prod : &s->rsp_prod,
+		.peer_prod = front ? &s->rsp_prod : &s->req_prod,
+		.my_event = front ? &s->rsp_event : &s->req_event,
+		.peer_event = front ? &s->req_event : &s->rsp_event,
+		.prod_limit = front ? start + n : start,
+		.put_max = (uint32_t)(front ? req_size : rsp_size),
+		.get_max = (uint32_t)(front ? rsp_size : req_size),
+		.slots = s->ring,
+		.top = s->ring + (size_t)n * slot_size,
+		.cslot = s->ring + (size_t)(start & (n - 1)) * slot_size,
+		.pslot = s->ring + (size_t)(start & (n - 1)) * slot_size,
+		.mask = n - 1,
+		.peer_slack = front ? 0 : n,
+	};
+	if (init) {
+		__builtin_memset(s, 0, PVK_RING_HDR_SIZE);
+		s->req_prod = s->rsp_prod = start;
+		s->req_event = s->rsp_event = start + 1;
+		/* Header visible before the caller shares the ring's address. */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+	}
+	return 0;
+}
 
 /* Human-readable reason the ring was latched broken, or NULL. */
 static inline const char *pvk_ring_broken_reason(const struct pvk_ring *r)
@@ -850,20 +911,21 @@ PVK__RING_INLINE int pvk_ring_batch_commit(struct pvk_ring_batch *b)
 		return pvk_ring_nr_ents(bytes,                                 \
 					sizeof(union name##_sring_entry));     \
 	}                                                                      \
-	static inline int name##_front_init(                                   \
+	PVK__RING_INLINE int name##_front_init(                                \
 		struct pvk_ring *r, struct name##_sring *s, size_t bytes)      \
 	{                                                                      \
-		return pvk_ring_attach(r, PVK_RING_FRONT, s, bytes,            \
-				       sizeof(union name##_sring_entry),       \
-				       sizeof(req_t), sizeof(rsp_t), 0, true); \
+		return pvk__ring_attach(r, PVK_RING_FRONT, s, bytes,           \
+					sizeof(union name##_sring_entry),      \
+					sizeof(req_t), sizeof(rsp_t), 0,       \
+					true);                                 \
 	}                                                                      \
-	static inline int name##_back_attach(                                  \
+	PVK__RING_INLINE int name##_back_attach(                               \
 		struct pvk_ring *r, struct name##_sring *s, size_t bytes)      \
 	{                                                                      \
-		return pvk_ring_attach(r, PVK_RING_BACK, s, bytes,             \
-				       sizeof(union name##_sring_entry),       \
-				       sizeof(req_t), sizeof(rsp_t), 0,        \
-				       false);                                 \
+		return pvk__ring_attach(r, PVK_RING_BACK, s, bytes,            \
+					sizeof(union name##_sring_entry),      \
+					sizeof(req_t), sizeof(rsp_t), 0,       \
+					false);                                \
 	}                                                                      \
 	static inline int name##_put_request(struct pvk_ring *r,               \
 					     const req_t *req)                 \
