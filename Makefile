@@ -46,7 +46,7 @@ WARNFLAGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	     -Werror=implicit-function-declaration -Werror=return-type
 PVK_CFLAGS := -std=gnu11 -fPIC -pthread $(WARNFLAGS) $(SANFLAGS) \
 	      -Iinclude -D_GNU_SOURCE -DPVK_VERSION='"$(VERSION)"' \
-	      -MMD -MP
+	      -DPVK_SOVERSION='"$(SOVERSION)"' -MMD -MP
 PVK_LDFLAGS := -pthread $(SANFLAGS)
 
 .DEFAULT_GOAL := all

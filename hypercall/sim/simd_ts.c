@@ -309,7 +309,8 @@ static int find_xensim(char *buf, size_t len)
 	if (!slash)
 		return -ENOENT;
 	*slash = 0;
-	if ((size_t)snprintf(buf, len, "%.*s/../lib/libpvkit-xensim.so.0",
+	if ((size_t)snprintf(buf, len,
+			     "%.*s/../lib/libpvkit-xensim.so." PVK_SOVERSION,
 			     PATH_MAX - 64, exe) >= len)
 		return -ENAMETOOLONG;
 	return access(buf, R_OK) ? -ENOENT : 0;
@@ -323,7 +324,8 @@ int simd_xenstored_spawn(void)
 
 	rc = find_xensim(lib, sizeof(lib));
 	if (rc < 0) {
-		simd_log("libpvkit-xensim.so.0 not found (set PVKIT_XENSIM)");
+		simd_log("libpvkit-xensim.so." PVK_SOVERSION
+			 " not found (set PVKIT_XENSIM)");
 		return rc;
 	}
 	if (access(simd.xenstored, X_OK)) {

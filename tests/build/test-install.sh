@@ -42,8 +42,13 @@ int main(void)
 	struct pvk_blkif_request req = { .operation = PVK_BLKIF_OP_READ, .id = 42 };
 	struct pvk_blkif_request got;
 
+	/* The back end through the library's exported pvk_ring_attach (the
+	 * typed initialisers are inline and need no library). */
 	if (pvk_blkif_front_init(&f, (void *)page, sizeof(page)) ||
-	    pvk_blkif_back_attach(&b, (void *)page, sizeof(page)))
+	    pvk_ring_attach(&b, PVK_RING_BACK, page, sizeof(page),
+			    sizeof(union pvk_blkif_sring_entry),
+			    sizeof(struct pvk_blkif_request),
+			    sizeof(struct pvk_blkif_response), 0, false))
 		return 1;
 	if (pvk_blkif_put_request(&f, &req) || !pvk_ring_push(&f))
 		return 2;
