@@ -128,7 +128,8 @@ enum pvk_ring_role {
  * One end's private view of a ring.  All fields are private; do not touch.
  * prod_pvt: next index we will produce at; pushed: last index published;
  * cons: next index we will consume; snap: validated snapshot of the peer's
- * producer index; err: 0, or the latched -EPROTO.
+ * producer index; err: 0, the latched -EPROTO, or -EINVAL after a failed
+ * attach.
  * Derived at attach so that the per-entry paths test no role: my_prod,
  * peer_prod, my_event, peer_event point at the header words by role;
  * prod_limit is the first index we may not produce at (cons, plus

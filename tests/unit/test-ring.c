@@ -1741,7 +1741,22 @@ static void t_attach_bad_args(void **state)
 	/* Nothing was written to the shared page by the failed attaches. */
 	{
 		static const unsigned char zero[PVK_RING_HDR_SIZE];
+		struct pvk_blkif_request rq = { 0 };
+		struct pvk_ring_batch bt;
 
+		assert_memory_equal(mem, zero, sizeof(zero));
+		/* And the ring of a failed attach refuses everything. */
+		assert_true(pvk_ring_is_broken(&r));
+		assert_int_equal(pvk_ring_peek(&r), -EINVAL);
+		assert_int_equal(pvk_ring_put(&r, &rq, sizeof(rq)), -EINVAL);
+		assert_int_equal(pvk_ring_get(&r, &rq, sizeof(rq)), -EINVAL);
+		assert_null(pvk_ring_prepare(&r));
+		assert_false(pvk_ring_push(&r));
+		assert_true(pvk_blkif_batch_begin(&r, &bt) < 0);
+		assert_int_equal(pvk_ring_batch_avail(&bt), 0);
+		assert_int_equal(pvk_ring_batch_space(&bt), 0);
+		assert_null(pvk_blkif_batch_prepare_request(&bt));
+		pvk_ring_batch_end(&r, &bt);
 		assert_memory_equal(mem, zero, sizeof(zero));
 	}
 	/* And the good case at the limits. */
