@@ -982,8 +982,10 @@ int bb_dev_connect(struct bb_dev *dev, const struct bb_connect *c)
 		if (err < 0)
 			goto destroy_queues;
 		q->thread_ok = true;
-		snprintf(name, sizeof(name), "bb%u.%u.%u", dev->fe_domid,
-			 dev->devid & 0xffff, i);
+		/* A thread name is 15 characters at most: cut if need be. */
+		if (snprintf(name, sizeof(name), "bb%u.%u.%u", dev->fe_domid,
+			     dev->devid & 0xffff, i) >= (int)sizeof(name))
+			name[sizeof(name) - 1] = 0;
 		pthread_setname_np(q->thread, name);
 	}
 	return 0;
