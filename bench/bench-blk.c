@@ -305,10 +305,16 @@ static int open_pv(struct pvk_hv *hv, const char *vdev,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench-blk --image PATH [--vdev xvda] [--seconds S] "
-		   "[--quick] [--poll-us N] [--max-queues N] [--no-persistent] "
-		   "[--grant-per-request] [--only randread|randwrite.qd1|qd32] "
-		   "[--demo]\n");
+	fprintf(f,
+		"usage: bench-blk --image PATH [--vdev xvda] [--seconds S] "
+		"[--quick] [--poll-us N] [--max-queues N] [--no-persistent] "
+		"[--grant-per-request] [--only randread|randwrite.qd1|qd32] "
+		"[--demo]\n"
+		"  --only W.qdN  one case: randread.qd1, randread.qd32, "
+		"randwrite.qd1, randwrite.qd32\n"
+		"  --poll-us N   blkfront polls up to N us (0..%u) before "
+		"sleeping\n",
+		PVK_BLKFRONT_MAX_POLL_US);
 }
 
 int main(int argc, char **argv)
@@ -354,7 +360,7 @@ int main(int argc, char **argv)
 			secs = 0.5;
 			break;
 		case 'p':
-			o.poll_us = (unsigned int)atoi(optarg);
+			o.poll_us = (unsigned int)strtoul(optarg, NULL, 10);
 			break;
 		case 'd':
 			demo = true;
@@ -381,6 +387,20 @@ int main(int argc, char **argv)
 	}
 	if (!image || secs <= 0 || secs > 60) {
 		usage(stderr);
+		return 2;
+	}
+	if (o.poll_us > PVK_BLKFRONT_MAX_POLL_US) {
+		fprintf(stderr, "bench-blk: --poll-us %u: at most %u\n",
+			o.poll_us, PVK_BLKFRONT_MAX_POLL_US);
+		return 2;
+	}
+	if (only && strcmp(only, "randread.qd1") &&
+	    strcmp(only, "randread.qd32") && strcmp(only, "randwrite.qd1") &&
+	    strcmp(only, "randwrite.qd32")) {
+		fprintf(stderr,
+			"bench-blk: --only %s: no such case (randread.qd1, "
+			"randread.qd32, randwrite.qd1, randwrite.qd32)\n",
+			only);
 		return 2;
 	}
 	if (stat(image, &st) < 0) {
