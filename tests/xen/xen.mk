@@ -14,10 +14,12 @@
 # that status on, so this target prints the SKIP line and succeeds.
 
 # Lane-only programs, built into $(B)/xen/bin (not installed, not run by
-# `make test`): pvk-xen-blkio drives pvkit's blkfront from the domU.
-XEN_PROGS := pvk-xen-blkio
+# `make test`): pvk-xen-blkio drives pvkit's blkfront from the domU,
+# pvk-xen-tcp moves one checksummed TCP stream for the network cells.
+XEN_PROGS := pvk-xen-blkio pvk-xen-tcp
 pvk-xen-blkio_SRCS := tests/xen/blkio.c
 pvk-xen-blkio_LIBS := front hv ring
+pvk-xen-tcp_SRCS := tests/xen/tcpio.c
 $(foreach p,$(XEN_PROGS),$(eval $(call pvk_program,$(p),xen/bin)))
 
 .PHONY: test-xen xen-progs

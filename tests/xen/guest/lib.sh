@@ -467,3 +467,277 @@ module_unload() {
 	[ -e "/sys/module/$(echo "$1" | tr - _)" ] || return 0
 	rmmod "$1"
 }
+
+# --- networking (cells 10-15) -------------------------------------------
+#
+# dom0 holds NET_DOM0_IP on the bridge NET_BRIDGE; the domU's NIC gets
+# NET_DOMU_IP.  Each cell builds the bridge (net_bridge_up) and removes
+# it in its cleanup (which also forgets the neighbour entries of the
+# previous cell's MAC).
+NET_BRIDGE=xenbr0
+NET_DOM0_IP=10.99.0.1
+NET_DOMU_IP=10.99.0.2
+NET_MIB=${NET_MIB:-16} # each direction of a TCP exchange
+NET_PORT=5201
+
+# net_bridge_up: create NET_BRIDGE (no STP: ports forward at once) with
+# dom0's address.
+net_bridge_up() {
+	modload bridge || return 1
+	[ -d "/sys/class/net/$NET_BRIDGE" ] || brctl addbr "$NET_BRIDGE" || return 1
+	ip addr add "$NET_DOM0_IP/24" dev "$NET_BRIDGE" 2>/dev/null
+	ip link set dev "$NET_BRIDGE" up
+}
+
+net_bridge_down() {
+	[ -d "/sys/class/net/$NET_BRIDGE" ] || return 0
+	ip link set dev "$NET_BRIDGE" down
+	brctl delbr "$NET_BRIDGE"
+}
+
+# vif_mac FE DEVID: the MAC the cells give a vif (Xen's OUI).
+vif_mac() {
+	printf '00:16:3e:5a:%02x:%02x\n' "$1" "$2"
+}
+
+# vif_attach FE DEVID [TYPE [MAC]]: give domain FE the network device
+# DEVID, served from dom0 by the backend that watches backend/TYPE
+# (default vif: Linux's xen-netback), with libxl's xenstore layout
+# (libxl_nic.c): the backend is told the script, bridge, MAC and MTU and
+# waits for hotplug-status (vif_hotplug plays the hotplug script); the
+# frontend's mtu node is the backend's to write.  As in vbd_attach, the
+# two state nodes are written last.
+vif_attach() {
+	local fe=$1 devid=$2 type=${3:-vif} mac=${4:-} be fp
+	[ -n "$mac" ] || mac=$(vif_mac "$fe" "$devid")
+	be=/local/domain/0/backend/$type/$fe/$devid
+	fp=/local/domain/$fe/device/vif/$devid
+	xenstore-write \
+		"$be/frontend" "$fp" "$be/frontend-id" "$fe" "$be/online" 1 \
+		"$be/script" /etc/xen/scripts/vif-bridge "$be/mac" "$mac" \
+		"$be/mtu" 1500 "$be/bridge" "$NET_BRIDGE" "$be/handle" "$devid" \
+		"$be/type" vif "$be/hotplug-status" "" \
+		"$fp/backend" "$be" "$fp/backend-id" 0 "$fp/handle" "$devid" \
+		"$fp/mac" "$mac" "$fp/mtu" 1500 "$fp/trusted" 1 || return 1
+	xenstore-chmod -r "$be" n0 "r$fe" || return 1
+	xenstore-chmod -r "$fp" "n$fe" r0 || return 1
+	xenstore-chmod "$fp/mtu" n0 "r$fe" || return 1
+	xenstore-write "$fp/state" 1 || return 1
+	xenstore-write "$be/state" 1
+}
+
+# vif_hotplug FE DEVID [IFNAME]: what Xen's vif-bridge script does when a
+# kernel backend brings a vif online: wait (20 s) for its network device
+# in dom0 (default vif<FE>.<DEVID>, xen-netback's name), enslave it to
+# NET_BRIDGE, bring it up, and report hotplug-status = connected, which
+# xen-netback waits for before it reports Connected.
+vif_hotplug() {
+	local fe=$1 devid=$2 ifname=${3:-vif$1.$2}
+	wait_present "/sys/class/net/$ifname" 20 || {
+		echo "vif_hotplug: no $ifname in dom0 after 20s" >&2
+		return 1
+	}
+	brctl addif "$NET_BRIDGE" "$ifname" || return 1
+	ip link set dev "$ifname" up || return 1
+	xenstore-write "/local/domain/0/backend/vif/$fe/$devid/hotplug-status" \
+		connected
+}
+
+# vif_connected FE DEVID [TYPE]: wait (30 s) until both ends are
+# Connected.
+vif_connected() {
+	local fe=$1 devid=$2 type=${3:-vif}
+	xs_wait "/local/domain/0/backend/$type/$fe/$devid/state" 4 30 &&
+		xs_wait "/local/domain/$fe/device/vif/$devid/state" 4 30
+}
+
+# vif_detach FE DEVID [TYPE [SECS]]: as `xl network-detach` (see
+# vbd_detach): online = 0 and Closing, wait (30 s) for Closed, remove the
+# nodes, and wait until a kernel backend's device has gone.
+vif_detach() {
+	local fe=$1 devid=$2 type=${3:-vif} secs=${4:-30} be fp fstate rc=0
+	be=/local/domain/0/backend/$type/$fe/$devid
+	fp=/local/domain/$fe/device/vif/$devid
+	xenstore-exists "$be" 2>/dev/null || {
+		xenstore-rm "$fp" 2>/dev/null
+		return 0
+	}
+	fstate=$(xenstore-read "$fp/state" 2>/dev/null)
+	if [ "${fstate:-6}" = 6 ]; then
+		xenstore-write "$be/online" 0 || rc=1
+	else
+		xenstore-write "$be/online" 0 "$be/state" 5 || rc=1
+		xs_wait "$be/state" 6 "$secs" || rc=1
+	fi
+	xenstore-rm "$be" "$fp" 2>/dev/null
+	xenstore-rm "/local/domain/0/backend/$type/$fe" 2>/dev/null
+	if ! wait_gone "/sys/bus/xen-backend/devices/$type-$fe-$devid" 10; then
+		echo "vif_detach: backend device $type-$fe-$devid still there" >&2
+		rc=1
+	fi
+	return $rc
+}
+
+# vif_show FE DEVID [TYPE]: a vif's xenstore nodes (for the log).
+vif_show() {
+	xenstore-ls -fp "/local/domain/0/backend/${3:-vif}/$1/$2" 2>&1
+	xenstore-ls -fp "/local/domain/$1/device/vif/$2" 2>&1
+	xenstore-ls -fp /local/domain/0/error 2>/dev/null
+	xenstore-ls -fp "/local/domain/$1/error" 2>/dev/null
+}
+
+wait_present() {
+	local deadline=$(($(now) + $2))
+	until [ -e "$1" ]; do
+		[ "$(now)" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+# net_ifname MAC: the network device with address MAC, if any.
+net_ifname() {
+	local d
+	for d in /sys/class/net/*; do
+		[ "$(cat "$d/address" 2>/dev/null)" = "$1" ] || continue
+		basename "$d"
+		return 0
+	done
+	return 1
+}
+
+# net_ping IP: three answered pings (20 s at most; the first waits for
+# ARP).
+net_ping() {
+	local out
+	out=$(ping -c 3 -w 20 "$1" 2>&1)
+	echo "$out" | grep -E 'packets|round-trip' | tr '\n' ' '
+	echo
+	case $out in
+	*" 3 packets received"*) return 0 ;;
+	esac
+	echo "FAIL: ping $1: $(echo "$out" | grep 'packets transmitted')" >&2
+	return 1
+}
+
+# net_stats IFNAME: a NIC's counters (busybox ip has no -s).
+net_stats() {
+	local d=/sys/class/net/$1/statistics c
+	echo "$1: $(for c in rx_packets rx_bytes rx_errors rx_dropped tx_packets \
+		tx_bytes tx_errors tx_dropped; do
+		printf '%s=%s ' "$c" "$(cat "$d/$c" 2>/dev/null)"
+	done)"
+}
+
+# net_ping_both: dom0 pings the domU, the domU pings dom0.
+net_ping_both() {
+	echo "--- dom0 -> domU ping ---"
+	net_ping "$NET_DOMU_IP" || fail "dom0 cannot ping the domU"
+	echo "--- domU -> dom0 ping ---"
+	domu net_ping "$NET_DOM0_IP" || fail "the domU cannot ping dom0: $(domu_why)"
+}
+
+# net_exchange: NET_MIB MiB of random data over TCP each way, compared by
+# sha256 on both ends; prints the rates for the log.
+net_exchange() {
+	local pat=/tmp/net.pat in=/tmp/net.in want got r n us
+	dd if=/dev/urandom of="$pat" bs=1M count="$NET_MIB" 2>/dev/null
+	want=$(sha256sum <"$pat" | cut -d' ' -f1)
+	domu net_domu_recv_start "$NET_PORT" ||
+		fail "cannot listen in the domU: $(domu_why)"
+	r=$(pvk-xen-tcp send "$NET_DOMU_IP" "$NET_PORT" 100 <"$pat") ||
+		fail "TCP send dom0 -> domU failed"
+	got=$(domu net_domu_recv_wait) ||
+		fail "TCP receive in the domU failed: $(domu_why)"
+	echo "dom0 -> domU: sent $want, domU got $got ($(net_rate "$r"))"
+	[ "$want" = "$got" ] || fail "TCP data dom0 -> domU differs"
+
+	pvk-xen-tcp recv "$((NET_PORT + 1))" "$in" 110 ||
+		fail "cannot listen in dom0"
+	DOMU_CALL_TIMEOUT=120
+	want=$(domu net_domu_send "$NET_DOM0_IP" "$((NET_PORT + 1))" "$NET_MIB") ||
+		fail "TCP send domU -> dom0 failed: $(domu_why)"
+	DOMU_CALL_TIMEOUT=60
+	net_recv_wait "$in" 30 || fail "TCP receive in dom0 failed: $(cat "$in.rc" 2>/dev/null)"
+	read -r _ n us <"$in.rc"
+	got=$(sha256sum <"$in" | cut -d' ' -f1)
+	echo "domU -> dom0: sent $want, dom0 got $got ($(net_rate "$n $us"))"
+	[ "$want" = "$got" ] || fail "TCP data domU -> dom0 differs"
+	rm -f "$pat" "$in" "$in.rc"
+}
+
+# net_rate "BYTES USECS": a rate for the log.
+net_rate() {
+	echo "$1" | awk '{ printf "%d bytes in %.2f s, %.1f MB/s",
+		$1, $2 / 1e6, ($2 > 0 ? $1 / $2 : 0) }'
+}
+
+# net_recv_wait FILE SECS: wait until pvk-xen-tcp recv wrote FILE.rc;
+# succeed when it says 0.
+net_recv_wait() {
+	local deadline=$(($(now) + $2)) rc
+	until [ -f "$1.rc" ]; do
+		[ "$(now)" -lt "$deadline" ] || {
+			echo "no end of the transfer to $1 after $2 s" >&2
+			return 1
+		}
+		sleep 0.2
+	done
+	read -r rc _ <"$1.rc"
+	[ "$rc" = 0 ]
+}
+
+# domU: net_domu_netfront QUEUES: load xen-netfront (it stays loaded)
+# and have it ask for QUEUES queues on the next vif it connects (its
+# max_queues parameter, read at connect time); make sure the kernel binds
+# new xenbus devices (see blk_domu_autoprobe).
+net_domu_netfront() {
+	modload xen-netfront || fail "cannot load xen-netfront"
+	echo "$1" >/sys/module/xen_netfront/parameters/max_queues ||
+		fail "cannot set xen-netfront's max_queues"
+	echo 1 >/sys/bus/xen/drivers_autoprobe
+}
+
+# domU: net_domu_up MAC [SECS]: wait (30 s) for the NIC with address MAC,
+# give it NET_DOMU_IP, bring it up; print its name and queue count.
+net_domu_up() {
+	local deadline=$(($(now) + ${2:-30})) ifname
+	until ifname=$(net_ifname "$1"); do
+		[ "$(now)" -lt "$deadline" ] || fail "no NIC with MAC $1 in the domU"
+		sleep 0.1
+	done
+	ip addr add "$NET_DOMU_IP/24" dev "$ifname" || fail "ip addr add failed"
+	ip link set dev "$ifname" up || fail "cannot bring $ifname up"
+	echo "$ifname queues=$(ls "/sys/class/net/$ifname/queues" | grep -c '^tx-')"
+}
+
+# domU: net_domu_gone MAC: wait (15 s) until the NIC has gone.
+net_domu_gone() {
+	local deadline=$(($(now) + 15))
+	while net_ifname "$1" >/dev/null; do
+		[ "$(now)" -lt "$deadline" ] || fail "NIC $1 still present after 15s"
+		sleep 0.1
+	done
+}
+
+# domU: net_domu_recv_start PORT: listen; net_domu_recv_wait prints the
+# sha256 of what arrived.
+net_domu_recv_start() {
+	pvk-xen-tcp recv "$1" /tmp/net.in 110
+}
+
+net_domu_recv_wait() {
+	net_recv_wait /tmp/net.in 30 ||
+		fail "receive: $(cat /tmp/net.in.rc 2>/dev/null)"
+	sha256sum </tmp/net.in | cut -d' ' -f1
+	rm -f /tmp/net.in /tmp/net.in.rc
+}
+
+# domU: net_domu_send HOST PORT MIB: send MIB MiB of random data; print
+# its sha256.
+net_domu_send() {
+	dd if=/dev/urandom of=/tmp/net.pat bs=1M count="$3" 2>/dev/null
+	pvk-xen-tcp send "$1" "$2" 100 </tmp/net.pat >/dev/null ||
+		fail "pvk-xen-tcp send to $1:$2 failed"
+	sha256sum </tmp/net.pat | cut -d' ' -f1
+	rm -f /tmp/net.pat
+}
