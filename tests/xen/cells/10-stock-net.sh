@@ -9,41 +9,121 @@
 # and the vif is detached as xl does it.  Cleanup unloads xen-netback:
 # later cells bring their own backends.
 #
-# xen-dom0-kmods: xen-netback bridge
-# xen-domu-kmods: xen-netfront
+# Cells 11-14 are this cell with pvkit on one side or both: they set
+#   NET_FRONT   kernel (xen-netfront) or pvkit (`pvkit nic serve-tap` in
+#               domU userspace, its TAP device given the domU's address)
+#   NET_BACK    kernel (xen-netback on backend/vif) or pvkit (pvkit-backd
+#               serving backend/$NET_BACK_TYPE, its TAP on the bridge)
+#   NET_QUEUES  queues xen-netfront asks for; above 1 the cell checks that
+#               the vif got several and moves data on each
+#   BACKD_NET_OPTS, NET_CHECK   pvkit-backd's options; a function run once
+#               the vif is connected (e.g. to check what was offered)
+# and source this file.
+#
+# xen-dom0-kmods: xen-netback bridge tun
+# xen-domu-kmods: xen-netfront tun
 CELL_TIMEOUT=150
-VIF_DEVID=0
+NET_FRONT=${NET_FRONT:-kernel}
+NET_BACK=${NET_BACK:-kernel}
+NET_BACK_TYPE=${NET_BACK_TYPE:-pvkvif}
+NET_QUEUES=${NET_QUEUES:-1}
+BACKD_NET_OPTS=${BACKD_NET_OPTS:-}
+NET_CHECK=${NET_CHECK:-}
+VIF_DEVID=${VIF_DEVID:-0}
+
+cell_needs() {
+	[ "$NET_BACK" = kernel ] || backd_net_needs
+	[ "$NET_FRONT" = kernel ] || domu net_domu_serve_tap_needs ||
+		skip "$(domu_why)"
+}
 
 cell_dom0() {
-	local mac
-	mac=$(vif_mac "$DOMU_ID" $VIF_DEVID)
+	local mac type=vif queues
+	mac=$(vif_mac "$DOMU_ID" "$VIF_DEVID")
+	[ "$NET_BACK" = kernel ] || type=$NET_BACK_TYPE
 	net_bridge_up || fail "cannot create the bridge $NET_BRIDGE"
-	modload xen-netback || fail "cannot load xen-netback"
-	domu net_domu_netfront 1 || fail "cannot load xen-netfront: $(domu_why)"
+	if [ "$NET_BACK" = kernel ]; then
+		modload xen-netback || fail "cannot load xen-netback"
+	else
+		backd_net_start
+	fi
+	if [ "$NET_FRONT" = kernel ]; then
+		domu net_domu_netfront "$NET_QUEUES" || fail "$(domu_why)"
+	else
+		domu blk_domu_autoprobe 0 ||
+			fail "cannot keep the domU's kernel off the vif"
+	fi
 
-	vif_attach "$DOMU_ID" $VIF_DEVID || fail "cannot write the vif's nodes"
-	vif_hotplug "$DOMU_ID" $VIF_DEVID || {
-		vif_show "$DOMU_ID" $VIF_DEVID
-		fail "xen-netback did not create vif$DOMU_ID.$VIF_DEVID"
+	vif_attach "$DOMU_ID" "$VIF_DEVID" "$type" ||
+		fail "cannot write the vif's nodes"
+	if [ "$NET_BACK" = kernel ]; then
+		vif_hotplug "$DOMU_ID" "$VIF_DEVID"
+	else
+		backd_net_hotplug "$DOMU_ID" "$VIF_DEVID"
+	fi || {
+		vif_show "$DOMU_ID" "$VIF_DEVID" "$type"
+		fail "no vif device for the domU in dom0"
 	}
-	vif_connected "$DOMU_ID" $VIF_DEVID || {
-		vif_show "$DOMU_ID" $VIF_DEVID
+	[ "$NET_FRONT" = kernel ] ||
+		domu net_domu_serve_tap "$VIF_DEVID" ||
+		fail "pvkit nic serve-tap: $(domu_why)"
+	vif_connected "$DOMU_ID" "$VIF_DEVID" "$type" || {
+		vif_show "$DOMU_ID" "$VIF_DEVID" "$type"
 		fail "the vif did not connect"
 	}
-	domu net_domu_up "$mac" || fail "the domU's NIC: $(domu_why)"
-	vif_show "$DOMU_ID" $VIF_DEVID
+	[ "$NET_FRONT" = kernel ] || mac=tun # serve-tap's TAP device
+	queues=$(domu net_domu_up "$mac") || fail "the domU's NIC: $(domu_why)"
+	echo "domU NIC: $queues"
+	vif_show "$DOMU_ID" "$VIF_DEVID" "$type"
+	[ -z "$NET_CHECK" ] || $NET_CHECK "$type"
+	[ "$NET_QUEUES" -le 1 ] || net_check_queues "$type" "${queues#*queues=}"
 
 	net_ping_both
 	net_exchange
-	net_stats "vif$DOMU_ID.$VIF_DEVID"
+	[ "$NET_QUEUES" -le 1 ] || net_exchange_streams 4
+	[ "$NET_BACK" = kernel ] && net_stats "vif$DOMU_ID.$VIF_DEVID"
+	[ "$NET_BACK" = kernel ] || backd_net_check_stats "/run/$CELL.sock"
 
-	vif_detach "$DOMU_ID" $VIF_DEVID || fail "detach did not complete"
-	domu net_domu_gone "$mac" || fail "the NIC is still in the domU after detach"
+	vif_detach "$DOMU_ID" "$VIF_DEVID" "$type" || fail "detach did not complete"
+	if [ "$NET_FRONT" = kernel ]; then
+		domu net_domu_gone "$mac" ||
+			fail "the NIC is still in the domU after detach"
+	else
+		domu net_domu_serve_tap_wait || fail "pvkit nic serve-tap: $(domu_why)"
+	fi
+	[ "$NET_BACK" = kernel ] || backd_net_stop
+}
+
+# net_check_queues TYPE N: the frontend asked for NET_QUEUES queues; the
+# vif must run on more than one, as many as both ends agreed in xenstore.
+net_check_queues() {
+	local be=/local/domain/0/backend/$1/$DOMU_ID/$VIF_DEVID max agreed
+	max=$(xenstore-read "$be/multi-queue-max-queues" 2>/dev/null)
+	agreed=$(xenstore-read \
+		"/local/domain/$DOMU_ID/device/vif/$VIF_DEVID/multi-queue-num-queues" \
+		2>/dev/null)
+	echo "queues: backend offers ${max:-none}, frontend asked $NET_QUEUES," \
+		"agreed ${agreed:-none}, the domU's NIC has $2"
+	[ "${max:-1}" -gt 1 ] || fail "the backend offers no multi-queue"
+	[ "${agreed:-1}" -gt 1 ] || fail "the vif was connected with one queue"
+	[ "$2" = "$agreed" ] ||
+		fail "the domU's NIC has $2 queues, xenstore says $agreed"
 }
 
 cell_cleanup() {
-	vif_detach "$DOMU_ID" $VIF_DEVID vif 5
+	local type=vif
+	[ "$NET_BACK" = kernel ] || type=$NET_BACK_TYPE
+	[ "$NET_FRONT" = kernel ] || domu net_domu_serve_tap_stop
+	vif_detach "$DOMU_ID" "$VIF_DEVID" "$type" 5
+	[ "$NET_FRONT" = kernel ] || domu blk_domu_autoprobe 1
+	if [ "$NET_BACK" = kernel ]; then
+		module_unload xen-netback
+	else
+		stop_daemon "/tmp/$CELL.pid"
+		echo "--- pvkit-backd log ---"
+		cat "/tmp/$CELL.backd.log" 2>/dev/null
+		rm -f "/tmp/$CELL.backd.log"
+	fi
 	net_bridge_down
-	module_unload xen-netback
 	rm -f /tmp/net.pat /tmp/net.in /tmp/net.in.rc
 }

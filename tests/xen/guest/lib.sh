@@ -594,11 +594,16 @@ wait_present() {
 	done
 }
 
-# net_ifname MAC: the network device with address MAC, if any.
+# net_ifname MAC|tun: the network device with address MAC, if any; or
+# the first TAP/TUN device.
 net_ifname() {
 	local d
 	for d in /sys/class/net/*; do
-		[ "$(cat "$d/address" 2>/dev/null)" = "$1" ] || continue
+		if [ "$1" = tun ]; then
+			[ -e "$d/tun_flags" ] || continue
+		else
+			[ "$(cat "$d/address" 2>/dev/null)" = "$1" ] || continue
+		fi
 		basename "$d"
 		return 0
 	done
@@ -697,7 +702,7 @@ net_domu_netfront() {
 	echo 1 >/sys/bus/xen/drivers_autoprobe
 }
 
-# domU: net_domu_up MAC [SECS]: wait (30 s) for the NIC with address MAC,
+# domU: net_domu_up MAC|tun [SECS]: wait (30 s) for the NIC (net_ifname),
 # give it NET_DOMU_IP, bring it up; print its name and queue count.
 net_domu_up() {
 	local deadline=$(($(now) + ${2:-30})) ifname
@@ -740,4 +745,225 @@ net_domu_send() {
 		fail "pvk-xen-tcp send to $1:$2 failed"
 	sha256sum </tmp/net.pat | cut -d' ' -f1
 	rm -f /tmp/net.pat
+}
+
+# net_exchange_streams N: N TCP streams at once each way (NET_MIB / N MiB
+# each, on ports NET_PORT + 10 ...), each compared by sha256: separate
+# flows hash to different queues of a multi-queue vif.
+net_exchange_streams() {
+	local n=$1 mib=$((NET_MIB / $1)) k want got pids="" bad=""
+	[ "$mib" -ge 1 ] || mib=1
+	domu net_domu_recv_streams "$n" $((NET_PORT + 10)) ||
+		fail "cannot listen in the domU: $(domu_why)"
+	k=0
+	while [ $k -lt "$n" ]; do
+		dd if=/dev/urandom of="/tmp/net.pat.$k" bs=1M count="$mib" 2>/dev/null
+		pvk-xen-tcp send "$NET_DOMU_IP" $((NET_PORT + 10 + k)) 100 \
+			<"/tmp/net.pat.$k" >/dev/null &
+		pids="$pids $!"
+		k=$((k + 1))
+	done
+	for k in $pids; do
+		wait "$k" || bad="$bad $k"
+	done
+	[ -z "$bad" ] || fail "TCP streams dom0 -> domU failed"
+	got=$(domu net_domu_recv_streams_wait "$n") ||
+		fail "TCP streams into the domU: $(domu_why)"
+	want=$(k=0; while [ $k -lt "$n" ]; do
+		sha256sum <"/tmp/net.pat.$k" | cut -c1-16
+		k=$((k + 1))
+	done | tr '\n' ' ')
+	echo "$n streams dom0 -> domU: sent $want, domU got $got"
+	[ "$want" = "$got" ] || fail "TCP streams dom0 -> domU differ"
+	rm -f /tmp/net.pat.*
+
+	k=0
+	while [ $k -lt "$n" ]; do
+		pvk-xen-tcp recv $((NET_PORT + 20 + k)) "/tmp/net.in.$k" 110 ||
+			fail "cannot listen in dom0"
+		k=$((k + 1))
+	done
+	DOMU_CALL_TIMEOUT=120
+	want=$(domu net_domu_send_streams "$n" "$NET_DOM0_IP" $((NET_PORT + 20)) "$mib") ||
+		fail "TCP streams domU -> dom0 failed: $(domu_why)"
+	DOMU_CALL_TIMEOUT=60
+	got=$(k=0; while [ $k -lt "$n" ]; do
+		net_recv_wait "/tmp/net.in.$k" 30 || echo "stream $k failed" >&2
+		sha256sum <"/tmp/net.in.$k" | cut -c1-16
+		k=$((k + 1))
+	done | tr '\n' ' ')
+	echo "$n streams domU -> dom0: sent $want, dom0 got $got"
+	[ "$want" = "$got" ] || fail "TCP streams domU -> dom0 differ"
+	rm -f /tmp/net.in.*
+}
+
+# domU: net_domu_recv_streams N PORT / net_domu_recv_streams_wait N:
+# N receivers on PORT...; then the short sha256 of each, in order.
+net_domu_recv_streams() {
+	local k=0
+	while [ $k -lt "$1" ]; do
+		pvk-xen-tcp recv $(($2 + k)) "/tmp/net.in.$k" 110 ||
+			fail "cannot listen on $(($2 + k))"
+		k=$((k + 1))
+	done
+}
+
+net_domu_recv_streams_wait() {
+	local k=0
+	while [ $k -lt "$1" ]; do
+		net_recv_wait "/tmp/net.in.$k" 30 ||
+			fail "stream $k: $(cat "/tmp/net.in.$k.rc" 2>/dev/null)"
+		sha256sum <"/tmp/net.in.$k" | cut -c1-16
+		k=$((k + 1))
+	done | tr '\n' ' '
+	rm -f /tmp/net.in.*
+}
+
+# domU: net_domu_send_streams N HOST PORT MIB: N senders at once; the
+# short sha256 of each stream, in order.
+net_domu_send_streams() {
+	local k=0 pids="" p
+	while [ $k -lt "$1" ]; do
+		dd if=/dev/urandom of="/tmp/net.pat.$k" bs=1M count="$4" 2>/dev/null
+		pvk-xen-tcp send "$2" $(($3 + k)) 100 <"/tmp/net.pat.$k" >/dev/null &
+		pids="$pids $!"
+		k=$((k + 1))
+	done
+	for p in $pids; do
+		wait "$p" || fail "a TCP stream to $2 failed"
+	done
+	k=0
+	while [ $k -lt "$1" ]; do
+		sha256sum <"/tmp/net.pat.$k" | cut -c1-16
+		k=$((k + 1))
+	done | tr '\n' ' '
+	rm -f /tmp/net.pat.*
+}
+
+# --- pvkit's netback in pvkit-backd (dom0) ------------------------------
+#
+# pvkit-backd serves vifs on a backend type of its own (NET_BACK_TYPE,
+# pvkvif), so it never races the kernel's xen-netback on backend/vif; the
+# frontend follows the backend path it is given.  Its TAP device goes on
+# NET_BRIDGE.
+
+# backd_net_needs: skip unless pvkit-backd has a netback.
+backd_net_needs() {
+	[ -x "$PVK_BIN/pvkit-backd" ] || skip "needs pvkit-backd (not built)"
+	pvkit-backd --help 2>&1 | grep -q 'vif' ||
+		skip "needs pvkit's netback in pvkit-backd (its --help names no vif driver)"
+}
+
+# backd_net_start: pvkit-backd serving backend/$NET_BACK_TYPE, its pid
+# in /tmp/$CELL.pid, its log in /tmp/$CELL.backd.log.
+backd_net_start() {
+	# shellcheck disable=SC2086 # options are words
+	pvkit-backd --driver "vif=$NET_BACK_TYPE" --control "/run/$CELL.sock" \
+		$BACKD_NET_OPTS >>"/tmp/$CELL.backd.log" 2>&1 &
+	echo $! >"/tmp/$CELL.pid"
+}
+
+# backd_net_stop: SIGTERM; pvkit-backd must exit 0.
+backd_net_stop() {
+	local pid rc
+	pid=$(cat "/tmp/$CELL.pid")
+	rm -f "/tmp/$CELL.pid"
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	[ $rc -eq 0 ] || fail "pvkit-backd exited with $rc on SIGTERM"
+}
+
+# backd_net_hotplug FE DEVID: the vif-bridge script's part for pvkit's
+# backend: wait (20 s) for the TAP device it made for the vif (a tun
+# device in dom0 on no bridge yet, or one whose name ends in FE.DEVID),
+# put it on NET_BRIDGE unless the backend did, bring it up, report
+# hotplug-status = connected.
+backd_net_hotplug() {
+	local deadline=$(($(now) + 20)) ifname="" d
+	while [ -z "$ifname" ]; do
+		for d in /sys/class/net/*; do
+			[ -e "$d/tun_flags" ] || continue
+			case $d in
+			*"$1.$2") ifname=$(basename "$d") && break ;;
+			esac
+			[ -e "$d/master" ] || ifname=$(basename "$d")
+		done
+		[ -n "$ifname" ] && break
+		[ "$(now)" -lt "$deadline" ] || {
+			echo "backd_net_hotplug: no TAP device in dom0 after 20s" >&2
+			tail -n 5 "/tmp/$CELL.backd.log" >&2
+			return 1
+		}
+		sleep 0.1
+	done
+	echo "pvkit-backd's TAP for vif $1/$2: $ifname"
+	[ -e "/sys/class/net/$ifname/master" ] ||
+		brctl addif "$NET_BRIDGE" "$ifname" || return 1
+	ip link set dev "$ifname" up || return 1
+	xenstore-write \
+		"/local/domain/0/backend/$NET_BACK_TYPE/$1/$2/hotplug-status" connected
+}
+
+# backd_net_check_stats SOCKET: pvkit-backd's counters for the vif
+# (`pvkit stats show --raw`): traffic both ways, no error, not broken.
+backd_net_check_stats() {
+	local out line
+	out=$(pvkit stats show --raw --socket "$1") || fail "pvkit stats failed"
+	echo "--- pvkit stats ---"
+	echo "$out"
+	line=$(echo "$out" | grep -m1 '^counters ')
+	[ -n "$line" ] || fail "pvkit-backd reports no device"
+	case " $line " in
+	*" broken=0 "*) ;;
+	*" broken="*) fail "pvkit-backd latched the vif broken: $line" ;;
+	esac
+	case " $line " in
+	*" errors="[1-9]*) fail "pvkit-backd counted errors: $line" ;;
+	esac
+}
+
+# --- pvkit's netfront in the domU (`pvkit nic serve-tap`) ---------------
+
+# domU: net_domu_serve_tap_needs: fail (the cell skips) without it.
+net_domu_serve_tap_needs() {
+	pvkit nic serve-tap --help >/dev/null 2>&1 ||
+		fail "needs pvkit's netfront (\`pvkit nic serve-tap\`)"
+}
+
+# domU: net_domu_serve_tap DEVID: pvkit's netfront on vif DEVID in the
+# background, bridging it to a TAP device of the domU; wait (30 s) for
+# the TAP.
+net_domu_serve_tap() {
+	local deadline=$(($(now) + 30))
+	pvkit nic serve-tap "$1" >/tmp/serve-tap.log 2>&1 &
+	echo $! >/tmp/serve-tap.pid
+	until net_ifname tun >/dev/null; do
+		kill -0 "$(cat /tmp/serve-tap.pid)" 2>/dev/null || {
+			cat /tmp/serve-tap.log >&2
+			fail "pvkit nic serve-tap exited: $(tail -n1 /tmp/serve-tap.log)"
+		}
+		[ "$(now)" -lt "$deadline" ] || fail "no TAP device after 30s"
+		sleep 0.1
+	done
+}
+
+# domU: net_domu_serve_tap_wait: after the detach, serve-tap must end
+# (15 s) with status 0.
+net_domu_serve_tap_wait() {
+	local pid rc deadline=$(($(now) + 15))
+	pid=$(cat /tmp/serve-tap.pid)
+	while kill -0 "$pid" 2>/dev/null; do
+		[ "$(now)" -lt "$deadline" ] ||
+			fail "pvkit nic serve-tap still running 15s after the detach"
+		sleep 0.1
+	done
+	cat /tmp/serve-tap.log >&2
+	rm -f /tmp/serve-tap.pid
+	wait "$pid" 2>/dev/null
+}
+
+net_domu_serve_tap_stop() {
+	stop_daemon /tmp/serve-tap.pid
+	cat /tmp/serve-tap.log 2>/dev/null
 }
