@@ -14,8 +14,9 @@
 #               domU userspace, its TAP device given the domU's address)
 #   NET_BACK    kernel (xen-netback on backend/vif) or pvkit (pvkit-backd
 #               serving backend/$NET_BACK_TYPE, its TAP on the bridge)
-#   NET_QUEUES  queues xen-netfront asks for; above 1 the cell checks that
-#               the vif got several and moves data on each
+#   NET_QUEUES  queues xen-netfront asks for (and xen-netback offers);
+#               above 1 the cell checks that the vif got several and
+#               moves data on several streams at once
 #   BACKD_NET_OPTS, NET_CHECK   pvkit-backd's options; a function run once
 #               the vif is connected (e.g. to check what was offered)
 # and source this file.
@@ -44,6 +45,9 @@ cell_dom0() {
 	net_bridge_up || fail "cannot create the bridge $NET_BRIDGE"
 	if [ "$NET_BACK" = kernel ]; then
 		modload xen-netback || fail "cannot load xen-netback"
+		# Its default is dom0's vCPU count (1).
+		echo "$NET_QUEUES" >/sys/module/xen_netback/parameters/max_queues ||
+			fail "cannot set xen-netback's max_queues"
 	else
 		backd_net_start
 	fi
