@@ -33,7 +33,7 @@ xendir=${XEN_DIR:-$build/xen}
 cache=${XEN_CACHE:-$repo/build/xen}
 logs=$xendir/logs
 boot_timeout=${XEN_BOOT_TIMEOUT:-240} # QEMU start to "ready"
-total_timeout=${XEN_TIMEOUT:-570}     # the whole run
+total_timeout=${XEN_TIMEOUT:-1200}    # the whole run
 
 skip() {
 	echo "SKIP: real-Xen lane: $*"
