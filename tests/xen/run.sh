@@ -138,7 +138,7 @@ send_next() {
 
 print_result() { # CELL
 	local c=$1
-	printf '%-4s  %-36s %6ss  %s\n' "${result[$c]}" "$c" "${secs[$c]:-0.0}" "${reason[$c]:-}"
+	printf '%-4s  %-40s %6ss  %s\n' "${result[$c]}" "$c" "${secs[$c]:-0.0}" "${reason[$c]:-}"
 	if [ "${result[$c]}" = FAIL ] && [ -s "$logs/$c.log" ]; then
 		echo "----- last 40 lines of $logs/$c.log -----"
 		tail -n 40 "$logs/$c.log"
