@@ -22,7 +22,7 @@ cell_needs() {
 }
 
 cell_dom0() {
-	local img=/tmp/$CELL.img pid rc
+	local img=/tmp/$CELL.img
 	if [ -n "$KERNEL_BLKBACK" ]; then
 		[ "$BACKEND_TYPE" != vbd ] ||
 			fail "pvkit-backd and xen-blkback cannot both serve vbd"
@@ -48,12 +48,7 @@ cell_dom0() {
 
 	vbd_detach "$DOMU_ID" xvdb "$BACKEND_TYPE" || fail "detach did not complete"
 	domu blk_domu_wait_gone xvdb || fail "xvdb still present after detach"
-	pid=$(cat "/tmp/$CELL.pid")
-	rm -f "/tmp/$CELL.pid"
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$?
-	[ $rc -eq 0 ] || fail "pvkit-backd exited with $rc on SIGTERM"
+	backd_term
 }
 
 # backd_start [LOG]: start pvkit-backd in the background of the cell's

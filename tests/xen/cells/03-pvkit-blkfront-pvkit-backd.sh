@@ -18,7 +18,7 @@ cell_needs() {
 }
 
 cell_dom0() {
-	local img=/tmp/$CELL.img pid rc
+	local img=/tmp/$CELL.img
 	if [ -n "$KERNEL_BLKBACK" ]; then
 		[ "$BACKEND_TYPE" != vbd ] ||
 			fail "pvkit-backd and xen-blkback cannot both serve vbd"
@@ -46,12 +46,7 @@ cell_dom0() {
 	vbd_show "$DOMU_ID" xvdd "$BACKEND_TYPE"
 
 	vbd_detach "$DOMU_ID" xvdd "$BACKEND_TYPE" || fail "detach did not complete"
-	pid=$(cat "/tmp/$CELL.pid")
-	rm -f "/tmp/$CELL.pid"
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$?
-	[ $rc -eq 0 ] || fail "pvkit-backd exited with $rc on SIGTERM"
+	backd_term
 }
 
 cell_cleanup() {

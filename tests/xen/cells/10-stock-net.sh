@@ -39,18 +39,10 @@ cell_needs() {
 }
 
 cell_dom0() {
-	local mac type=vif queues
+	local mac type queues
 	mac=$(vif_mac "$DOMU_ID" "$VIF_DEVID")
-	[ "$NET_BACK" = kernel ] || type=$NET_BACK_TYPE
-	net_bridge_up || fail "cannot create the bridge $NET_BRIDGE"
-	if [ "$NET_BACK" = kernel ]; then
-		modload xen-netback || fail "cannot load xen-netback"
-		# Its default is dom0's vCPU count (1).
-		echo "$NET_QUEUES" >/sys/module/xen_netback/parameters/max_queues ||
-			fail "cannot set xen-netback's max_queues"
-	else
-		backd_net_start
-	fi
+	type=$(net_back_type)
+	net_back_start "$NET_QUEUES"
 	if [ "$NET_FRONT" = kernel ]; then
 		domu net_domu_netfront "$NET_QUEUES" || fail "$(domu_why)"
 	else
@@ -60,11 +52,7 @@ cell_dom0() {
 
 	vif_attach "$DOMU_ID" "$VIF_DEVID" "$type" ||
 		fail "cannot write the vif's nodes"
-	if [ "$NET_BACK" = kernel ]; then
-		vif_hotplug "$DOMU_ID" "$VIF_DEVID"
-	else
-		backd_net_hotplug "$DOMU_ID" "$VIF_DEVID"
-	fi || {
+	net_back_hotplug "$DOMU_ID" "$VIF_DEVID" || {
 		vif_show "$DOMU_ID" "$VIF_DEVID" "$type"
 		fail "no vif device for the domU in dom0"
 	}
@@ -86,7 +74,7 @@ cell_dom0() {
 	net_exchange
 	[ "$NET_QUEUES" -le 1 ] || net_exchange_streams 4
 	[ "$NET_BACK" = kernel ] && net_stats "vif$DOMU_ID.$VIF_DEVID"
-	[ "$NET_BACK" = kernel ] || backd_net_check_stats "/run/$CELL.sock"
+	[ "$NET_BACK" = kernel ] || backd_check_stats "/run/$CELL.sock" vif
 
 	vif_detach "$DOMU_ID" "$VIF_DEVID" "$type" || fail "detach did not complete"
 	if [ "$NET_FRONT" = kernel ]; then
@@ -95,7 +83,7 @@ cell_dom0() {
 	else
 		domu net_domu_serve_tap_wait || fail "pvkit nic serve-tap: $(domu_why)"
 	fi
-	[ "$NET_BACK" = kernel ] || backd_net_stop
+	[ "$NET_BACK" = kernel ] || backd_term
 }
 
 # net_check_queues TYPE N: the frontend asked for NET_QUEUES queues; the
@@ -115,19 +103,8 @@ net_check_queues() {
 }
 
 cell_cleanup() {
-	local type=vif
-	[ "$NET_BACK" = kernel ] || type=$NET_BACK_TYPE
 	[ "$NET_FRONT" = kernel ] || domu net_domu_serve_tap_stop
-	vif_detach "$DOMU_ID" "$VIF_DEVID" "$type" 5
+	vif_detach "$DOMU_ID" "$VIF_DEVID" "$(net_back_type)" 5
 	[ "$NET_FRONT" = kernel ] || domu blk_domu_autoprobe 1
-	if [ "$NET_BACK" = kernel ]; then
-		module_unload xen-netback
-	else
-		stop_daemon "/tmp/$CELL.pid"
-		echo "--- pvkit-backd log ---"
-		cat "/tmp/$CELL.backd.log" 2>/dev/null
-		rm -f "/tmp/$CELL.backd.log"
-	fi
-	net_bridge_down
-	rm -f /tmp/net.pat /tmp/net.in /tmp/net.in.rc
+	net_back_cleanup
 }

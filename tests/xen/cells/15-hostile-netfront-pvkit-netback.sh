@@ -32,19 +32,14 @@ cell_needs() {
 }
 
 cell_dom0() {
-	local c devid=$EVIL_DEVID out mac type=vif
-	[ "$NET_BACK" = kernel ] || type=$NET_BACK_TYPE
-	net_bridge_up || fail "cannot create the bridge $NET_BRIDGE"
-	if [ "$NET_BACK" = kernel ]; then
-		modload xen-netback || fail "cannot load xen-netback"
-	else
-		backd_net_start
-	fi
+	local c devid=$EVIL_DEVID out mac type
+	type=$(net_back_type)
+	net_back_start
 	domu blk_domu_autoprobe 0 || fail "cannot keep the domU's kernel off the vifs"
 	for c in $EVIL_CASES; do
 		echo "=== $c (vif $devid) ==="
 		vif_attach "$DOMU_ID" $devid $type || fail "cannot write the vif's nodes"
-		evil_hotplug $devid || fail "$c: no device in dom0 for the vif"
+		net_back_hotplug "$DOMU_ID" $devid || fail "$c: no device in dom0 for the vif"
 		arping -c 12 -w 6 -I "$NET_BRIDGE" 10.99.0.77 >/dev/null 2>&1 &
 		out=$(domu pvk-xen-netevil $devid "$c") ||
 			fail "$c: pvk-xen-netevil: $(domu_why)"
@@ -63,7 +58,7 @@ cell_dom0() {
 	domu net_domu_netfront 1 || fail "$(domu_why)"
 	mac=$(vif_mac "$DOMU_ID" $devid)
 	vif_attach "$DOMU_ID" $devid $type || fail "cannot write the vif's nodes"
-	evil_hotplug $devid || fail "no device for the good vif"
+	net_back_hotplug "$DOMU_ID" $devid || fail "no device for the good vif"
 	vif_connected "$DOMU_ID" $devid $type || {
 		vif_show "$DOMU_ID" $devid $type
 		fail "the good vif did not connect"
@@ -75,15 +70,7 @@ cell_dom0() {
 		pvkit stats show --raw --socket "/run/$CELL.sock"
 	vif_detach "$DOMU_ID" $devid $type || fail "detach did not complete"
 	domu net_domu_gone "$mac" || fail "the NIC is still in the domU after detach"
-	[ "$NET_BACK" = kernel ] || backd_net_stop
-}
-
-evil_hotplug() {
-	if [ "$NET_BACK" = kernel ]; then
-		vif_hotplug "$DOMU_ID" "$1"
-	else
-		backd_net_hotplug "$DOMU_ID" "$1"
-	fi
+	[ "$NET_BACK" = kernel ] || backd_term
 }
 
 # evil_check CASE OUT: what the backend must have done.  pvkit: be alive
@@ -123,21 +110,11 @@ evil_check() {
 }
 
 cell_cleanup() {
-	local devid=$EVIL_DEVID c type=vif
-	[ "$NET_BACK" = kernel ] || type=$NET_BACK_TYPE
+	local devid=$EVIL_DEVID c
 	for c in $EVIL_CASES good; do
-		vif_detach "$DOMU_ID" $devid $type 5
+		vif_detach "$DOMU_ID" $devid "$(net_back_type)" 5
 		devid=$((devid + 1))
 	done
 	domu blk_domu_autoprobe 1
-	if [ "$NET_BACK" = kernel ]; then
-		module_unload xen-netback
-	else
-		stop_daemon "/tmp/$CELL.pid"
-		echo "--- pvkit-backd log ---"
-		cat "/tmp/$CELL.backd.log" 2>/dev/null
-		rm -f "/tmp/$CELL.backd.log"
-	fi
-	net_bridge_down
-	rm -f /tmp/net.pat /tmp/net.in /tmp/net.in.rc
+	net_back_cleanup
 }

@@ -202,10 +202,17 @@ vbd_number() {
 # Closing; neither will Linux's blkback then, which only follows the
 # frontend's state: with the frontend Closed, the nodes are just removed.
 vbd_detach() {
-	local fe=$1 type=${3:-vbd} secs=${4:-30} dev be fp fstate sysdev rc=0
+	local dev
 	dev=$(vbd_number "$2") || return 1
+	dev_detach vbd "$1" "$dev" "${3:-vbd}" "${4:-30}"
+}
+
+# dev_detach KIND FE DEV TYPE SECS: vbd_detach and vif_detach: device DEV
+# of kind KIND (vbd, vif) of domain FE, served from backend/TYPE.
+dev_detach() {
+	local kind=$1 fe=$2 dev=$3 type=$4 secs=$5 be fp fstate sysdev rc=0
 	be=/local/domain/0/backend/$type/$fe/$dev
-	fp=/local/domain/$fe/device/vbd/$dev
+	fp=/local/domain/$fe/device/$kind/$dev
 	sysdev=/sys/bus/xen-backend/devices/$type-$fe-$dev
 	xenstore-exists "$be" 2>/dev/null || {
 		xenstore-rm "$fp" 2>/dev/null
@@ -221,16 +228,25 @@ vbd_detach() {
 	xenstore-rm "$be" "$fp" 2>/dev/null
 	xenstore-rm "/local/domain/0/backend/$type/$fe" 2>/dev/null
 	if ! wait_gone "$sysdev" 10; then
-		echo "vbd_detach: $sysdev still there" >&2
+		echo "${kind}_detach: $sysdev still there" >&2
 		rc=1
 	fi
 	return $rc
 }
 
-# wait_gone PATH SECS: wait until PATH does not exist.
+# wait_gone PATH SECS: wait until PATH does not exist; wait_present
+# PATH SECS: until it does.
 wait_gone() {
+	wait_path "$1" "$2" gone
+}
+
+wait_present() {
+	wait_path "$1" "$2" present
+}
+
+wait_path() {
 	local deadline=$(($(now) + $2))
-	while [ -e "$1" ]; do
+	while if [ -e "$1" ]; then [ "$3" = gone ]; else [ "$3" = present ]; fi; do
 		[ "$(now)" -lt "$deadline" ] || return 1
 		sleep 0.1
 	done
@@ -240,11 +256,16 @@ wait_gone() {
 vbd_show() {
 	local dev
 	dev=$(vbd_number "$2") || return 1
-	xenstore-ls -fp "/local/domain/0/backend/${3:-vbd}/$1/$dev" 2>&1
-	xenstore-ls -fp "/local/domain/$1/device/vbd/$dev" 2>&1
+	dev_show vbd "$1" "$dev" "${3:-vbd}"
+}
+
+# dev_show KIND FE DEV TYPE: see vbd_show.
+dev_show() {
+	xenstore-ls -fp "/local/domain/0/backend/$4/$2/$3" 2>&1
+	xenstore-ls -fp "/local/domain/$2/device/$1/$3" 2>&1
 	# xenbus_dev_fatal() and friends leave their reasons here.
 	xenstore-ls -fp /local/domain/0/error 2>/dev/null
-	xenstore-ls -fp "/local/domain/$1/error" 2>/dev/null
+	xenstore-ls -fp "/local/domain/$2/error" 2>/dev/null
 }
 
 # --- data checks shared by the block cells ----------------------------
@@ -402,9 +423,10 @@ backd_wait_taken() {
 	fail "pvkit-backd did not take the vbd: $(tail -n1 "$4")"
 }
 
-# backd_check_stats SOCKET: pvkit-backd's own view of the device it
-# serves (`pvkit stats show --raw`): it must have done reads and writes,
-# counted no error and not latched the device broken.
+# backd_check_stats SOCKET [vbd|vif]: pvkit-backd's own view of the
+# device it serves (`pvkit stats show --raw`): it must have counted no
+# error and not latched the device broken; a vbd must have done reads and
+# writes.
 backd_check_stats() {
 	local out line
 	out=$(pvkit stats show --raw --socket "$1") || fail "pvkit stats failed"
@@ -412,7 +434,7 @@ backd_check_stats() {
 	echo "$out"
 	line=$(echo "$out" | grep -m1 '^counters ')
 	[ -n "$line" ] || fail "pvkit-backd reports no device"
-	case " $line " in
+	[ "${2:-vbd}" != vbd ] || case " $line " in
 	*" reads=0 "* | *" writes=0 "*) fail "pvkit-backd saw no I/O: $line" ;;
 	esac
 	case " $line " in
@@ -423,6 +445,18 @@ backd_check_stats() {
 	*" broken=0 "*) ;;
 	*) fail "pvkit-backd latched the device broken: $line" ;;
 	esac
+}
+
+# backd_term: SIGTERM the cell's pvkit-backd (a child of this shell, its
+# pid in /tmp/$CELL.pid), which must answer everything and exit 0.
+backd_term() {
+	local pid rc
+	pid=$(cat "/tmp/$CELL.pid")
+	rm -f "/tmp/$CELL.pid"
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	[ $rc -eq 0 ] || fail "pvkit-backd exited with $rc on SIGTERM"
 }
 
 # --- cleanup helpers ---------------------------------------------------
@@ -555,43 +589,12 @@ vif_connected() {
 # vbd_detach): online = 0 and Closing, wait (30 s) for Closed, remove the
 # nodes, and wait until a kernel backend's device has gone.
 vif_detach() {
-	local fe=$1 devid=$2 type=${3:-vif} secs=${4:-30} be fp fstate rc=0
-	be=/local/domain/0/backend/$type/$fe/$devid
-	fp=/local/domain/$fe/device/vif/$devid
-	xenstore-exists "$be" 2>/dev/null || {
-		xenstore-rm "$fp" 2>/dev/null
-		return 0
-	}
-	fstate=$(xenstore-read "$fp/state" 2>/dev/null)
-	if [ "${fstate:-6}" = 6 ]; then
-		xenstore-write "$be/online" 0 || rc=1
-	else
-		xenstore-write "$be/online" 0 "$be/state" 5 || rc=1
-		xs_wait "$be/state" 6 "$secs" || rc=1
-	fi
-	xenstore-rm "$be" "$fp" 2>/dev/null
-	xenstore-rm "/local/domain/0/backend/$type/$fe" 2>/dev/null
-	if ! wait_gone "/sys/bus/xen-backend/devices/$type-$fe-$devid" 10; then
-		echo "vif_detach: backend device $type-$fe-$devid still there" >&2
-		rc=1
-	fi
-	return $rc
+	dev_detach vif "$1" "$2" "${3:-vif}" "${4:-30}"
 }
 
 # vif_show FE DEVID [TYPE]: a vif's xenstore nodes (for the log).
 vif_show() {
-	xenstore-ls -fp "/local/domain/0/backend/${3:-vif}/$1/$2" 2>&1
-	xenstore-ls -fp "/local/domain/$1/device/vif/$2" 2>&1
-	xenstore-ls -fp /local/domain/0/error 2>/dev/null
-	xenstore-ls -fp "/local/domain/$1/error" 2>/dev/null
-}
-
-wait_present() {
-	local deadline=$(($(now) + $2))
-	until [ -e "$1" ]; do
-		[ "$(now)" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
+	dev_show vif "$1" "$2" "${3:-vif}"
 }
 
 # net_ifname MAC|tun: the network device with address MAC, if any; or
@@ -748,58 +751,34 @@ net_domu_send() {
 }
 
 # net_exchange_streams N: N TCP streams at once each way (NET_MIB / N MiB
-# each, on ports NET_PORT + 10 ...), each compared by sha256: separate
-# flows hash to different queues of a multi-queue vif.
+# each), each compared by sha256: separate flows hash to different
+# queues of a multi-queue vif.
 net_exchange_streams() {
-	local n=$1 mib=$((NET_MIB / $1)) k want got pids="" bad=""
+	local n=$1 mib=$((NET_MIB / $1)) want got
 	[ "$mib" -ge 1 ] || mib=1
-	domu net_domu_recv_streams "$n" $((NET_PORT + 10)) ||
+	domu streams_recv "$n" $((NET_PORT + 10)) ||
 		fail "cannot listen in the domU: $(domu_why)"
-	k=0
-	while [ $k -lt "$n" ]; do
-		dd if=/dev/urandom of="/tmp/net.pat.$k" bs=1M count="$mib" 2>/dev/null
-		pvk-xen-tcp send "$NET_DOMU_IP" $((NET_PORT + 10 + k)) 100 \
-			<"/tmp/net.pat.$k" >/dev/null &
-		pids="$pids $!"
-		k=$((k + 1))
-	done
-	for k in $pids; do
-		wait "$k" || bad="$bad $k"
-	done
-	[ -z "$bad" ] || fail "TCP streams dom0 -> domU failed"
-	got=$(domu net_domu_recv_streams_wait "$n") ||
-		fail "TCP streams into the domU: $(domu_why)"
-	want=$(k=0; while [ $k -lt "$n" ]; do
-		sha256sum <"/tmp/net.pat.$k" | cut -c1-16
-		k=$((k + 1))
-	done | tr '\n' ' ')
+	want=$(streams_send "$n" "$NET_DOMU_IP" $((NET_PORT + 10)) "$mib") ||
+		fail "TCP streams dom0 -> domU failed"
+	got=$(domu streams_sums "$n") || fail "TCP streams into the domU: $(domu_why)"
 	echo "$n streams dom0 -> domU: sent $want, domU got $got"
 	[ "$want" = "$got" ] || fail "TCP streams dom0 -> domU differ"
-	rm -f /tmp/net.pat.*
 
-	k=0
-	while [ $k -lt "$n" ]; do
-		pvk-xen-tcp recv $((NET_PORT + 20 + k)) "/tmp/net.in.$k" 110 ||
-			fail "cannot listen in dom0"
-		k=$((k + 1))
-	done
+	streams_recv "$n" $((NET_PORT + 20))
 	DOMU_CALL_TIMEOUT=120
-	want=$(domu net_domu_send_streams "$n" "$NET_DOM0_IP" $((NET_PORT + 20)) "$mib") ||
+	want=$(domu streams_send "$n" "$NET_DOM0_IP" $((NET_PORT + 20)) "$mib") ||
 		fail "TCP streams domU -> dom0 failed: $(domu_why)"
 	DOMU_CALL_TIMEOUT=60
-	got=$(k=0; while [ $k -lt "$n" ]; do
-		net_recv_wait "/tmp/net.in.$k" 30 || echo "stream $k failed" >&2
-		sha256sum <"/tmp/net.in.$k" | cut -c1-16
-		k=$((k + 1))
-	done | tr '\n' ' ')
+	got=$(streams_sums "$n") || fail "TCP streams into dom0 failed"
 	echo "$n streams domU -> dom0: sent $want, dom0 got $got"
 	[ "$want" = "$got" ] || fail "TCP streams domU -> dom0 differ"
-	rm -f /tmp/net.in.*
 }
 
-# domU: net_domu_recv_streams N PORT / net_domu_recv_streams_wait N:
-# N receivers on PORT...; then the short sha256 of each, in order.
-net_domu_recv_streams() {
+# Either domain: streams_recv N PORT starts N receivers (PORT, PORT+1,
+# ...) into /tmp/net.in.K; streams_sums N waits for them and prints the
+# short sha256 of each stream, in order; streams_send N HOST PORT MIB
+# sends N streams of MIB MiB of random data at once and prints theirs.
+streams_recv() {
 	local k=0
 	while [ $k -lt "$1" ]; do
 		pvk-xen-tcp recv $(($2 + k)) "/tmp/net.in.$k" 110 ||
@@ -808,41 +787,37 @@ net_domu_recv_streams() {
 	done
 }
 
-net_domu_recv_streams_wait() {
-	local k=0
+streams_sums() {
+	local k=0 sums=""
 	while [ $k -lt "$1" ]; do
 		net_recv_wait "/tmp/net.in.$k" 30 ||
 			fail "stream $k: $(cat "/tmp/net.in.$k.rc" 2>/dev/null)"
-		sha256sum <"/tmp/net.in.$k" | cut -c1-16
+		sums="$sums $(sha256sum <"/tmp/net.in.$k" | cut -c1-16)"
 		k=$((k + 1))
-	done | tr '\n' ' '
+	done
 	rm -f /tmp/net.in.*
+	echo "${sums# }"
 }
 
-# domU: net_domu_send_streams N HOST PORT MIB: N senders at once; the
-# short sha256 of each stream, in order.
-net_domu_send_streams() {
-	local k=0 pids="" p
+streams_send() {
+	local k=0 pids="" p sums=""
 	while [ $k -lt "$1" ]; do
 		dd if=/dev/urandom of="/tmp/net.pat.$k" bs=1M count="$4" 2>/dev/null
 		pvk-xen-tcp send "$2" $(($3 + k)) 100 <"/tmp/net.pat.$k" >/dev/null &
 		pids="$pids $!"
+		sums="$sums $(sha256sum <"/tmp/net.pat.$k" | cut -c1-16)"
 		k=$((k + 1))
 	done
 	for p in $pids; do
 		wait "$p" || fail "a TCP stream to $2 failed"
 	done
-	k=0
-	while [ $k -lt "$1" ]; do
-		sha256sum <"/tmp/net.pat.$k" | cut -c1-16
-		k=$((k + 1))
-	done | tr '\n' ' '
 	rm -f /tmp/net.pat.*
+	echo "${sums# }"
 }
 
 # --- pvkit's netback in pvkit-backd (dom0) ------------------------------
 #
-# pvkit-backd serves vifs on a backend type of its own (NET_BACK_TYPE,
+# pvkit-backd (NET_BACK=pvkit) serves vifs on a backend type of its own (NET_BACK_TYPE,
 # pvkvif), so it never races the kernel's xen-netback on backend/vif; the
 # frontend follows the backend path it is given.  Its TAP device goes on
 # NET_BRIDGE.
@@ -861,17 +836,6 @@ backd_net_start() {
 	pvkit-backd --driver "vif=$NET_BACK_TYPE" --control "/run/$CELL.sock" \
 		$BACKD_NET_OPTS >>"/tmp/$CELL.backd.log" 2>&1 &
 	echo $! >"/tmp/$CELL.pid"
-}
-
-# backd_net_stop: SIGTERM; pvkit-backd must exit 0.
-backd_net_stop() {
-	local pid rc
-	pid=$(cat "/tmp/$CELL.pid")
-	rm -f "/tmp/$CELL.pid"
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$?
-	[ $rc -eq 0 ] || fail "pvkit-backd exited with $rc on SIGTERM"
 }
 
 # backd_net_hotplug FE DEVID: the vif-bridge script's part for pvkit's
@@ -905,22 +869,50 @@ backd_net_hotplug() {
 		"/local/domain/0/backend/$NET_BACK_TYPE/$1/$2/hotplug-status" connected
 }
 
-# backd_net_check_stats SOCKET: pvkit-backd's counters for the vif
-# (`pvkit stats show --raw`): traffic both ways, no error, not broken.
-backd_net_check_stats() {
-	local out line
-	out=$(pvkit stats show --raw --socket "$1") || fail "pvkit stats failed"
-	echo "--- pvkit stats ---"
-	echo "$out"
-	line=$(echo "$out" | grep -m1 '^counters ')
-	[ -n "$line" ] || fail "pvkit-backd reports no device"
-	case " $line " in
-	*" broken=0 "*) ;;
-	*" broken="*) fail "pvkit-backd latched the vif broken: $line" ;;
-	esac
-	case " $line " in
-	*" errors="[1-9]*) fail "pvkit-backd counted errors: $line" ;;
-	esac
+# --- the cell's backend: NET_BACK = kernel (xen-netback on backend/vif)
+# or pvkit (pvkit-backd on backend/$NET_BACK_TYPE) ----------------------
+
+# net_back_type: the backend directory's type.
+net_back_type() {
+	if [ "$NET_BACK" = kernel ]; then echo vif; else echo "$NET_BACK_TYPE"; fi
+}
+
+# net_back_start [QUEUES]: the bridge, then the backend (xen-netback
+# offering QUEUES queues, default 1; or pvkit-backd).
+net_back_start() {
+	net_bridge_up || fail "cannot create the bridge $NET_BRIDGE"
+	[ "$NET_BACK" = kernel ] || {
+		backd_net_start
+		return
+	}
+	modload xen-netback || fail "cannot load xen-netback"
+	# Its default is dom0's vCPU count (1).
+	echo "${1:-1}" >/sys/module/xen_netback/parameters/max_queues ||
+		fail "cannot set xen-netback's max_queues"
+}
+
+# net_back_hotplug FE DEVID: vif_hotplug or backd_net_hotplug.
+net_back_hotplug() {
+	if [ "$NET_BACK" = kernel ]; then
+		vif_hotplug "$1" "$2"
+	else
+		backd_net_hotplug "$1" "$2"
+	fi
+}
+
+# net_back_cleanup: stop the backend (its log into the cell's), remove
+# the bridge and the exchange's files.
+net_back_cleanup() {
+	if [ "$NET_BACK" = kernel ]; then
+		module_unload xen-netback
+	else
+		stop_daemon "/tmp/$CELL.pid"
+		echo "--- pvkit-backd log ---"
+		cat "/tmp/$CELL.backd.log" 2>/dev/null
+		rm -f "/tmp/$CELL.backd.log"
+	fi
+	net_bridge_down
+	rm -f /tmp/net.pat /tmp/net.in /tmp/net.in.rc
 }
 
 # --- pvkit's netfront in the domU (`pvkit nic serve-tap`) ---------------
