@@ -6,7 +6,8 @@
 # nothing on an incremental build.
 
 DEB_BUILD_DEPS := gcc make pkg-config libxen-dev libcmocka-dev liburing-dev \
-		  xen-utils-4.17 xenstore-utils libnbd-bin qemu-utils
+		  xen-utils-4.17 xenstore-utils libnbd-bin qemu-utils \
+		  libmnl-dev
 DEPS_STAMP := $(B)/.deps-ok
 
 .PHONY: deps

@@ -122,6 +122,20 @@ union pvk_netif_rx_slot {
 #define PVK_NETIF_CTRL_STATUS_INVALID_PARAMETER 2
 #define PVK_NETIF_CTRL_STATUS_BUFFER_OVERFLOW 3
 
+/* Hash algorithms and types (io/netif.h): a type's bit in the flags of
+ * GET/SET_HASH_FLAGS is 1 << the type, the hash extra carries the type. */
+#define PVK_NETIF_CTRL_HASH_ALGORITHM_NONE 0
+#define PVK_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ 1
+#define PVK_NETIF_CTRL_HASH_TYPE_IPV4 0
+#define PVK_NETIF_CTRL_HASH_TYPE_IPV4_TCP 1
+#define PVK_NETIF_CTRL_HASH_TYPE_IPV6 2
+#define PVK_NETIF_CTRL_HASH_TYPE_IPV6_TCP 3
+#define PVK_NETIF_CTRL_HASH_TYPE_MASK 0xfu
+/* What Linux's netback accepts: a Toeplitz key of at most 40 bytes, a
+ * mapping table of at most 128 entries. */
+#define PVK_NETIF_CTRL_TOEPLITZ_KEY_MAX 40
+#define PVK_NETIF_CTRL_HASH_MAPPING_MAX 128
+
 struct pvk_netif_ctrl_request {
 	uint16_t id;
 	uint16_t type;
