@@ -2,7 +2,7 @@
 # libpvkit-back: the block backend (data path + control plane) and the
 # pvkit-backd daemon that serves it in the control domain.
 LIBS += back
-back_SRCS := backend/blkback.c backend/blkback_xs.c
+back_SRCS := backend/blkback.c backend/blkback_xs.c backend/blkback_stats.c
 back_MAP := backend/libpvkit-back.map
 back_LDLIBS := -luring
 back_PCLIBS := hv ring

@@ -621,9 +621,10 @@ static void queue_broken(struct bb_queue *q)
 	if (__atomic_exchange_n(&q->broken, true, __ATOMIC_RELAXED))
 		return;
 	__atomic_fetch_add(&q->dev->broken_count, 1, __ATOMIC_RELAXED);
-	bb_log(q->dev->bb, "vbd %s: queue %u: %s; device disabled",
-	       q->dev->name, q->idx,
-	       pvk_ring_broken_reason(&q->ring) ?: "ring protocol violation");
+	pvk_xenbus_bus_log(q->dev->bus, "vbd %s: queue %u: %s; device disabled",
+			   q->dev->name, q->idx,
+			   pvk_ring_broken_reason(&q->ring) ?:
+				   "ring protocol violation");
 }
 
 static bool queue_reap(struct bb_queue *q);
@@ -1022,7 +1023,8 @@ void bb_dev_disconnect(struct bb_dev *dev)
 		/* Join first: the thread answers every request it took. */
 		if (q->thread_ok) {
 			if (write(q->stop_fd, &one, sizeof(one)) < 0)
-				bb_log(dev->bb, "vbd %s: stop: %m", dev->name);
+				pvk_xenbus_bus_log(dev->bus, "vbd %s: stop: %m",
+						   dev->name);
 			pthread_join(q->thread, NULL);
 			q->thread_ok = false;
 		}

@@ -103,22 +103,29 @@ struct bb_limits {
 	bool flush, barrier, discard, persistent;
 };
 
+/* The block driver: one per backend directory type, registered on a
+ * bus. */
+struct pvk_blkback {
+	struct pvk_xenbus_bus *bus;
+	bool own_bus; /* made by pvk_blkback_create, destroyed with us */
+	struct pvk_blkback_config cfg;
+	char type[PVK_XENBUS_TYPE_MAX];
+	struct pvk_xenbus_driver drv;
+};
+
+/* A vbd: the bus device's private state (backdev->priv). */
 struct bb_dev {
 	struct pvk_blkback *bb;
+	struct pvk_xenbus_backdev *bd;
+	struct pvk_xenbus_bus *bus; /* for logging from the data path */
 	struct pvk_hv *hv;
-	struct pvk_xenbus_dev xb;
+	struct pvk_xenbus_dev xb; /* = bd->xb, fixed while the device is */
 	uint32_t fe_domid, devid;
 	char name[32]; /* "<fe>/<devid>", for logs */
 	char *params;
 	char mode[4];
 	struct bb_disk disk;
 	struct bb_limits lim;
-	int phase; /* enum bb_phase, blkback_xs.c */
-	bool want_close; /* toolstack asked (online=0 / state Closing) */
-	bool listed; /* found by the current directory scan */
-	bool dirty; /* an event concerned it: reconcile */
-	char fe_token[48];
-	bool fe_watched;
 
 	/* Data path, valid between connect and disconnect. */
 	uint32_t nr_queues, ring_order;
@@ -129,7 +136,6 @@ struct bb_dev {
 	struct bb_counters old;
 	bool broken; /* atomic: a queue saw a ring protocol violation */
 	uint64_t broken_count; /* atomic */
-	struct bb_dev *next;
 };
 
 /* blkback.c */
@@ -148,9 +154,5 @@ void bb_dev_disconnect(struct bb_dev *dev);
  * latched broken. */
 void bb_dev_counters(struct bb_dev *dev, struct bb_counters *out, bool *broken,
 		     uint32_t *inflight);
-
-/* blkback_xs.c */
-void bb_log(struct pvk_blkback *bb, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 #endif /* PVK_BACKEND_BLKBACK_PRIV_H */

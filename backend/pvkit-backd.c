@@ -29,7 +29,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pvkit-backd [options]\n"
-		"  --type TYPE          backend directory type (default vbd)\n"
+		"  --driver NAME[=TYPE] serve the devices of driver NAME (vbd) "
+		"in backend\n"
+		"                       directory TYPE (default: NAME); "
+		"repeatable; default vbd\n"
+		"  --type TYPE          the same as --driver vbd=TYPE\n"
 		"  --max-queues N       multi-queue-max-queues (default %u)\n"
 		"  --max-ring-order N   max-ring-page-order, 0..4 (default %u)\n"
 		"  --max-indirect N     feature-max-indirect-segments (default "
@@ -105,8 +109,120 @@ static int control_listen(const char *path)
 	return fd;
 }
 
-static void control_serve(struct pvk_blkback *bb, int lfd)
+/*
+ * The drivers pvkit-backd can host on its one backend bus: each is
+ * started on the bus for a backend directory type, prints its devices for
+ * `pvkit stats`, and is destroyed after the bus stopped its devices.
+ */
+struct backd_driver {
+	const char *name;
+	/* On Xen, the kernel module that serves backend/<name> itself. */
+	const char *kmod, *kmod_name;
+	int (*start)(void **drv, struct pvk_xenbus_bus *bus, const char *type,
+		     const struct pvk_blkback_config *cfg);
+	int (*stats)(void *drv, FILE *f);
+	void (*destroy)(void *drv);
+};
+
+static int vbd_start(void **drv, struct pvk_xenbus_bus *bus, const char *type,
+		     const struct pvk_blkback_config *cfg)
 {
+	struct pvk_blkback_config c = *cfg;
+
+	c.type = type;
+	return pvk_blkback_create_on((struct pvk_blkback **)drv, bus, &c);
+}
+
+static int vbd_stats(void *drv, FILE *f)
+{
+	return pvk_blkback_stats(drv, f);
+}
+
+static void vbd_destroy(void *drv)
+{
+	pvk_blkback_destroy(drv);
+}
+
+static const struct backd_driver drivers[] = {
+	{ "vbd", "/sys/module/xen_blkback", "xen-blkback", vbd_start, vbd_stats,
+	  vbd_destroy },
+};
+#define NR_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))
+#define MAX_SERVED 8
+
+struct served {
+	const struct backd_driver *drv;
+	char type[PVK_XENBUS_TYPE_MAX];
+	void *h;
+};
+
+/* "NAME[=TYPE]" into @sv; a clear message and -EINVAL when wrong. */
+static int parse_driver(const char *arg, struct served *sv)
+{
+	const char *eq = strchr(arg, '=');
+	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+	const char *type = eq ? eq + 1 : arg;
+	unsigned int i;
+
+	for (i = 0; i < NR_DRIVERS; i++)
+		if (strlen(drivers[i].name) == n &&
+		    !strncmp(drivers[i].name, arg, n))
+			break;
+	if (i == NR_DRIVERS) {
+		fprintf(stderr,
+			"pvkit-backd: --driver %s: no driver '%.*s' (known: ",
+			arg, (int)n, arg);
+		for (i = 0; i < NR_DRIVERS; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", drivers[i].name);
+		fprintf(stderr, ")\n");
+		return -EINVAL;
+	}
+	if (!*type || strchr(type, '/') ||
+	    strlen(type) >= PVK_XENBUS_TYPE_MAX - 1) {
+		fprintf(stderr,
+			"pvkit-backd: --driver %s: the backend type must be "
+			"1 to %d characters without '/'\n",
+			arg, PVK_XENBUS_TYPE_MAX - 2);
+		return -EINVAL;
+	}
+	sv->drv = &drivers[i];
+	snprintf(sv->type, sizeof(sv->type), "%s", type);
+	return 0;
+}
+
+/* --driver NAME[=TYPE], or --type TYPE for @name "vbd". */
+static int add_driver(struct served *sv, unsigned int *nsv, const char *name,
+		      const char *arg)
+{
+	char buf[64];
+	unsigned int j;
+
+	if (*nsv == MAX_SERVED) {
+		fprintf(stderr, "pvkit-backd: at most %d drivers\n",
+			MAX_SERVED);
+		return -EINVAL;
+	}
+	if (name) {
+		snprintf(buf, sizeof(buf), "%s=%s", name, arg);
+		arg = buf;
+	}
+	if (parse_driver(arg, &sv[*nsv]) < 0)
+		return -EINVAL;
+	for (j = 0; j < *nsv; j++) {
+		if (!strcmp(sv[j].type, sv[*nsv].type)) {
+			fprintf(stderr,
+				"pvkit-backd: backend type '%s' given twice\n",
+				sv[j].type);
+			return -EINVAL;
+		}
+	}
+	(*nsv)++;
+	return 0;
+}
+
+static void control_serve(struct served *sv, unsigned int nsv, int lfd)
+{
+	unsigned int i;
 	struct timeval tv = { .tv_sec = 1 };
 	FILE *f;
 	int fd;
@@ -119,7 +235,9 @@ static void control_serve(struct pvk_blkback *bb, int lfd)
 			close(fd);
 			continue;
 		}
-		pvk_blkback_stats(bb, f);
+		for (i = 0; i < nsv; i++)
+			if (sv[i].h)
+				sv[i].drv->stats(sv[i].h, f);
 		fclose(f);
 	}
 }
@@ -128,6 +246,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, 't' },
+		{ "driver", required_argument, NULL, 'R' },
 		{ "max-queues", required_argument, NULL, 'q' },
 		{ "max-ring-order", required_argument, NULL, 'o' },
 		{ "max-indirect", required_argument, NULL, 'i' },
@@ -155,7 +274,9 @@ int main(int argc, char **argv)
 	char ctl[256];
 	uint32_t drain_ms = 2000;
 	bool force = false, handover = false;
-	struct pvk_blkback *bb = NULL;
+	struct served sv[MAX_SERVED] = { 0 };
+	struct pvk_xenbus_bus *bus = NULL;
+	unsigned int nsv = 0, i;
 	struct pvk_hv *hv = NULL;
 	struct pollfd pfd[3];
 	sigset_t mask;
@@ -165,7 +286,10 @@ int main(int argc, char **argv)
 		err = 0;
 		switch (c) {
 		case 't':
-			cfg.type = optarg;
+		case 'R':
+			if (add_driver(sv, &nsv, c == 't' ? "vbd" : NULL,
+				       optarg) < 0)
+				return 2;
 			break;
 		case 'q':
 			err = parse_u32(optarg, &cfg.max_queues);
@@ -241,6 +365,8 @@ int main(int argc, char **argv)
 	}
 	if (cfg.max_queues == 0)
 		cfg.no_mq = true;
+	if (!nsv)
+		add_driver(sv, &nsv, NULL, "vbd");
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -264,15 +390,18 @@ int main(int argc, char **argv)
 		goto close_sfd;
 	}
 	/* Two backends on one directory would both map the rings. */
-	if (!strcmp(pvk_hv_backend(hv), "xen") && !force &&
-	    !strcmp(cfg.type ? cfg.type : "vbd", "vbd") &&
-	    access("/sys/module/xen_blkback", F_OK) == 0) {
+	for (i = 0; i < nsv; i++) {
+		if (strcmp(pvk_hv_backend(hv), "xen") || force ||
+		    strcmp(sv[i].type, sv[i].drv->name) ||
+		    access(sv[i].drv->kmod, F_OK) != 0)
+			continue;
 		fprintf(stderr,
-			"pvkit-backd: the kernel's xen-blkback serves "
-			"backend/vbd here: unload it (modprobe -r xen-blkback) "
-			"or give pvkit-backd a type of its own (--type pvkvbd, "
-			"and `pvkit disk attach --type pvkvbd`); --force "
-			"overrides\n");
+			"pvkit-backd: the kernel's %s serves backend/%s here: "
+			"unload it (modprobe -r %s) or give pvkit-backd a type "
+			"of its own (--driver %s=pvk%s, and attach with that "
+			"type); --force overrides\n",
+			sv[i].drv->kmod_name, sv[i].type, sv[i].drv->kmod_name,
+			sv[i].drv->name, sv[i].drv->name);
 		goto close_hv;
 	}
 	if (!control) {
@@ -291,19 +420,29 @@ int main(int argc, char **argv)
 					     strerror(-lfd));
 		goto close_hv;
 	}
-	err = pvk_blkback_create(&bb, hv, &cfg);
+	err = pvk_xenbus_bus_create(&bus, hv, NULL, NULL);
 	if (err < 0) {
-		fprintf(stderr, "pvkit-backd: %s\n", strerror(-err));
+		fprintf(stderr, "pvkit-backd: watching xenstore: %s\n",
+			strerror(-err));
 		goto close_listen;
 	}
-	fprintf(stderr,
-		"pvkit-backd: started on %s as domain %u, serving "
-		"backend/%s, stats at %s\n",
-		pvk_hv_backend(hv), pvk_hv_domid(hv), cfg.type ?: "vbd",
-		control);
+	for (i = 0; i < nsv; i++) {
+		err = sv[i].drv->start(&sv[i].h, bus, sv[i].type, &cfg);
+		if (err < 0) {
+			fprintf(stderr,
+				"pvkit-backd: driver %s (backend/%s): %s\n",
+				sv[i].drv->name, sv[i].type, strerror(-err));
+			goto destroy_drivers;
+		}
+		fprintf(stderr,
+			"pvkit-backd: started on %s as domain %u, serving "
+			"backend/%s (%s), stats at %s\n",
+			pvk_hv_backend(hv), pvk_hv_domid(hv), sv[i].type,
+			sv[i].drv->name, control);
+	}
 
 	for (;;) {
-		pfd[0] = (struct pollfd){ .fd = pvk_blkback_fd(bb),
+		pfd[0] = (struct pollfd){ .fd = pvk_xenbus_bus_fd(bus),
 					  .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = lfd, .events = POLLIN };
@@ -325,26 +464,32 @@ int main(int argc, char **argv)
 					handover ? "handing the rings over" :
 						   "closing devices");
 				if (handover)
-					pvk_blkback_handover(bb);
+					pvk_xenbus_bus_handover(bus,
+								(int)drain_ms);
 				else
-					pvk_blkback_shutdown(bb, (int)drain_ms);
+					pvk_xenbus_bus_shutdown(bus,
+								(int)drain_ms);
 				rc = 0;
 				break;
 			}
 		}
 		if (pfd[2].revents)
-			control_serve(bb, lfd);
+			control_serve(sv, nsv, lfd);
 		if (pfd[0].revents) {
-			err = pvk_blkback_handle_events(bb);
+			err = pvk_xenbus_bus_handle_events(bus);
 			if (err < 0) {
 				fprintf(stderr, "pvkit-backd: xenstore: %s\n",
 					strerror(-err));
-				pvk_blkback_shutdown(bb, 0);
+				pvk_xenbus_bus_shutdown(bus, 0);
 				break;
 			}
 		}
 	}
-	pvk_blkback_destroy(bb);
+destroy_drivers:
+	for (i = nsv; i-- > 0;)
+		if (sv[i].h)
+			sv[i].drv->destroy(sv[i].h);
+	pvk_xenbus_bus_destroy(bus);
 	fprintf(stderr, "pvkit-backd: stopped\n");
 close_listen:
 	close(lfd);

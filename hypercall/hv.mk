@@ -6,7 +6,8 @@
 # hence the recursive assignments.
 LIBS += hv
 hv_SRCS = hypercall/hv.c hypercall/loop.c hypercall/xen.c \
-	  hypercall/xenlib_real.c hypercall/xenbus.c $(SIM_CLIENT_SRCS)
+	  hypercall/xenlib_real.c hypercall/xenbus.c hypercall/xenbus_back.c \
+	  $(SIM_CLIENT_SRCS)
 hv_MAP := hypercall/libpvkit-hv.map
 hv_LDLIBS = -lxenstore -lxenevtchn -lxengnttab -lxenctrl -lxentoollog \
 	    $(SIM_CLIENT_LDLIBS)

@@ -108,6 +108,7 @@
 #include <stdlib.h>
 
 #include <pvkit/hv.h>
+#include <pvkit/xenbus.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -150,6 +151,13 @@ struct pvk_blkback_config {
  */
 int pvk_blkback_create(struct pvk_blkback **bb, struct pvk_hv *hv,
 		       const struct pvk_blkback_config *cfg);
+/* The same as a driver on an existing backend bus (pvkit/xenbus.h) that
+ * may host other drivers (pvkit-backd: vbd and vif on one watch fd); the
+ * bus's log callback is used, cfg->log is not.  Then pvk_blkback_fd,
+ * _handle_events, _shutdown and _handover act on the whole bus.
+ * pvk_blkback_destroy() unregisters the driver and leaves the bus. */
+int pvk_blkback_create_on(struct pvk_blkback **bb, struct pvk_xenbus_bus *bus,
+			  const struct pvk_blkback_config *cfg);
 
 /* The fd that polls readable when xenstore events are queued; call
  * pvk_blkback_handle_events() then. */

@@ -129,6 +129,166 @@ int pvk_xenbus_printf(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn,
 int pvk_xenbus_read(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn, bool peer,
 		    const char *name, char **val);
 
+/*
+ * The backend bus: what every backend driver needs from xenstore, once.
+ * A bus acts as the domain of its pvk_hv (which it does not own) and hosts
+ * drivers, each serving one backend directory type.  For each driver it
+ * watches /local/domain/<self>/backend/<type>, and for each device
+ * <fe>/<devid> the toolstack writes there it follows Xen's xenbus protocol,
+ * calling the driver's ops at each step:
+ *
+ *   device appears (our state and online=1 written)
+ *       probe: read the toolstack's nodes, open what the device needs;
+ *       then publish (features) and our state InitWait, in one transaction.
+ *       A device whose frontend and backend are both Connected and that
+ *       carries a handover note (node "pvkit-handover", written by a
+ *       previous instance's pvk_xenbus_bus_handover) is resumed instead.
+ *   frontend Connected (or Initialised, with connect_on_initialised)
+ *       connect: read the frontend's nodes, map, start; then Connected.
+ *   frontend Closing, toolstack detach (online=0 and our state Closing)
+ *       disconnect, then our state Closing; Closed once the frontend is.
+ *   frontend Closed
+ *       Closed; if online is 0 the device is dropped (remove), else it is
+ *       published again (InitWait) for the frontend to reconnect.
+ *   frontend Initialising/InitWait after a connection (a frontend restart)
+ *       disconnect, publish again.
+ *   frontend domain gone (@releaseDomain)
+ *       disconnect, remove, and the backend directory is removed (what libxl
+ *       does when it destroys a domain).
+ *   backend directory removed        disconnect, remove.
+ *   another node of the device's backend directory changes
+ *       node_changed, if the driver has it (vif's `rate`).
+ * A device whose frontend is Connected (or Initialised) when first seen,
+ * without a usable handover note, had rings of a crashed predecessor:
+ * Closing, then InitWait once the frontend is Closed.
+ *
+ * Reconciliation is level-triggered: a watch event only marks devices
+ * dirty; the bus re-reads online, our state and the frontend's state and
+ * moves the device one step, so coalesced or reordered events cannot leave
+ * a device stuck.  A frontend rewriting its state node costs a few reads of
+ * its own device, never a pass over every device.
+ *
+ * Threads: every bus function and every op runs on the caller's thread
+ * (the control plane); only pvk_xenbus_bus_log may be called from a
+ * driver's data path threads.  Peer paths are validated as
+ * pvk_xenbus_backend_init_as does; a frontend path pointing elsewhere
+ * leaves the device ignored.
+ */
+struct pvk_xenbus_bus;
+struct pvk_xenbus_backdev;
+
+/* One log line, without newline. */
+typedef void pvk_log_fn(void *arg, const char *line);
+
+struct pvk_xenbus_driver {
+	const char *name; /* in log lines: "vbd", "vif" */
+	const char *type; /* backend directory: "vbd", "pvkvbd", "vif" ... */
+	const char *fe_type; /* the frontend's device directory type */
+	/* blkif connects when the frontend is Initialised or Connected,
+	 * netif only when it is Connected. */
+	bool connect_on_initialised;
+	/* 0: serve the device; -EAGAIN: not complete yet (dropped quietly,
+	 * probed again on the next event); other -errno: the device failed
+	 * (the driver wrote hotplug-status=error and hotplug-error) and waits,
+	 * unserved, for its removal.  May set d->priv in every case; remove()
+	 * is called for it unless the result was -EAGAIN (then the driver
+	 * frees what it set itself). */
+	int (*probe)(struct pvk_xenbus_backdev *d);
+	/* Write the features, inside the InitWait transaction. */
+	int (*publish)(struct pvk_xenbus_backdev *d, pvk_xs_txn_t txn);
+	/* Read the frontend's nodes, map, start.  0: Connected, @msg (if
+	 * set) logged with it; < 0: the connection is refused, @msg says
+	 * why, the device goes Closing. */
+	int (*connect)(struct pvk_xenbus_backdev *d, char *msg, size_t len);
+	/* Stop the data path; idempotent; called before remove too. */
+	void (*disconnect)(struct pvk_xenbus_backdev *d);
+	/* Optional: resume rings a previous instance handed over with @note;
+	 * as connect.  Without it, handed-over rings are closed. */
+	int (*resume)(struct pvk_xenbus_backdev *d, const char *note, char *msg,
+		      size_t len);
+	/* Optional: for pvk_xenbus_bus_handover: drain a connected device
+	 * and describe its rings in @note; < 0 (e.g. latched broken): the
+	 * device is closed instead, @note saying why. */
+	int (*handover)(struct pvk_xenbus_backdev *d, char *note, size_t len);
+	/* Optional: a node @node (relative) of our directory changed. */
+	void (*node_changed)(struct pvk_xenbus_backdev *d, const char *node);
+	/* Free d->priv. */
+	void (*remove)(struct pvk_xenbus_backdev *d);
+};
+
+struct pvk_xenbus_backdev {
+	struct pvk_xenbus_bus *bus;
+	const struct pvk_xenbus_driver *drv;
+	void *drv_arg; /* as given to pvk_xenbus_bus_register */
+	struct pvk_xenbus_dev xb; /* validated paths, domids, devid */
+	char name[48]; /* "<drv name> <fe>/<devid>", for log lines */
+	void *priv; /* the driver's */
+	/* The bus's own; read-only for drivers. */
+	int phase; /* enum pvk_xenbus_phase */
+	bool want_close, listed, dirty, fe_watched;
+	char fe_token[64];
+	struct pvk_xenbus_backdev *next;
+};
+
+enum pvk_xenbus_phase {
+	PVK_XENBUS_PH_FAILED, /* probe failed: waiting for removal */
+	PVK_XENBUS_PH_INITWAIT,
+	PVK_XENBUS_PH_CONNECTED,
+	PVK_XENBUS_PH_CLOSING,
+	PVK_XENBUS_PH_CLOSED,
+};
+/* "failed", "InitWait", "Connected", "Closing", "Closed". */
+const char *pvk_xenbus_phase_name(int phase);
+
+/* A bus acting as @hv's domain; @log NULL: stderr with a timestamp. */
+int pvk_xenbus_bus_create(struct pvk_xenbus_bus **bus, struct pvk_hv *hv,
+			  pvk_log_fn *log, void *log_arg);
+/* Serve @drv's directory (watch, and probe the devices present).  -EEXIST
+ * if a driver of that type is registered, -EINVAL for a type that is not
+ * one path component shorter than PVK_XENBUS_TYPE_MAX. */
+int pvk_xenbus_bus_register(struct pvk_xenbus_bus *bus,
+			    const struct pvk_xenbus_driver *drv, void *arg);
+/* Stop serving @drv: disconnect and remove its devices without touching
+ * xenstore (as pvk_xenbus_bus_destroy). */
+void pvk_xenbus_bus_unregister(struct pvk_xenbus_bus *bus,
+			       const struct pvk_xenbus_driver *drv);
+/* Polls readable when xenstore events are queued: handle_events then.
+ * Process every queued event; never blocks on a peer.  0 or -errno (the
+ * xenstore connection is lost). */
+int pvk_xenbus_bus_fd(struct pvk_xenbus_bus *bus);
+int pvk_xenbus_bus_handle_events(struct pvk_xenbus_bus *bus);
+/* Devices of @drv (NULL: all) served, and how many are Connected. */
+int pvk_xenbus_bus_count(struct pvk_xenbus_bus *bus,
+			 const struct pvk_xenbus_driver *drv, int *connected);
+/* The device after @prev (NULL: the first) of @drv (NULL: any). */
+struct pvk_xenbus_backdev *
+pvk_xenbus_bus_next(struct pvk_xenbus_bus *bus,
+		    const struct pvk_xenbus_driver *drv,
+		    struct pvk_xenbus_backdev *prev);
+/* Disconnect each Connected device and close it (Closing; Closed once
+ * the frontend is, or after @timeout_ms).  A device in InitWait stays so.
+ * Afterwards the bus takes no new device. */
+int pvk_xenbus_bus_shutdown(struct pvk_xenbus_bus *bus, int timeout_ms);
+/* Hand each Connected device over to the next instance (driver's
+ * handover op, then the note; our state stays Connected); devices whose
+ * driver has no handover op are shut down as above. */
+int pvk_xenbus_bus_handover(struct pvk_xenbus_bus *bus, int timeout_ms);
+/* Disconnect and remove every device without touching xenstore (a
+ * crash-like stop), unwatch, free.  NULL is a no-op. */
+void pvk_xenbus_bus_destroy(struct pvk_xenbus_bus *bus);
+
+/* Log through the bus's callback (serialised; any thread). */
+void pvk_xenbus_bus_log(struct pvk_xenbus_bus *bus, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+struct pvk_hv *pvk_xenbus_bus_hv(struct pvk_xenbus_bus *bus);
+
+/* For drivers, on the control thread: take @d to Closing now (its data
+ * path latched broken, say), with @why logged. */
+void pvk_xenbus_backdev_close(struct pvk_xenbus_backdev *d, const char *why);
+/* Our own unsigned node @name; @def if it is missing. */
+int pvk_xenbus_backdev_read_uint(struct pvk_xenbus_backdev *d, const char *name,
+				 unsigned long def, unsigned long *v);
+
 #ifdef __cplusplus
 }
 #endif
