@@ -2,12 +2,13 @@
 # libpvkit-back: the block backend (data path + control plane) and the
 # pvkit-backd daemon that serves it in the control domain.
 LIBS += back
-back_SRCS := backend/blkback.c backend/blkback_xs.c backend/blkback_stats.c
+back_SRCS := backend/blkback.c backend/blkback_xs.c backend/blkback_stats.c \
+	     backend/netback.c backend/netback_xs.c
 back_MAP := backend/libpvkit-back.map
 back_LDLIBS := -luring
-back_PCLIBS := hv ring
-back_DESC := pvkit block backend: blkif over io_uring, xenbus negotiation
+back_PCLIBS := hv ring net
+back_DESC := pvkit backends: blkif over io_uring, netif over TAP, on the xenbus backend bus
 
 PROGS += pvkit-backd
 pvkit-backd_SRCS := backend/pvkit-backd.c
-pvkit-backd_LIBS := back hv ring
+pvkit-backd_LIBS := back hv ring net

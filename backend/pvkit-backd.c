@@ -23,17 +23,26 @@
 #include <unistd.h>
 
 #include <pvkit/blkback.h>
+#include <pvkit/netback.h>
 #include <pvkit/hv.h>
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pvkit-backd [options]\n"
-		"  --driver NAME[=TYPE] serve the devices of driver NAME (vbd) "
+		"  --driver NAME[=TYPE] serve the devices of driver NAME (vbd, vif) "
 		"in backend\n"
 		"                       directory TYPE (default: NAME); "
 		"repeatable; default vbd\n"
 		"  --type TYPE          the same as --driver vbd=TYPE\n"
+		"  vif (network) options:\n"
+		"  --vif-queues N       multi-queue-max-queues (default %u)\n"
+		"  --vif-minimal        offer only feature-rx-copy (no sg, gso, "
+		"csum offload,\n"
+		"                       multi-queue, split event channels)\n"
+		"  --bridge BR          for vifs without a bridge node (default "
+		"xenbr0)\n"
+		"  vbd (block) options:\n"
 		"  --max-queues N       multi-queue-max-queues (default %u)\n"
 		"  --max-ring-order N   max-ring-page-order, 0..4 (default %u)\n"
 		"  --max-indirect N     feature-max-indirect-segments (default "
@@ -54,8 +63,8 @@ static void usage(FILE *f)
 		"adaptive\n"
 		"  --force              serve backend/vbd on Xen even if the "
 		"kernel's xen-blkback is loaded\n",
-		PVK_BLKBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_RING_ORDER,
-		PVK_BLKBACK_DEF_INDIRECT_SEGS);
+		PVK_NETBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_MAX_QUEUES,
+		PVK_BLKBACK_DEF_RING_ORDER, PVK_BLKBACK_DEF_INDIRECT_SEGS);
 }
 
 static int parse_u32(const char *s, uint32_t *v)
@@ -114,20 +123,26 @@ static int control_listen(const char *path)
  * started on the bus for a backend directory type, prints its devices for
  * `pvkit stats`, and is destroyed after the bus stopped its devices.
  */
+/* Every driver's options, from the command line. */
+struct opts {
+	struct pvk_blkback_config blk;
+	struct pvk_netback_config net;
+};
+
 struct backd_driver {
 	const char *name;
 	/* On Xen, the kernel module that serves backend/<name> itself. */
 	const char *kmod, *kmod_name;
 	int (*start)(void **drv, struct pvk_xenbus_bus *bus, const char *type,
-		     const struct pvk_blkback_config *cfg);
+		     const struct opts *o);
 	int (*stats)(void *drv, FILE *f);
 	void (*destroy)(void *drv);
 };
 
 static int vbd_start(void **drv, struct pvk_xenbus_bus *bus, const char *type,
-		     const struct pvk_blkback_config *cfg)
+		     const struct opts *o)
 {
-	struct pvk_blkback_config c = *cfg;
+	struct pvk_blkback_config c = o->blk;
 
 	c.type = type;
 	return pvk_blkback_create_on((struct pvk_blkback **)drv, bus, &c);
@@ -247,6 +262,9 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, 't' },
 		{ "driver", required_argument, NULL, 'R' },
+		{ "vif-queues", required_argument, NULL, 'Q' },
+		{ "vif-minimal", no_argument, NULL, 'm' },
+		{ "bridge", required_argument, NULL, 'b' },
 		{ "max-queues", required_argument, NULL, 'q' },
 		{ "max-ring-order", required_argument, NULL, 'o' },
 		{ "max-indirect", required_argument, NULL, 'i' },
@@ -265,11 +283,14 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct pvk_blkback_config cfg = {
-		.max_queues = PVK_BLKBACK_DEF_MAX_QUEUES,
-		.max_ring_order = PVK_BLKBACK_DEF_RING_ORDER,
-		.max_indirect_segs = PVK_BLKBACK_DEF_INDIRECT_SEGS,
+	struct opts o = {
+		.blk = {
+			.max_queues = PVK_BLKBACK_DEF_MAX_QUEUES,
+			.max_ring_order = PVK_BLKBACK_DEF_RING_ORDER,
+			.max_indirect_segs = PVK_BLKBACK_DEF_INDIRECT_SEGS,
+		},
 	};
+	struct pvk_blkback_config *cfg = &o.blk;
 	const char *control = NULL;
 	char ctl[256];
 	uint32_t drain_ms = 2000;
@@ -292,34 +313,60 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'q':
-			err = parse_u32(optarg, &cfg.max_queues);
+			err = parse_u32(optarg, &cfg->max_queues);
 			break;
 		case 'o':
-			err = parse_u32(optarg, &cfg.max_ring_order);
+			err = parse_u32(optarg, &cfg->max_ring_order);
 			break;
 		case 'i':
-			err = parse_u32(optarg, &cfg.max_indirect_segs);
+			err = parse_u32(optarg, &cfg->max_indirect_segs);
 			break;
 		case 'I':
-			cfg.no_indirect = true;
+			cfg->no_indirect = true;
 			break;
 		case 'P':
-			cfg.no_persistent = true;
+			cfg->no_persistent = true;
 			break;
 		case 'D':
-			cfg.no_discard = true;
+			cfg->no_discard = true;
 			break;
 		case 'F':
-			cfg.no_flush = true;
+			cfg->no_flush = true;
 			break;
 		case 'B':
-			cfg.no_barrier = true;
+			cfg->no_barrier = true;
 			break;
 		case 'M':
-			cfg.no_mq = true;
+			cfg->no_mq = true;
 			break;
 		case 'd':
-			cfg.no_direct = true;
+			cfg->no_direct = true;
+			break;
+		case 'Q':
+			err = parse_u32(optarg, &o.net.max_queues);
+			if (!err &&
+			    (o.net.max_queues < 1 ||
+			     o.net.max_queues > PVK_NETBACK_MAX_QUEUES)) {
+				fprintf(stderr,
+					"pvkit-backd: --vif-queues %s: 1 to "
+					"%u\n",
+					optarg, PVK_NETBACK_MAX_QUEUES);
+				return 2;
+			}
+			break;
+		case 'm':
+			o.net.minimal = true;
+			break;
+		case 'b':
+			if (!*optarg || strlen(optarg) >= 16 ||
+			    strchr(optarg, '/')) {
+				fprintf(stderr,
+					"pvkit-backd: --bridge %s: an interface "
+					"name of 1 to 15 characters\n",
+					optarg);
+				return 2;
+			}
+			o.net.bridge = optarg;
 			break;
 		case 'c':
 			control = optarg;
@@ -334,8 +381,8 @@ int main(int argc, char **argv)
 			handover = true;
 			break;
 		case 'p':
-			err = parse_u32(optarg, &cfg.poll_us);
-			if (!err && cfg.poll_us > 1000) {
+			err = parse_u32(optarg, &cfg->poll_us);
+			if (!err && cfg->poll_us > 1000) {
 				fprintf(stderr,
 					"pvkit-backd: --poll-us %s: at most 1000 "
 					"(microseconds of polling before each "
@@ -363,8 +410,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (cfg.max_queues == 0)
-		cfg.no_mq = true;
+	if (cfg->max_queues == 0)
+		cfg->no_mq = true;
 	if (!nsv)
 		add_driver(sv, &nsv, NULL, "vbd");
 
@@ -427,7 +474,7 @@ int main(int argc, char **argv)
 		goto close_listen;
 	}
 	for (i = 0; i < nsv; i++) {
-		err = sv[i].drv->start(&sv[i].h, bus, sv[i].type, &cfg);
+		err = sv[i].drv->start(&sv[i].h, bus, sv[i].type, &o);
 		if (err < 0) {
 			fprintf(stderr,
 				"pvkit-backd: driver %s (backend/%s): %s\n",

@@ -85,3 +85,15 @@ int pvk_tap_offload(int fd, unsigned int offloads)
 		o |= TUN_F_TSO6;
 	return ioctl(fd, TUNSETOFFLOAD, o) < 0 ? -errno : 0;
 }
+
+int pvk_tap_queue_enable(int fd, bool on)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+	if (ioctl(fd, TUNSETQUEUE, &ifr) == 0)
+		return 0;
+	/* tun answers EINVAL for a queue already attached (detached). */
+	return errno == EINVAL ? 0 : -errno;
+}

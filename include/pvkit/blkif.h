@@ -94,7 +94,7 @@ struct pvk_blkif_response {
 /* Segments per indirect page, and the most one request can carry. */
 #define PVK_BLKIF_SEGS_PER_INDIRECT_PAGE \
 	(PVK_PAGE_SIZE / sizeof(struct pvk_blkif_request_segment))
-#define PVK_BLKIF_MAX_INDIRECT_SEGMENTS       \
+#define PVK_BLKIF_MAX_INDIRECT_SEGMENTS     \
 	(PVK_BLKIF_SEGS_PER_INDIRECT_PAGE * \
 	 PVK_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST)
 
@@ -125,7 +125,7 @@ _Static_assert(sizeof(union pvk_blkif_sring_entry) == 112, "blkif ABI");
 
 /* Backend: copy the next request slot, whatever its type, once. */
 static inline int pvk_blkif_get_any_request(struct pvk_ring *r,
-					union pvk_blkif_any_request *req)
+					    union pvk_blkif_any_request *req)
 {
 	if (r->role != PVK_RING_BACK)
 		return -EINVAL;
@@ -133,8 +133,9 @@ static inline int pvk_blkif_get_any_request(struct pvk_ring *r,
 }
 
 /* Frontend: queue a discard or indirect request (same slot as a rw one). */
-static inline int pvk_blkif_put_any_request(struct pvk_ring *r,
-					    const union pvk_blkif_any_request *req)
+static inline int
+pvk_blkif_put_any_request(struct pvk_ring *r,
+			  const union pvk_blkif_any_request *req)
 {
 	if (r->role != PVK_RING_FRONT)
 		return -EINVAL;
@@ -148,15 +149,16 @@ static inline int pvk_blkif_put_any_request(struct pvk_ring *r,
  * -EPROTO for a request no correct frontend sends, and sets *@why.
  * Unknown operations return -EOPNOTSUPP (answer BLKIF_RSP_EOPNOTSUPP).
  */
-static inline int pvk_blkif_check_segment(const struct pvk_blkif_request_segment *s)
+static inline int
+pvk_blkif_check_segment(const struct pvk_blkif_request_segment *s)
 {
 	return s->first_sect <= s->last_sect &&
 	       s->last_sect < PVK_BLKIF_SECTORS_PER_PAGE;
 }
 
-static inline int pvk_blkif_check_request(const union pvk_blkif_any_request *req,
-					  uint32_t max_indirect_segs,
-					  const char **why)
+static inline int
+pvk_blkif_check_request(const union pvk_blkif_any_request *req,
+			uint32_t max_indirect_segs, const char **why)
 {
 	unsigned int i, n;
 
@@ -189,7 +191,8 @@ static inline int pvk_blkif_check_request(const union pvk_blkif_any_request *req
 		}
 		if (!max_indirect_segs || req->indirect.nr_segments == 0 ||
 		    req->indirect.nr_segments > max_indirect_segs ||
-		    req->indirect.nr_segments > PVK_BLKIF_MAX_INDIRECT_SEGMENTS) {
+		    req->indirect.nr_segments >
+			    PVK_BLKIF_MAX_INDIRECT_SEGMENTS) {
 			*why = "bad indirect nr_segments";
 			return -EPROTO;
 		}

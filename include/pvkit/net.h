@@ -159,6 +159,12 @@ int pvk_tap_open(const char *name, unsigned int flags, unsigned int nqueues,
 /* Close @n fds (ignoring negative ones) and set them to -1. */
 void pvk_tap_close(int *fds, unsigned int n);
 
+/* Attach (@on) or detach one queue of a multi-queue TAP (TUNSETQUEUE):
+ * the kernel steers frames only to attached queues, so a reader serving
+ * fewer queues than it opened detaches the rest.  Already in that state:
+ * 0. */
+int pvk_tap_queue_enable(int fd, bool on);
+
 /* Which offloads the reader of @fd accepts (TUNSETOFFLOAD): frames with a
  * partial checksum (PVK_TAP_OFF_CSUM) and TCP segments larger than the MTU
  * (TSO4/TSO6, which need CSUM).  Without them the kernel completes

@@ -3,7 +3,7 @@
 # through io_uring) and the simulator integration scripts.
 TESTS += test-blkback
 test-blkback_SRCS := tests/blk/back-unit.c tests/blk/back_tfront.c
-test-blkback_LIBS := back hv ring
+test-blkback_LIBS := back hv ring net
 test-blkback_LDLIBS := -lcmocka
 
 # back-guest: the guest program of back-sim.sh (a helper, not a test).

@@ -1,0 +1,888 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-netback: netback on the loop hypervisor, driven by a frontend test
+ * double (t_fe: raw netif rings, not pvkit's netfront), with real TAP
+ * devices on a real bridge inside a network namespace of the test's own.
+ * Frames are seen and sent on a veth whose peer is on the same bridge,
+ * through a packet socket that reads and writes virtio_net_hdrs, so the
+ * offload metadata netback hands the kernel is checked too.
+ *
+ * Each hostile-frontend test is named for the class of bug it guards
+ * against, runs its case on vif 0, checks what netback answered or
+ * latched, then checks that an honest vif 1 on the same backend still
+ * moves packets both ways.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <linux/virtio_net.h>
+#include <net/if.h>
+
+#include <cmocka.h>
+
+#include <pvkit/net.h>
+#include <pvkit/netback.h>
+#include <pvkit/netif.h>
+#include <pvkit/xenbus.h>
+
+#define NPAGES 64
+#define TMO_MS 3000
+
+/* --- the frontend test double -------------------------------------------- */
+
+struct t_fe {
+	struct pvk_hv *hv;
+	uint32_t devid;
+	struct pvk_ring tx, rx;
+	void *tx_sring, *rx_sring, *pages;
+	uint32_t tx_ref, rx_ref, refs[NPAGES];
+	struct pvk_evtchn *ev;
+	uint32_t port;
+	uint16_t next_id;
+};
+
+struct env {
+	struct pvk_loop *loop;
+	struct pvk_hv *hv0, *tool, *hvu;
+	uint32_t domu;
+	struct pvk_xenbus_bus *bus;
+	struct pvk_netback *nb;
+	struct t_fe fe[2];
+	int ps; /* packet socket on the veth peer, with vnet headers */
+	char lines[8192];
+};
+
+static void log_line(void *arg, const char *line)
+{
+	struct env *e = arg;
+	size_t n = strlen(e->lines);
+
+	snprintf(e->lines + n, sizeof(e->lines) - n, "%s\n", line);
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void pump(struct env *e, int ms)
+{
+	struct pollfd p = { .fd = pvk_xenbus_bus_fd(e->bus), .events = POLLIN };
+
+	if (poll(&p, 1, ms) > 0)
+		assert_int_equal(pvk_xenbus_bus_handle_events(e->bus), 0);
+}
+
+static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	uint32_t *a = arg, fe = a[0], devid = a[1];
+	char be[128], fd[128], p[192];
+	struct pvk_xs_perm bp[2] = { { 0, 'n' }, { fe, 'r' } };
+	struct pvk_xs_perm fp[2] = { { fe, 'n' }, { 0, 'r' } };
+	int err = 0;
+
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", fe,
+		 devid);
+	snprintf(fd, sizeof(fd), "/local/domain/%u/device/vif/%u", fe, devid);
+#define W(dir, n, ...)                                             \
+	do {                                                       \
+		snprintf(p, sizeof(p), "%s/%s", dir, n);           \
+		err = err ?: pvk_xs_printf(hv, t, p, __VA_ARGS__); \
+	} while (0)
+	W(be, "frontend", "%s", fd);
+	W(be, "frontend-id", "%u", fe);
+	W(be, "online", "1");
+	W(be, "mac", "00:16:3e:00:00:%02x", devid);
+	W(be, "handle", "%u", devid);
+	W(be, "script", "vif-bridge");
+	W(be, "bridge", "pvkbr");
+	W(be, "type", "vif");
+	W(fd, "backend", "%s", be);
+	W(fd, "backend-id", "0");
+	W(fd, "handle", "%u", devid);
+	W(fd, "mac", "00:16:3e:00:00:%02x", devid);
+	if (!err)
+		err = pvk_xs_set_perms(hv, t, be, bp, 2);
+	if (!err)
+		err = pvk_xs_set_perms(hv, t, fd, fp, 2);
+	W(fd, "state", "1");
+	W(be, "state", "1");
+#undef W
+	return err;
+}
+
+static unsigned long be_node(struct env *e, uint32_t devid, const char *n)
+{
+	char p[128];
+	unsigned long v;
+
+	snprintf(p, sizeof(p), "/local/domain/0/backend/vif/%u/%u/%s", e->domu,
+		 devid, n);
+	return pvk_xs_read_uint(e->tool, PVK_XS_NO_TXN, p, &v) ? 999 : v;
+}
+
+static void fe_write(struct t_fe *fe, const char *n, unsigned long v)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "device/vif/%u/%s", fe->devid, n);
+	assert_int_equal(pvk_xs_printf(fe->hv, PVK_XS_NO_TXN, p, "%lu", v), 0);
+}
+
+static void fe_connect(struct env *e, uint32_t devid)
+{
+	struct t_fe *fe = &e->fe[devid];
+	uint32_t a[2] = { e->domu, devid };
+	char p[128];
+	uint64_t t0;
+	int port;
+
+	fe->hv = e->hvu;
+	fe->devid = devid;
+	snprintf(p, sizeof(p), "/local/domain/0/backend/vif/%u/%u", e->domu,
+		 devid);
+	assert_int_equal(pvk_xs_mkdir(e->tool, PVK_XS_NO_TXN, p), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/vif/%u", e->domu,
+		 devid);
+	assert_int_equal(pvk_xs_mkdir(e->tool, PVK_XS_NO_TXN, p), 0);
+	assert_int_equal(pvk_xs_transaction(e->tool, 0, attach_txn, a), 0);
+	for (t0 = ms_now();
+	     be_node(e, devid, "state") != PVK_XENBUS_INITWAIT;) {
+		assert_true(ms_now() - t0 < TMO_MS);
+		pump(e, 10);
+	}
+	assert_int_equal(be_node(e, devid, "feature-rx-copy"), 1);
+	assert_int_equal(be_node(e, devid, "feature-sg"), 1);
+
+	assert_int_equal(pvk_hv_grant_alloc(fe->hv, 0, 1, true, &fe->tx_ref,
+					    &fe->tx_sring),
+			 0);
+	assert_int_equal(pvk_hv_grant_alloc(fe->hv, 0, 1, true, &fe->rx_ref,
+					    &fe->rx_sring),
+			 0);
+	assert_int_equal(pvk_hv_grant_alloc(fe->hv, 0, NPAGES, true, fe->refs,
+					    &fe->pages),
+			 0);
+	assert_int_equal(pvk_netif_tx_front_init(&fe->tx, fe->tx_sring,
+						 PVK_PAGE_SIZE),
+			 0);
+	assert_int_equal(pvk_netif_rx_front_init(&fe->rx, fe->rx_sring,
+						 PVK_PAGE_SIZE),
+			 0);
+	assert_int_equal(pvk_evtchn_open(fe->hv, &fe->ev), 0);
+	port = pvk_evtchn_alloc_unbound(fe->ev, 0);
+	assert_true(port > 0);
+	fe->port = (uint32_t)port;
+	fe_write(fe, "tx-ring-ref", fe->tx_ref);
+	fe_write(fe, "rx-ring-ref", fe->rx_ref);
+	fe_write(fe, "event-channel", fe->port);
+	fe_write(fe, "request-rx-copy", 1);
+	fe_write(fe, "feature-rx-notify", 1);
+	fe_write(fe, "feature-sg", 1);
+	fe_write(fe, "feature-gso-tcpv4", 1);
+	fe_write(fe, "state", PVK_XENBUS_CONNECTED);
+	for (t0 = ms_now();
+	     be_node(e, devid, "state") != PVK_XENBUS_CONNECTED;) {
+		assert_true(ms_now() - t0 < TMO_MS);
+		pump(e, 10);
+	}
+}
+
+static uint8_t *page(struct t_fe *fe, uint32_t i)
+{
+	return (uint8_t *)fe->pages + (size_t)i * PVK_PAGE_SIZE;
+}
+
+/* A tx slot over page @pg. */
+static struct pvk_netif_tx_request
+txreq(struct t_fe *fe, uint32_t pg, uint16_t off, uint16_t size, uint16_t flags)
+{
+	return (struct pvk_netif_tx_request){ .gref = fe->refs[pg],
+					      .offset = off,
+					      .flags = flags,
+					      .id = fe->next_id++,
+					      .size = size };
+}
+
+static void tx_put(struct t_fe *fe, const struct pvk_netif_tx_request *r)
+{
+	assert_int_equal(pvk_netif_tx_put_request(&fe->tx, r), 0);
+}
+
+static void tx_put_extra(struct t_fe *fe, uint8_t type, uint16_t gso_size,
+			 uint8_t gso_type)
+{
+	struct pvk_netif_extra_info x = { .type = type };
+
+	x.u.gso.size = gso_size;
+	x.u.gso.type = gso_type;
+	assert_int_equal(pvk_netif_put_tx_extra(&fe->tx, &x), 0);
+}
+
+static void kick(struct t_fe *fe, struct pvk_ring *r)
+{
+	if (pvk_ring_push(r))
+		assert_int_equal(pvk_evtchn_notify(fe->ev, fe->port), 0);
+}
+
+/* The next response on @r (a tx or rx ring), waiting for events. */
+static int wait_rsp(struct t_fe *fe, struct pvk_ring *r, void *out, size_t len)
+{
+	uint64_t t0 = ms_now();
+	int n, port;
+
+	for (;;) {
+		n = pvk_ring_get(r, out, len);
+		if (n != 0)
+			return n;
+		if (pvk_ring_final_check(r) > 0)
+			continue;
+		if (ms_now() - t0 > TMO_MS)
+			return -ETIMEDOUT;
+		port = pvk_evtchn_wait(fe->ev, 50);
+		if (port >= 0)
+			pvk_evtchn_unmask(fe->ev, (uint32_t)port);
+	}
+}
+
+static int16_t tx_status(struct t_fe *fe)
+{
+	struct pvk_netif_tx_response r;
+
+	assert_int_equal(wait_rsp(fe, &fe->tx, &r, sizeof(r)), 1);
+	return r.status;
+}
+
+/* --- the wire side -------------------------------------------------------- */
+
+static void frame_fill(uint8_t *f, size_t len, uint8_t seed)
+{
+	size_t i;
+
+	memset(f, 0xff, 6); /* broadcast: the bridge floods it */
+	memcpy(f + 6, "\x00\x16\x3e\x00\x00\x01", 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	for (i = 14; i < len; i++)
+		f[i] = (uint8_t)(i * 13 + seed);
+}
+
+/* The next frame on the veth with ethertype 0x88b5 or IPv4, with its
+ * vnet header; -ETIMEDOUT. */
+static ssize_t wire_read(struct env *e, struct virtio_net_hdr *vh, void *buf,
+			 size_t len, int ms)
+{
+	struct iovec iov[2] = { { vh, sizeof(*vh) }, { buf, len } };
+	struct pollfd p = { .fd = e->ps, .events = POLLIN };
+	const uint8_t *b = buf;
+	uint64_t t0 = ms_now();
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&p, 1, 50) == 1) {
+			n = readv(e->ps, iov, 2);
+			/* Ours are broadcast; skip the kernel's own
+			 * (IGMP reports on a fresh bridge, ...). */
+			if (n > (ssize_t)(sizeof(*vh) + 14) &&
+			    !memcmp(b, "\xff\xff\xff\xff\xff\xff", 6) &&
+			    ((b[12] == 0x88 && b[13] == 0xb5) ||
+			     (b[12] == 0x08 && b[13] == 0x00)))
+				return n - (ssize_t)sizeof(*vh);
+		}
+		if (ms_now() - t0 > (uint64_t)ms)
+			return -ETIMEDOUT;
+	}
+}
+
+static void wire_write(struct env *e, const void *f, size_t len)
+{
+	struct virtio_net_hdr vh = { 0 };
+	struct iovec iov[2] = { { &vh, sizeof(vh) }, { (void *)f, len } };
+
+	assert_int_equal(writev(e->ps, iov, 2), (ssize_t)(sizeof(vh) + len));
+}
+
+/*
+ * Post @n rx buffers (pages 40.., ids 7..), write @f on the wire, and wait
+ * for it among the responses: the bridge floods the other vif's broadcasts
+ * here too.
+ */
+static void rx_expect(struct env *e, struct t_fe *fe, const uint8_t *f,
+		      size_t len)
+{
+	struct pvk_netif_rx_response rr;
+	struct pvk_netif_rx_request rq;
+	uint16_t i;
+
+	for (i = 0; i < 6; i++) {
+		rq = (struct pvk_netif_rx_request){ .id = (uint16_t)(7 + i),
+						    .gref = fe->refs[40 + i] };
+		assert_int_equal(pvk_netif_rx_put_request(&fe->rx, &rq), 0);
+	}
+	kick(fe, &fe->rx);
+	wire_write(e, f, len);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(wait_rsp(fe, &fe->rx, &rr, sizeof(rr)), 1);
+		assert_true(rr.id >= 7 && rr.id < 13);
+		assert_true(rr.status > 0);
+		assert_int_equal(rr.offset, 0);
+		assert_int_equal(rr.flags & PVK_NETRXF_more_data, 0);
+		if ((size_t)rr.status == len &&
+		    !memcmp(page(fe, 40u + rr.id - 7u), f, len))
+			break;
+	}
+	assert_true(i < 6);
+	/* Use up the buffers left over, so the next exchange starts with an
+	 * empty rx ring. */
+	for (i++; i < 6; i++) {
+		wire_write(e, f, len);
+		assert_int_equal(wait_rsp(fe, &fe->rx, &rr, sizeof(rr)), 1);
+	}
+}
+
+/* One frame each way through @devid. */
+static void roundtrip(struct env *e, uint32_t devid)
+{
+	struct t_fe *fe = &e->fe[devid];
+	struct virtio_net_hdr vh;
+	uint8_t f[300], got[2048];
+	struct pvk_netif_tx_request r;
+
+	frame_fill(f, sizeof(f), (uint8_t)(devid + 1));
+	memcpy(page(fe, 0) + 100, f, sizeof(f));
+	r = txreq(fe, 0, 100, sizeof(f), 0);
+	tx_put(fe, &r);
+	kick(fe, &fe->tx);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_OKAY);
+	assert_int_equal(wire_read(e, &vh, got, sizeof(got), TMO_MS),
+			 sizeof(f));
+	assert_memory_equal(got, f, sizeof(f));
+	frame_fill(f, 200, 0x5a);
+	rx_expect(e, fe, f, 200);
+}
+
+/* --- set-up ---------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_ALL) };
+	struct env *e = calloc(1, sizeof(*e));
+	struct pvk_netback_config cfg = { .type = "vif",
+					  .tap_fmt = "pvkt%u.%u" };
+	struct pvk_nl *nl;
+	int one = 1;
+
+	assert_int_equal(pvk_loop_create(&e->loop), 0);
+	assert_int_equal(pvk_hv_open_loop(&e->hv0, e->loop, 0), 0);
+	assert_int_equal(pvk_hv_open_loop(&e->tool, e->loop, 0), 0);
+	assert_int_equal(pvk_loop_domain_create(e->loop, "guest", &e->domu), 0);
+	assert_int_equal(pvk_hv_open_loop(&e->hvu, e->loop, e->domu), 0);
+	assert_int_equal(pvk_xenbus_bus_create(&e->bus, e->hv0, log_line, e),
+			 0);
+	assert_int_equal(pvk_netback_create_on(&e->nb, e->bus, &cfg), 0);
+	fe_connect(e, 0);
+	fe_connect(e, 1);
+	/* The wire: a veth pair, one end on netback's bridge. */
+	assert_int_equal(pvk_nl_open(&nl), 0);
+	assert_int_equal(pvk_nl_veth_add(nl, "pvkwa", "pvkwb"), 0);
+	assert_int_equal(pvk_nl_link_set_master(nl, "pvkwa", "pvkbr"), 0);
+	assert_int_equal(pvk_nl_link_set_up(nl, "pvkwa", true), 0);
+	assert_int_equal(pvk_nl_link_set_up(nl, "pvkwb", true), 0);
+	pvk_nl_close(nl);
+	e->ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	assert_true(e->ps >= 0);
+	assert_int_equal(setsockopt(e->ps, SOL_PACKET, PACKET_VNET_HDR, &one,
+				    sizeof(one)),
+			 0);
+	sll.sll_ifindex = (int)if_nametoindex("pvkwb");
+	assert_int_equal(bind(e->ps, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	struct pvk_nl *nl;
+	int i;
+
+	close(e->ps);
+	pvk_netback_destroy(e->nb);
+	pvk_xenbus_bus_destroy(e->bus);
+	for (i = 0; i < 2; i++) {
+		if (!e->fe[i].ev)
+			continue;
+		pvk_evtchn_close(e->fe[i].ev);
+		pvk_hv_grant_free(e->hvu, e->fe[i].pages, NPAGES);
+		pvk_hv_grant_free(e->hvu, e->fe[i].tx_sring, 1);
+		pvk_hv_grant_free(e->hvu, e->fe[i].rx_sring, 1);
+	}
+	pvk_hv_close(e->hvu);
+	pvk_hv_close(e->tool);
+	pvk_hv_close(e->hv0);
+	pvk_loop_destroy(e->loop);
+	if (pvk_nl_open(&nl) == 0) {
+		pvk_nl_link_del(nl, "pvkwa");
+		pvk_nl_link_del(nl, "pvkbr");
+		/* The TAPs went with netback. */
+		assert_int_equal(pvk_nl_link_index(nl, "pvkt1.0"), -ENODEV);
+		assert_int_equal(pvk_nl_link_index(nl, "pvkt1.1"), -ENODEV);
+		pvk_nl_close(nl);
+	}
+	free(e);
+	return 0;
+}
+
+static bool vif_broken(struct env *e, uint32_t devid)
+{
+	char *buf = NULL, want[64], *line;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	bool broken = false;
+
+	pvk_netback_stats(e->nb, f);
+	fclose(f);
+	snprintf(want, sizeof(want), "device vif %u/%u ", e->domu, devid);
+	line = strstr(buf, want);
+	if (line && (line = strstr(line, "counters ")))
+		broken = strstr(line, "broken=1") &&
+			 strstr(line, "broken=1") < strchr(line, '\n');
+	free(buf);
+	return broken;
+}
+
+/* After a fatal case: vif 0 latched, logged, no more responses; vif 1
+ * still works. */
+static void assert_fatal(struct env *e, const char *why)
+{
+	struct pvk_netif_tx_response r;
+	uint64_t t0 = ms_now();
+
+	while (!vif_broken(e, 0)) {
+		assert_true(ms_now() - t0 < TMO_MS);
+		usleep(2000);
+	}
+	assert_non_null(strstr(e->lines, why));
+	assert_non_null(strstr(e->lines, "vif disabled"));
+	usleep(20000);
+	assert_int_equal(pvk_ring_get(&e->fe[0].tx, &r, sizeof(r)), 0);
+	roundtrip(e, 1);
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+static void test_roundtrip_both_vifs(void **state)
+{
+	struct env *e = *state;
+
+	roundtrip(e, 0);
+	roundtrip(e, 1);
+	roundtrip(e, 0);
+	assert_false(vif_broken(e, 0));
+}
+
+/* What vif-bridge would have done, and what libxl waits for. */
+static void test_hotplug_and_features(void **state)
+{
+	struct env *e = *state;
+	struct pvk_nl *nl;
+	char p[128], *v;
+	uint32_t mtu;
+
+	snprintf(p, sizeof(p),
+		 "/local/domain/0/backend/vif/%u/0/hotplug-status", e->domu);
+	assert_int_equal(pvk_xs_read(e->tool, PVK_XS_NO_TXN, p, &v), 9);
+	assert_string_equal(v, "connected");
+	free(v);
+	assert_int_equal(be_node(e, 0, "feature-rx-flip"), 0);
+	assert_int_equal(be_node(e, 0, "feature-split-event-channels"), 1);
+	assert_int_equal(be_node(e, 0, "multi-queue-max-queues"), 4);
+	assert_int_equal(pvk_nl_open(&nl), 0);
+	snprintf(p, sizeof(p), "pvkt%u.0", e->domu);
+	assert_int_equal(pvk_nl_link_master(nl, p),
+			 pvk_nl_link_index(nl, "pvkbr"));
+	assert_int_equal(pvk_nl_link_mtu(nl, p, &mtu), 0);
+	assert_int_equal(mtu, 1500);
+	pvk_nl_close(nl);
+}
+
+/*
+ * An IPv4/TCP packet of @len bytes over three slots, its headers split
+ * across the first two (20 bytes in the first), checksum left blank, and
+ * with @gso a GSO extra: the kernel gets one frame with the checksum
+ * position (and the MSS).
+ */
+static void tx_split(struct env *e, size_t len, bool gso)
+{
+	struct t_fe *fe = &e->fe[0];
+	static const uint8_t hdr[54] = {
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x16, 0x3e, 0,    0,
+		1,    0x08, 0x00, 0x45, 0,    0,    0,	  0,	1,    0x40, 0,
+		64,   6,    0,	  0,	10,   0,    0,	  1,	10,   0,    0,
+		2,    0x30, 0x39, 0x00, 0x50, 0,    0,	  0,	1,    0,    0,
+		0,    0,    0x50, 0x10, 0xff, 0xff, 0,	  0,	0,    0
+	};
+	uint8_t pkt[3000], got[4096];
+	struct pvk_netif_tx_request r0, r1, r2;
+	struct virtio_net_hdr vh;
+	size_t i, mid = len - 20 - 300;
+
+	memcpy(pkt, hdr, sizeof(hdr));
+	pkt[16] = (uint8_t)((len - 14) >> 8);
+	pkt[17] = (uint8_t)(len - 14);
+	/* A valid IP header checksum: a bridge with br_netfilter drops
+	 * frames without one. */
+	i = (uint16_t)~pvk_net_csum_fold(pvk_net_csum_partial(pkt + 14, 20, 0));
+	pkt[24] = (uint8_t)(i >> 8);
+	pkt[25] = (uint8_t)i;
+	for (i = sizeof(hdr); i < len; i++)
+		pkt[i] = (uint8_t)i;
+	memcpy(page(fe, 1), pkt, 20);
+	memcpy(page(fe, 2) + 8, pkt + 20, mid);
+	memcpy(page(fe, 3), pkt + 20 + mid, 300);
+	r0 = txreq(fe, 1, 0, (uint16_t)len,
+		   PVK_NETTXF_csum_blank | PVK_NETTXF_more_data |
+			   (gso ? PVK_NETTXF_extra_info : 0));
+	tx_put(fe, &r0);
+	if (gso)
+		tx_put_extra(fe, PVK_NETIF_EXTRA_TYPE_GSO, 1448,
+			     PVK_NETIF_GSO_TYPE_TCPV4);
+	r1 = txreq(fe, 2, 8, (uint16_t)mid, PVK_NETTXF_more_data);
+	tx_put(fe, &r1);
+	r2 = txreq(fe, 3, 0, 300, 0);
+	tx_put(fe, &r2);
+	kick(fe, &fe->tx);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_OKAY);
+	if (gso)
+		assert_int_equal(tx_status(fe), PVK_NETIF_RSP_NULL);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_OKAY);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_OKAY);
+	assert_int_equal(wire_read(e, &vh, got, sizeof(got), TMO_MS),
+			 (ssize_t)len);
+	if (gso) {
+		assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+		assert_int_equal(vh.gso_size, 1448);
+	}
+	assert_true(vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(vh.csum_start, 34);
+	assert_int_equal(vh.csum_offset, 16);
+	/* All but the checksum field, which holds the pseudo-header sum. */
+	assert_memory_equal(got, pkt, 50);
+	assert_memory_equal(got + 52, pkt + 52, len - 52);
+	assert_false(vif_broken(e, 0));
+}
+
+static void test_headers_split_across_slots(void **state)
+{
+	tx_split(*state, 1200, false);
+}
+
+/* Larger than the MTU: the kernel takes it as one TSO frame. */
+static void test_tx_gso(void **state)
+{
+	tx_split(*state, 3000, true);
+}
+
+static void test_xsa_req_prod_overflow(void **state)
+{
+	struct env *e = *state;
+	struct pvk_sring *s = e->fe[0].tx_sring;
+
+	/* A producer index far beyond the ring (XSA-39-class overrun). */
+	__atomic_store_n(&s->req_prod, s->req_prod + 100000u, __ATOMIC_RELEASE);
+	pvk_evtchn_notify(e->fe[0].ev, e->fe[0].port);
+	assert_fatal(e, "frontend producer index beyond the free ring slots");
+}
+
+static void test_slots_per_packet_fatal(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r;
+	int i;
+
+	/* 21 slots of 100 bytes: above fatal_skb_slots (20). */
+	for (i = 0; i < 21; i++) {
+		r = txreq(fe, (uint32_t)i, 0, i ? 100 : 2100,
+			  i < 20 ? PVK_NETTXF_more_data : 0);
+		tx_put(fe, &r);
+	}
+	kick(fe, &fe->tx);
+	assert_fatal(e, "more than 20 slots in one packet");
+}
+
+static void test_slots_per_packet_drop(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r;
+	int i;
+
+	/* 19 slots: above the 18 Linux takes, below the fatal limit. */
+	for (i = 0; i < 19; i++) {
+		r = txreq(fe, (uint32_t)i, 0, i ? 100 : 1900,
+			  i < 18 ? PVK_NETTXF_more_data : 0);
+		tx_put(fe, &r);
+	}
+	kick(fe, &fe->tx);
+	for (i = 0; i < 19; i++)
+		assert_int_equal(tx_status(fe), PVK_NETIF_RSP_ERROR);
+	assert_false(vif_broken(e, 0));
+	roundtrip(e, 0);
+	roundtrip(e, 1);
+}
+
+static void test_frag_larger_than_remaining(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r0 =
+		txreq(fe, 0, 0, 200, PVK_NETTXF_more_data);
+	struct pvk_netif_tx_request r1 = txreq(fe, 1, 0, 300, 0);
+
+	tx_put(fe, &r0);
+	tx_put(fe, &r1);
+	kick(fe, &fe->tx);
+	assert_fatal(e, "fragment larger than the rest of the packet");
+}
+
+static void test_offset_plus_size_beyond_page(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r = txreq(fe, 0, 4000, 200, 0);
+
+	tx_put(fe, &r);
+	kick(fe, &fe->tx);
+	assert_fatal(e, "first slot crosses its page");
+}
+
+static void test_first_slot_shorter_than_eth_header(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r = txreq(fe, 0, 0, 13, 0);
+
+	tx_put(fe, &r);
+	kick(fe, &fe->tx);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_ERROR);
+	assert_false(vif_broken(e, 0));
+	roundtrip(e, 0);
+	roundtrip(e, 1);
+}
+
+static void test_zero_length_frag(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r0 =
+		txreq(fe, 0, 0, 100, PVK_NETTXF_more_data);
+	struct pvk_netif_tx_request r1 = txreq(fe, 1, 0, 0, 0);
+
+	tx_put(fe, &r0);
+	tx_put(fe, &r1);
+	kick(fe, &fe->tx);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_ERROR);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_ERROR);
+	assert_false(vif_broken(e, 0));
+	roundtrip(e, 0);
+	roundtrip(e, 1);
+}
+
+static void test_bad_extra_type(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r =
+		txreq(fe, 0, 0, 100, PVK_NETTXF_extra_info);
+
+	tx_put(fe, &r);
+	tx_put_extra(fe, 9, 0, 0);
+	kick(fe, &fe->tx);
+	assert_fatal(e, "invalid extra-info type");
+}
+
+static void test_gso_size_zero(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r =
+		txreq(fe, 0, 0, 100, PVK_NETTXF_extra_info);
+
+	tx_put(fe, &r);
+	tx_put_extra(fe, PVK_NETIF_EXTRA_TYPE_GSO, 0, PVK_NETIF_GSO_TYPE_TCPV4);
+	kick(fe, &fe->tx);
+	assert_fatal(e, "GSO size 0");
+}
+
+static void test_gso_unknown_type(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r =
+		txreq(fe, 0, 0, 100, PVK_NETTXF_extra_info);
+
+	tx_put(fe, &r);
+	tx_put_extra(fe, PVK_NETIF_EXTRA_TYPE_GSO, 1448, 7);
+	kick(fe, &fe->tx);
+	assert_fatal(e, "unknown GSO type");
+}
+
+/* A packet whose more_data chain runs past what was published. */
+static void test_packet_beyond_published(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r =
+		txreq(fe, 0, 0, 300, PVK_NETTXF_more_data);
+
+	tx_put(fe, &r);
+	kick(fe, &fe->tx);
+	assert_fatal(e, "packet runs beyond the published requests");
+}
+
+/* A grant the frontend never issued: that packet fails, the vif goes on. */
+static void test_bad_grant(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r = txreq(fe, 0, 0, 100, 0);
+
+	r.gref = 4000;
+	tx_put(fe, &r);
+	kick(fe, &fe->tx);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_ERROR);
+	assert_false(vif_broken(e, 0));
+	roundtrip(e, 0);
+}
+
+/* No rx buffer posted: frames wait in the TAP's own bounded queue, one in
+ * netback; none is lost until buffers come (well under the stall
+ * timeout). */
+static void test_rx_queue_bounded(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_rx_request rq;
+	struct pvk_netif_rx_response rr;
+	uint8_t f[100];
+	int i, seen;
+
+	for (i = 0; i < 5; i++) {
+		frame_fill(f, sizeof(f), (uint8_t)i);
+		wire_write(e, f, sizeof(f));
+	}
+	usleep(100000);
+	assert_int_equal(pvk_ring_get(&fe->rx, &rr, sizeof(rr)), 0);
+	/* Ours, in order, among whatever the kernel floods here too. */
+	for (i = 0; i < 10; i++) {
+		rq = (struct pvk_netif_rx_request){ .id = (uint16_t)(10 + i),
+						    .gref = fe->refs[30 + i] };
+		assert_int_equal(pvk_netif_rx_put_request(&fe->rx, &rq), 0);
+	}
+	kick(fe, &fe->rx);
+	for (i = 0, seen = 0; i < 10 && seen < 5; i++) {
+		assert_int_equal(wait_rsp(fe, &fe->rx, &rr, sizeof(rr)), 1);
+		assert_int_equal(rr.id, 10 + i);
+		frame_fill(f, sizeof(f), (uint8_t)seen);
+		if (rr.status == sizeof(f) &&
+		    !memcmp(page(fe, 30 + (uint32_t)i), f, sizeof(f)))
+			seen++;
+	}
+	assert_int_equal(seen, 5);
+}
+
+static void test_rate_limit(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_tx_request r;
+	struct virtio_net_hdr vh;
+	uint8_t f[1000], got[2048];
+	char p[128];
+	uint64_t t0, dt;
+	int i;
+
+	/* 200 KB per 100 ms: 128 KiB go at once, the rest waits for the
+	 * next interval. */
+	snprintf(p, sizeof(p), "/local/domain/0/backend/vif/%u/0/rate",
+		 e->domu);
+	assert_int_equal(
+		pvk_xs_write(e->tool, PVK_XS_NO_TXN, p, "200000,100000"), 0);
+	pump(e, 50);
+	frame_fill(f, sizeof(f), 3);
+	memcpy(page(fe, 0), f, sizeof(f));
+	t0 = ms_now();
+	for (i = 0; i < 230; i++) {
+		r = txreq(fe, 0, 0, sizeof(f), 0);
+		tx_put(fe, &r);
+		kick(fe, &fe->tx);
+		assert_int_equal(tx_status(fe), PVK_NETIF_RSP_OKAY);
+		assert_int_equal(wire_read(e, &vh, got, sizeof(got), TMO_MS),
+				 sizeof(f));
+	}
+	dt = ms_now() - t0;
+	/* 230 KB: more than one interval's credit. */
+	assert_true(dt >= 50);
+	assert_true(dt < 2000);
+	assert_int_equal(pvk_xs_write(e->tool, PVK_XS_NO_TXN, p, "0,0"), 0);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_roundtrip_both_vifs),
+		T(test_hotplug_and_features),
+		T(test_headers_split_across_slots),
+		T(test_tx_gso),
+		T(test_xsa_req_prod_overflow),
+		T(test_slots_per_packet_fatal),
+		T(test_slots_per_packet_drop),
+		T(test_frag_larger_than_remaining),
+		T(test_offset_plus_size_beyond_page),
+		T(test_first_slot_shorter_than_eth_header),
+		T(test_zero_length_frag),
+		T(test_bad_extra_type),
+		T(test_gso_size_zero),
+		T(test_gso_unknown_type),
+		T(test_packet_beyond_published),
+		T(test_bad_grant),
+		T(test_rx_queue_bounded),
+		T(test_rate_limit),
+	};
+#undef T
+	int fd;
+
+	if (access("/dev/net/tun", R_OK | W_OK) < 0 ||
+	    unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "SKIP: needs /dev/net/tun and a network "
+				"namespace of its own (root)\n");
+		return 77;
+	}
+	fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY);
+	if (fd >= 0) {
+		(void)!write(fd, "1", 1);
+		close(fd);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

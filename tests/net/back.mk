@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: MIT
+# test-netback: netback on the loop hypervisor with a frontend test double,
+# real TAPs on a real bridge in a network namespace of its own (cmocka).
+TESTS += test-netback
+test-netback_SRCS := tests/net/back-unit.c
+test-netback_LIBS := back hv ring net
+test-netback_LDLIBS := -lcmocka
