@@ -148,7 +148,7 @@ close_tap:
 static int nb_probe(struct pvk_xenbus_backdev *bd)
 {
 	struct pvk_netback *nb = bd->drv_arg;
-	unsigned long handle, mtu;
+	unsigned long handle, mtu, mq;
 	char *v = NULL;
 	struct nb_vif *vif;
 	uint32_t i;
@@ -207,6 +207,10 @@ static int nb_probe(struct pvk_xenbus_backdev *bd)
 	}
 	vif->mtu = (uint32_t)mtu;
 	vif->max_queues = nb->cfg.minimal ? 1 : nb->cfg.max_queues;
+	/* `pvkit nic attach --queues N`: a lower limit for this vif. */
+	if (pvk_xenbus_backdev_read_uint(bd, "pvkit-max-queues", 0, &mq) == 0 &&
+	    mq && mq < vif->max_queues)
+		vif->max_queues = (uint32_t)mq;
 	read_rate(vif);
 	if (tap_up(vif) < 0)
 		return -EIO;

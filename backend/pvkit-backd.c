@@ -158,9 +158,30 @@ static void vbd_destroy(void *drv)
 	pvk_blkback_destroy(drv);
 }
 
+static int vif_start(void **drv, struct pvk_xenbus_bus *bus, const char *type,
+		     const struct opts *o)
+{
+	struct pvk_netback_config c = o->net;
+
+	c.type = type;
+	return pvk_netback_create_on((struct pvk_netback **)drv, bus, &c);
+}
+
+static int vif_stats(void *drv, FILE *f)
+{
+	return pvk_netback_stats(drv, f);
+}
+
+static void vif_destroy(void *drv)
+{
+	pvk_netback_destroy(drv);
+}
+
 static const struct backd_driver drivers[] = {
 	{ "vbd", "/sys/module/xen_blkback", "xen-blkback", vbd_start, vbd_stats,
 	  vbd_destroy },
+	{ "vif", "/sys/module/xen_netback", "xen-netback", vif_start, vif_stats,
+	  vif_destroy },
 };
 #define NR_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 #define MAX_SERVED 8

@@ -181,10 +181,31 @@ static int dev_setup(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
 	return 0;
 }
 
+/* Is @path /local/domain/<be>/backend/<type>/<fe>/<devid>, <type> one
+ * component of [A-Za-z0-9_-] shorter than PVK_XENBUS_TYPE_MAX? */
+static bool backend_path_ok(const char *path, uint32_t be, uint32_t fe,
+			    uint32_t devid)
+{
+	char pre[64], suf[32];
+	size_t pl, sl, len = strlen(path), tl;
+
+	snprintf(pre, sizeof(pre), "/local/domain/%u/backend/", be);
+	snprintf(suf, sizeof(suf), "/%u/%u", fe, devid);
+	pl = strlen(pre);
+	sl = strlen(suf);
+	if (len <= pl + sl || strncmp(path, pre, pl) ||
+	    strcmp(path + len - sl, suf))
+		return false;
+	tl = len - pl - sl;
+	return tl < PVK_XENBUS_TYPE_MAX &&
+	       strspn(path + pl,
+		      "abcdefghijklmnopqrstuvwxyz"
+		      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == tl;
+}
+
 int pvk_xenbus_frontend_init(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
 			     const char *type, uint32_t devid)
 {
-	char expect[PVK_XENBUS_PATH_MAX];
 	unsigned long be;
 	char *path = NULL;
 	int ret;
@@ -210,16 +231,15 @@ int pvk_xenbus_frontend_init(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,
 	if (ret < 0)
 		goto fail;
 	/* The backend path must be the one the layout gives for this
-	 * device: a frontend's toolstack-written node is not trusted to
-	 * point anywhere else. */
-	ret = pvk_xenbus_backend_path(expect, sizeof(expect), type,
-				      (uint32_t)be, dev->fe_domid, devid);
-	if (ret || strcmp(path, expect) != 0) {
+	 * device, in a backend directory of any type (a backend serving a
+	 * type of its own, "pvkvif", beside the kernel's): a frontend's
+	 * toolstack-written node is not trusted to point anywhere else. */
+	if (!backend_path_ok(path, (uint32_t)be, dev->fe_domid, devid)) {
 		ret = -EPROTO;
 		goto free_path;
 	}
 	dev->be_domid = (uint32_t)be;
-	strcpy(dev->be_path, expect);
+	strcpy(dev->be_path, path);
 	free(path);
 	return 0;
 

@@ -22,6 +22,7 @@
 #include <pvkit/xenbus.h>
 
 #include "cmd.h"
+#include "devcmd.h"
 
 /* tools/cmd_disk_nbd.c; weak, so pvkit links without it. */
 int pvk_cmd_disk_serve_nbd(int argc, char **argv) __attribute__((weak));
@@ -37,28 +38,6 @@ static const char *backend_type(const char *opt)
 	return e && *e ? e : "vbd";
 }
 
-/* A backend type is one xenstore path component. */
-static bool valid_type(const char *t)
-{
-	size_t n = strspn(t, "abcdefghijklmnopqrstuvwxyz"
-			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
-
-	return n && !t[n] && n < PVK_XENBUS_TYPE_MAX;
-}
-
-static int open_hv(struct pvk_hv **hv)
-{
-	int err = pvk_hv_open(hv, 0);
-
-	if (err == -ENODEV)
-		fprintf(stderr, "pvkit disk: no Xen and no simulator: run "
-				"`pvkit sim start` first\n");
-	else if (err < 0)
-		fprintf(stderr, "pvkit disk: %s\n", strerror(-err));
-	return err;
-}
-
-/* xvdN / hdN / sdN / decimal devid -> devid (Xen's vbd-interface.txt). */
 static int vdev_to_devid(const char *v)
 {
 	unsigned long n = 0;
@@ -118,55 +97,6 @@ static void devid_name(uint32_t devid, char *buf, size_t len)
  * domain that exists (xenstore's /local/domain/<id>, which every domain
  * has while it runs, on Xen as on the simulator).  -ENOENT if none.
  */
-static int find_domain(struct pvk_hv *hv, const char *arg, uint32_t *domid)
-{
-	char **ids = NULL, path[64], *name;
-	unsigned long n;
-	char *end;
-	int cnt, i, found = -ENOENT;
-
-	errno = 0;
-	n = strtoul(arg, &end, 10);
-	if (*arg >= '0' && *arg <= '9' && !*end) {
-		if (errno || n > PVK_DOMID_MAX)
-			return -ENOENT;
-		snprintf(path, sizeof(path), "/local/domain/%lu", n);
-		if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &name) < 0)
-			return -ENOENT;
-		free(name);
-		*domid = (uint32_t)n;
-		return 0;
-	}
-	cnt = pvk_xs_directory(hv, PVK_XS_NO_TXN, "/local/domain", &ids);
-	for (i = 0; i < cnt; i++) {
-		snprintf(path, sizeof(path), "/local/domain/%.16s/name",
-			 ids[i]);
-		if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &name) < 0)
-			continue;
-		if (!strcmp(name, arg)) {
-			n = strtoul(ids[i], &end, 10);
-			if (!*end && n <= PVK_DOMID_MAX) {
-				*domid = (uint32_t)n;
-				found = 0;
-			}
-		}
-		free(name);
-		if (!found)
-			break;
-	}
-	free(ids);
-	return cnt < 0 ? cnt : found;
-}
-
-static void no_domain(const char *cmd, const char *what, const char *arg)
-{
-	fprintf(stderr,
-		"pvkit disk %s: no %s domain '%s' (neither a running domain's "
-		"id nor its name): `pvkit domain list` shows the running "
-		"ones\n",
-		cmd, what, arg);
-}
-
 static void bad_vdev(const char *cmd, const char *vdev)
 {
 	fprintf(stderr,
@@ -198,17 +128,6 @@ struct attach {
 			return err;                           \
 	} while (0)
 
-static char *read_node(struct pvk_hv *hv, pvk_xs_txn_t t, const char *dir,
-		       const char *node)
-{
-	char path[PVK_XENBUS_PATH_MAX * 2], *v;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	if (pvk_xs_read(hv, t, path, &v) < 0)
-		return NULL;
-	return v;
-}
-
 /*
  * As the block hotplug script's sharing check: an image may be attached
  * to several devices only if all of them are read-only.  Looks at every
@@ -230,8 +149,8 @@ static int check_sharing(struct pvk_hv *hv, pvk_xs_txn_t t, struct attach *a,
 
 			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
 				 ids[j]);
-			params = read_node(hv, t, dir, "params");
-			mode = read_node(hv, t, dir, "mode");
+			params = pvk_dev_read_node(hv, t, dir, "params");
+			mode = pvk_dev_read_node(hv, t, dir, "mode");
 			if (params && !strcmp(params, a->params) &&
 			    (a->mode[0] != 'r' || !mode || mode[0] != 'r')) {
 				snprintf(a->other, sizeof(a->other), "%s", dir);
@@ -319,68 +238,6 @@ static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 	return 0;
 }
 
-/* Remove both directories of a device in one transaction. */
-struct rm_dev {
-	const char *be, *fe;
-};
-
-static int rm_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
-{
-	struct rm_dev *r = arg;
-	int err = pvk_xs_rm(hv, t, r->be);
-
-	if (err < 0 && err != -ENOENT)
-		return err;
-	err = pvk_xs_rm(hv, t, r->fe);
-	return err == -ENOENT ? 0 : err;
-}
-
-static long elapsed_ms(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 +
-	       (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/*
- * Wait until @path reads a state for which @done() holds, or @ms pass.
- * Returns the last state read (or -ENOENT), or -ETIMEDOUT.
- */
-static int wait_state(struct pvk_hv *hv, const char *path,
-		      bool (*done)(int st, void *arg), void *arg, int ms)
-{
-	struct timespec t0;
-	unsigned long v;
-	char *p, *tok;
-	int st, err;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	err = pvk_xs_watch(hv, path, "wait");
-	for (;;) {
-		st = pvk_xs_read_uint(hv, PVK_XS_NO_TXN, path, &v) < 0 ?
-			     -ENOENT :
-			     (int)v;
-		if (done(st, arg))
-			break;
-		if (elapsed_ms(&t0) >= ms) {
-			st = -ETIMEDOUT;
-			break;
-		}
-		struct pollfd pfd = { .fd = pvk_xs_watch_fd(hv),
-				      .events = POLLIN };
-		if (err < 0 || poll(&pfd, 1, 100) > 0)
-			while (pvk_xs_read_watch(hv, &p, &tok) == 1) {
-				free(p);
-				free(tok);
-			}
-	}
-	if (err == 0)
-		pvk_xs_unwatch(hv, path, "wait");
-	return st;
-}
-
 /* Did the backend (or a hotplug script) give up on the device? */
 static bool hotplug_failed(struct attach *a)
 {
@@ -421,7 +278,6 @@ static int cmd_attach(int argc, char **argv)
 	struct attach a = { .vdev = "xvda", .mode = "w" };
 	const char *be_arg = NULL;
 	char real[PATH_MAX], path[PVK_XENBUS_PATH_MAX + 32], *v;
-	struct rm_dev rm;
 	const char *img;
 	struct pvk_hv *hv = NULL;
 	bool wait = true;
@@ -459,7 +315,7 @@ static int cmd_attach(int argc, char **argv)
 		return 2;
 	}
 	a.type = backend_type(a.type);
-	if (!valid_type(a.type)) {
+	if (!pvk_dev_valid_type(a.type)) {
 		fprintf(stderr,
 			"pvkit disk attach: bad backend type '%s': one path "
 			"component of letters, digits, '-' and '_' (default "
@@ -510,16 +366,16 @@ static int cmd_attach(int argc, char **argv)
 	}
 	a.params = real;
 	a.kind = S_ISBLK(st.st_mode) ? "phy" : "file";
-	if (open_hv(&hv) < 0)
+	if (pvk_dev_open_hv("disk", &hv) < 0)
 		return 1;
 	a.hv = hv;
 	a.be = pvk_hv_domid(hv);
-	if (be_arg && find_domain(hv, be_arg, &a.be) < 0) {
-		no_domain("attach", "backend", be_arg);
+	if (be_arg && pvk_dev_find_domain(hv, be_arg, &a.be) < 0) {
+		pvk_dev_no_domain("disk", "attach", "backend", be_arg);
 		goto close_hv;
 	}
-	if (find_domain(hv, argv[optind], &a.fe) < 0) {
-		no_domain("attach", "guest", argv[optind]);
+	if (pvk_dev_find_domain(hv, argv[optind], &a.fe) < 0) {
+		pvk_dev_no_domain("disk", "attach", "guest", argv[optind]);
 		goto close_hv;
 	}
 	if (a.fe == a.be) {
@@ -573,7 +429,7 @@ static int cmd_attach(int argc, char **argv)
 	 * hotplug script; on failure remove the device again, as xl
 	 * block-attach does, so that nothing is left half-attached. */
 	snprintf(path, sizeof(path), "%s/state", a.be_path);
-	err = wait_state(hv, path, attach_done, &a, DEFAULT_TIMEOUT_MS);
+	err = pvk_dev_wait_state(hv, path, attach_done, &a, DEFAULT_TIMEOUT_MS);
 	snprintf(path, sizeof(path), "%s/hotplug-error", a.be_path);
 	if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &v) >= 0) {
 		fprintf(stderr,
@@ -600,28 +456,10 @@ static int cmd_attach(int argc, char **argv)
 		rc = 0;
 		goto close_hv;
 	}
-	rm.be = a.be_path;
-	rm.fe = a.fe_path;
-	pvk_xs_transaction(hv, 0, rm_txn, &rm);
+	pvk_dev_remove(hv, a.be_path, a.fe_path);
 close_hv:
 	pvk_hv_close(hv);
 	return rc;
-}
-
-static bool closed_done(int st, void *arg)
-{
-	return st == PVK_XENBUS_CLOSED || st == -ENOENT;
-}
-
-static int detach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
-{
-	char path[PVK_XENBUS_PATH_MAX + 32];
-	int err;
-
-	snprintf(path, sizeof(path), "%s/online", (const char *)arg);
-	err = pvk_xs_write(hv, t, path, "0");
-	snprintf(path, sizeof(path), "%s/state", (const char *)arg);
-	return err ?: pvk_xs_printf(hv, t, path, "%d", PVK_XENBUS_CLOSING);
 }
 
 static int cmd_detach(int argc, char **argv)
@@ -635,13 +473,11 @@ static int cmd_detach(int argc, char **argv)
 	};
 	const char *type = NULL, *be_arg = NULL;
 	char be[PVK_XENBUS_PATH_MAX], fe[PVK_XENBUS_PATH_MAX], *v;
-	char path[PVK_XENBUS_PATH_MAX + 32];
 	uint32_t fe_id, be_id;
 	struct pvk_hv *hv = NULL;
-	struct rm_dev rm;
 	unsigned long n;
 	char *end;
-	int c, err, rc = 1, devid, timeout = DEFAULT_TIMEOUT_MS;
+	int c, rc = 1, devid, timeout = DEFAULT_TIMEOUT_MS;
 	bool force = false;
 
 	optind = 1;
@@ -675,7 +511,7 @@ static int cmd_detach(int argc, char **argv)
 	if (argc - optind != 2)
 		goto usage;
 	type = backend_type(type);
-	if (!valid_type(type)) {
+	if (!pvk_dev_valid_type(type)) {
 		fprintf(stderr, "pvkit disk detach: bad backend type '%s'\n",
 			type);
 		return 2;
@@ -685,24 +521,17 @@ static int cmd_detach(int argc, char **argv)
 		bad_vdev("detach", argv[optind + 1]);
 		return 2;
 	}
-	if (open_hv(&hv) < 0)
+	if (pvk_dev_open_hv("disk", &hv) < 0)
 		return 1;
 	be_id = pvk_hv_domid(hv);
-	if (be_arg && find_domain(hv, be_arg, &be_id) < 0) {
-		no_domain("detach", "backend", be_arg);
+	if (be_arg && pvk_dev_find_domain(hv, be_arg, &be_id) < 0) {
+		pvk_dev_no_domain("disk", "detach", "backend", be_arg);
 		goto close_hv;
 	}
 	/* A guest that is gone may still have its devices to clean up:
 	 * accept its number. */
-	if (find_domain(hv, argv[optind], &fe_id) < 0) {
-		errno = 0;
-		n = strtoul(argv[optind], &end, 10);
-		if (errno || *end || !*argv[optind] || n > PVK_DOMID_MAX) {
-			no_domain("detach", "guest", argv[optind]);
-			goto close_hv;
-		}
-		fe_id = (uint32_t)n;
-	}
+	if (pvk_dev_guest(hv, "disk", "detach", argv[optind], &fe_id) < 0)
+		goto close_hv;
 	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vbd/%d", fe_id,
 		 devid);
 	snprintf(be, sizeof(be), "/local/domain/%u/backend/%s/%u/%d", be_id,
@@ -716,45 +545,8 @@ static int cmd_detach(int argc, char **argv)
 		goto close_hv;
 	}
 	free(v);
-	snprintf(path, sizeof(path), "%s/state", be);
-	if (!force) {
-		/* As libxl: online = 0 and Closing together, then wait for
-		 * the backend to reach Closed. */
-		err = pvk_xs_transaction(hv, 0, detach_txn, be);
-		if (err < 0) {
-			fprintf(stderr, "pvkit disk detach: %s: %s\n", be,
-				strerror(-err));
-			goto close_hv;
-		}
-		err = wait_state(hv, path, closed_done, NULL, timeout);
-		if (err == -ETIMEDOUT) {
-			fprintf(stderr,
-				"pvkit disk detach: the backend did not "
-				"close %s within %d ms (the guest may still "
-				"use the disk); --force removes it anyway\n",
-				be, timeout);
-			goto close_hv;
-		}
-	}
-	rm.be = be;
-	rm.fe = fe;
-	err = pvk_xs_transaction(hv, 0, rm_txn, &rm);
-	if (err < 0) {
-		fprintf(stderr, "pvkit disk detach: removing %s: %s\n", be,
-			strerror(-err));
+	if (pvk_dev_detach(hv, "disk", be, fe, timeout, force) < 0)
 		goto close_hv;
-	}
-	/* The per-frontend directory, if now empty. */
-	snprintf(path, sizeof(path), "/local/domain/%u/backend/%s/%u", be_id,
-		 type, fe_id);
-	{
-		char **names = NULL;
-		int left = pvk_xs_directory(hv, PVK_XS_NO_TXN, path, &names);
-
-		free(names);
-		if (left == 0)
-			pvk_xs_rm(hv, PVK_XS_NO_TXN, path);
-	}
 	printf("%s: detached\n", be);
 	rc = 0;
 close_hv:
@@ -766,17 +558,6 @@ usage:
 	return 2;
 }
 
-static const char *state_of(char *v)
-{
-	char *end;
-	long n;
-
-	if (!v)
-		return "-";
-	n = strtol(v, &end, 10);
-	return *end ? "?" : pvk_xenbus_state_name((int)n);
-}
-
 static int cmd_list(int argc, char **argv)
 {
 	char base[PVK_XENBUS_PATH_MAX], dir[PVK_XENBUS_PATH_MAX + 64];
@@ -786,7 +567,7 @@ static int cmd_list(int argc, char **argv)
 	struct pvk_hv *hv;
 	int nfe, nid, i, j;
 
-	if (open_hv(&hv) < 0)
+	if (pvk_dev_open_hv("disk", &hv) < 0)
 		return 1;
 	snprintf(base, sizeof(base), "/local/domain/%u/backend/%s",
 		 pvk_hv_domid(hv), type);
@@ -801,18 +582,23 @@ static int cmd_list(int argc, char **argv)
 
 			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
 				 ids[j]);
-			mode = read_node(hv, PVK_XS_NO_TXN, dir, "mode");
-			bst = read_node(hv, PVK_XS_NO_TXN, dir, "state");
-			params = read_node(hv, PVK_XS_NO_TXN, dir, "params");
-			fpath = read_node(hv, PVK_XS_NO_TXN, dir, "frontend");
-			fst = fpath ? read_node(hv, PVK_XS_NO_TXN, fpath,
-						"state") :
+			mode = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir,
+						 "mode");
+			bst = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir,
+						"state");
+			params = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir,
+						   "params");
+			fpath = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir,
+						  "frontend");
+			fst = fpath ? pvk_dev_read_node(hv, PVK_XS_NO_TXN,
+							fpath, "state") :
 				      NULL;
 			devid_name((uint32_t)strtoul(ids[j], NULL, 10), name,
 				   sizeof(name));
 			printf("%-6s %-6s %-6s %-4s %-12s %-12s %s\n", fes[i],
-			       name, ids[j], mode ?: "-", state_of(bst),
-			       state_of(fst), params ?: "-");
+			       name, ids[j], mode ?: "-",
+			       pvk_dev_state_name(bst), pvk_dev_state_name(fst),
+			       params ?: "-");
 			free(mode);
 			free(bst);
 			free(fst);

@@ -73,8 +73,9 @@ int pvk_xenbus_backend_path(char *buf, size_t len, const char *type,
 /*
  * Frontend side: @hv acts as the frontend domain.  Reads
  * device/<type>/<devid>/backend and backend-id, and checks that the
- * backend path is exactly /local/domain/<backend-id>/backend/<type>/
- * <own domid>/<devid>.  -ENOENT if the device does not exist, -EPROTO if
+ * backend path is exactly /local/domain/<backend-id>/backend/<T>/
+ * <own domid>/<devid>, where <T> is <type> or a backend's type of its own
+ * (one component of [A-Za-z0-9_-]: "pvkvif" serving an ordinary vif).  -ENOENT if the device does not exist, -EPROTO if
  * the nodes are malformed.
  */
 int pvk_xenbus_frontend_init(struct pvk_xenbus_dev *dev, struct pvk_hv *hv,

@@ -5,3 +5,8 @@ TESTS += test-netback
 test-netback_SRCS := tests/net/back-unit.c
 test-netback_LIBS := back hv ring net
 test-netback_LDLIBS := -lcmocka
+
+# pvkit nic attach/detach/list with pvkit-backd serving the vif on the
+# simulator: libxl's nodes and permissions, the TAP on its bridge, bad
+# input refused with nothing written, detach.
+TEST_SCRIPTS += tests/net/nic-sim.sh

@@ -413,6 +413,33 @@ static void test_probe_failure_and_retry(void **state)
 	assert_int_equal(mp->removes, 1);
 }
 
+/* A frontend follows its backend into a directory of the backend's own
+ * type, and nowhere else. */
+static void test_frontend_follows_private_type(void **state)
+{
+	struct env *e = *state;
+	struct pvk_xenbus_dev dev;
+	char p[128], want[128];
+
+	attach(e, "pvkmock", 5, NULL);
+	assert_int_equal(pvk_xenbus_frontend_init(&dev, e->hvu, "vif", 5), 0);
+	snprintf(want, sizeof(want), "/local/domain/0/backend/pvkmock/%u/5",
+		 e->domu);
+	assert_string_equal(pvk_xenbus_peer_path(&dev), want);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/vif/5/backend",
+		 e->domu);
+	snprintf(want, sizeof(want), "/local/domain/0/backend/a/b/%u/5",
+		 e->domu);
+	assert_int_equal(pvk_xs_write(e->tool, PVK_XS_NO_TXN, p, want), 0);
+	assert_int_equal(pvk_xenbus_frontend_init(&dev, e->hvu, "vif", 5),
+			 -EPROTO);
+	snprintf(want, sizeof(want), "/local/domain/0/backend/pvkmock/%u/6",
+		 e->domu);
+	assert_int_equal(pvk_xs_write(e->tool, PVK_XS_NO_TXN, p, want), 0);
+	assert_int_equal(pvk_xenbus_frontend_init(&dev, e->hvu, "vif", 5),
+			 -EPROTO);
+}
+
 static void test_register_rejects_bad_drivers(void **state)
 {
 	struct env *e = *state;
@@ -450,6 +477,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_register_rejects_bad_drivers, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_frontend_follows_private_type, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

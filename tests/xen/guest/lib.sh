@@ -882,6 +882,8 @@ net_back_type() {
 net_back_start() {
 	net_bridge_up || fail "cannot create the bridge $NET_BRIDGE"
 	[ "$NET_BACK" = kernel ] || {
+		# pvkit-backd opens /dev/net/tun; nothing autoloads here.
+		modload tun || fail "cannot load tun"
 		backd_net_start
 		return
 	}

@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvkit nic attach|detach|list: the toolstack side of a vif.  attach and
+ * detach write and remove the nodes `xl network-attach` and `xl
+ * network-detach` do (libxl 4.17's vif layout: see pvkit/xenbus.h), so
+ * that any backend following them -- pvkit-backd, or Linux's xen-netback
+ * with the vif-bridge script -- serves the device, on the simulator and on
+ * Xen alike.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <pvkit/hv.h>
+#include <pvkit/xenbus.h>
+
+#include "cmd.h"
+#include "devcmd.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define MAX_DEVID 255
+
+static const char *backend_type(const char *opt)
+{
+	const char *e = getenv("PVKIT_NET_BACKEND_TYPE");
+
+	if (opt)
+		return opt;
+	return e && *e ? e : "vif";
+}
+
+struct nic {
+	uint32_t fe, be, devid;
+	const char *type, *bridge, *script;
+	char mac[18], rate[48];
+	uint32_t mtu, queues;
+	char be_path[PVK_XENBUS_PATH_MAX], fe_path[PVK_XENBUS_PATH_MAX];
+};
+
+static bool parse_mac(const char *s, char out[18])
+{
+	unsigned int b[6];
+	int n;
+
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &n) != 6 ||
+	    s[n] || (b[0] & 1))
+		return false;
+	snprintf(out, 18, "%02hhx:%02hhx:%02hhx:%02hhx:%02hhx:%02hhx",
+		 (unsigned char)b[0], (unsigned char)b[1], (unsigned char)b[2],
+		 (unsigned char)b[3], (unsigned char)b[4], (unsigned char)b[5]);
+	return true;
+}
+
+/*
+ * xl's rate: NUM{,K,M,G}{b,B}/s[@INTERVAL{s,ms,us}] (default interval 50
+ * ms), into what libxl writes: "<bytes per interval>,<interval in us>".
+ */
+static bool parse_rate(const char *s, char out[48])
+{
+	unsigned long long num, mult = 1, iv = 50000, ivm = 1;
+	char *end, *p;
+
+	errno = 0;
+	num = strtoull(s, &end, 10);
+	if (errno || end == s || !num)
+		return false;
+	switch (*end) {
+	case 'K':
+		mult = 1000ull, end++;
+		break;
+	case 'M':
+		mult = 1000000ull, end++;
+		break;
+	case 'G':
+		mult = 1000000000ull, end++;
+		break;
+	}
+	if (num > ULLONG_MAX / mult)
+		return false;
+	if (*end == 'b')
+		num = num * mult / 8;
+	else if (*end == 'B')
+		num *= mult;
+	else
+		return false;
+	end++;
+	if (strncmp(end, "/s", 2))
+		return false;
+	end += 2;
+	if (*end == '@') {
+		iv = strtoull(end + 1, &p, 10);
+		if (p == end + 1 || !iv)
+			return false;
+		if (!strcmp(p, "s"))
+			ivm = 1000000;
+		else if (!strcmp(p, "ms"))
+			ivm = 1000;
+		else if (strcmp(p, "us"))
+			return false;
+		iv *= ivm;
+	} else if (*end) {
+		return false;
+	}
+	if (iv > 60000000ull || num > ULLONG_MAX / iv)
+		return false;
+	/* bytes per second times the interval. */
+	snprintf(out, 48, "%llu,%llu", num * iv / 1000000ull, iv);
+	return num * iv / 1000000ull > 0;
+}
+
+static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *v)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || !*s || *s == '-' || n < lo || n > hi)
+		return false;
+	*v = (uint32_t)n;
+	return true;
+}
+
+/*
+ * Everything `xl network-attach` writes, in one transaction, as libxl's
+ * libxl__device_generic_add: each directory made and given its
+ * permissions first so that its nodes inherit them (the frontend domain
+ * owns its device directory, the backend domain reads it; the backend
+ * domain owns the backend directory, the frontend reads it), except the
+ * frontend's mtu, which the toolstack keeps (the guest may only read it).
+ */
+static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	struct nic *n = arg;
+	struct pvk_xs_perm be_perm[2] = { { n->be, 'n' }, { n->fe, 'r' } };
+	struct pvk_xs_perm fe_perm[2] = { { n->fe, 'n' }, { n->be, 'r' } };
+	struct pvk_xs_perm mtu_perm[2] = { { n->be, 'n' }, { n->fe, 'r' } };
+	char p[PVK_XENBUS_PATH_MAX + 32], *v = NULL;
+	int err;
+
+	if (pvk_xs_read(hv, t, n->be_path, &v) >= 0 ||
+	    pvk_xs_read(hv, t, n->fe_path, &v) >= 0) {
+		free(v);
+		return -EEXIST;
+	}
+	err = pvk_xs_mkdir(hv, t, n->fe_path);
+	err = err ?: pvk_xs_set_perms(hv, t, n->fe_path, fe_perm, 2);
+	err = err ?: pvk_xs_mkdir(hv, t, n->be_path);
+	err = err ?: pvk_xs_set_perms(hv, t, n->be_path, be_perm, 2);
+	if (err < 0)
+		return err;
+#define W(dir, node, ...)                                          \
+	do {                                                       \
+		snprintf(p, sizeof(p), "%s/%s", dir, node);        \
+		err = err ?: pvk_xs_printf(hv, t, p, __VA_ARGS__); \
+	} while (0)
+	W(n->be_path, "frontend", "%s", n->fe_path);
+	W(n->be_path, "frontend-id", "%u", n->fe);
+	W(n->be_path, "online", "1");
+	W(n->be_path, "script", "%s", n->script);
+	W(n->be_path, "mac", "%s", n->mac);
+	if (n->rate[0])
+		W(n->be_path, "rate", "%s", n->rate);
+	W(n->be_path, "mtu", "%u", n->mtu);
+	W(n->be_path, "bridge", "%s", n->bridge);
+	W(n->be_path, "handle", "%u", n->devid);
+	W(n->be_path, "type", "vif");
+	W(n->be_path, "hotplug-status", "%s", "");
+	/* pvkit's own, only when asked for: a per-vif queue limit for
+	 * pvkit-backd (xen-netback has a module parameter instead). */
+	if (n->queues)
+		W(n->be_path, "pvkit-max-queues", "%u", n->queues);
+	W(n->fe_path, "backend", "%s", n->be_path);
+	W(n->fe_path, "backend-id", "%u", n->be);
+	W(n->fe_path, "handle", "%u", n->devid);
+	W(n->fe_path, "mac", "%s", n->mac);
+	W(n->fe_path, "mtu", "%u", n->mtu);
+	/* A backend in the control domain is trusted (libxl 4.16+). */
+	W(n->fe_path, "trusted", "1");
+	if (!err) {
+		snprintf(p, sizeof(p), "%s/mtu", n->fe_path);
+		err = pvk_xs_set_perms(hv, t, p, mtu_perm, 2);
+	}
+	/* The state nodes last: watchers see the device whole. */
+	W(n->fe_path, "state", "%d", PVK_XENBUS_INITIALISING);
+	W(n->be_path, "state", "%d", PVK_XENBUS_INITIALISING);
+#undef W
+	return err;
+}
+
+/* The first devid free in both the guest's device/vif and our backend
+ * directory, as libxl picks it. */
+static int next_devid(struct pvk_hv *hv, struct nic *n)
+{
+	char p[PVK_XENBUS_PATH_MAX], *v;
+	uint32_t id;
+
+	for (id = 0; id <= MAX_DEVID; id++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/device/vif/%u", n->fe,
+			 id);
+		if (pvk_xs_read(hv, PVK_XS_NO_TXN, p, &v) >= 0) {
+			free(v);
+			continue;
+		}
+		return (int)id;
+	}
+	return -ENOSPC;
+}
+
+static bool attach_done(int st, void *arg)
+{
+	struct nic *n = arg;
+	(void)n;
+	return st >= PVK_XENBUS_INITWAIT || st == -ENOENT;
+}
+
+static int cmd_attach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bridge", required_argument, NULL, 'B' },
+		{ "mac", required_argument, NULL, 'm' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "mtu", required_argument, NULL, 'M' },
+		{ "devid", required_argument, NULL, 'd' },
+		{ "backend-domain", required_argument, NULL, 'b' },
+		{ "type", required_argument, NULL, 't' },
+		{ "no-wait", no_argument, NULL, 'n' },
+		{ 0 },
+	};
+	struct nic n = { .bridge = "xenbr0",
+			 .mtu = 1500,
+			 .script = "/etc/xen/scripts/vif-bridge" };
+	const char *be_arg = NULL, *type = NULL;
+	char path[PVK_XENBUS_PATH_MAX + 32], *v;
+	uint32_t devid = UINT32_MAX;
+	struct pvk_hv *hv = NULL;
+	uint8_t rnd[3];
+	bool wait = true;
+	int c, err, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'B':
+			if (!*optarg || strlen(optarg) > 15 ||
+			    strchr(optarg, '/')) {
+				fprintf(stderr,
+					"pvkit nic attach: bad --bridge '%s': "
+					"an interface name of 1 to 15 "
+					"characters\n",
+					optarg);
+				return 2;
+			}
+			n.bridge = optarg;
+			break;
+		case 'm':
+			if (!parse_mac(optarg, n.mac)) {
+				fprintf(stderr,
+					"pvkit nic attach: bad --mac '%s': six "
+					"hex pairs, unicast (e.g. "
+					"00:16:3e:12:34:56)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'r':
+			if (!parse_rate(optarg, n.rate)) {
+				fprintf(stderr,
+					"pvkit nic attach: bad --rate '%s': "
+					"as xl, NUM{,K,M,G}{b,B}/s[@INTERVAL"
+					"{s,ms,us}], e.g. 10Mb/s or "
+					"1MB/s@20ms\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'q':
+			if (!parse_u32(optarg, 1, 16, &n.queues)) {
+				fprintf(stderr,
+					"pvkit nic attach: bad --queues '%s': "
+					"1 to 16 (a limit for the backend; the "
+					"frontend chooses)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'M':
+			if (!parse_u32(optarg, 68, 65535, &n.mtu)) {
+				fprintf(stderr,
+					"pvkit nic attach: bad --mtu '%s': 68 "
+					"to 65535\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			if (!parse_u32(optarg, 0, MAX_DEVID, &devid)) {
+				fprintf(stderr,
+					"pvkit nic attach: bad --devid '%s': 0 "
+					"to %d\n",
+					optarg, MAX_DEVID);
+				return 2;
+			}
+			break;
+		case 'b':
+			be_arg = optarg;
+			break;
+		case 't':
+			type = optarg;
+			break;
+		case 'n':
+			wait = false;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 1)
+		goto usage;
+	n.type = backend_type(type);
+	if (!pvk_dev_valid_type(n.type)) {
+		fprintf(stderr,
+			"pvkit nic attach: bad backend type '%s': one word of "
+			"[A-Za-z0-9_-], e.g. vif or pvkvif\n",
+			n.type);
+		return 2;
+	}
+	if (pvk_dev_open_hv("nic", &hv) < 0)
+		return 1;
+	n.be = pvk_hv_domid(hv);
+	if (be_arg && pvk_dev_find_domain(hv, be_arg, &n.be) < 0) {
+		pvk_dev_no_domain("nic", "attach", "backend", be_arg);
+		goto close_hv;
+	}
+	if (pvk_dev_find_domain(hv, argv[optind], &n.fe) < 0) {
+		pvk_dev_no_domain("nic", "attach", "guest", argv[optind]);
+		goto close_hv;
+	}
+	if (devid == UINT32_MAX) {
+		err = next_devid(hv, &n);
+		if (err < 0) {
+			fprintf(stderr,
+				"pvkit nic attach: domain %u has %d vifs "
+				"already\n",
+				n.fe, MAX_DEVID + 1);
+			goto close_hv;
+		}
+		devid = (uint32_t)err;
+	}
+	n.devid = devid;
+	if (!n.mac[0]) {
+		/* Xen's OUI and three random bytes, as libxl. */
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+			perror("pvkit nic attach: getrandom");
+			goto close_hv;
+		}
+		snprintf(n.mac, sizeof(n.mac), "00:16:3e:%02x:%02x:%02x",
+			 rnd[0] & 0x7f, rnd[1], rnd[2]);
+	}
+	pvk_xenbus_frontend_path(n.fe_path, sizeof(n.fe_path), "vif", n.fe,
+				 n.devid);
+	pvk_xenbus_backend_path(n.be_path, sizeof(n.be_path), n.type, n.be,
+				n.fe, n.devid);
+	err = pvk_xs_transaction(hv, 0, attach_txn, &n);
+	if (err == -EEXIST) {
+		fprintf(stderr,
+			"pvkit nic attach: domain %u has a vif %u already "
+			"(%s): `pvkit nic list` shows them; --devid picks "
+			"another\n",
+			n.fe, n.devid, n.fe_path);
+		goto close_hv;
+	}
+	if (err < 0) {
+		fprintf(stderr,
+			"pvkit nic attach: writing %s and %s: %s; nothing was "
+			"written\n",
+			n.be_path, n.fe_path, strerror(-err));
+		goto close_hv;
+	}
+	if (wait) {
+		/* As xl: the backend takes it (InitWait) and its hotplug part
+		 * succeeded; otherwise remove it again. */
+		snprintf(path, sizeof(path), "%s/state", n.be_path);
+		err = pvk_dev_wait_state(hv, path, attach_done, &n,
+					 DEFAULT_TIMEOUT_MS);
+		v = pvk_dev_read_node(hv, PVK_XS_NO_TXN, n.be_path,
+				      "hotplug-error");
+		if (v || err == -ETIMEDOUT) {
+			if (v)
+				fprintf(stderr,
+					"pvkit nic attach: the backend refused "
+					"the vif: %s; removed it again\n",
+					v);
+			else
+				fprintf(stderr,
+					"pvkit nic attach: no backend took %s "
+					"within %d s (is pvkit-backd running "
+					"with --driver vif=%s?); removed it "
+					"again (--no-wait keeps it)\n",
+					n.be_path, DEFAULT_TIMEOUT_MS / 1000,
+					n.type);
+			free(v);
+			pvk_dev_remove(hv, n.be_path, n.fe_path);
+			goto close_hv;
+		}
+	}
+	printf("%s: vif %u attached to domain %u (mac %s, bridge %s, mtu "
+	       "%u%s%s)\n",
+	       n.be_path, n.devid, n.fe, n.mac, n.bridge, n.mtu,
+	       n.rate[0] ? ", rate " : "", n.rate);
+	rc = 0;
+close_hv:
+	pvk_hv_close(hv);
+	return rc;
+usage:
+	fprintf(stderr,
+		"usage: pvkit nic attach DOMAIN [--bridge BR] [--mac MAC] "
+		"[--rate R] [--queues N] [--mtu N] [--devid N] "
+		"[--backend-domain ID] [--type vif] [--no-wait]\n");
+	return 2;
+}
+
+/* DEVID, or the MAC of one of @fe's vifs. */
+static int find_vif(struct pvk_hv *hv, uint32_t fe, const char *arg,
+		    uint32_t *devid)
+{
+	char dir[PVK_XENBUS_PATH_MAX], mac[18], **ids = NULL, *v;
+	int n, i, found = -ENOENT;
+
+	if (parse_u32(arg, 0, MAX_DEVID, devid))
+		return 0;
+	if (!parse_mac(arg, mac))
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "/local/domain/%u/device/vif", fe);
+	n = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
+	for (i = 0; i < n && found; i++) {
+		snprintf(dir, sizeof(dir), "/local/domain/%u/device/vif/%.12s",
+			 fe, ids[i]);
+		v = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir, "mac");
+		if (v && !strcasecmp(v, mac) &&
+		    parse_u32(ids[i], 0, MAX_DEVID, devid))
+			found = 0;
+		free(v);
+	}
+	free(ids);
+	return found;
+}
+
+static int cmd_detach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "backend-domain", required_argument, NULL, 'b' },
+		{ "type", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ 0 },
+	};
+	const char *type = NULL, *be_arg = NULL;
+	char be[PVK_XENBUS_PATH_MAX], fe[PVK_XENBUS_PATH_MAX], *v;
+	uint32_t fe_id, be_id, devid, tmo = DEFAULT_TIMEOUT_MS;
+	struct pvk_hv *hv = NULL;
+	bool force = false;
+	int c, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			be_arg = optarg;
+			break;
+		case 't':
+			type = optarg;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'T':
+			if (!parse_u32(optarg, 0, INT_MAX, &tmo)) {
+				fprintf(stderr,
+					"pvkit nic detach: bad --timeout '%s': "
+					"milliseconds, a whole number\n",
+					optarg);
+				return 2;
+			}
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 2)
+		goto usage;
+	type = backend_type(type);
+	if (!pvk_dev_valid_type(type)) {
+		fprintf(stderr, "pvkit nic detach: bad backend type '%s'\n",
+			type);
+		return 2;
+	}
+	if (pvk_dev_open_hv("nic", &hv) < 0)
+		return 1;
+	be_id = pvk_hv_domid(hv);
+	if (be_arg && pvk_dev_find_domain(hv, be_arg, &be_id) < 0) {
+		pvk_dev_no_domain("nic", "detach", "backend", be_arg);
+		goto close_hv;
+	}
+	if (pvk_dev_guest(hv, "nic", "detach", argv[optind], &fe_id) < 0)
+		goto close_hv;
+	if (find_vif(hv, fe_id, argv[optind + 1], &devid) < 0) {
+		fprintf(stderr,
+			"pvkit nic detach: '%s' is neither a vif number "
+			"(0-%d) nor the MAC of one of domain %u's vifs: "
+			"`pvkit nic list` shows them\n",
+			argv[optind + 1], MAX_DEVID, fe_id);
+		rc = 2;
+		goto close_hv;
+	}
+	pvk_xenbus_frontend_path(fe, sizeof(fe), "vif", fe_id, devid);
+	pvk_xenbus_backend_path(be, sizeof(be), type, be_id, fe_id, devid);
+	if (pvk_xs_read(hv, PVK_XS_NO_TXN, be, &v) < 0) {
+		fprintf(stderr,
+			"pvkit nic detach: domain %u has no vif %u served "
+			"from backend/%s of domain %u (%s): `pvkit nic list` "
+			"shows the attached ones\n",
+			fe_id, devid, type, be_id, be);
+		goto close_hv;
+	}
+	free(v);
+	if (pvk_dev_detach(hv, "nic", be, fe, (int)tmo, force) < 0)
+		goto close_hv;
+	printf("%s: detached\n", be);
+	rc = 0;
+close_hv:
+	pvk_hv_close(hv);
+	return rc;
+usage:
+	fprintf(stderr, "usage: pvkit nic detach DOMAIN DEVID|MAC [--force] "
+			"[--timeout MS] [--backend-domain ID] [--type vif]\n");
+	return 2;
+}
+
+static void json_str(const char *k, const char *v, bool comma)
+{
+	const char *c;
+
+	printf("\"%s\": \"", k);
+	for (c = v ? v : ""; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			printf("\\%c", *c);
+		else if ((unsigned char)*c < 0x20)
+			printf("\\u%04x", *c);
+		else
+			putchar(*c);
+	}
+	printf("\"%s", comma ? ", " : "");
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "type", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 },
+	};
+	char base[PVK_XENBUS_PATH_MAX], dir[PVK_XENBUS_PATH_MAX + 64];
+	char **fes = NULL, **ids = NULL;
+	const char *type = NULL;
+	struct pvk_hv *hv;
+	uint32_t only = UINT32_MAX;
+	bool json = false, first = true;
+	int nfe, nid, i, j, c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 't')
+			type = optarg;
+		else if (c == 'j')
+			json = true;
+		else
+			goto usage;
+	}
+	if (argc - optind > 1)
+		goto usage;
+	type = backend_type(type);
+	if (!pvk_dev_valid_type(type)) {
+		fprintf(stderr, "pvkit nic list: bad backend type '%s'\n",
+			type);
+		return 2;
+	}
+	if (pvk_dev_open_hv("nic", &hv) < 0)
+		return 1;
+	if (argc - optind == 1 &&
+	    pvk_dev_find_domain(hv, argv[optind], &only) < 0) {
+		pvk_dev_no_domain("nic", "list", "guest", argv[optind]);
+		pvk_hv_close(hv);
+		return 1;
+	}
+	snprintf(base, sizeof(base), "/local/domain/%u/backend/%s",
+		 pvk_hv_domid(hv), type);
+	if (json)
+		printf("[");
+	else
+		printf("%-6s %-5s %-17s %-10s %-12s %-12s %s\n", "domain",
+		       "devid", "mac", "bridge", "backend", "frontend",
+		       "hotplug");
+	nfe = pvk_xs_directory(hv, PVK_XS_NO_TXN, base, &fes);
+	for (i = 0; i < nfe; i++) {
+		if (only != UINT32_MAX && strtoul(fes[i], NULL, 10) != only)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", base, fes[i]);
+		nid = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
+		for (j = 0; j < nid; j++) {
+			char *mac, *br, *bst, *fst, *hp, *fpath;
+
+			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
+				 ids[j]);
+			mac = pvk_dev_read_node(hv, 0, dir, "mac");
+			br = pvk_dev_read_node(hv, 0, dir, "bridge");
+			bst = pvk_dev_read_node(hv, 0, dir, "state");
+			hp = pvk_dev_read_node(hv, 0, dir, "hotplug-status");
+			fpath = pvk_dev_read_node(hv, 0, dir, "frontend");
+			fst = fpath ? pvk_dev_read_node(hv, 0, fpath, "state") :
+				      NULL;
+			if (json) {
+				printf("%s{\"domain\": %s, \"devid\": %s, ",
+				       first ? "" : ", ", fes[i], ids[j]);
+				json_str("mac", mac, true);
+				json_str("bridge", br, true);
+				json_str("backend_state",
+					 pvk_dev_state_name(bst), true);
+				json_str("frontend_state",
+					 pvk_dev_state_name(fst), true);
+				json_str("hotplug_status", hp, true);
+				json_str("backend_path", dir, false);
+				printf("}");
+				first = false;
+			} else {
+				printf("%-6s %-5s %-17s %-10s %-12s %-12s %s\n",
+				       fes[i], ids[j], mac ?: "-", br ?: "-",
+				       pvk_dev_state_name(bst),
+				       pvk_dev_state_name(fst),
+				       hp && *hp ? hp : "-");
+			}
+			free(mac);
+			free(br);
+			free(bst);
+			free(fst);
+			free(hp);
+			free(fpath);
+		}
+		free(ids);
+		ids = NULL;
+	}
+	free(fes);
+	if (json)
+		printf("]\n");
+	pvk_hv_close(hv);
+	return 0;
+usage:
+	fprintf(stderr, "usage: pvkit nic list [DOMAIN] [--json] [--type "
+			"vif]\n");
+	return 2;
+}
+
+static const struct pvk_cmd nic_cmds[] = {
+	{ "attach",
+	  "DOMAIN [--bridge BR] [--mac MAC] [--rate R] [--queues N] [--mtu N] "
+	  "[--devid N] [--backend-domain ID] [--type vif] [--no-wait]",
+	  "give a domain a PV NIC (the nodes `xl network-attach` writes)",
+	  cmd_attach },
+	{ "detach",
+	  "DOMAIN DEVID|MAC [--force] [--timeout MS] [--backend-domain ID] "
+	  "[--type vif]",
+	  "remove a PV NIC as `xl network-detach` does", cmd_detach },
+	{ "list", "[DOMAIN] [--json] [--type vif]",
+	  "the PV NICs this domain serves", cmd_list },
+	{ NULL },
+};
+
+static const struct pvk_cmd_group nic_group = {
+	.name = "nic",
+	.help = "PV network devices (vifs): attach, detach, list",
+	.cmds = nic_cmds,
+};
+PVK_CMD_GROUP(nic_group);

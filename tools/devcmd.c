@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/* What `pvkit disk` and `pvkit nic` share (devcmd.h). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devcmd.h"
+
+int pvk_dev_open_hv(const char *group, struct pvk_hv **hv)
+{
+	int err = pvk_hv_open(hv, 0);
+
+	if (err == -ENODEV)
+		fprintf(stderr,
+			"pvkit %s: no Xen and no simulator: run `pvkit sim "
+			"start` first\n",
+			group);
+	else if (err < 0)
+		fprintf(stderr, "pvkit %s: %s\n", group, strerror(-err));
+	return err;
+}
+
+int pvk_dev_find_domain(struct pvk_hv *hv, const char *arg, uint32_t *domid)
+{
+	char **ids = NULL, path[64], *name;
+	unsigned long n;
+	char *end;
+	int cnt, i, found = -ENOENT;
+
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (*arg >= '0' && *arg <= '9' && !*end) {
+		if (errno || n > PVK_DOMID_MAX)
+			return -ENOENT;
+		snprintf(path, sizeof(path), "/local/domain/%lu", n);
+		if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &name) < 0)
+			return -ENOENT;
+		free(name);
+		*domid = (uint32_t)n;
+		return 0;
+	}
+	cnt = pvk_xs_directory(hv, PVK_XS_NO_TXN, "/local/domain", &ids);
+	for (i = 0; i < cnt; i++) {
+		snprintf(path, sizeof(path), "/local/domain/%.16s/name",
+			 ids[i]);
+		if (pvk_xs_read(hv, PVK_XS_NO_TXN, path, &name) < 0)
+			continue;
+		if (!strcmp(name, arg)) {
+			n = strtoul(ids[i], &end, 10);
+			if (!*end && n <= PVK_DOMID_MAX) {
+				*domid = (uint32_t)n;
+				found = 0;
+			}
+		}
+		free(name);
+		if (!found)
+			break;
+	}
+	free(ids);
+	return cnt < 0 ? cnt : found;
+}
+
+void pvk_dev_no_domain(const char *group, const char *cmd, const char *what,
+		       const char *arg)
+{
+	fprintf(stderr,
+		"pvkit %s %s: no %s domain '%s' (neither a running domain's "
+		"id nor its name): `pvkit domain list` shows the running "
+		"ones\n",
+		group, cmd, what, arg);
+}
+
+int pvk_dev_guest(struct pvk_hv *hv, const char *group, const char *cmd,
+		  const char *arg, uint32_t *domid)
+{
+	unsigned long n;
+	char *end;
+
+	if (pvk_dev_find_domain(hv, arg, domid) == 0)
+		return 0;
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || n > PVK_DOMID_MAX) {
+		pvk_dev_no_domain(group, cmd, "guest", arg);
+		return -ENOENT;
+	}
+	*domid = (uint32_t)n;
+	return 0;
+}
+
+bool pvk_dev_valid_type(const char *t)
+{
+	size_t n = strspn(t, "abcdefghijklmnopqrstuvwxyz"
+			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+
+	return n && !t[n] && n < PVK_XENBUS_TYPE_MAX;
+}
+
+char *pvk_dev_read_node(struct pvk_hv *hv, pvk_xs_txn_t t, const char *dir,
+			const char *node)
+{
+	char path[PVK_XENBUS_PATH_MAX * 2], *v;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, node);
+	if (pvk_xs_read(hv, t, path, &v) < 0)
+		return NULL;
+	return v;
+}
+
+const char *pvk_dev_state_name(const char *v)
+{
+	char *end;
+	long n;
+
+	if (!v)
+		return "-";
+	n = strtol(v, &end, 10);
+	return *end ? "?" : pvk_xenbus_state_name((int)n);
+}
+
+long pvk_dev_elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	       (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+int pvk_dev_wait_state(struct pvk_hv *hv, const char *path,
+		       bool (*done)(int st, void *arg), void *arg, int ms)
+{
+	struct timespec t0;
+	unsigned long v;
+	char *p, *tok;
+	int st, err;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = pvk_xs_watch(hv, path, "wait");
+	for (;;) {
+		st = pvk_xs_read_uint(hv, PVK_XS_NO_TXN, path, &v) < 0 ?
+			     -ENOENT :
+			     (int)v;
+		if (done(st, arg))
+			break;
+		if (pvk_dev_elapsed_ms(&t0) >= ms) {
+			st = -ETIMEDOUT;
+			break;
+		}
+		struct pollfd pfd = { .fd = pvk_xs_watch_fd(hv),
+				      .events = POLLIN };
+		if (err < 0 || poll(&pfd, 1, 100) > 0)
+			while (pvk_xs_read_watch(hv, &p, &tok) == 1) {
+				free(p);
+				free(tok);
+			}
+	}
+	if (err == 0)
+		pvk_xs_unwatch(hv, path, "wait");
+	return st;
+}
+
+struct rm_dev {
+	const char *be, *fe;
+};
+
+static int rm_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	struct rm_dev *r = arg;
+	int err = pvk_xs_rm(hv, t, r->be);
+
+	if (err < 0 && err != -ENOENT)
+		return err;
+	err = pvk_xs_rm(hv, t, r->fe);
+	return err == -ENOENT ? 0 : err;
+}
+
+int pvk_dev_remove(struct pvk_hv *hv, const char *be, const char *fe)
+{
+	struct rm_dev rm = { be, fe };
+	char parent[PVK_XENBUS_PATH_MAX], **names = NULL, *slash;
+	int err = pvk_xs_transaction(hv, 0, rm_txn, &rm);
+
+	if (err < 0)
+		return err;
+	/* The per-frontend directory, if now empty. */
+	snprintf(parent, sizeof(parent), "%s", be);
+	slash = strrchr(parent, '/');
+	if (slash) {
+		*slash = 0;
+		if (pvk_xs_directory(hv, PVK_XS_NO_TXN, parent, &names) == 0)
+			pvk_xs_rm(hv, PVK_XS_NO_TXN, parent);
+		free(names);
+	}
+	return 0;
+}
+
+static bool closed_done(int st, void *arg)
+{
+	(void)arg;
+	return st == PVK_XENBUS_CLOSED || st == -ENOENT;
+}
+
+static int detach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	char path[PVK_XENBUS_PATH_MAX + 32];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/online", (const char *)arg);
+	err = pvk_xs_write(hv, t, path, "0");
+	snprintf(path, sizeof(path), "%s/state", (const char *)arg);
+	return err ?: pvk_xs_printf(hv, t, path, "%d", PVK_XENBUS_CLOSING);
+}
+
+int pvk_dev_detach(struct pvk_hv *hv, const char *group, const char *be,
+		   const char *fe, int timeout_ms, bool force)
+{
+	char path[PVK_XENBUS_PATH_MAX + 32];
+	int err;
+
+	if (!force) {
+		/* As libxl: online = 0 and Closing together, then wait for
+		 * the backend to reach Closed. */
+		err = pvk_xs_transaction(hv, 0, detach_txn, (void *)be);
+		if (err < 0) {
+			fprintf(stderr, "pvkit %s detach: %s: %s\n", group, be,
+				strerror(-err));
+			return err;
+		}
+		snprintf(path, sizeof(path), "%s/state", be);
+		err = pvk_dev_wait_state(hv, path, closed_done, NULL,
+					 timeout_ms);
+		if (err == -ETIMEDOUT) {
+			fprintf(stderr,
+				"pvkit %s detach: the backend did not close "
+				"%s within %d ms (the guest may still use the "
+				"device); --force removes it anyway\n",
+				group, be, timeout_ms);
+			return err;
+		}
+	}
+	err = pvk_dev_remove(hv, be, fe);
+	if (err < 0)
+		fprintf(stderr, "pvkit %s detach: removing %s: %s\n", group, be,
+			strerror(-err));
+	return err;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * devcmd.h -- what the toolstack commands for every device type share
+ * (`pvkit disk`, `pvkit nic`): finding domains, waiting for a backend's
+ * state, and detaching as libxl does.  Messages start "pvkit <group>
+ * <cmd>: " and say which value was wrong and what to do.
+ */
+#ifndef PVK_TOOLS_DEVCMD_H
+#define PVK_TOOLS_DEVCMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <pvkit/hv.h>
+#include <pvkit/xenbus.h>
+
+/* pvk_hv_open(), explaining a failure for `pvkit @group`. */
+int pvk_dev_open_hv(const char *group, struct pvk_hv **hv);
+/* A running domain by id or name: 0, or -ENOENT. */
+int pvk_dev_find_domain(struct pvk_hv *hv, const char *arg, uint32_t *domid);
+/* The guest @arg: a running domain, or (for cleaning up after a dead one)
+ * any valid domain number; 0, or -ENOENT after printing why. */
+int pvk_dev_guest(struct pvk_hv *hv, const char *group, const char *cmd,
+		  const char *arg, uint32_t *domid);
+void pvk_dev_no_domain(const char *group, const char *cmd, const char *what,
+		       const char *arg);
+/* A backend type is one xenstore path component. */
+bool pvk_dev_valid_type(const char *t);
+/* @dir/@node, malloc'ed, or NULL. */
+char *pvk_dev_read_node(struct pvk_hv *hv, pvk_xs_txn_t t, const char *dir,
+			const char *node);
+/* "Connected" for a state node's value, "-" for none, "?" for garbage. */
+const char *pvk_dev_state_name(const char *v);
+long pvk_dev_elapsed_ms(const struct timespec *t0);
+/* Wait until @path reads a state for which @done() holds, or @ms pass.
+ * Returns the last state read (or -ENOENT), or -ETIMEDOUT. */
+int pvk_dev_wait_state(struct pvk_hv *hv, const char *path,
+		       bool (*done)(int st, void *arg), void *arg, int ms);
+/* Remove both directories of a device in one transaction, then the
+ * backend's per-frontend directory if that left it empty. */
+int pvk_dev_remove(struct pvk_hv *hv, const char *be, const char *fe);
+/*
+ * Detach as libxl does: online = 0 and our state Closing together, wait
+ * (@timeout_ms) for the backend to reach Closed, then remove the device
+ * (pvk_dev_remove); @force skips the waiting.  Prints what went wrong;
+ * 0 or -errno.
+ */
+int pvk_dev_detach(struct pvk_hv *hv, const char *group, const char *be,
+		   const char *fe, int timeout_ms, bool force);
+
+#endif /* PVK_TOOLS_DEVCMD_H */
