@@ -120,9 +120,41 @@ static void pretty(FILE *in)
 	char line[4096], a[64], b[64], c[64], d[64], e[64], f[64];
 	char g[64], h[64], i[64], j[64], name[64], state[32];
 	int devices = 0, lat = 0;
+	bool vif = false;
 
 	while (fgets(line, sizeof(line), in)) {
-		if (sscanf(line, "device %63s %31s", name, state) == 2) {
+		if (sscanf(line, "device vif %63s %31s", name, state) == 2) {
+			/* netback's: no latency histogram. */
+			if (devices && !lat && !vif)
+				printf("  (no completed requests)\n");
+			vif = true;
+			devices++;
+			printf("vif %s  %s  tap=%s bridge=%s mac=%s queues=%s\n",
+			       name, state,
+			       field(line, "tap", a, sizeof(a)) ?: "-",
+			       field(line, "bridge", b, sizeof(b)) ?: "-",
+			       field(line, "mac", c, sizeof(c)) ?: "-",
+			       field(line, "queues", d, sizeof(d)) ?: "-");
+		} else if (vif && !strncmp(line, "counters ", 9)) {
+			printf("  from the guest %s packets (%s bytes), dropped "
+			       "%s  to the guest %s packets (%s bytes), dropped "
+			       "%s\n",
+			       field(line, "tx_packets", a, sizeof(a)) ?: "0",
+			       field(line, "tx_bytes", b, sizeof(b)) ?: "0",
+			       field(line, "tx_dropped", c, sizeof(c)) ?: "0",
+			       field(line, "rx_packets", d, sizeof(d)) ?: "0",
+			       field(line, "rx_bytes", e, sizeof(e)) ?: "0",
+			       field(line, "rx_dropped", f, sizeof(f)) ?: "0");
+			printf("  errors %s  broken %s  events taken %s  "
+			       "notifications sent %s\n",
+			       field(line, "errors", g, sizeof(g)) ?: "0",
+			       field(line, "broken", h, sizeof(h)) ?: "0",
+			       field(line, "events", i, sizeof(i)) ?: "0",
+			       field(line, "notifies", j, sizeof(j)) ?: "0");
+		} else if (sscanf(line, "device %63s %31s", name, state) == 2) {
+			if (devices && !lat && !vif)
+				printf("  (no completed requests)\n");
+			vif = false;
 			if (devices && !lat)
 				printf("  (no completed requests)\n");
 			lat = 0;
@@ -162,7 +194,7 @@ static void pretty(FILE *in)
 			lat++;
 		}
 	}
-	if (devices && !lat)
+	if (devices && !lat && !vif)
 		printf("  (no completed requests)\n");
 	if (!devices)
 		printf("pvkit-backd serves no devices\n");

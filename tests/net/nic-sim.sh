@@ -130,6 +130,10 @@ grep -q '"mac": "00:16:3e:0a:0b:0c", "bridge": "pvkbr9"' "$W/json" &&
 "$PVKIT" stats show --raw >"$W/stats" 2>&1
 grep -q "^device vif $G/0 InitWait tap=$TAP bridge=pvkbr9" "$W/stats" &&
 	ok "stats: $(grep "^device vif" "$W/stats")" || { bad "stats"; cat "$W/stats"; }
+"$PVKIT" stats >"$W/stats" 2>&1
+grep -q "^vif $G/0  InitWait  tap=$TAP bridge=pvkbr9" "$W/stats" &&
+	grep -q "from the guest 0 packets" "$W/stats" &&
+	ok "pvkit stats: $(grep "^vif" "$W/stats")" || { bad "pvkit stats"; cat "$W/stats"; }
 
 # 4. detach by MAC
 if "$PVKIT" nic detach g1 00:16:3e:0a:0b:0c >"$W/out" 2>"$W/err"; then
