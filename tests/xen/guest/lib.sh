@@ -838,39 +838,28 @@ backd_net_start() {
 	echo $! >"/tmp/$CELL.pid"
 }
 
-# backd_net_hotplug FE DEVID: the vif-bridge script's part for pvkit's
-# backend: wait (20 s) for the TAP device it made for the vif (a tun
-# device in dom0 on no bridge yet, or one whose name ends in FE.DEVID),
-# put it on NET_BRIDGE unless the backend did, bring it up, report
-# hotplug-status = connected.
+# backd_net_hotplug FE DEVID: pvkit-backd does the vif-bridge script's part
+# itself (TAP vif<FE>.<DEVID> on the bridge, up, hotplug-status =
+# connected): wait (20 s) for all of it.
 backd_net_hotplug() {
-	local deadline=$(($(now) + 20)) ifname="" d
-	while [ -z "$ifname" ]; do
-		for d in /sys/class/net/*; do
-			[ -e "$d/tun_flags" ] || continue
-			case $d in
-			*"$1.$2") ifname=$(basename "$d") && break ;;
-			esac
-			[ -e "$d/master" ] || ifname=$(basename "$d")
-		done
-		[ -n "$ifname" ] && break
+	local ifname=vif$1.$2 deadline=$(($(now) + 20)) hs
+	while :; do
+		hs=$(xenstore-read \
+			"/local/domain/0/backend/$NET_BACK_TYPE/$1/$2/hotplug-status" \
+			2>/dev/null)
+		[ "$hs" = connected ] && [ -e "/sys/class/net/$ifname/master" ] &&
+			break
 		[ "$(now)" -lt "$deadline" ] || {
-			echo "backd_net_hotplug: no TAP device in dom0 after 20s" >&2
+			echo "backd_net_hotplug: $ifname not on a bridge or" \
+				"hotplug-status '$hs' after 20s" >&2
 			tail -n 5 "/tmp/$CELL.backd.log" >&2
 			return 1
 		}
 		sleep 0.1
 	done
-	echo "pvkit-backd's TAP for vif $1/$2: $ifname"
-	[ -e "/sys/class/net/$ifname/master" ] ||
-		brctl addif "$NET_BRIDGE" "$ifname" || return 1
-	ip link set dev "$ifname" up || return 1
-	xenstore-write \
-		"/local/domain/0/backend/$NET_BACK_TYPE/$1/$2/hotplug-status" connected
+	echo "pvkit-backd's TAP for vif $1/$2: $ifname on" \
+		"$(basename "$(readlink "/sys/class/net/$ifname/master")")"
 }
-
-# --- the cell's backend: NET_BACK = kernel (xen-netback on backend/vif)
-# or pvkit (pvkit-backd on backend/$NET_BACK_TYPE) ----------------------
 
 # net_back_type: the backend directory's type.
 net_back_type() {
