@@ -90,6 +90,53 @@ static bool vif_broken(const struct nb_queue *q)
 	return q->broken || __atomic_load_n(&q->vif->broken, __ATOMIC_RELAXED);
 }
 
+/* --- the multicast filter ------------------------------------------------
+ * Shared by the queues: tx threads change it (MCAST_ADD/DEL extras), rx
+ * threads read it. */
+
+void nb_mcast_update(struct nb_vif *vif, const uint8_t addr[6], bool add)
+{
+	uint32_t i;
+
+	/* Only multicast addresses, as Linux's xenvif_mcast_add(). */
+	if (!(addr[0] & 1))
+		return;
+	pthread_mutex_lock(&vif->mcast_lock);
+	for (i = 0; i < vif->mcast_n; i++)
+		if (!memcmp(vif->mcast[i], addr, 6))
+			break;
+	if (add && i == vif->mcast_n) {
+		if (vif->mcast_n < PVK_NETBACK_MCAST_MAX)
+			memcpy(vif->mcast[vif->mcast_n++], addr, 6);
+		else
+			vif->mcast_overflow = true; /* then: let all in */
+	} else if (!add && i < vif->mcast_n) {
+		memmove(vif->mcast[i], vif->mcast[i + 1],
+			(vif->mcast_n - i - 1) * 6u);
+		vif->mcast_n--;
+	}
+	pthread_mutex_unlock(&vif->mcast_lock);
+}
+
+bool nb_mcast_pass(struct nb_vif *vif, const uint8_t *frame)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	bool pass = true;
+	uint32_t i;
+
+	if (!vif->conn.mcast_control || !(frame[0] & 1) ||
+	    !memcmp(frame, bcast, 6))
+		return true;
+	pthread_mutex_lock(&vif->mcast_lock);
+	if (!vif->mcast_overflow) {
+		pass = false;
+		for (i = 0; i < vif->mcast_n && !pass; i++)
+			pass = !memcmp(vif->mcast[i], frame, 6);
+	}
+	pthread_mutex_unlock(&vif->mcast_lock);
+	return pass;
+}
+
 /* --- tx: guest to TAP -------------------------------------------------- */
 
 static void tx_respond(struct nb_queue *q, uint16_t id, int16_t st)
@@ -204,7 +251,7 @@ static int tx_one(struct nb_queue *q, uint32_t avail)
 	struct pvk_netif_tx_request first;
 	union pvk_netif_tx_slot s;
 	uint32_t used = 1, nfr = 0, nx = 0, remaining, i;
-	bool more, zero = false;
+	bool more, zero = false, mcast = false;
 	int16_t st;
 	int err;
 
@@ -235,6 +282,15 @@ static int tx_one(struct nb_queue *q, uint32_t avail)
 					return fatal(q, "unknown GSO type");
 				gso = s.extra;
 				gsop = &gso;
+			} else if (s.extra.type ==
+					   PVK_NETIF_EXTRA_TYPE_MCAST_ADD ||
+				   s.extra.type ==
+					   PVK_NETIF_EXTRA_TYPE_MCAST_DEL) {
+				nb_mcast_update(
+					q->vif, s.extra.u.mcast.addr,
+					s.extra.type ==
+						PVK_NETIF_EXTRA_TYPE_MCAST_ADD);
+				mcast = true;
 			}
 		} while (s.extra.flags & PVK_NETIF_EXTRA_FLAG_MORE);
 	}
@@ -264,13 +320,19 @@ static int tx_one(struct nb_queue *q, uint32_t avail)
 	if ((uint32_t)first.offset + remaining > PVK_PAGE_SIZE)
 		return fatal(q, "first slot crosses its page");
 
-	if (1 + nfr > PVK_NETBACK_MAX_SLOTS || first.size < PVK_NET_ETH_HLEN ||
-	    zero || !remaining)
+	if (mcast)
+		/* A carrier of filter changes, as Linux's netfront sends
+		 * them: answered, not sent. */
+		st = PVK_NETIF_RSP_OKAY;
+	else if (1 + nfr > PVK_NETBACK_MAX_SLOTS ||
+		 first.size < PVK_NET_ETH_HLEN || zero || !remaining)
 		st = PVK_NETIF_RSP_ERROR;
 	else
 		st = tx_build(q, &first, remaining, nfr, gsop);
 	if (st != PVK_NETIF_RSP_OKAY)
 		count(&q->c.errors, 1);
+	else if (mcast)
+		;
 	else if (!tx_credit_ok(q, q->tx_len))
 		q->tx_held = true; /* sent once the credit allows */
 	else
@@ -335,6 +397,10 @@ static bool rx_read(struct nb_queue *q)
 	if (pvk_net_meta_from_vnet((struct virtio_net_hdr *)q->rxbuf, q->rx_len,
 				   &q->rx_meta) < 0 ||
 	    (!q->vif->conn.sg && q->rx_len > PVK_PAGE_SIZE)) {
+		count(&q->c.rx_dropped, 1);
+		return false;
+	}
+	if (!nb_mcast_pass(q->vif, q->rxbuf + NB_VNET_HDR)) {
 		count(&q->c.rx_dropped, 1);
 		return false;
 	}
@@ -642,6 +708,9 @@ int nb_vif_connect(struct nb_vif *vif, const struct nb_connect *c)
 
 	vif->conn = *c;
 	vif->nr_queues = c->nr_queues;
+	/* A new connection starts with an empty filter, as Linux's. */
+	vif->mcast_n = 0;
+	vif->mcast_overflow = false;
 	__atomic_store_n(&vif->broken, false, __ATOMIC_RELAXED);
 	for (i = 0; i < c->nr_queues; i++) {
 		err = queue_start(vif, i, &c->q[i], c->split);

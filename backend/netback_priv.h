@@ -29,6 +29,7 @@ struct nb_queue_conf {
 struct nb_connect {
 	uint32_t nr_queues;
 	bool split, rx_notify, sg, gso4, gso6, csum;
+	bool mcast_control; /* the frontend's request-multicast-control */
 	struct nb_queue_conf q[PVK_NETBACK_MAX_QUEUES];
 };
 
@@ -73,6 +74,11 @@ struct nb_vif {
 	uint32_t nr_queues;
 	struct nb_queue *queues[PVK_NETBACK_MAX_QUEUES];
 	struct nb_counters old; /* of queues torn down */
+	/* The frontend's multicast filter (request-multicast-control). */
+	pthread_mutex_t mcast_lock;
+	uint8_t mcast[PVK_NETBACK_MCAST_MAX][6];
+	uint32_t mcast_n;
+	bool mcast_overflow;
 	bool broken; /* atomic: a queue latched a fatal violation */
 };
 
@@ -81,6 +87,10 @@ struct nb_vif {
 int nb_vif_connect(struct nb_vif *vif, const struct nb_connect *c);
 /* Stop, join, unmap; idempotent. */
 void nb_vif_disconnect(struct nb_vif *vif);
+/* Add or remove a multicast address (any queue's thread). */
+void nb_mcast_update(struct nb_vif *vif, const uint8_t addr[6], bool add);
+/* May a frame to this destination go to the guest? */
+bool nb_mcast_pass(struct nb_vif *vif, const uint8_t *frame);
 /* Sum of the queues' counters and vif->old. */
 void nb_vif_counters(struct nb_vif *vif, struct nb_counters *out);
 

@@ -164,6 +164,7 @@ static int nb_probe(struct pvk_xenbus_backdev *bd)
 	vif->devid = bd->xb.devid;
 	for (i = 0; i < PVK_NETBACK_MAX_QUEUES; i++)
 		vif->tap_fds[i] = -1;
+	pthread_mutex_init(&vif->mcast_lock, NULL);
 	snprintf(vif->name, sizeof(vif->name), "%u/%u", vif->fe_domid,
 		 vif->devid);
 	/* The toolstack writes mac, handle and script; until they are all
@@ -173,6 +174,7 @@ static int nb_probe(struct pvk_xenbus_backdev *bd)
 		    0 ||
 	    handle == ULONG_MAX) {
 		free(v);
+		pthread_mutex_destroy(&vif->mcast_lock);
 		free(vif);
 		return -EAGAIN;
 	}
@@ -235,7 +237,7 @@ static int nb_publish(struct pvk_xenbus_backdev *bd, pvk_xs_txn_t t)
 	err |= pvk_xenbus_printf(x, t, "feature-ipv6-csum-offload", "%d", full);
 	err |= pvk_xenbus_printf(x, t, "feature-rx-copy", "1");
 	err |= pvk_xenbus_printf(x, t, "feature-rx-flip", "0");
-	err |= pvk_xenbus_printf(x, t, "feature-multicast-control", "0");
+	err |= pvk_xenbus_printf(x, t, "feature-multicast-control", "%d", full);
 	err |= pvk_xenbus_printf(x, t, "feature-dynamic-multicast-control",
 				 "0");
 	err |= pvk_xenbus_printf(x, t, "feature-split-event-channels", "%d",
@@ -308,6 +310,7 @@ static int read_connect(struct nb_vif *vif, struct nb_connect *c, char *msg,
 	err |= fe_uint(vif, "feature-gso-tcpv4", 0, &v[3]);
 	err |= fe_uint(vif, "feature-gso-tcpv6", 0, &v[4]);
 	err |= fe_uint(vif, "feature-no-csum-offload", 0, &v[5]);
+	err |= fe_uint(vif, "request-multicast-control", 0, &v[6]);
 	if (err < 0) {
 		snprintf(msg, len, "a feature node is malformed");
 		return -EPROTO;
@@ -318,6 +321,7 @@ static int read_connect(struct nb_vif *vif, struct nb_connect *c, char *msg,
 	c->gso4 = c->sg && v[3] == 1;
 	c->gso6 = c->sg && v[4] == 1;
 	c->csum = !full ? false : v[5] != 1;
+	c->mcast_control = full && v[6] == 1;
 	/* Split when the frontend wrote the split nodes (its choice). */
 	snprintf(probe, sizeof(probe), "%sevent-channel-tx",
 		 nq > 1 ? "queue-0/" : "");
@@ -400,6 +404,7 @@ static void nb_remove(struct pvk_xenbus_backdev *bd)
 		return;
 	nb_vif_disconnect(vif);
 	tap_down(vif);
+	pthread_mutex_destroy(&vif->mcast_lock);
 	free(vif);
 	bd->priv = NULL;
 }

@@ -14,15 +14,19 @@
  *   publish  feature-sg, feature-gso-tcpv4, feature-gso-tcpv6,
  *            feature-ipv6-csum-offload, feature-rx-copy=1,
  *            feature-rx-flip=0, feature-split-event-channels,
- *            multi-queue-max-queues, hotplug-status=connected (what libxl
- *            waits for, written before Connected); feature-ctrl-ring,
- *            feature-multicast-control and feature-dynamic-multicast-
- *            control are written 0: not implemented yet.
+ *            multi-queue-max-queues, feature-multicast-control,
+ *            hotplug-status=connected (what libxl waits for, written
+ *            before Connected); feature-ctrl-ring and
+ *            feature-dynamic-multicast-control are written 0: not
+ *            implemented yet.
  *   connect  (frontend Connected) read multi-queue-num-queues and, per
  *            queue (flat, or queue-N/), tx-ring-ref, rx-ring-ref,
  *            event-channel or event-channel-tx/-rx; request-rx-copy must
  *            be 1; feature-rx-notify (without it the rx ring is polled,
  *            as Mini-OS and Unikraft frontends need), feature-sg,
+ *            request-multicast-control (then multicast frames reach the
+ *            guest only for addresses it added with MCAST_ADD extras, at
+ *            most PVK_NETBACK_MCAST_MAX; broadcasts always),
  *            feature-gso-tcpv4/v6, feature-no-csum-offload decide what the
  *            TAP hands us (the kernel completes checksums and segments for
  *            a frontend that cannot take them).  One thread per queue.
@@ -75,6 +79,7 @@ struct pvk_netback;
 #define PVK_NETBACK_MAX_SLOTS 18u /* XEN_NETBK_LEGACY_SLOTS_MAX: drop above */
 #define PVK_NETBACK_FATAL_SLOTS 20u /* fatal_skb_slots: fatal above */
 #define PVK_NETBACK_RX_STALL_MS 10000u
+#define PVK_NETBACK_MCAST_MAX 64u /* then every multicast frame passes */
 
 struct pvk_netback_config {
 	/* Backend directory type, default "vif".  On a Xen dom0 whose kernel

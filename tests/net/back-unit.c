@@ -198,6 +198,7 @@ static void fe_connect(struct env *e, uint32_t devid)
 	fe_write(fe, "feature-rx-notify", 1);
 	fe_write(fe, "feature-sg", 1);
 	fe_write(fe, "feature-gso-tcpv4", 1);
+	fe_write(fe, "request-multicast-control", 1);
 	fe_write(fe, "state", PVK_XENBUS_CONNECTED);
 	for (t0 = ms_now();
 	     be_node(e, devid, "state") != PVK_XENBUS_CONNECTED;) {
@@ -811,6 +812,61 @@ static void test_rx_queue_bounded(void **state)
 	assert_int_equal(seen, 5);
 }
 
+static void mcast_extra(struct t_fe *fe, uint8_t type, const uint8_t *addr)
+{
+	struct pvk_netif_tx_request r =
+		txreq(fe, 0, 0, 60, PVK_NETTXF_extra_info);
+	struct pvk_netif_extra_info x = { .type = type };
+
+	memcpy(x.u.mcast.addr, addr, 6);
+	tx_put(fe, &r);
+	assert_int_equal(pvk_netif_put_tx_extra(&fe->tx, &x), 0);
+	kick(fe, &fe->tx);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_OKAY);
+	assert_int_equal(tx_status(fe), PVK_NETIF_RSP_NULL);
+}
+
+/* With request-multicast-control, a multicast frame reaches the guest only
+ * for an address it added; broadcasts always. */
+static void test_multicast_filter(void **state)
+{
+	static const uint8_t fb[6] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb };
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	struct pvk_netif_rx_response rr;
+	struct pvk_netif_rx_request rq;
+	uint8_t f[120], g[120];
+	int i;
+
+	mcast_extra(fe, PVK_NETIF_EXTRA_TYPE_MCAST_ADD, fb);
+	for (i = 0; i < 4; i++) {
+		rq = (struct pvk_netif_rx_request){ .id = (uint16_t)i,
+						    .gref = fe->refs[50 + i] };
+		assert_int_equal(pvk_netif_rx_put_request(&fe->rx, &rq), 0);
+	}
+	kick(fe, &fe->rx);
+	frame_fill(f, sizeof(f), 1);
+	memcpy(f, fb, 6);
+	frame_fill(g, sizeof(g), 2);
+	memcpy(g, fb, 6);
+	g[5] = 0xfc; /* not added */
+	wire_write(e, g, sizeof(g));
+	wire_write(e, f, sizeof(f));
+	assert_int_equal(wait_rsp(fe, &fe->rx, &rr, sizeof(rr)), 1);
+	assert_int_equal(rr.status, sizeof(f));
+	assert_memory_equal(page(fe, 50 + rr.id), f, sizeof(f));
+
+	/* Removed: it is dropped, a broadcast still passes. */
+	mcast_extra(fe, PVK_NETIF_EXTRA_TYPE_MCAST_DEL, fb);
+	wire_write(e, f, sizeof(f));
+	frame_fill(g, sizeof(g), 3);
+	wire_write(e, g, sizeof(g));
+	assert_int_equal(wait_rsp(fe, &fe->rx, &rr, sizeof(rr)), 1);
+	assert_int_equal(rr.status, sizeof(g));
+	assert_memory_equal(page(fe, 50 + rr.id), g, sizeof(g));
+	assert_false(vif_broken(e, 0));
+}
+
 static void test_rate_limit(void **state)
 {
 	struct env *e = *state;
@@ -869,6 +925,7 @@ int main(void)
 		T(test_bad_grant),
 		T(test_rx_queue_bounded),
 		T(test_rate_limit),
+		T(test_multicast_filter),
 	};
 #undef T
 	int fd;
