@@ -51,6 +51,8 @@ struct nb_queue {
 	size_t rx_len;
 	bool rx_pending, stalled;
 	struct pvk_net_meta rx_meta;
+	int rx_hash_type; /* < 0: no hash extra */
+	uint32_t rx_hash;
 	uint64_t rx_since_ns;
 
 	struct pvk_grant_copy segs[PVK_NETBACK_FATAL_SLOTS + 1];
@@ -101,7 +103,7 @@ void nb_mcast_update(struct nb_vif *vif, const uint8_t addr[6], bool add)
 	/* Only multicast addresses, as Linux's xenvif_mcast_add(). */
 	if (!(addr[0] & 1))
 		return;
-	pthread_mutex_lock(&vif->mcast_lock);
+	pthread_mutex_lock(&vif->lock);
 	for (i = 0; i < vif->mcast_n; i++)
 		if (!memcmp(vif->mcast[i], addr, 6))
 			break;
@@ -115,7 +117,7 @@ void nb_mcast_update(struct nb_vif *vif, const uint8_t addr[6], bool add)
 			(vif->mcast_n - i - 1) * 6u);
 		vif->mcast_n--;
 	}
-	pthread_mutex_unlock(&vif->mcast_lock);
+	pthread_mutex_unlock(&vif->lock);
 }
 
 bool nb_mcast_pass(struct nb_vif *vif, const uint8_t *frame)
@@ -127,13 +129,13 @@ bool nb_mcast_pass(struct nb_vif *vif, const uint8_t *frame)
 	if (!vif->conn.mcast_control || !(frame[0] & 1) ||
 	    !memcmp(frame, bcast, 6))
 		return true;
-	pthread_mutex_lock(&vif->mcast_lock);
+	pthread_mutex_lock(&vif->lock);
 	if (!vif->mcast_overflow) {
 		pass = false;
 		for (i = 0; i < vif->mcast_n && !pass; i++)
 			pass = !memcmp(vif->mcast[i], frame, 6);
 	}
-	pthread_mutex_unlock(&vif->mcast_lock);
+	pthread_mutex_unlock(&vif->lock);
 	return pass;
 }
 
@@ -404,31 +406,71 @@ static bool rx_read(struct nb_queue *q)
 		count(&q->c.rx_dropped, 1);
 		return false;
 	}
+	q->rx_hash_type =
+		nb_hash(q->vif, q->rxbuf + NB_VNET_HDR, q->rx_len, &q->rx_hash);
 	q->rx_pending = true;
 	q->rx_since_ns = now_ns();
 	return true;
 }
 
 /* Deliver the pending frame into @need posted buffers. */
+/* The extra-info slots that go with the pending frame: GSO, then the
+ * flow hash when the frontend configured one. */
+static uint32_t rx_extras(struct nb_queue *q, struct pvk_netif_extra_info *x)
+{
+	uint32_t n = 0;
+
+	if (q->rx_meta.gso_type != PVK_NET_GSO_NONE) {
+		x[n] = (struct pvk_netif_extra_info){
+			.type = PVK_NETIF_EXTRA_TYPE_GSO,
+		};
+		x[n].u.gso.size = q->rx_meta.gso_size;
+		x[n].u.gso.type = q->rx_meta.gso_type == PVK_NET_GSO_TCPV4 ?
+					  PVK_NETIF_GSO_TYPE_TCPV4 :
+					  PVK_NETIF_GSO_TYPE_TCPV6;
+		n++;
+	}
+	if (q->rx_hash_type >= 0) {
+		x[n] = (struct pvk_netif_extra_info){
+			.type = PVK_NETIF_EXTRA_TYPE_HASH,
+		};
+		x[n].u.hash.type = (uint8_t)q->rx_hash_type;
+		x[n].u.hash.algorithm = PVK_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ;
+		/* Little-endian, as netif.h says. */
+		x[n].u.hash.value[0] = (uint8_t)q->rx_hash;
+		x[n].u.hash.value[1] = (uint8_t)(q->rx_hash >> 8);
+		x[n].u.hash.value[2] = (uint8_t)(q->rx_hash >> 16);
+		x[n].u.hash.value[3] = (uint8_t)(q->rx_hash >> 24);
+		n++;
+	}
+	if (n)
+		x[n - 1].flags = 0;
+	for (uint32_t i = 0; i + 1 < n; i++)
+		x[i].flags = PVK_NETIF_EXTRA_FLAG_MORE;
+	return n;
+}
+
+/*
+ * Deliver the pending frame into @need posted buffers: the first request
+ * takes the first data, the next ones the extras, the rest the remaining
+ * data; each response in the slot of its request.
+ */
 static int rx_deliver(struct nb_queue *q, uint32_t need)
 {
 	struct nb_vif *vif = q->vif;
 	const uint8_t *frame = q->rxbuf + NB_VNET_HDR;
-	bool gso = q->rx_meta.gso_type != PVK_NET_GSO_NONE;
-	uint32_t ndata = need - gso, i, off = 0;
-	struct pvk_netif_rx_request req[PVK_NETBACK_FATAL_SLOTS + 1];
+	struct pvk_netif_extra_info x[2];
+	uint32_t nx = rx_extras(q, x), ndata = need - nx, i, off = 0;
+	struct pvk_netif_rx_request req[PVK_NETBACK_FATAL_SLOTS + 2];
 	struct pvk_netif_rx_response r;
-	struct pvk_netif_extra_info x;
 	uint16_t flags = 0;
 	int16_t err = 0;
 
 	for (i = 0; i < need; i++)
 		if (pvk_netif_rx_get_request(&q->rx, &req[i]) != 1)
 			return fatal(q, "rx ring violation");
-	/* Data goes to the buffers of the data slots: the first request,
-	 * then those after the extra. */
 	for (i = 0; i < ndata; i++) {
-		const struct pvk_netif_rx_request *rq = &req[i ? i + gso : 0];
+		const struct pvk_netif_rx_request *rq = &req[i ? i + nx : 0];
 		uint32_t len = q->rx_len - off;
 
 		if (len > PVK_PAGE_SIZE)
@@ -453,29 +495,21 @@ static int rx_deliver(struct nb_queue *q, uint32_t need)
 		flags = PVK_NETRXF_data_validated;
 	for (i = 0; i < ndata; i++) {
 		r = (struct pvk_netif_rx_response){
-			.id = req[i ? i + gso : 0].id,
+			.id = req[i ? i + nx : 0].id,
 			.offset = 0,
 			.flags = (uint16_t)((i ? 0 : flags) |
 					    (i + 1 < ndata ?
 						     PVK_NETRXF_more_data :
 						     0) |
-					    (!i && gso ? PVK_NETRXF_extra_info :
-							 0)),
+					    (!i && nx ? PVK_NETRXF_extra_info :
+							0)),
 			.status = err ? err : (int16_t)q->segs[i].len,
 		};
 		pvk_netif_rx_put_response(&q->rx, &r);
-		if (!i && gso) {
-			/* The extra takes the slot of the second request. */
-			x = (struct pvk_netif_extra_info){
-				.type = PVK_NETIF_EXTRA_TYPE_GSO,
-			};
-			x.u.gso.size = q->rx_meta.gso_size;
-			x.u.gso.type = q->rx_meta.gso_type ==
-						       PVK_NET_GSO_TCPV4 ?
-					       PVK_NETIF_GSO_TYPE_TCPV4 :
-					       PVK_NETIF_GSO_TYPE_TCPV6;
-			pvk_netif_put_rx_extra(&q->rx, &x);
-		}
+		/* The extras take the slots of the requests after the
+		 * first. */
+		for (uint32_t k = 0; !i && k < nx; k++)
+			pvk_netif_put_rx_extra(&q->rx, &x[k]);
 	}
 	if (err) {
 		count(&q->c.errors, 1);
@@ -498,7 +532,8 @@ static bool rx_work(struct nb_queue *q)
 			break;
 		need = (uint32_t)((q->rx_len + PVK_PAGE_SIZE - 1) /
 				  PVK_PAGE_SIZE) +
-		       (q->rx_meta.gso_type != PVK_NET_GSO_NONE);
+		       (q->rx_meta.gso_type != PVK_NET_GSO_NONE) +
+		       (q->rx_hash_type >= 0);
 		n = pvk_ring_peek(&q->rx);
 		if (n < 0) {
 			fatal(q, pvk_ring_broken_reason(&q->rx) ?:
@@ -708,12 +743,23 @@ int nb_vif_connect(struct nb_vif *vif, const struct nb_connect *c)
 
 	vif->conn = *c;
 	vif->nr_queues = c->nr_queues;
-	/* A new connection starts with an empty filter, as Linux's. */
+	/* A new connection starts with an empty filter and no hash, as
+	 * Linux's. */
+	pthread_mutex_lock(&vif->lock);
 	vif->mcast_n = 0;
 	vif->mcast_overflow = false;
+	memset(&vif->hash, 0, sizeof(vif->hash));
+	pthread_mutex_unlock(&vif->lock);
 	__atomic_store_n(&vif->broken, false, __ATOMIC_RELAXED);
 	for (i = 0; i < c->nr_queues; i++) {
 		err = queue_start(vif, i, &c->q[i], c->split);
+		if (err < 0) {
+			nb_vif_disconnect(vif);
+			return err;
+		}
+	}
+	if (c->ctrl) {
+		err = nb_ctrl_start(vif, c->ctrl_ref, c->ctrl_evtchn);
 		if (err < 0) {
 			nb_vif_disconnect(vif);
 			return err;
@@ -726,6 +772,7 @@ void nb_vif_disconnect(struct nb_vif *vif)
 {
 	uint32_t i;
 
+	nb_ctrl_stop(vif);
 	for (i = 0; i < PVK_NETBACK_MAX_QUEUES; i++) {
 		queue_free(vif, vif->queues[i]);
 		vif->queues[i] = NULL;

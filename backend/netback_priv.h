@@ -30,6 +30,8 @@ struct nb_connect {
 	uint32_t nr_queues;
 	bool split, rx_notify, sg, gso4, gso6, csum;
 	bool mcast_control; /* the frontend's request-multicast-control */
+	bool ctrl; /* a control ring: */
+	uint32_t ctrl_ref, ctrl_evtchn;
 	struct nb_queue_conf q[PVK_NETBACK_MAX_QUEUES];
 };
 
@@ -41,6 +43,7 @@ struct nb_counters {
 };
 
 struct nb_queue;
+struct nb_ctrl;
 
 struct pvk_netback {
 	struct pvk_xenbus_bus *bus;
@@ -74,8 +77,17 @@ struct nb_vif {
 	uint32_t nr_queues;
 	struct nb_queue *queues[PVK_NETBACK_MAX_QUEUES];
 	struct nb_counters old; /* of queues torn down */
-	/* The frontend's multicast filter (request-multicast-control). */
-	pthread_mutex_t mcast_lock;
+	/* Under @lock: the frontend's multicast filter
+	 * (request-multicast-control) and flow hash (control ring). */
+	pthread_mutex_t lock;
+	struct {
+		uint8_t alg; /* PVK_NETIF_CTRL_HASH_ALGORITHM_* */
+		uint32_t flags; /* 1 << PVK_NETIF_CTRL_HASH_TYPE_* */
+		uint8_t key[PVK_NETIF_CTRL_TOEPLITZ_KEY_MAX];
+		uint32_t size; /* of the mapping */
+		uint32_t mapping[PVK_NETIF_CTRL_HASH_MAPPING_MAX];
+	} hash;
+	struct nb_ctrl *ctrl;
 	uint8_t mcast[PVK_NETBACK_MCAST_MAX][6];
 	uint32_t mcast_n;
 	bool mcast_overflow;
@@ -91,6 +103,13 @@ void nb_vif_disconnect(struct nb_vif *vif);
 void nb_mcast_update(struct nb_vif *vif, const uint8_t addr[6], bool add);
 /* May a frame to this destination go to the guest? */
 bool nb_mcast_pass(struct nb_vif *vif, const uint8_t *frame);
+/* netback_ctrl.c: the control ring's thread; stop is idempotent. */
+int nb_ctrl_start(struct nb_vif *vif, uint32_t ref, uint32_t evtchn);
+void nb_ctrl_stop(struct nb_vif *vif);
+/* The frame's flow hash as the frontend configured it: the hash type
+ * (>= 0) with *@hash, or -ENOENT (no algorithm, no type applies). */
+int nb_hash(struct nb_vif *vif, const uint8_t *frame, size_t len,
+	    uint32_t *hash);
 /* Sum of the queues' counters and vif->old. */
 void nb_vif_counters(struct nb_vif *vif, struct nb_counters *out);
 

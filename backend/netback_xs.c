@@ -164,7 +164,7 @@ static int nb_probe(struct pvk_xenbus_backdev *bd)
 	vif->devid = bd->xb.devid;
 	for (i = 0; i < PVK_NETBACK_MAX_QUEUES; i++)
 		vif->tap_fds[i] = -1;
-	pthread_mutex_init(&vif->mcast_lock, NULL);
+	pthread_mutex_init(&vif->lock, NULL);
 	snprintf(vif->name, sizeof(vif->name), "%u/%u", vif->fe_domid,
 		 vif->devid);
 	/* The toolstack writes mac, handle and script; until they are all
@@ -174,7 +174,7 @@ static int nb_probe(struct pvk_xenbus_backdev *bd)
 		    0 ||
 	    handle == ULONG_MAX) {
 		free(v);
-		pthread_mutex_destroy(&vif->mcast_lock);
+		pthread_mutex_destroy(&vif->lock);
 		free(vif);
 		return -EAGAIN;
 	}
@@ -244,7 +244,7 @@ static int nb_publish(struct pvk_xenbus_backdev *bd, pvk_xs_txn_t t)
 				 full);
 	err |= pvk_xenbus_printf(x, t, "multi-queue-max-queues", "%u",
 				 vif->max_queues);
-	err |= pvk_xenbus_printf(x, t, "feature-ctrl-ring", "0");
+	err |= pvk_xenbus_printf(x, t, "feature-ctrl-ring", "%d", full);
 	/* libxl and Linux's netback wait for this before Connected. */
 	err |= pvk_xenbus_printf(x, t, "hotplug-status", "connected");
 	return err < 0 ? -EIO : 0;
@@ -322,6 +322,23 @@ static int read_connect(struct nb_vif *vif, struct nb_connect *c, char *msg,
 	c->gso6 = c->sg && v[4] == 1;
 	c->csum = !full ? false : v[5] != 1;
 	c->mcast_control = full && v[6] == 1;
+	/* The control ring, if the frontend set one up. */
+	if (fe_uint(vif, "ctrl-ring-ref", ULONG_MAX, &v[7]) < 0 ||
+	    (v[7] != ULONG_MAX && v[7] > UINT32_MAX)) {
+		snprintf(msg, len, "ctrl-ring-ref malformed");
+		return -EPROTO;
+	}
+	if (full && v[7] != ULONG_MAX) {
+		if (fe_uint(vif, "event-channel-ctrl", ULONG_MAX, &dummy) < 0 ||
+		    dummy > UINT32_MAX) {
+			snprintf(msg, len,
+				 "event-channel-ctrl missing or malformed");
+			return -EPROTO;
+		}
+		c->ctrl = true;
+		c->ctrl_ref = (uint32_t)v[7];
+		c->ctrl_evtchn = (uint32_t)dummy;
+	}
 	/* Split when the frontend wrote the split nodes (its choice). */
 	snprintf(probe, sizeof(probe), "%sevent-channel-tx",
 		 nq > 1 ? "queue-0/" : "");
@@ -378,9 +395,9 @@ static int nb_connect(struct pvk_xenbus_backdev *bd, char *msg, size_t len)
 	}
 	snprintf(msg, len,
 		 "queues=%u split=%d sg=%d gso=%d/%d csum=%d rx-notify=%d "
-		 "tap=%s",
+		 "mcast=%d ctrl=%d tap=%s",
 		 c.nr_queues, c.split, c.sg, c.gso4, c.gso6, c.csum,
-		 c.rx_notify, vif->tap);
+		 c.rx_notify, c.mcast_control, c.ctrl, vif->tap);
 	return 0;
 }
 
@@ -404,7 +421,7 @@ static void nb_remove(struct pvk_xenbus_backdev *bd)
 		return;
 	nb_vif_disconnect(vif);
 	tap_down(vif);
-	pthread_mutex_destroy(&vif->mcast_lock);
+	pthread_mutex_destroy(&vif->lock);
 	free(vif);
 	bd->priv = NULL;
 }

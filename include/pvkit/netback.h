@@ -15,10 +15,10 @@
  *            feature-ipv6-csum-offload, feature-rx-copy=1,
  *            feature-rx-flip=0, feature-split-event-channels,
  *            multi-queue-max-queues, feature-multicast-control,
- *            hotplug-status=connected (what libxl waits for, written
- *            before Connected); feature-ctrl-ring and
- *            feature-dynamic-multicast-control are written 0: not
- *            implemented yet.
+ *            feature-ctrl-ring, hotplug-status=connected (what libxl
+ *            waits for, written before Connected);
+ *            feature-dynamic-multicast-control is written 0 (the filter
+ *            is read at connect, not watched).
  *   connect  (frontend Connected) read multi-queue-num-queues and, per
  *            queue (flat, or queue-N/), tx-ring-ref, rx-ring-ref,
  *            event-channel or event-channel-tx/-rx; request-rx-copy must
@@ -30,6 +30,13 @@
  *            feature-gso-tcpv4/v6, feature-no-csum-offload decide what the
  *            TAP hands us (the kernel completes checksums and segments for
  *            a frontend that cannot take them).  One thread per queue.
+ *   control ring (ctrl-ring-ref, event-channel-ctrl, when the frontend
+ *            writes them): Toeplitz hashing -- algorithm, hash types, key
+ *            (<= 40 bytes), mapping size (<= 128) and table (entries below
+ *            the number of queues) -- validated as Linux's netback does;
+ *            each frame to the guest then carries a hash extra.  The
+ *            mapping is kept and checked but does not steer: which queue
+ *            a frame arrives on is the TAP's (the kernel's flow hash).
  *   rate     `rate` = "bytes,usec" (as libxl writes it): at most that many
  *            bytes of tx per interval, with bursts up to max(bytes, 128
  *            KiB) so that a 64 KiB GSO packet always passes; changed live.

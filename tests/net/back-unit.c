@@ -48,11 +48,11 @@
 struct t_fe {
 	struct pvk_hv *hv;
 	uint32_t devid;
-	struct pvk_ring tx, rx;
-	void *tx_sring, *rx_sring, *pages;
-	uint32_t tx_ref, rx_ref, refs[NPAGES];
+	struct pvk_ring tx, rx, ctrl;
+	void *tx_sring, *rx_sring, *ctrl_sring, *pages;
+	uint32_t tx_ref, rx_ref, ctrl_ref, refs[NPAGES];
 	struct pvk_evtchn *ev;
-	uint32_t port;
+	uint32_t port, ctrl_port;
 	uint16_t next_id;
 };
 
@@ -199,6 +199,22 @@ static void fe_connect(struct env *e, uint32_t devid)
 	fe_write(fe, "feature-sg", 1);
 	fe_write(fe, "feature-gso-tcpv4", 1);
 	fe_write(fe, "request-multicast-control", 1);
+	/* vif 0 sets up a control ring, vif 1 not. */
+	if (devid == 0) {
+		assert_int_equal(pvk_hv_grant_alloc(fe->hv, 0, 1, true,
+						    &fe->ctrl_ref,
+						    &fe->ctrl_sring),
+				 0);
+		assert_int_equal(pvk_netif_ctrl_front_init(&fe->ctrl,
+							   fe->ctrl_sring,
+							   PVK_PAGE_SIZE),
+				 0);
+		port = pvk_evtchn_alloc_unbound(fe->ev, 0);
+		assert_true(port > 0);
+		fe->ctrl_port = (uint32_t)port;
+		fe_write(fe, "ctrl-ring-ref", fe->ctrl_ref);
+		fe_write(fe, "event-channel-ctrl", fe->ctrl_port);
+	}
 	fe_write(fe, "state", PVK_XENBUS_CONNECTED);
 	for (t0 = ms_now();
 	     be_node(e, devid, "state") != PVK_XENBUS_CONNECTED;) {
@@ -436,6 +452,8 @@ static int teardown(void **state)
 		pvk_hv_grant_free(e->hvu, e->fe[i].pages, NPAGES);
 		pvk_hv_grant_free(e->hvu, e->fe[i].tx_sring, 1);
 		pvk_hv_grant_free(e->hvu, e->fe[i].rx_sring, 1);
+		if (e->fe[i].ctrl_sring)
+			pvk_hv_grant_free(e->hvu, e->fe[i].ctrl_sring, 1);
 	}
 	pvk_hv_close(e->hvu);
 	pvk_hv_close(e->tool);
@@ -867,6 +885,161 @@ static void test_multicast_filter(void **state)
 	assert_false(vif_broken(e, 0));
 }
 
+/* One control request; returns its status, *@data the answer. */
+static uint32_t ctrl(struct t_fe *fe, uint16_t type, uint32_t d0, uint32_t d1,
+		     uint32_t d2, uint32_t *data)
+{
+	struct pvk_netif_ctrl_request rq = { .id = 5,
+					     .type = type,
+					     .data = { d0, d1, d2 } };
+	struct pvk_netif_ctrl_response rs;
+
+	assert_int_equal(pvk_netif_ctrl_put_request(&fe->ctrl, &rq), 0);
+	if (pvk_ring_push(&fe->ctrl))
+		assert_int_equal(pvk_evtchn_notify(fe->ev, fe->ctrl_port), 0);
+	assert_int_equal(wait_rsp(fe, &fe->ctrl, &rs, sizeof(rs)), 1);
+	assert_int_equal(rs.id, 5);
+	assert_int_equal(rs.type, type);
+	if (data)
+		*data = rs.data;
+	return rs.status;
+}
+
+#define INVAL PVK_NETIF_CTRL_STATUS_INVALID_PARAMETER
+#define OK PVK_NETIF_CTRL_STATUS_SUCCESS
+
+/* A mapping table written past its size, or naming a queue that does not
+ * exist, is refused (the class of XSA-275's unchecked netback hash
+ * mapping); so is every other out-of-range control request. */
+static void test_hash_mapping_out_of_bounds(void **state)
+{
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	uint32_t *map = (uint32_t *)page(fe, 61), v;
+
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE, 0,
+			      0, 0, &v),
+			 OK);
+	assert_int_equal(v, 128);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE,
+			      129, 0, 0, NULL),
+			 INVAL);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, 8,
+			      0, 0, NULL),
+			 OK);
+	memset(map, 0, 4096);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
+			      fe->refs[61], 8, 0, NULL),
+			 OK);
+	/* Past the end: 4 entries at 6 of 8; a huge offset that wraps. */
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
+			      fe->refs[61], 4, 6, NULL),
+			 INVAL);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
+			      fe->refs[61], 2, 0xffffffffu, NULL),
+			 INVAL);
+	/* Queue 1 of a one-queue vif. */
+	map[3] = 1;
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
+			      fe->refs[61], 8, 0, NULL),
+			 INVAL);
+	/* A key longer than 40 bytes, a grant never issued. */
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_KEY,
+			      fe->refs[60], 41, 0, NULL),
+			 INVAL);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_KEY, 4000, 40, 0,
+			      NULL),
+			 INVAL);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, 7, 0,
+			      0, NULL),
+			 INVAL);
+	assert_int_equal(ctrl(fe, 99, 0, 0, 0, NULL),
+			 PVK_NETIF_CTRL_STATUS_NOT_SUPPORTED);
+	assert_false(vif_broken(e, 0));
+	roundtrip(e, 0);
+	roundtrip(e, 1);
+}
+
+/* Toeplitz set up over the control ring: each frame to the guest carries
+ * its hash, the one the RSS algorithm gives over its addresses and
+ * ports. */
+static void test_ctrl_ring_toeplitz(void **state)
+{
+	static const uint8_t key[40] = {
+		0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
+		0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
+		0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+		0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa
+	};
+	struct env *e = *state;
+	struct t_fe *fe = &e->fe[0];
+	union pvk_netif_rx_slot sl;
+	struct pvk_netif_rx_request rq;
+	uint8_t f[54] = { 0 };
+	uint32_t v, want, got;
+	int i, type;
+
+	assert_int_equal(
+		ctrl(fe, PVK_NETIF_CTRL_TYPE_GET_HASH_FLAGS, 0, 0, 0, &v), OK);
+	assert_int_equal(v, 0xf);
+	/* Flags before an algorithm: refused, as Linux's. */
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_FLAGS, 3, 0, 0,
+			      NULL),
+			 INVAL);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM,
+			      PVK_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, 0, 0,
+			      NULL),
+			 OK);
+	memcpy(page(fe, 60), key, sizeof(key));
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_KEY,
+			      fe->refs[60], 40, 0, NULL),
+			 OK);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_FLAGS, 0x10, 0,
+			      0, NULL),
+			 INVAL);
+	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_SET_HASH_FLAGS,
+			      (1u << PVK_NETIF_CTRL_HASH_TYPE_IPV4) |
+				      (1u << PVK_NETIF_CTRL_HASH_TYPE_IPV4_TCP),
+			      0, 0, NULL),
+			 OK);
+
+	/* A broadcast IPv4/TCP frame, valid IP header checksum. */
+	memset(f, 0xff, 6);
+	memcpy(f + 6, "\x00\x16\x3e\x00\x00\x09\x08\x00", 8);
+	memcpy(f + 14, "\x45\x00\x00\x28\x00\x01\x40\x00\x40\x06", 10);
+	memcpy(f + 26, "\x42\x09\x95\xbb\xa1\x8e\x64\x50", 8);
+	memcpy(f + 34, "\x0a\xea\x06\xe6", 4);
+	f[46] = 0x50;
+	v = (uint16_t)~pvk_net_csum_fold(pvk_net_csum_partial(f + 14, 20, 0));
+	f[24] = (uint8_t)(v >> 8);
+	f[25] = (uint8_t)v;
+	type = pvk_net_flow_hash(f, 54, 0x3, key, 40, &want);
+	assert_int_equal(type, PVK_NETIF_CTRL_HASH_TYPE_IPV4_TCP);
+	assert_int_equal(want, 0x51ccc178); /* the RSS table's */
+	for (i = 0; i < 8; i++) {
+		rq = (struct pvk_netif_rx_request){ .id = (uint16_t)i,
+						    .gref = fe->refs[50 + i] };
+		assert_int_equal(pvk_netif_rx_put_request(&fe->rx, &rq), 0);
+	}
+	kick(fe, &fe->rx);
+	wire_write(e, f, sizeof(f));
+	assert_int_equal(wait_rsp(fe, &fe->rx, &sl, sizeof(sl.rsp)), 1);
+	assert_int_equal(sl.rsp.status, sizeof(f));
+	assert_true(sl.rsp.flags & PVK_NETRXF_extra_info);
+	assert_int_equal(wait_rsp(fe, &fe->rx, &sl, sizeof(sl.rsp)), 1);
+	assert_int_equal(sl.extra.type, PVK_NETIF_EXTRA_TYPE_HASH);
+	assert_int_equal(sl.extra.u.hash.type,
+			 PVK_NETIF_CTRL_HASH_TYPE_IPV4_TCP);
+	assert_int_equal(sl.extra.u.hash.algorithm,
+			 PVK_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ);
+	got = (uint32_t)sl.extra.u.hash.value[0] |
+	      (uint32_t)sl.extra.u.hash.value[1] << 8 |
+	      (uint32_t)sl.extra.u.hash.value[2] << 16 |
+	      (uint32_t)sl.extra.u.hash.value[3] << 24;
+	assert_int_equal(got, want);
+	assert_int_equal(sl.extra.flags & PVK_NETIF_EXTRA_FLAG_MORE, 0);
+}
+
 static void test_rate_limit(void **state)
 {
 	struct env *e = *state;
@@ -926,6 +1099,8 @@ int main(void)
 		T(test_rx_queue_bounded),
 		T(test_rate_limit),
 		T(test_multicast_filter),
+		T(test_hash_mapping_out_of_bounds),
+		T(test_ctrl_ring_toeplitz),
 	};
 #undef T
 	int fd;
