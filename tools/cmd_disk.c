@@ -462,100 +462,34 @@ close_hv:
 	return rc;
 }
 
+static int disk_devid(struct pvk_hv *hv, uint32_t fe, const char *arg,
+		      uint32_t *devid)
+{
+	int d = vdev_to_devid(arg);
+
+	(void)hv;
+	(void)fe;
+	if (d < 0) {
+		bad_vdev("detach", arg);
+		return d;
+	}
+	*devid = (uint32_t)d;
+	return 0;
+}
+
+static const struct pvk_dev_kind disk_kind = {
+	.group = "disk",
+	.fe_type = "vbd",
+	.what = "disk",
+	.usage = "DOMAIN VDEV [--force] [--timeout MS] [--backend-domain ID] "
+		 "[--type vbd]",
+	.backend_type = backend_type,
+	.devid = disk_devid,
+};
+
 static int cmd_detach(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "backend-domain", required_argument, NULL, 'b' },
-		{ "type", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ 0 },
-	};
-	const char *type = NULL, *be_arg = NULL;
-	char be[PVK_XENBUS_PATH_MAX], fe[PVK_XENBUS_PATH_MAX], *v;
-	uint32_t fe_id, be_id;
-	struct pvk_hv *hv = NULL;
-	unsigned long n;
-	char *end;
-	int c, rc = 1, devid, timeout = DEFAULT_TIMEOUT_MS;
-	bool force = false;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			be_arg = optarg;
-			break;
-		case 't':
-			type = optarg;
-			break;
-		case 'f':
-			force = true;
-			break;
-		case 'T':
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || n > INT_MAX) {
-				fprintf(stderr,
-					"pvkit disk detach: bad --timeout "
-					"'%s': milliseconds, a whole number\n",
-					optarg);
-				return 2;
-			}
-			timeout = (int)n;
-			break;
-		default:
-			goto usage;
-		}
-	}
-	if (argc - optind != 2)
-		goto usage;
-	type = backend_type(type);
-	if (!pvk_dev_valid_type(type)) {
-		fprintf(stderr, "pvkit disk detach: bad backend type '%s'\n",
-			type);
-		return 2;
-	}
-	devid = vdev_to_devid(argv[optind + 1]);
-	if (devid < 0) {
-		bad_vdev("detach", argv[optind + 1]);
-		return 2;
-	}
-	if (pvk_dev_open_hv("disk", &hv) < 0)
-		return 1;
-	be_id = pvk_hv_domid(hv);
-	if (be_arg && pvk_dev_find_domain(hv, be_arg, &be_id) < 0) {
-		pvk_dev_no_domain("disk", "detach", "backend", be_arg);
-		goto close_hv;
-	}
-	/* A guest that is gone may still have its devices to clean up:
-	 * accept its number. */
-	if (pvk_dev_guest(hv, "disk", "detach", argv[optind], &fe_id) < 0)
-		goto close_hv;
-	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vbd/%d", fe_id,
-		 devid);
-	snprintf(be, sizeof(be), "/local/domain/%u/backend/%s/%u/%d", be_id,
-		 type, fe_id, devid);
-	if (pvk_xs_read(hv, PVK_XS_NO_TXN, be, &v) < 0) {
-		fprintf(stderr,
-			"pvkit disk detach: domain %u has no disk %s served "
-			"from backend/%s of domain %u (%s): `pvkit disk list` "
-			"shows the attached ones\n",
-			fe_id, argv[optind + 1], type, be_id, be);
-		goto close_hv;
-	}
-	free(v);
-	if (pvk_dev_detach(hv, "disk", be, fe, timeout, force) < 0)
-		goto close_hv;
-	printf("%s: detached\n", be);
-	rc = 0;
-close_hv:
-	pvk_hv_close(hv);
-	return rc;
-usage:
-	fprintf(stderr, "usage: pvkit disk detach DOMAIN VDEV [--force] "
-			"[--timeout MS] [--backend-domain ID] [--type vbd]\n");
-	return 2;
+	return pvk_dev_cmd_detach(&disk_kind, argc, argv);
 }
 
 static int cmd_list(int argc, char **argv)

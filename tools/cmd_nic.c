@@ -428,120 +428,51 @@ usage:
 }
 
 /* DEVID, or the MAC of one of @fe's vifs. */
-static int find_vif(struct pvk_hv *hv, uint32_t fe, const char *arg,
-		    uint32_t *devid)
+static int nic_devid(struct pvk_hv *hv, uint32_t fe, const char *arg,
+		     uint32_t *devid)
 {
 	char dir[PVK_XENBUS_PATH_MAX], mac[18], **ids = NULL, *v;
 	int n, i, found = -ENOENT;
 
 	if (parse_u32(arg, 0, MAX_DEVID, devid))
 		return 0;
-	if (!parse_mac(arg, mac))
-		return -EINVAL;
-	snprintf(dir, sizeof(dir), "/local/domain/%u/device/vif", fe);
-	n = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
-	for (i = 0; i < n && found; i++) {
-		snprintf(dir, sizeof(dir), "/local/domain/%u/device/vif/%.12s",
-			 fe, ids[i]);
-		v = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir, "mac");
-		if (v && !strcasecmp(v, mac) &&
-		    parse_u32(ids[i], 0, MAX_DEVID, devid))
-			found = 0;
-		free(v);
-	}
-	free(ids);
-	return found;
-}
-
-static int cmd_detach(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "backend-domain", required_argument, NULL, 'b' },
-		{ "type", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ 0 },
-	};
-	const char *type = NULL, *be_arg = NULL;
-	char be[PVK_XENBUS_PATH_MAX], fe[PVK_XENBUS_PATH_MAX], *v;
-	uint32_t fe_id, be_id, devid, tmo = DEFAULT_TIMEOUT_MS;
-	struct pvk_hv *hv = NULL;
-	bool force = false;
-	int c, rc = 1;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			be_arg = optarg;
-			break;
-		case 't':
-			type = optarg;
-			break;
-		case 'f':
-			force = true;
-			break;
-		case 'T':
-			if (!parse_u32(optarg, 0, INT_MAX, &tmo)) {
-				fprintf(stderr,
-					"pvkit nic detach: bad --timeout '%s': "
-					"milliseconds, a whole number\n",
-					optarg);
-				return 2;
-			}
-			break;
-		default:
-			goto usage;
+	if (parse_mac(arg, mac)) {
+		snprintf(dir, sizeof(dir), "/local/domain/%u/device/vif", fe);
+		n = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
+		for (i = 0; i < n && found; i++) {
+			snprintf(dir, sizeof(dir),
+				 "/local/domain/%u/device/vif/%.12s", fe,
+				 ids[i]);
+			v = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir, "mac");
+			if (v && !strcasecmp(v, mac) &&
+			    parse_u32(ids[i], 0, MAX_DEVID, devid))
+				found = 0;
+			free(v);
 		}
+		free(ids);
 	}
-	if (argc - optind != 2)
-		goto usage;
-	type = backend_type(type);
-	if (!pvk_dev_valid_type(type)) {
-		fprintf(stderr, "pvkit nic detach: bad backend type '%s'\n",
-			type);
-		return 2;
-	}
-	if (pvk_dev_open_hv("nic", &hv) < 0)
-		return 1;
-	be_id = pvk_hv_domid(hv);
-	if (be_arg && pvk_dev_find_domain(hv, be_arg, &be_id) < 0) {
-		pvk_dev_no_domain("nic", "detach", "backend", be_arg);
-		goto close_hv;
-	}
-	if (pvk_dev_guest(hv, "nic", "detach", argv[optind], &fe_id) < 0)
-		goto close_hv;
-	if (find_vif(hv, fe_id, argv[optind + 1], &devid) < 0) {
+	if (found < 0)
 		fprintf(stderr,
 			"pvkit nic detach: '%s' is neither a vif number "
 			"(0-%d) nor the MAC of one of domain %u's vifs: "
 			"`pvkit nic list` shows them\n",
-			argv[optind + 1], MAX_DEVID, fe_id);
-		rc = 2;
-		goto close_hv;
-	}
-	pvk_xenbus_frontend_path(fe, sizeof(fe), "vif", fe_id, devid);
-	pvk_xenbus_backend_path(be, sizeof(be), type, be_id, fe_id, devid);
-	if (pvk_xs_read(hv, PVK_XS_NO_TXN, be, &v) < 0) {
-		fprintf(stderr,
-			"pvkit nic detach: domain %u has no vif %u served "
-			"from backend/%s of domain %u (%s): `pvkit nic list` "
-			"shows the attached ones\n",
-			fe_id, devid, type, be_id, be);
-		goto close_hv;
-	}
-	free(v);
-	if (pvk_dev_detach(hv, "nic", be, fe, (int)tmo, force) < 0)
-		goto close_hv;
-	printf("%s: detached\n", be);
-	rc = 0;
-close_hv:
-	pvk_hv_close(hv);
-	return rc;
-usage:
-	fprintf(stderr, "usage: pvkit nic detach DOMAIN DEVID|MAC [--force] "
-			"[--timeout MS] [--backend-domain ID] [--type vif]\n");
-	return 2;
+			arg, MAX_DEVID, fe);
+	return found;
+}
+
+static const struct pvk_dev_kind nic_kind = {
+	.group = "nic",
+	.fe_type = "vif",
+	.what = "vif",
+	.usage = "DOMAIN DEVID|MAC [--force] [--timeout MS] "
+		 "[--backend-domain ID] [--type vif]",
+	.backend_type = backend_type,
+	.devid = nic_devid,
+};
+
+static int cmd_detach(int argc, char **argv)
+{
+	return pvk_dev_cmd_detach(&nic_kind, argc, argv);
 }
 
 static void json_str(const char *k, const char *v, bool comma)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* What `pvkit disk` and `pvkit nic` share (devcmd.h). */
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,4 +248,99 @@ int pvk_dev_detach(struct pvk_hv *hv, const char *group, const char *be,
 		fprintf(stderr, "pvkit %s detach: removing %s: %s\n", group, be,
 			strerror(-err));
 	return err;
+}
+
+int pvk_dev_cmd_detach(const struct pvk_dev_kind *k, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "backend-domain", required_argument, NULL, 'b' },
+		{ "type", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ 0 },
+	};
+	const char *type = NULL, *be_arg = NULL;
+	char be[PVK_XENBUS_PATH_MAX], fe[PVK_XENBUS_PATH_MAX], *v, *end;
+	uint32_t fe_id, be_id, devid;
+	struct pvk_hv *hv = NULL;
+	unsigned long n;
+	int c, rc = 1, timeout = 10000;
+	bool force = false;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			be_arg = optarg;
+			break;
+		case 't':
+			type = optarg;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'T':
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || *optarg == '-' ||
+			    n > INT_MAX) {
+				fprintf(stderr,
+					"pvkit %s detach: bad --timeout '%s': "
+					"milliseconds, a whole number\n",
+					k->group, optarg);
+				return 2;
+			}
+			timeout = (int)n;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 2)
+		goto usage;
+	type = k->backend_type(type);
+	if (!pvk_dev_valid_type(type)) {
+		fprintf(stderr,
+			"pvkit %s detach: bad backend type '%s': one word of "
+			"[A-Za-z0-9_-]\n",
+			k->group, type);
+		return 2;
+	}
+	if (pvk_dev_open_hv(k->group, &hv) < 0)
+		return 1;
+	be_id = pvk_hv_domid(hv);
+	if (be_arg && pvk_dev_find_domain(hv, be_arg, &be_id) < 0) {
+		pvk_dev_no_domain(k->group, "detach", "backend", be_arg);
+		goto close_hv;
+	}
+	/* A guest that is gone may still have its devices to clean up:
+	 * accept its number. */
+	if (pvk_dev_guest(hv, k->group, "detach", argv[optind], &fe_id) < 0)
+		goto close_hv;
+	if (k->devid(hv, fe_id, argv[optind + 1], &devid) < 0) {
+		rc = 2;
+		goto close_hv;
+	}
+	pvk_xenbus_frontend_path(fe, sizeof(fe), k->fe_type, fe_id, devid);
+	pvk_xenbus_backend_path(be, sizeof(be), type, be_id, fe_id, devid);
+	if (pvk_xs_read(hv, PVK_XS_NO_TXN, be, &v) < 0) {
+		fprintf(stderr,
+			"pvkit %s detach: domain %u has no %s %s served from "
+			"backend/%s of domain %u (%s): `pvkit %s list` shows "
+			"the attached ones\n",
+			k->group, fe_id, k->what, argv[optind + 1], type, be_id,
+			be, k->group);
+		goto close_hv;
+	}
+	free(v);
+	if (pvk_dev_detach(hv, k->group, be, fe, timeout, force) < 0)
+		goto close_hv;
+	printf("%s: detached\n", be);
+	rc = 0;
+close_hv:
+	pvk_hv_close(hv);
+	return rc;
+usage:
+	fprintf(stderr, "usage: pvkit %s detach %s\n", k->group, k->usage);
+	return 2;
 }

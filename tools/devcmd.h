@@ -49,4 +49,20 @@ int pvk_dev_remove(struct pvk_hv *hv, const char *be, const char *fe);
 int pvk_dev_detach(struct pvk_hv *hv, const char *group, const char *be,
 		   const char *fe, int timeout_ms, bool force);
 
+/* A device type's side of `pvkit <group> detach DOMAIN DEVICE [--force]
+ * [--timeout MS] [--backend-domain ID] [--type TYPE]`. */
+struct pvk_dev_kind {
+	const char *group; /* "disk", "nic" */
+	const char *fe_type; /* "vbd", "vif" */
+	const char *what; /* "disk", "vif": in messages */
+	const char *usage; /* the detach synopsis */
+	/* --type, or the environment's default, or the standard type */
+	const char *(*backend_type)(const char *opt);
+	/* DEVICE (of guest @fe) to its devid; < 0 after printing why. */
+	int (*devid)(struct pvk_hv *hv, uint32_t fe, const char *arg,
+		     uint32_t *devid);
+};
+/* The whole command: 0, 1 (failed), 2 (usage). */
+int pvk_dev_cmd_detach(const struct pvk_dev_kind *k, int argc, char **argv);
+
 #endif /* PVK_TOOLS_DEVCMD_H */
