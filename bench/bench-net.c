@@ -39,6 +39,7 @@
 #include <pvkit/netif.h>
 #include <pvkit/xenbus.h>
 
+#include "../tests/common/t_toolstack.h"
 #include "bench.h"
 
 #define NPAGES 256
@@ -76,39 +77,6 @@ static void frame(uint8_t *f)
 	memset(f + 14, 0xa5, FRAME - 14);
 }
 
-static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
-{
-	uint32_t fe = *(uint32_t *)arg;
-	char be[96], fd[96], p[160];
-	struct pvk_xs_perm bp[2] = { { 0, 'n' }, { fe, 'r' } };
-	struct pvk_xs_perm fp[2] = { { fe, 'n' }, { 0, 'r' } };
-	int err = 0;
-
-	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/0", fe);
-	snprintf(fd, sizeof(fd), "/local/domain/%u/device/vif/0", fe);
-	err = pvk_xs_mkdir(hv, t, be) ?: pvk_xs_set_perms(hv, t, be, bp, 2);
-	err = err			      ?:
-		      pvk_xs_mkdir(hv, t, fd) ?:
-		      pvk_xs_set_perms(hv, t, fd, fp, 2);
-#define W(dir, n, ...)                                             \
-	do {                                                       \
-		snprintf(p, sizeof(p), "%s/%s", dir, n);           \
-		err = err ?: pvk_xs_printf(hv, t, p, __VA_ARGS__); \
-	} while (0)
-	W(be, "frontend", "%s", fd);
-	W(be, "frontend-id", "%u", fe);
-	W(be, "online", "1");
-	W(be, "mac", "00:16:3e:00:00:01");
-	W(be, "handle", "0");
-	W(be, "bridge", "pvkbr");
-	W(fd, "backend", "%s", be);
-	W(fd, "backend-id", "0");
-	W(fd, "state", "1");
-	W(be, "state", "1");
-#undef W
-	return err;
-}
-
 static void pump_until(struct pvk_hv *tool, const char *path, unsigned v)
 {
 	struct pollfd p = { .fd = pvk_xenbus_bus_fd(bus), .events = POLLIN };
@@ -129,7 +97,16 @@ static void fe_connect(struct fe *f, struct pvk_hv *tool, uint32_t domu)
 	char p[96];
 	int port;
 
-	CK(pvk_xs_transaction(tool, 0, attach_txn, &domu));
+	static const char *const be[] = { "mac=00:16:3e:00:00:01", "handle=0",
+					  "bridge=pvkbr", NULL };
+	struct t_dev d = { .type = "vif",
+			   .fe_type = "vif",
+			   .be = 0,
+			   .fe = domu,
+			   .devid = 0,
+			   .be_nodes = be };
+
+	CK(t_dev_attach(tool, &d));
 	snprintf(p, sizeof(p), "/local/domain/0/backend/vif/%u/0/state", domu);
 	pump_until(tool, p, PVK_XENBUS_INITWAIT);
 	CK(pvk_hv_grant_alloc(f->hv, 0, 1, true, &f->tx_ref, &f->tx_sring));

@@ -40,6 +40,8 @@
 #include <pvkit/netif.h>
 #include <pvkit/xenbus.h>
 
+#include "../common/t_toolstack.h"
+
 #define NPAGES 64
 #define TMO_MS 3000
 
@@ -91,44 +93,6 @@ static void pump(struct env *e, int ms)
 		assert_int_equal(pvk_xenbus_bus_handle_events(e->bus), 0);
 }
 
-static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
-{
-	uint32_t *a = arg, fe = a[0], devid = a[1];
-	char be[128], fd[128], p[192];
-	struct pvk_xs_perm bp[2] = { { 0, 'n' }, { fe, 'r' } };
-	struct pvk_xs_perm fp[2] = { { fe, 'n' }, { 0, 'r' } };
-	int err = 0;
-
-	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", fe,
-		 devid);
-	snprintf(fd, sizeof(fd), "/local/domain/%u/device/vif/%u", fe, devid);
-#define W(dir, n, ...)                                             \
-	do {                                                       \
-		snprintf(p, sizeof(p), "%s/%s", dir, n);           \
-		err = err ?: pvk_xs_printf(hv, t, p, __VA_ARGS__); \
-	} while (0)
-	W(be, "frontend", "%s", fd);
-	W(be, "frontend-id", "%u", fe);
-	W(be, "online", "1");
-	W(be, "mac", "00:16:3e:00:00:%02x", devid);
-	W(be, "handle", "%u", devid);
-	W(be, "script", "vif-bridge");
-	W(be, "bridge", "pvkbr");
-	W(be, "type", "vif");
-	W(fd, "backend", "%s", be);
-	W(fd, "backend-id", "0");
-	W(fd, "handle", "%u", devid);
-	W(fd, "mac", "00:16:3e:00:00:%02x", devid);
-	if (!err)
-		err = pvk_xs_set_perms(hv, t, be, bp, 2);
-	if (!err)
-		err = pvk_xs_set_perms(hv, t, fd, fp, 2);
-	W(fd, "state", "1");
-	W(be, "state", "1");
-#undef W
-	return err;
-}
-
 static unsigned long be_node(struct env *e, uint32_t devid, const char *n)
 {
 	char p[128];
@@ -150,20 +114,27 @@ static void fe_write(struct t_fe *fe, const char *n, unsigned long v)
 static void fe_connect(struct env *e, uint32_t devid)
 {
 	struct t_fe *fe = &e->fe[devid];
-	uint32_t a[2] = { e->domu, devid };
-	char p[128];
+	char mac[32], handle[16];
+	const char *const be[] = {
+		mac,	    handle, "script=vif-bridge", "bridge=pvkbr",
+		"type=vif", NULL
+	};
+	const char *const fen[] = { handle, mac, NULL };
+	struct t_dev d = { .type = "vif",
+			   .fe_type = "vif",
+			   .be = 0,
+			   .fe = e->domu,
+			   .devid = devid,
+			   .be_nodes = be,
+			   .fe_nodes = fen };
 	uint64_t t0;
 	int port;
 
 	fe->hv = e->hvu;
 	fe->devid = devid;
-	snprintf(p, sizeof(p), "/local/domain/0/backend/vif/%u/%u", e->domu,
-		 devid);
-	assert_int_equal(pvk_xs_mkdir(e->tool, PVK_XS_NO_TXN, p), 0);
-	snprintf(p, sizeof(p), "/local/domain/%u/device/vif/%u", e->domu,
-		 devid);
-	assert_int_equal(pvk_xs_mkdir(e->tool, PVK_XS_NO_TXN, p), 0);
-	assert_int_equal(pvk_xs_transaction(e->tool, 0, attach_txn, a), 0);
+	snprintf(mac, sizeof(mac), "mac=00:16:3e:00:00:%02x", devid);
+	snprintf(handle, sizeof(handle), "handle=%u", devid);
+	assert_int_equal(t_dev_attach(e->tool, &d), 0);
 	for (t0 = ms_now();
 	     be_node(e, devid, "state") != PVK_XENBUS_INITWAIT;) {
 		assert_true(ms_now() - t0 < TMO_MS);

@@ -8,6 +8,6 @@ test-hv_LDLIBS := -lcmocka
 
 # test-xenbus-back: the backend bus with a mock driver, on loop (cmocka).
 TESTS += test-xenbus-back
-test-xenbus-back_SRCS := tests/unit/test-xenbus-back.c
+test-xenbus-back_SRCS := tests/unit/test-xenbus-back.c tests/common/t_toolstack.c
 test-xenbus-back_LIBS := hv
 test-xenbus-back_LDLIBS := -lcmocka

@@ -20,6 +20,8 @@
 
 #include <pvkit/xenbus.h>
 
+#include "../common/t_toolstack.h"
+
 /* --- the mock driver ------------------------------------------------------ */
 
 struct mock {
@@ -145,57 +147,17 @@ static int teardown(void **state)
 	return 0;
 }
 
-struct attach {
-	const char *type;
-	uint32_t fe, devid;
-	const char *fe_path; /* what the backend's frontend node says */
-};
-
-static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
-{
-	struct attach *a = arg;
-	char be[128], fe[128], p[192];
-	struct pvk_xs_perm bp[2] = { { 0, 'n' }, { a->fe, 'r' } };
-	struct pvk_xs_perm fp[2] = { { a->fe, 'n' }, { 0, 'r' } };
-	int err = 0;
-
-	snprintf(be, sizeof(be), "/local/domain/0/backend/%s/%u/%u", a->type,
-		 a->fe, a->devid);
-	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%u", a->fe,
-		 a->devid);
-#define W(dir, n, ...)                                             \
-	do {                                                       \
-		snprintf(p, sizeof(p), "%s/%s", dir, n);           \
-		err = err ?: pvk_xs_printf(hv, t, p, __VA_ARGS__); \
-	} while (0)
-	W(be, "frontend", "%s", a->fe_path ? a->fe_path : fe);
-	W(be, "frontend-id", "%u", a->fe);
-	W(be, "online", "1");
-	W(fe, "backend", "%s", be);
-	W(fe, "backend-id", "0");
-	if (!err)
-		err = pvk_xs_set_perms(hv, t, be, bp, 2);
-	if (!err)
-		err = pvk_xs_set_perms(hv, t, fe, fp, 2);
-	W(fe, "state", "1");
-	W(be, "state", "1");
-#undef W
-	return err;
-}
-
 static void attach(struct env *e, const char *type, uint32_t devid,
 		   const char *fe_path)
 {
-	struct attach a = { type, e->domu, devid, fe_path };
-	char p[128];
+	struct t_dev d = { .type = type,
+			   .fe_type = "vif",
+			   .be = 0,
+			   .fe = e->domu,
+			   .devid = devid,
+			   .fe_path = fe_path };
 
-	snprintf(p, sizeof(p), "/local/domain/0/backend/%s/%u/%u", type,
-		 e->domu, devid);
-	assert_int_equal(pvk_xs_mkdir(e->tool, PVK_XS_NO_TXN, p), 0);
-	snprintf(p, sizeof(p), "/local/domain/%u/device/vif/%u", e->domu,
-		 devid);
-	assert_int_equal(pvk_xs_mkdir(e->tool, PVK_XS_NO_TXN, p), 0);
-	assert_int_equal(pvk_xs_transaction(e->tool, 0, attach_txn, &a), 0);
+	assert_int_equal(t_dev_attach(e->tool, &d), 0);
 }
 
 /* Let the bus handle what is queued, until nothing more comes. */
