@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pvkit/net.h>
 #include <pvkit/sim.h>
 
 #include "../hypercall/sim/simc.h"
@@ -96,6 +98,34 @@ static void report(struct supervisor *s, const char *msg)
 	s->report_fd = -1;
 }
 
+/*
+ * A domain is a VM: its network is its own.  The guest runs in a new
+ * network namespace holding only a loopback device (up), where `pvkit
+ * nic serve-tap` will create its NIC; dom0's namespace is the
+ * simulator's.  Without the privilege to make one (not root), the guest
+ * shares the caller's network, and says so in its log.
+ */
+static void own_network(const char *name)
+{
+	struct pvk_nl *nl;
+	int err;
+
+	if (unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr,
+			"pvkit: domain %s shares the host's network: no "
+			"network namespace of its own (%s; run as root)\n",
+			name, strerror(errno));
+		return;
+	}
+	err = pvk_nl_open(&nl);
+	if (!err)
+		err = pvk_nl_link_set_up(nl, "lo", true);
+	pvk_nl_close(nl);
+	if (err < 0)
+		fprintf(stderr, "pvkit: domain %s: loopback: %s\n", name,
+			strerror(-err));
+}
+
 static pid_t spawn(struct supervisor *s, const sigset_t *old)
 {
 	pid_t sup = getpid(), pid = fork();
@@ -113,6 +143,7 @@ static pid_t spawn(struct supervisor *s, const sigset_t *old)
 	 * cleared: if this supervisor is SIGKILLed, processes left behind
 	 * leave its ancestry, and pvkit-simd must not take them for domain
 	 * 0.  (It also keeps setuid programs from gaining privileges.) */
+	own_network(s->name);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	snprintf(id, sizeof(id), "%u", s->domid);
 	setenv("PVKIT_SIM_DIR", pvk_cmd_sim_dir(), 1);

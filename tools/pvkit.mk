@@ -8,4 +8,4 @@ pvkit_SRCS := tools/pvkit.c tools/cmd_sim.c tools/cmd_domain.c \
 	      hypercall/sim/xbmux.c \
 	      tools/devcmd.c tools/cmd_disk.c tools/cmd_disk_nbd.c \
 	      tools/cmd_stats.c tools/cmd_nic.c
-pvkit_LIBS := front hv ring
+pvkit_LIBS := front hv ring net
