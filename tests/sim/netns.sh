@@ -10,8 +10,16 @@ unshare -n true 2>/dev/null || {
 	exit 77
 }
 t_start
-a=$("$PVKIT" domain create na -- sh -c 'readlink /proc/self/ns/net; cat /proc/net/dev') ||
-	t_fail "domain create na"
+# na stays alive while nb starts: a namespace's number is reused once it
+# is gone.
+F=$PVKIT_SIM_DIR/na.out
+t_detach na sh -c "{ readlink /proc/self/ns/net; cat /proc/net/dev; } \
+	>$F.tmp && mv $F.tmp $F && exec sleep 600" >/dev/null
+for i in $(seq 100); do
+	[ -s "$F" ] && break
+	sleep 0.05
+done
+a=$(cat "$F") || t_fail "guest na wrote nothing"
 b=$("$PVKIT" domain create nb -- readlink /proc/self/ns/net) ||
 	t_fail "domain create nb"
 host=$(readlink /proc/self/ns/net)
