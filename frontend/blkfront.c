@@ -100,116 +100,6 @@ static void io_fail(struct pvk_blkfront *bf, struct pvk_blkfront_io *io,
 		io_complete(bf, io);
 }
 
-/* ---- grants: persistent pool, per-request allocations, zombies -------- */
-
-static void zombie_add(struct pvk_blkfront *bf, void *addr, uint32_t count)
-{
-	struct bf_zombie *z = calloc(1, sizeof(*z));
-
-	/* The pages stay granted and are never reused; out of memory we only
-	 * lose the chance to retry, and the hv handle ends access at close. */
-	bf->st.grants_busy += count;
-	if (!z)
-		return;
-	z->addr = addr;
-	z->count = count;
-	z->next = bf->zombies;
-	bf->zombies = z;
-}
-
-void bf_grants_reap(struct pvk_blkfront *bf)
-{
-	struct bf_zombie **pz = &bf->zombies, *z;
-
-	while ((z = *pz)) {
-		if (pvk_hv_grant_free(bf->hv, z->addr, z->count) == -EBUSY) {
-			pz = &z->next;
-			continue;
-		}
-		bf->st.grants_busy -= z->count;
-		*pz = z->next;
-		free(z);
-	}
-}
-
-static void grant_release(struct pvk_blkfront *bf, void *addr, uint32_t count)
-{
-	if (addr && pvk_hv_grant_free(bf->hv, addr, count) == -EBUSY)
-		zombie_add(bf, addr, count);
-}
-
-static int pool_grow(struct pvk_blkfront *bf, uint32_t need)
-{
-	uint32_t count = need > BF_POOL_CHUNK ? need : BF_POOL_CHUNK;
-	struct bf_chunk *c;
-	uint32_t *refs;
-	uint32_t i;
-	int rc;
-
-	if (bf->pool_pages + count > BF_POOL_MAX_PAGES)
-		count = BF_POOL_MAX_PAGES - bf->pool_pages;
-	if (count < need)
-		return -ENOSPC;
-	c = calloc(1, sizeof(*c));
-	refs = calloc(count, sizeof(*refs));
-	if (!c || !refs) {
-		rc = -ENOMEM;
-		goto free_chunk;
-	}
-	c->pages = calloc(count, sizeof(*c->pages));
-	if (!c->pages) {
-		rc = -ENOMEM;
-		goto free_chunk;
-	}
-	/* Writable even for writes: a pooled page serves both (note 8). */
-	rc = pvk_hv_grant_alloc(bf->hv, bf->info.backend_id, count, true, refs,
-				&c->addr);
-	bf->st.grant_allocs++;
-	if (rc < 0)
-		goto free_pages;
-	c->count = count;
-	for (i = 0; i < count; i++) {
-		c->pages[i].va = (char *)c->addr + (size_t)i * PVK_PAGE_SIZE;
-		c->pages[i].gref = refs[i];
-		c->pages[i].next = bf->pool_free;
-		bf->pool_free = &c->pages[i];
-	}
-	c->next = bf->chunks;
-	bf->chunks = c;
-	bf->pool_pages += count;
-	bf->pool_free_count += count;
-	free(refs);
-	return 0;
-
-free_pages:
-	free(c->pages);
-free_chunk:
-	free(refs);
-	free(c);
-	return rc;
-}
-
-static void pool_put(struct pvk_blkfront *bf, struct bf_page *pg)
-{
-	pg->next = bf->pool_free;
-	bf->pool_free = pg;
-	bf->pool_free_count++;
-}
-
-static void pool_destroy(struct pvk_blkfront *bf)
-{
-	struct bf_chunk *c;
-
-	while ((c = bf->chunks)) {
-		bf->chunks = c->next;
-		grant_release(bf, c->addr, c->count);
-		free(c->pages);
-		free(c);
-	}
-	bf->pool_free = NULL;
-	bf->pool_pages = bf->pool_free_count = 0;
-}
-
 /* ---- shadows ----------------------------------------------------------- */
 
 static void shadow_release(struct pvk_blkfront *bf, struct bf_queue *q,
@@ -221,11 +111,11 @@ static void shadow_release(struct pvk_blkfront *bf, struct bf_queue *q,
 	if (sh->pages) {
 		for (i = 0; i < sh->nr_data + sh->nr_ind; i++) {
 			if (sh->pages[i])
-				pool_put(bf, sh->pages[i]);
+				pvk_gntpool_put(&bf->gp, sh->pages[i]);
 			sh->pages[i] = NULL;
 		}
 	}
-	grant_release(bf, sh->np_addr, sh->np_count);
+	pvk_gntpool_release(&bf->gp, sh->np_addr, sh->np_count);
 	free(sh->np_refs);
 	sh->np_addr = NULL;
 	sh->np_refs = NULL;
@@ -262,26 +152,14 @@ static uint32_t bf_busy(const struct pvk_blkfront *bf)
 static int shadow_get_pages(struct pvk_blkfront *bf, struct bf_queue *q,
 			    struct bf_shadow *sh, uint32_t n, bool writable)
 {
-	uint32_t i;
 	int rc;
 
-	if (bf->pooled) {
-		if (bf->pool_free_count < n && pool_grow(bf, n) < 0)
-			return bf->pool_pages > bf->pool_free_count ? -EAGAIN :
-								      -ENOMEM;
-		for (i = 0; i < n; i++) {
-			sh->pages[i] = bf->pool_free;
-			bf->pool_free = bf->pool_free->next;
-		}
-		bf->pool_free_count -= n;
-		return 0;
-	}
+	if (bf->pooled)
+		return pvk_gntpool_get(&bf->gp, n, sh->pages);
 	sh->np_refs = calloc(n, sizeof(*sh->np_refs));
 	if (!sh->np_refs)
 		return -ENOMEM;
-	rc = pvk_hv_grant_alloc(bf->hv, bf->info.backend_id, n, writable,
-				sh->np_refs, &sh->np_addr);
-	bf->st.grant_allocs++;
+	rc = pvk_gntpool_alloc(&bf->gp, n, writable, sh->np_refs, &sh->np_addr);
 	if (rc < 0) {
 		free(sh->np_refs);
 		sh->np_refs = NULL;
@@ -640,8 +518,8 @@ static int bf_process_rings(struct pvk_blkfront *bf)
 			return rc;
 		n += rc;
 	}
-	if (n && bf->zombies)
-		bf_grants_reap(bf);
+	if (n && pvk_gntpool_has_zombies(&bf->gp))
+		pvk_gntpool_reap(&bf->gp);
 	return n;
 }
 
@@ -730,8 +608,8 @@ int bf_rings_alloc(struct pvk_blkfront *bf, uint32_t order, uint32_t nq)
 		q->port = -1;
 		q->free_head = BF_ID_NONE;
 		bf->nr_queues = i + 1;
-		rc = pvk_hv_grant_alloc(bf->hv, bf->info.backend_id, pages,
-					true, q->refs, &q->sring);
+		rc = pvk_gntpool_alloc(&bf->gp, pages, true, q->refs,
+				       &q->sring);
 		if (rc < 0) {
 			q->sring = NULL;
 			goto free_rings;
@@ -775,7 +653,7 @@ void bf_rings_free(struct pvk_blkfront *bf)
 		if (q->port >= 0)
 			pvk_evtchn_unbind(bf->ev, (uint32_t)q->port);
 		q->port = -1;
-		grant_release(bf, q->sring, q->nr_pages);
+		pvk_gntpool_release(&bf->gp, q->sring, q->nr_pages);
 		q->sring = NULL;
 	}
 	bf->nr_queues = 0;
@@ -803,7 +681,7 @@ int bf_start(struct pvk_blkfront *bf)
 	for (i = 0; i < bf->nr_queues; i++) {
 		struct bf_queue *q = &bf->q[i];
 		uint32_t n = q->ring.nr_ents;
-		struct bf_page **pages = NULL;
+		struct pvk_gntpool_page **pages = NULL;
 
 		q->shadow = calloc(n, sizeof(*q->shadow));
 		if (!q->shadow)
@@ -883,31 +761,17 @@ void bf_set_broken(struct pvk_blkfront *bf, const char *fmt, ...)
  * then leave them granted -- never reused -- for the pvk_hv handle to
  * end when it closes, and say so once.
  */
+static bool be_closed(void *arg)
+{
+	int be = bf_xs_backend_state(arg);
+
+	return be < 0 || be == PVK_XENBUS_CLOSED || be == PVK_XENBUS_UNKNOWN;
+}
+
 static void bf_release_grants(struct pvk_blkfront *bf)
 {
-	const struct timespec tick = { 0, 10000000 };
-	uint64_t end = now_ns() + 2000000000ull, pages = 0;
-	struct bf_zombie *z;
-	bool be_done = false;
-	int be;
+	uint64_t pages = pvk_gntpool_drain(&bf->gp, be_closed, bf, 2000);
 
-	pool_destroy(bf);
-	for (;;) {
-		bf_grants_reap(bf);
-		if (!bf->zombies || be_done || now_ns() >= end)
-			break;
-		be = bf_xs_backend_state(bf);
-		/* Closed: it has unmapped all it will; one last try. */
-		be_done = be < 0 || be == PVK_XENBUS_CLOSED ||
-			  be == PVK_XENBUS_UNKNOWN;
-		if (!be_done)
-			nanosleep(&tick, NULL);
-	}
-	while ((z = bf->zombies)) {
-		bf->zombies = z->next;
-		pages += z->count;
-		free(z);
-	}
 	if (pages)
 		bf_log(bf,
 		       "backend domain %u still maps %" PRIu64
@@ -985,6 +849,8 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 	rc = bf_xs_init(bf, vdev);
 	if (rc < 0)
 		goto close_epoll;
+	pvk_gntpool_init(&bf->gp, hv, bf->info.backend_id, BF_POOL_CHUNK,
+			 BF_POOL_MAX_PAGES);
 	e.data.u32 = 1;
 	rc = pvk_xs_watch_fd(hv);
 	if (rc < 0 || epoll_ctl(bf->epfd, EPOLL_CTL_ADD, rc, &e) < 0) {
@@ -1119,6 +985,8 @@ void pvk_blkfront_stats(const struct pvk_blkfront *bf,
 			struct pvk_blkfront_stats *st)
 {
 	*st = bf->st;
+	st->grant_allocs = bf->gp.allocs;
+	st->grants_busy = bf->gp.busy;
 }
 
 int pvk_blkfront_submit(struct pvk_blkfront *bf, struct pvk_blkfront_io *io)

@@ -11,7 +11,6 @@
  *   bf_start()           the backend is Connected: build shadows, re-issue
  *   bf_fail_all()        complete every io with an error
  *   bf_set_broken()      latch the device broken (one log line)
- *   bf_grants_reap()     retry ending access to grants the backend held
  * and the data path into the control plane through bf_xs_*().
  */
 #ifndef PVK_FRONTEND_BLKFRONT_PRIV_H
@@ -19,7 +18,10 @@
 
 #include <pvkit/blkfront.h>
 #include <pvkit/blkif.h>
+#include <pvkit/spin.h>
 #include <pvkit/xenbus.h>
+
+#include "gntpool.h"
 
 #define BF_RING_PAGES_MAX (1u << PVK_BLKFRONT_MAX_RING_ORDER)
 #define BF_ID_NONE UINT32_MAX
@@ -44,27 +46,6 @@ enum bf_conn {
 	BF_GONE, /* device removed: all I/O fails with -ENODEV */
 };
 
-struct bf_page {
-	void *va;
-	uint32_t gref;
-	struct bf_page *next;
-};
-
-struct bf_chunk {
-	void *addr;
-	uint32_t count;
-	struct bf_page *pages;
-	struct bf_chunk *next;
-};
-
-/* A grant allocation that could not be ended yet (the backend still has
- * it mapped): retried later, leaked at close if it never frees. */
-struct bf_zombie {
-	void *addr;
-	uint32_t count;
-	struct bf_zombie *next;
-};
-
 struct bf_shadow {
 	struct pvk_blkfront_io *io; /* NULL: free */
 	uint32_t next_free;
@@ -74,7 +55,7 @@ struct bf_shadow {
 	uint32_t nr_data, nr_ind; /* data and indirect pages */
 	uint64_t io_off; /* bytes into io->buf */
 	uint32_t len; /* data bytes */
-	struct bf_page **pages; /* pooled: [nr_data + nr_ind] */
+	struct pvk_gntpool_page **pages; /* pooled: [nr_data + nr_ind] */
 	void *np_addr; /* per-request grants: one allocation */
 	uint32_t *np_refs;
 	uint32_t np_count;
@@ -124,11 +105,7 @@ struct pvk_blkfront {
 	unsigned int nr_ios; /* submitted, not reaped */
 	uint64_t seq;
 
-	/* grant pool */
-	struct bf_page *pool_free;
-	struct bf_chunk *chunks;
-	uint32_t pool_pages, pool_free_count;
-	struct bf_zombie *zombies; /* released, still mapped by the backend */
+	struct pvk_gntpool gp; /* bounce pages, rings */
 
 	struct pvk_blkfront_stats st;
 };
@@ -146,7 +123,6 @@ void bf_fail_all(struct pvk_blkfront *bf, int err);
  * once, fail every io with -EIO. */
 void bf_set_broken(struct pvk_blkfront *bf, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void bf_grants_reap(struct pvk_blkfront *bf);
 
 /* blkfront_xs.c */
 int bf_xs_init(struct pvk_blkfront *bf, const char *vdev);

@@ -136,7 +136,7 @@ struct pvk_blkback_config {
 	bool no_direct; /* never open images with O_DIRECT */
 	/* Before an I/O thread sleeps, poll its ring and completions for up
 	 * to this long (saves wake-ups at low queue depth, burns CPU); the
-	 * window adapts (struct pvk_spin, hv.h); 0 = off.  At most 1000. */
+	 * window adapts (struct pvk_spin, spin.h); 0 = off.  At most 1000. */
 	uint32_t poll_us;
 	/* One line per state change and per error, without newline;
 	 * default: stderr with a timestamp. */

@@ -169,7 +169,7 @@ struct pvk_blkfront;
  * poll_us: before sleeping for a completion, poll the rings for up to
  *   this many microseconds (0..1000, default 0 = never), yielding the CPU
  *   between looks; the window adapts as KVM's halt polling does (see
- *   struct pvk_spin in hv.h): it shrinks to nothing while the backend is
+ *   struct pvk_spin in spin.h): it shrinks to nothing while the backend is
  *   idle, and it only polls with at most PVK_SPIN_MAX_INFLIGHT requests
  *   in flight.  Saves the event-channel wake-ups of an I/O at low queue
  *   depth (the backend's notification still comes, but finds nobody
