@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-# libpvkit-front: the guest-side drivers (blkfront).
+# libpvkit-front: the guest-side drivers (blkfront, netfront).
 LIBS += front
-front_SRCS := frontend/gntpool.c frontend/blkfront.c frontend/blkfront_xs.c
+front_SRCS := frontend/gntpool.c frontend/blkfront.c frontend/blkfront_xs.c \
+	frontend/netfront.c frontend/netfront_xs.c
 front_MAP := frontend/libpvkit-front.map
-front_PCLIBS := hv ring
-front_DESC := pvkit frontends: Xen blkfront (vbd) over libpvkit-hv
+front_PCLIBS := hv ring net
+front_DESC := pvkit frontends: Xen blkfront (vbd) and netfront (vif) over libpvkit-hv
