@@ -283,6 +283,10 @@ int nf_xs_step(struct pvk_netfront *nf)
 	case PVK_XENBUS_CLOSED:
 		nf_disconnect(nf, pvk_xenbus_state_name(be));
 		if (backend_offline(nf) || !device_exists(nf)) {
+			/* Detached: say Closed, as Linux's netfront does, so
+			 * the toolstack need not wait for its timeout. */
+			if (nf->fe_state != PVK_XENBUS_CLOSED)
+				nf_xs_switch(nf, PVK_XENBUS_CLOSED);
 			nf_gone(nf);
 			break;
 		}

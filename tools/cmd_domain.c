@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * pvkit domain create|list|destroy.
+ * pvkit domain create|list|destroy|exec.
  *
  * `create` makes this process (or, with --detach, a background child) the
  * new domain's supervisor: it owns the domain's xenbus port and xenstore
@@ -493,6 +493,99 @@ out:
 	return rc < 0 ? 1 : 0;
 }
 
+/* A process of the domain whose supervisor is @sup: one of its
+ * children (the guest's processes are, or are re-parented to it). */
+static pid_t guest_pid(pid_t sup)
+{
+	char path[64], buf[512], *p;
+	struct dirent *de;
+	pid_t found = -1;
+	DIR *d = opendir("/proc");
+
+	while (d && found < 0 && (de = readdir(d))) {
+		long ppid;
+		FILE *f;
+		int pid = atoi(de->d_name);
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof(buf), f);
+		fclose(f);
+		if (p && (p = strrchr(buf, ')')) &&
+		    sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == sup)
+			found = pid;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static int domain_exec(int argc, char **argv)
+{
+	struct pvk_sim_domain *doms = NULL;
+	struct pvk_sim *sim;
+	uint32_t domid = UINT32_MAX;
+	pid_t sup = -1, g;
+	char path[64];
+	int i, n, fd, rc;
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return pvk_cmd_help("domain", argc, argv) ? 0 : 2;
+	i = argc > 2 && !strcmp(argv[2], "--") ? 3 : 2;
+	if (argc < 2 || i >= argc || argv[1][0] == '-') {
+		pvk_cmd_err("domain exec needs a domain and a command: pvkit "
+			    "domain exec NAME|ID -- CMD [ARGS...]");
+		return 2;
+	}
+	if (open_sim(&sim) < 0)
+		return 1;
+	rc = pvk_sim_domain_find(sim, argv[1], &domid);
+	n = rc == 0 ? pvk_sim_domain_list(sim, &doms) : rc;
+	pvk_sim_close(sim);
+	if (rc == -ESRCH) {
+		pvk_cmd_err("no running domain '%s' (see `pvkit domain list`)",
+			    argv[1]);
+		return 1;
+	}
+	if (n < 0) {
+		pvk_cmd_err("cannot find domain '%s': %s", argv[1],
+			    strerror(-n));
+		return 1;
+	}
+	for (i = 0; i < n; i++)
+		if (doms[i].domid == domid)
+			sup = doms[i].pid;
+	free(doms);
+	if (domid == 0) {
+		pvk_cmd_err("domain 0 is the control domain: run the command "
+			    "directly");
+		return 2;
+	}
+	g = sup > 0 ? guest_pid(sup) : -1;
+	if (g < 0) {
+		pvk_cmd_err("domain '%s' has no process left to join", argv[1]);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)g);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		pvk_cmd_err(
+			"cannot enter domain '%s''s network namespace: %s%s",
+			argv[1], strerror(errno),
+			errno == EPERM ? " (run as root)" : "");
+		return 1;
+	}
+	close(fd);
+	i = !strcmp(argv[2], "--") ? 3 : 2;
+	execvp(argv[i], argv + i);
+	pvk_cmd_err("cannot run '%s': %s", argv[i], strerror(errno));
+	return 127;
+}
+
 static const struct pvk_cmd domain_cmds[] = {
 	{ "create", "NAME [--detach] -- CMD [ARGS...]",
 	  "run CMD as a new domain; wait for it and exit with its status "
@@ -501,6 +594,10 @@ static const struct pvk_cmd domain_cmds[] = {
 	{ "list", NULL, "list the domains", domain_list },
 	{ "destroy", "NAME|ID", "end a domain and its processes",
 	  domain_destroy },
+	{ "exec", "NAME|ID -- CMD [ARGS...]",
+	  "run CMD (not part of the domain) in the domain's network "
+	  "namespace, as `ip netns exec` does",
+	  domain_exec },
 	{ NULL },
 };
 

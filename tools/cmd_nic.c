@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pvkit nic attach|detach|list: the toolstack side of a vif.  attach and
+ * pvkit nic attach|detach|list: the toolstack side of a vif (serve-tap,
+ * the guest side, is in cmd_nic_tap.c).  attach and
  * detach write and remove the nodes `xl network-attach` and `xl
  * network-detach` do (libxl 4.17's vif layout: see pvkit/xenbus.h), so
  * that any backend following them -- pvkit-backd, or Linux's xen-netback
@@ -22,6 +23,9 @@
 #include "devcmd.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+
+/* cmd_nic_tap.c */
+int pvk_cmd_nic_serve_tap(int argc, char **argv);
 #define MAX_DEVID 255
 
 static const char *backend_type(const char *opt)
@@ -610,12 +614,15 @@ static const struct pvk_cmd nic_cmds[] = {
 	  "remove a PV NIC as `xl network-detach` does", cmd_detach },
 	{ "list", "[DOMAIN] [--json] [--type vif]",
 	  "the PV NICs this domain serves", cmd_list },
+	{ "serve-tap", "[DEVID] [--name IFNAME] [--queues N] [--no-offload]",
+	  "inside a guest: the PV NIC as a TAP device of the guest",
+	  pvk_cmd_nic_serve_tap },
 	{ NULL },
 };
 
 static const struct pvk_cmd_group nic_group = {
 	.name = "nic",
-	.help = "PV network devices (vifs): attach, detach, list",
+	.help = "PV network devices (vifs): attach, detach, list, serve-tap",
 	.cmds = nic_cmds,
 };
 PVK_CMD_GROUP(nic_group);

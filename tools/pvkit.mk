@@ -7,5 +7,5 @@ PROGS += pvkit
 pvkit_SRCS := tools/pvkit.c tools/cmd_sim.c tools/cmd_domain.c \
 	      hypercall/sim/xbmux.c \
 	      tools/devcmd.c tools/cmd_disk.c tools/cmd_disk_nbd.c \
-	      tools/cmd_stats.c tools/cmd_nic.c
+	      tools/cmd_stats.c tools/cmd_nic.c tools/cmd_nic_tap.c
 pvkit_LIBS := front hv ring net

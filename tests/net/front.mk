@@ -5,3 +5,15 @@ TESTS += test-netfront
 test-netfront_SRCS := tests/net/front-unit.c tests/common/t_toolstack.c
 test-netfront_LIBS := front back hv ring net
 test-netfront_LDLIBS := -lcmocka -pthread
+
+# pvk-tcp: one TCP transfer with a clear end (the lane's pvk-xen-tcp), a
+# helper of netfront-sim.sh.
+pvk-tcp_SRCS := tests/xen/tcpio.c
+$(eval $(call pvk_program,pvk-tcp,tests))
+tests: $(B)/tests/pvk-tcp
+
+# Two simulated guests on one bridge through pvkit's netfront (`pvkit nic
+# serve-tap`) and pvkit-backd: ping, TCP with sha256 both ways, MTU 9000,
+# offloads off, multi-queue, backend restart mid-transfer, a guest killed
+# mid-transfer.
+TEST_SCRIPTS += tests/net/netfront-sim.sh

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pvkit nic serve-tap: inside a guest, pvkit's netfront on one vif,
+ * bridged to a TAP device of the guest's own network namespace, so that
+ * the guest's kernel stack -- ping, ssh, iperf3 -- uses the PV NIC.
+ *
+ * One thread drives the vif's queues; TAP queue i is ring queue i, so a
+ * flow the kernel steers to a TAP queue stays on one ring.  Offload
+ * metadata crosses as it is: the TAP's vnet header becomes netif flags
+ * and GSO extras and back; what the backend did not offer is turned off
+ * on the TAP (TUNSETOFFLOAD), so the kernel completes checksums and
+ * segments before we see a frame.  The process ends with status 0 when
+ * the vif is detached, 1 if the backend breaks the protocol.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/virtio_net.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <pvkit/hv.h>
+#include <pvkit/net.h>
+#include <pvkit/netfront.h>
+
+#include "cmd.h"
+
+int pvk_cmd_nic_serve_tap(int argc, char **argv);
+
+#define BATCH 32
+#define VHL ((int)sizeof(struct virtio_net_hdr))
+
+struct tap_q {
+	int fd;
+	bool held; /* a frame read from the TAP waits for ring space */
+	struct pvk_netfront_pkt pend;
+	uint8_t *tx; /* [VHL + 64 KiB]: the frame read from the TAP */
+	uint8_t *rx; /* [VHL + PVK_NETFRONT_MAX_RX_FRAME] */
+};
+
+struct serve {
+	struct pvk_netfront *nf;
+	struct pvk_netfront_info info;
+	unsigned int nq;
+	struct tap_q q[PVK_NETFRONT_MAX_QUEUES];
+	char ifname[PVK_NET_IFNAMSIZ];
+	uint32_t connects;
+	uint64_t tap_dropped;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pvkit nic serve-tap [DEVID] [--name IFNAME] "
+		"[--queues N] [--no-offload]\n"
+		"  Inside a guest domain: drive vif DEVID (default 0) with "
+		"pvkit's netfront and\n"
+		"  bridge it to a TAP device IFNAME (default eth%%d) in this "
+		"network namespace,\n"
+		"  with the vif's MAC and MTU, up.  Give it an address with "
+		"ip(8) as any NIC.\n"
+		"  Ends (status 0) when the vif is detached; SIGTERM/SIGINT "
+		"close it cleanly.\n"
+		"  --queues N    ask for at most N queues (1..%u; default: "
+		"one per CPU, up to 4)\n"
+		"  --no-offload  no checksum or segmentation offload "
+		"(frames as on the wire)\n",
+		PVK_NETFRONT_MAX_QUEUES);
+}
+
+/* What the TAP may hand us: only what the backend takes. */
+static int set_offloads(struct serve *s)
+{
+	unsigned int off = 0, i;
+	int rc;
+
+	pvk_netfront_info(s->nf, &s->info);
+	if (s->info.csum)
+		off |= PVK_TAP_OFF_CSUM;
+	if (s->info.gso_tcpv4)
+		off |= PVK_TAP_OFF_TSO4;
+	if (s->info.gso_tcpv6)
+		off |= PVK_TAP_OFF_TSO6;
+	for (i = 0; i < s->nq; i++) {
+		rc = pvk_tap_offload(s->q[i].fd, off);
+		if (rc < 0)
+			return rc;
+	}
+	s->connects = s->info.connects;
+	return 0;
+}
+
+/* TAP -> vif on queue @qi; returns frames sent. */
+static int tap_to_vif(struct serve *s, unsigned int qi)
+{
+	struct tap_q *q = &s->q[qi];
+	int n = 0, rc;
+	ssize_t len;
+
+	for (; n < BATCH; n++) {
+		if (!q->held) {
+			len = read(q->fd, q->tx, VHL + 65536);
+			if (len < 0)
+				break;
+			if (len <= VHL + PVK_NET_ETH_HLEN) {
+				s->tap_dropped++;
+				continue;
+			}
+			q->pend = (struct pvk_netfront_pkt){
+				.data = q->tx + VHL,
+				.len = (uint32_t)(len - VHL),
+			};
+			if (pvk_net_meta_from_vnet(
+				    (struct virtio_net_hdr *)q->tx, q->pend.len,
+				    &q->pend.meta) < 0) {
+				s->tap_dropped++;
+				continue;
+			}
+			q->held = true;
+		}
+		rc = pvk_netfront_send(s->nf, qi, &q->pend, 1);
+		if (rc == -EAGAIN)
+			break; /* ring full or reconnecting: keep it */
+		q->held = false;
+		if (rc == -EIO || rc == -ENODEV)
+			return rc;
+		if (rc < 0)
+			s->tap_dropped++; /* the backend cannot take it */
+	}
+	return n;
+}
+
+/* vif -> TAP on queue @qi; returns frames delivered. */
+static int vif_to_tap(struct serve *s, unsigned int qi)
+{
+	struct tap_q *q = &s->q[qi];
+	struct pvk_netfront_pkt p = {
+		.data = q->rx + VHL,
+		.len = PVK_NETFRONT_MAX_RX_FRAME,
+	};
+	int n = 0, rc;
+
+	for (; n < BATCH; n++) {
+		p.len = PVK_NETFRONT_MAX_RX_FRAME;
+		rc = pvk_netfront_recv(s->nf, qi, &p, 1);
+		if (rc <= 0)
+			return rc < 0 && rc != -EAGAIN ? rc : n;
+		if (pvk_net_meta_to_vnet(&p.meta, p.len,
+					 (struct virtio_net_hdr *)q->rx) < 0 ||
+		    write(q->fd, q->rx, VHL + p.len) < 0)
+			s->tap_dropped++;
+	}
+	return n;
+}
+
+static int serve_loop(struct serve *s)
+{
+	struct pollfd pfd[1 + PVK_NETFRONT_MAX_QUEUES];
+	unsigned int i;
+	int rc, work;
+
+	for (;;) {
+		if (stop)
+			return 0;
+		rc = pvk_netfront_process(s->nf);
+		if (rc < 0)
+			return rc;
+		if (pvk_netfront_connected(s->nf)) {
+			pvk_netfront_info(s->nf, &s->info);
+			if (s->info.connects != s->connects) {
+				rc = set_offloads(s);
+				if (rc < 0)
+					return rc;
+			}
+		}
+		work = 0;
+		for (i = 0; i < s->nq && i < s->info.nr_queues; i++) {
+			rc = vif_to_tap(s, i);
+			if (rc < 0)
+				return rc;
+			work += rc;
+			rc = tap_to_vif(s, i);
+			if (rc < 0)
+				return rc;
+			work += rc;
+		}
+		if (work)
+			continue;
+		rc = pvk_netfront_arm(s->nf);
+		if (rc < 0)
+			return rc;
+		if (rc > 0)
+			continue;
+		pfd[0] = (struct pollfd){ .fd = pvk_netfront_fd(s->nf),
+					  .events = POLLIN };
+		for (i = 0; i < s->nq; i++) {
+			/* A TAP queue is read only while its frame can go on
+			 * a ring, and only the queues the vif has. */
+			bool on = !s->q[i].held && i < s->info.nr_queues &&
+				  pvk_netfront_connected(s->nf);
+
+			pfd[1 + i] =
+				(struct pollfd){ .fd = on ? s->q[i].fd : -1,
+						 .events = POLLIN };
+		}
+		if (poll(pfd, 1 + s->nq, 1000) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+int pvk_cmd_nic_serve_tap(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "no-offload", no_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct pvk_netfront_opts opts = { 0 };
+	const char *name = "eth%d";
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct serve s = { 0 };
+	unsigned long v;
+	uint32_t devid = 0;
+	struct pvk_hv *hv;
+	struct pvk_nl *nl;
+	char *end;
+	int c, rc, ret = 1;
+	unsigned int i;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			name = optarg;
+			break;
+		case 'q':
+			v = strtoul(optarg, &end, 10);
+			if (*end || !v || v > PVK_NETFRONT_MAX_QUEUES) {
+				pvk_cmd_err("--queues %s: give 1..%u", optarg,
+					    PVK_NETFRONT_MAX_QUEUES);
+				return 2;
+			}
+			opts.max_queues = (unsigned int)v;
+			break;
+		case 'o':
+			opts.flags |= PVK_NETFRONT_NO_CSUM |
+				      PVK_NETFRONT_NO_GSO;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		v = strtoul(argv[optind], &end, 10);
+		if (*end || !*argv[optind] || v > 255) {
+			pvk_cmd_err("vif '%s': give the vif's devid, 0..255 "
+				    "(see `pvkit nic list` in dom0)",
+				    argv[optind]);
+			return 2;
+		}
+		devid = (uint32_t)v;
+		optind++;
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (strlen(name) >= PVK_NET_IFNAMSIZ) {
+		pvk_cmd_err("--name %s: at most %d characters", name,
+			    PVK_NET_IFNAMSIZ - 1);
+		return 2;
+	}
+	rc = pvk_hv_open(&hv, 0);
+	if (rc < 0) {
+		pvk_cmd_err("serve-tap: %s",
+			    rc == -ENODEV ? "no Xen and no simulator: run "
+					    "`pvkit sim start` first" :
+					    strerror(-rc));
+		return 1;
+	}
+	/* The toolstack may attach the vif just after the domain starts. */
+	for (c = 0; c < 100; c++) {
+		rc = pvk_netfront_open(&s.nf, hv, devid, &opts);
+		if (rc != -ENOENT)
+			break;
+		usleep(100000);
+	}
+	if (rc < 0) {
+		pvk_cmd_err("serve-tap: vif %u in domain %u: %s%s", devid,
+			    pvk_hv_domid(hv), strerror(-rc),
+			    rc == -ENOENT ? " (attach it from dom0: pvkit nic "
+					    "attach DOMAIN)" :
+					    "");
+		goto close_hv;
+	}
+	pvk_netfront_info(s.nf, &s.info);
+	s.nq = s.info.nr_queues;
+	for (i = 0; i < PVK_NETFRONT_MAX_QUEUES; i++)
+		s.q[i].fd = -1;
+	{
+		int fds[PVK_NETFRONT_MAX_QUEUES];
+
+		rc = pvk_tap_open(name,
+				  PVK_TAP_VNET_HDR |
+					  (s.nq > 1 ? PVK_TAP_MULTI_QUEUE : 0),
+				  s.nq, fds, s.ifname);
+		if (rc < 0) {
+			pvk_cmd_err("serve-tap: cannot create TAP %s: %s%s",
+				    name, strerror(-rc),
+				    rc == -EPERM ? " (needs CAP_NET_ADMIN)" :
+						   "");
+			goto close_nf;
+		}
+		for (i = 0; i < s.nq; i++)
+			s.q[i].fd = fds[i];
+	}
+	for (i = 0; i < s.nq; i++) {
+		s.q[i].tx = malloc(VHL + 65536);
+		s.q[i].rx = malloc(VHL + PVK_NETFRONT_MAX_RX_FRAME);
+		if (!s.q[i].tx || !s.q[i].rx) {
+			rc = -ENOMEM;
+			pvk_cmd_err("serve-tap: out of memory");
+			goto close_tap;
+		}
+	}
+	rc = set_offloads(&s);
+	if (rc < 0) {
+		pvk_cmd_err("serve-tap: TAP offloads: %s", strerror(-rc));
+		goto close_tap;
+	}
+	rc = pvk_nl_open(&nl);
+	if (!rc)
+		rc = pvk_nl_link_set_mac(nl, s.ifname, s.info.mac);
+	if (!rc)
+		rc = pvk_nl_link_set_mtu(nl, s.ifname, s.info.mtu);
+	if (!rc)
+		rc = pvk_nl_link_set_up(nl, s.ifname, true);
+	pvk_nl_close(nl);
+	if (rc < 0) {
+		pvk_cmd_err("serve-tap: setting up %s (mac, mtu %u, up): %s",
+			    s.ifname, s.info.mtu, strerror(-rc));
+		goto close_tap;
+	}
+	printf("serve-tap: vif %u of domain %u on %s: mac "
+	       "%02x:%02x:%02x:%02x:%02x:%02x mtu %u, %u queue%s, backend "
+	       "domain %u%s%s\n",
+	       devid, pvk_hv_domid(hv), s.ifname, s.info.mac[0], s.info.mac[1],
+	       s.info.mac[2], s.info.mac[3], s.info.mac[4], s.info.mac[5],
+	       s.info.mtu, s.nq, s.nq == 1 ? "" : "s", s.info.backend_id,
+	       s.info.csum ? ", csum offload" : "",
+	       s.info.gso_tcpv4 ? ", tso" : "");
+	fflush(stdout);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	rc = serve_loop(&s);
+	if (rc == -ENODEV) {
+		printf("serve-tap: vif %u detached; %s removed\n", devid,
+		       s.ifname);
+		ret = 0;
+	} else if (rc == 0) {
+		ret = 0;
+	} else if (rc == -EIO) {
+		pvk_cmd_err("serve-tap: vif %u: %s", devid,
+			    pvk_netfront_broken_reason(s.nf) ?: "broken");
+	} else {
+		pvk_cmd_err("serve-tap: vif %u: %s", devid, strerror(-rc));
+	}
+	{
+		struct pvk_netfront_stats st;
+
+		pvk_netfront_stats(s.nf, &st);
+		printf("serve-tap: tx %llu frames %llu bytes (%llu errors), "
+		       "rx %llu frames %llu bytes (%llu errors, %llu "
+		       "dropped), TAP %llu dropped\n",
+		       (unsigned long long)st.tx_packets,
+		       (unsigned long long)st.tx_bytes,
+		       (unsigned long long)st.tx_errors,
+		       (unsigned long long)st.rx_packets,
+		       (unsigned long long)st.rx_bytes,
+		       (unsigned long long)st.rx_errors,
+		       (unsigned long long)st.rx_dropped,
+		       (unsigned long long)s.tap_dropped);
+	}
+close_tap:
+	for (i = 0; i < s.nq; i++) {
+		if (s.q[i].fd >= 0)
+			close(s.q[i].fd);
+		free(s.q[i].tx);
+		free(s.q[i].rx);
+	}
+close_nf:
+	pvk_netfront_close(s.nf);
+close_hv:
+	pvk_hv_close(hv);
+	return ret;
+}
