@@ -127,7 +127,7 @@ ring-freestanding: | $(B)/hdrchk/
 bench: $(addprefix bench-,$(BENCH_TARGETS))
 
 .PHONY: demo
-demo: all
+demo: all $(B)/tests/pvk-tcp
 	@tools/demo.sh $(B)
 
 .PHONY: install uninstall

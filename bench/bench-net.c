@@ -18,7 +18,11 @@
  * Everything runs in a network namespace of its own (root).  Figures are
  * rates over --seconds (default 2) each; the ratio is pvkit/baseline.
  *
- *   bench-net [--seconds N]
+ * With --tcp FILE it also records the TCP cases bench/net-tcp.sh measured
+ * (`make bench-net` runs both): one TCP stream with GSO from a guest to
+ * dom0 and to another guest, against a veth pair, in the same run.
+ *
+ *   bench-net [--seconds N] [--tcp FILE]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -254,6 +258,32 @@ static double native_rx(int fd, double secs)
 	return (double)n / ((double)(pvk_bench_now_ns() - t0) / 1e9);
 }
 
+/*
+ * The TCP cases bench/net-tcp.sh measured on the simulator (guests running
+ * pvkit's netfront in `pvkit nic serve-tap`, pvkit-backd): "NAME MB/s"
+ * lines, veth.tcp first, the baseline of the others.
+ */
+static void tcp_cases(struct pvk_bench *b, const char *path)
+{
+	char name[64];
+	double v, veth = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		die(path, errno);
+	while (fscanf(f, "%63s %lf", name, &v) == 2) {
+		if (!strcmp(name, "veth.tcp")) {
+			veth = v;
+			pvk_bench_case(b, name, "throughput", "MB/s", v, NULL,
+				       0);
+		} else {
+			pvk_bench_case(b, name, "throughput", "MB/s", v,
+				       veth ? "veth.tcp" : NULL, veth);
+		}
+	}
+	fclose(f);
+}
+
 int main(int argc, char **argv)
 {
 	struct pvk_netback_config cfg = { .type = "vif",
@@ -267,14 +297,22 @@ int main(int argc, char **argv)
 	struct pvk_nl *nl;
 	struct fe f = { 0 };
 	double secs = 2, pv, nat;
+	const char *tcp = NULL;
 	uint32_t domu;
 	pthread_t th;
 	int nat_fd, src_fd;
 
-	if (argc == 3 && !strcmp(argv[1], "--seconds"))
-		secs = atof(argv[2]);
-	if (secs <= 0 || secs > 60 || (argc != 1 && argc != 3)) {
-		fprintf(stderr, "usage: bench-net [--seconds N (0-60)]\n");
+	for (int i = 1; i < argc; i += 2) {
+		if (i + 1 < argc && !strcmp(argv[i], "--seconds"))
+			secs = atof(argv[i + 1]);
+		else if (i + 1 < argc && !strcmp(argv[i], "--tcp"))
+			tcp = argv[i + 1];
+		else
+			secs = -1;
+	}
+	if (secs <= 0 || secs > 60) {
+		fprintf(stderr, "usage: bench-net [--seconds N (0-60)] "
+				"[--tcp FILE (from bench/net-tcp.sh)]\n");
 		return 2;
 	}
 	if (unshare(CLONE_NEWNET) < 0)
@@ -308,6 +346,8 @@ int main(int argc, char **argv)
 	stop = true;
 	pthread_join(th, NULL);
 
+	if (tcp)
+		tcp_cases(b, tcp);
 	close(nat_fd);
 	close(src_fd);
 	pvk_nl_close(nl);

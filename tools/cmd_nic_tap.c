@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -78,6 +80,25 @@ static void usage(FILE *f)
 		"  --no-offload  no checksum or segmentation offload "
 		"(frames as on the wire)\n",
 		PVK_NETFRONT_MAX_QUEUES);
+}
+
+/*
+ * A guest whose /dev is not devtmpfs (a minimal initramfs) has the tun
+ * driver but no /dev/net/tun: make the node (misc 10:200), as
+ * `mknod /dev/net/tun c 10 200` would, and say so.
+ */
+static int tun_node(void)
+{
+	struct stat st;
+
+	if (stat("/dev/net/tun", &st) == 0)
+		return -EEXIST;
+	if ((mkdir("/dev/net", 0755) < 0 && errno != EEXIST) ||
+	    mknod("/dev/net/tun", S_IFCHR | 0666, makedev(10, 200)) < 0)
+		return -errno;
+	fprintf(stderr, "serve-tap: made /dev/net/tun (misc 10:200), which "
+			"this system lacked\n");
+	return 0;
 }
 
 /* What the TAP may hand us: only what the backend takes. */
@@ -318,15 +339,19 @@ int pvk_cmd_nic_serve_tap(int argc, char **argv)
 	{
 		int fds[PVK_NETFRONT_MAX_QUEUES];
 
-		rc = pvk_tap_open(name,
-				  PVK_TAP_VNET_HDR |
-					  (s.nq > 1 ? PVK_TAP_MULTI_QUEUE : 0),
-				  s.nq, fds, s.ifname);
+		unsigned int fl = PVK_TAP_VNET_HDR |
+				  (s.nq > 1 ? PVK_TAP_MULTI_QUEUE : 0);
+
+		rc = pvk_tap_open(name, fl, s.nq, fds, s.ifname);
+		if (rc == -ENOENT && tun_node() == 0)
+			rc = pvk_tap_open(name, fl, s.nq, fds, s.ifname);
 		if (rc < 0) {
 			pvk_cmd_err("serve-tap: cannot create TAP %s: %s%s",
 				    name, strerror(-rc),
-				    rc == -EPERM ? " (needs CAP_NET_ADMIN)" :
-						   "");
+				    rc == -EPERM  ? " (needs CAP_NET_ADMIN)" :
+				    rc == -ENOENT ? " (no tun driver: modprobe "
+						    "tun)" :
+						    "");
 			goto close_nf;
 		}
 		for (i = 0; i < s.nq; i++)

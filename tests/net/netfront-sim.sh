@@ -29,13 +29,14 @@ mount -t sysfs sysfs /sys || exit 1
 # shellcheck disable=SC2034 # B is read by blk-env.sh
 B=${PVK_BUILD:-build}
 . "$(dirname "$0")/../../bench/blk-env.sh"
+. "$(dirname "$0")/../../bench/net-env.sh"
 for t in /usr/lib/xen-4.17/bin/xenstored xenstore-read ping ip sha256sum; do
 	command -v "$t" >/dev/null 2>&1 || {
 		echo "SKIP: $t is missing (Debian xen-utils-4.17, xenstore-utils, iputils-ping, iproute2)"
 		exit 77
 	}
 done
-TCP=$B/tests/pvk-tcp
+NET_TCP=$B/tests/pvk-tcp
 blk_env_start || exit 1
 XENSTORED_PATH=$PVKIT_SIM_DIR/xenstored/socket
 export XENSTORED_PATH
@@ -47,119 +48,66 @@ bad() {
 	fail=1
 }
 node() { xenstore-read "$1" 2>/dev/null; }
-gexec() {
-	g=$1
-	shift
-	"$PVKIT" domain exec "$g" -- "$@"
-}
 domid() {
 	for d in $(xenstore-list /local/domain); do
 		[ "$(node "/local/domain/$d/name")" = "$1" ] && echo "$d"
 	done
 }
 
-# guest NAME IP [serve-tap options] [-- nic attach options]: a domain
-# running serve-tap on a new vif, with IP/24 on its eth0.
-guest() {
-	name=$1 ip=$2
-	shift 2
-	st=
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		st="$st $1"
-		shift
-	done
-	[ $# -gt 0 ] && shift
-	# shellcheck disable=SC2086 # word splitting wanted
-	"$PVKIT" domain create "$name" --detach -- \
-		"$PVKIT" nic serve-tap 0 $st >/dev/null || return 1
-	"$PVKIT" nic attach "$name" --bridge pvkbr "$@" >/dev/null || return 1
-	i=0
-	until gexec "$name" ip link show eth0 2>/dev/null | grep -q UP; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || {
-			cat "$PVKIT_SIM_DIR/domain-$name.log"
-			return 1
-		}
-		sleep 0.1
-	done
-	gexec "$name" ip addr add "$ip/24" dev eth0
-}
-
-# xfer FROM TO TO_IP MIB [PORT]: MIB MiB of random data over TCP; ok if
-# the sha256 matches.
-xfer() {
-	from=$1 to=$2 toip=$3 mib=$4 port=${5:-5001}
-	rm -f "$W/in.$port" "$W/in.$port.rc"
-	head -c $((mib << 20)) /dev/urandom >"$W/pat.$port"
-	gexec "$to" "$TCP" recv "$port" "$W/in.$port" 120 || return 1
-	out=$(gexec "$from" "$TCP" send "$toip" "$port" 120 <"$W/pat.$port") ||
-		return 1
-	i=0
-	until [ -s "$W/in.$port.rc" ] || [ $i -ge 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	a=$(sha256sum <"$W/pat.$port" | cut -c1-16)
-	b=$(sha256sum <"$W/in.$port" | cut -c1-16)
-	rm -f "$W/pat.$port" "$W/in.$port"
-	XFER_INFO="$(echo "$out" | awk '{ printf "%.0f MB/s", $1 / $2 }') sha256 $a"
-	[ "$a" = "$b" ]
-}
-
 blk_backd_start --driver vif --vif-queues 4 || exit 1
-guest g1 10.9.0.1 --queues 1 || bad "guest g1 did not come up"
-guest g2 10.9.0.2 --queues 1 || bad "guest g2 did not come up"
+net_guest g1 10.9.0.1 --queues 1 || bad "guest g1 did not come up"
+net_guest g2 10.9.0.2 --queues 1 || bad "guest g2 did not come up"
 
 # 1. ping
-if gexec g1 ping -c 3 -W 2 -q 10.9.0.2 >/dev/null &&
-	gexec g2 ping -c 3 -W 2 -q 10.9.0.1 >/dev/null; then
+if net_gexec g1 ping -c 3 -W 2 -q 10.9.0.2 >/dev/null &&
+	net_gexec g2 ping -c 3 -W 2 -q 10.9.0.1 >/dev/null; then
 	ok "ping g1 -> g2 and g2 -> g1"
 else
 	bad "ping between g1 and g2"
 fi
 
 # 2. TCP both ways
-if xfer g1 g2 10.9.0.2 256; then
-	ok "256 MiB g1 -> g2 over TCP: $XFER_INFO"
+if net_xfer g1 g2 10.9.0.2 256; then
+	ok "256 MiB g1 -> g2 over TCP: $NET_MBS MB/s sha256 $NET_SHA"
 else
 	bad "256 MiB g1 -> g2: data differ or transfer failed"
 fi
-if xfer g2 g1 10.9.0.1 256; then
-	ok "256 MiB g2 -> g1 over TCP: $XFER_INFO"
+if net_xfer g2 g1 10.9.0.1 256; then
+	ok "256 MiB g2 -> g1 over TCP: $NET_MBS MB/s sha256 $NET_SHA"
 else
 	bad "256 MiB g2 -> g1: data differ or transfer failed"
 fi
 
 # 3. MTU 9000
-guest j1 10.9.1.1 --queues 1 -- --mtu 9000 --bridge pvkbr9 ||
+net_guest j1 10.9.1.1 --queues 1 -- --mtu 9000 --bridge pvkbr9 ||
 	bad "guest j1 did not come up"
-guest j2 10.9.1.2 --queues 1 -- --mtu 9000 --bridge pvkbr9 ||
+net_guest j2 10.9.1.2 --queues 1 -- --mtu 9000 --bridge pvkbr9 ||
 	bad "guest j2 did not come up"
-if gexec j1 ip link show eth0 | grep -q "mtu 9000 " &&
-	gexec j1 ping -c 2 -W 2 -q -M do -s 8972 10.9.1.2 >/dev/null &&
-	xfer j2 j1 10.9.1.1 32; then
-	ok "MTU 9000: unfragmented 9000-byte pings, TCP $XFER_INFO"
+if net_gexec j1 ip link show eth0 | grep -q "mtu 9000 " &&
+	net_gexec j1 ping -c 2 -W 2 -q -M do -s 8972 10.9.1.2 >/dev/null &&
+	net_xfer j2 j1 10.9.1.1 32; then
+	ok "MTU 9000: unfragmented 9000-byte pings, TCP $NET_MBS MB/s sha256 $NET_SHA"
 else
 	bad "MTU 9000"
 fi
 
 # 4. offloads off in one guest
-guest n1 10.9.0.3 --queues 1 --no-offload || bad "guest n1 did not come up"
-if xfer n1 g1 10.9.0.1 64 && xfer g1 n1 10.9.0.3 64; then
+net_guest n1 10.9.0.3 --queues 1 --no-offload || bad "guest n1 did not come up"
+if net_xfer n1 g1 10.9.0.1 64 && net_xfer g1 n1 10.9.0.3 64; then
 	ok "offloads off (n1, --no-offload) <-> on (g1): TCP both ways intact"
 else
 	bad "TCP with offloads off"
 fi
 
 # 5. multi-queue
-guest m1 10.9.0.4 --queues 4 || bad "guest m1 did not come up"
-guest m2 10.9.0.5 --queues 4 || bad "guest m2 did not come up"
+net_guest m1 10.9.0.4 --queues 4 || bad "guest m1 did not come up"
+net_guest m2 10.9.0.5 --queues 4 || bad "guest m2 did not come up"
 M1=$(domid m1)
 nq=$(node "/local/domain/$M1/device/vif/0/multi-queue-num-queues")
 tq=$(sed -n 's/.*, \([0-9]*\) queues,.*/\1/p' "$PVKIT_SIM_DIR/domain-m1.log")
 pids=
 for p in 5011 5012 5013 5014; do
-	(xfer m1 m2 10.9.0.5 32 "$p" && echo ok >"$W/mq.$p") &
+	(net_xfer m1 m2 10.9.0.5 32 "$p" && echo ok >"$W/mq.$p") &
 	pids="$pids $!"
 done
 # shellcheck disable=SC2086
@@ -172,7 +120,7 @@ else
 fi
 
 # 6. pvkit-backd restarted mid-transfer
-(xfer g1 g2 10.9.0.2 128 5020 && echo ok >"$W/restart.ok") &
+(net_xfer g1 g2 10.9.0.2 128 5020 && echo ok >"$W/restart.ok") &
 xp=$!
 sleep 0.5
 blk_backd_stop TERM
@@ -203,9 +151,9 @@ while [ "$(connected)" -lt 7 ] && [ $i -lt 100 ]; do
 done
 sleep 0.5
 fds0=$(ls "/proc/$BACKD_PID/fd" | wc -l)
-guest k1 10.9.0.6 --queues 2 || bad "guest k1 did not come up"
+net_guest k1 10.9.0.6 --queues 2 || bad "guest k1 did not come up"
 K1=$(domid k1)
-(xfer k1 g2 10.9.0.2 256 5030 >/dev/null 2>&1) &
+(net_xfer k1 g2 10.9.0.2 256 5030 >/dev/null 2>&1) &
 xp=$!
 sleep 0.5
 "$PVKIT" domain destroy k1 >/dev/null
@@ -216,7 +164,7 @@ while ip link show "vif$K1.0" >/dev/null 2>&1 && [ $i -lt 100 ]; do
 	i=$((i + 1))
 done
 i=0
-while [ "$(ls "/proc/$BACKD_PID/fd" | wc -l)" -gt "$fds0" ] && [ $i -lt 50 ]; do
+while [ "$(ls "/proc/$BACKD_PID/fd" | wc -l)" -gt "$fds0" ] && [ $i -lt 150 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -224,11 +172,13 @@ fds1=$(ls "/proc/$BACKD_PID/fd" | wc -l)
 tap=gone
 ! ip link show "vif$K1.0" >/dev/null 2>&1 || tap=present
 if [ $tap = gone ] && kill -0 "$BACKD_PID" && [ "$fds1" -le "$fds0" ] &&
-	gexec g1 ping -c 2 -W 2 -q 10.9.0.2 >/dev/null; then
+	net_gexec g1 ping -c 2 -W 2 -q 10.9.0.2 >/dev/null; then
 	ok "guest destroyed mid-transfer: TAP vif$K1.0 gone, backd fds $fds0 -> $fds1, g1 <-> g2 still up"
 else
 	bad "guest destroyed mid-transfer: TAP $tap, backd fds $fds0 -> $fds1, or g1 -> g2 ping failed"
-	ls -l "/proc/$BACKD_PID/fd"
+	ls -l "/proc/$BACKD_PID/fd" | awk '{ print $NF }' | sort | uniq -c
+	ls "/proc/$BACKD_PID/task" | wc -l
+	tail -n 12 "$W/backd.out"
 fi
 
 # 8. detach: serve-tap ends by itself, with status 0 (its domain ends)

@@ -919,8 +919,15 @@ net_domu_serve_tap_needs() {
 # the TAP.
 net_domu_serve_tap() {
 	local deadline=$(($(now) + 30))
-	pvkit nic serve-tap "$1" >/tmp/serve-tap.log 2>&1 &
-	echo $! >/tmp/serve-tap.pid
+	modload tun || fail "cannot load the tun module"
+	rm -f /tmp/serve-tap.rc
+	(
+		pvkit nic serve-tap "$1" >/tmp/serve-tap.log 2>&1 &
+		echo $! >/tmp/serve-tap.pid
+		wait $!
+		echo $? >/tmp/serve-tap.rc
+	) </dev/null >/dev/null 2>&1 &
+	until [ -s /tmp/serve-tap.pid ]; do sleep 0.05; done
 	until net_ifname tun >/dev/null; do
 		kill -0 "$(cat /tmp/serve-tap.pid)" 2>/dev/null || {
 			cat /tmp/serve-tap.log >&2
@@ -932,7 +939,7 @@ net_domu_serve_tap() {
 }
 
 # domU: net_domu_serve_tap_wait: after the detach, serve-tap must end
-# (15 s) with status 0.
+# (15 s) with status 0 (the wrapper net_domu_serve_tap started records it).
 net_domu_serve_tap_wait() {
 	local pid rc deadline=$(($(now) + 15))
 	pid=$(cat /tmp/serve-tap.pid)
@@ -943,7 +950,12 @@ net_domu_serve_tap_wait() {
 	done
 	cat /tmp/serve-tap.log >&2
 	rm -f /tmp/serve-tap.pid
-	wait "$pid" 2>/dev/null
+	deadline=$(($(now) + 5))
+	until [ -s /tmp/serve-tap.rc ] || [ "$(now)" -ge "$deadline" ]; do
+		sleep 0.1
+	done
+	rc=$(cat /tmp/serve-tap.rc 2>/dev/null)
+	[ "$rc" = 0 ] || fail "pvkit nic serve-tap ended with status ${rc:-unknown}"
 }
 
 net_domu_serve_tap_stop() {
