@@ -380,7 +380,7 @@ static void bf_dispatch(struct pvk_blkfront *bf)
 	struct bf_queue *q;
 	int rc;
 
-	if (bf->conn != BF_CONNECTED)
+	if (bf->fr.phase != BF_CONNECTED)
 		return;
 	while ((io = bf->dispatch)) {
 		q = bf_pick_queue(bf);
@@ -402,7 +402,7 @@ int pvk_blkfront_kick(struct pvk_blkfront *bf)
 	int rc;
 
 	bf_dispatch(bf);
-	for (i = 0; i < bf->nr_queues && bf->conn == BF_CONNECTED; i++) {
+	for (i = 0; i < bf->nr_queues && bf->fr.phase == BF_CONNECTED; i++) {
 		struct bf_queue *q = &bf->q[i];
 
 		if (!q->unpushed)
@@ -415,7 +415,7 @@ int pvk_blkfront_kick(struct pvk_blkfront *bf)
 			bf->st.notifies++;
 		}
 	}
-	return bf->conn == BF_BROKEN ? -EIO : 0;
+	return bf->fr.phase == BF_BROKEN ? -EIO : 0;
 }
 
 /* ---- responses --------------------------------------------------------- */
@@ -510,7 +510,7 @@ static int bf_process_rings(struct pvk_blkfront *bf)
 	uint32_t i;
 	int rc, n = 0;
 
-	for (i = 0; i < bf->nr_queues && bf->conn == BF_CONNECTED; i++) {
+	for (i = 0; i < bf->nr_queues && bf->fr.phase == BF_CONNECTED; i++) {
 		if (!bf->q[i].busy)
 			continue;
 		rc = bf_process_queue(bf, &bf->q[i]);
@@ -527,7 +527,7 @@ static bool bf_rings_ready(struct pvk_blkfront *bf)
 {
 	uint32_t i;
 
-	for (i = 0; i < bf->nr_queues && bf->conn == BF_CONNECTED; i++) {
+	for (i = 0; i < bf->nr_queues && bf->fr.phase == BF_CONNECTED; i++) {
 		struct bf_queue *q = &bf->q[i];
 
 		if (q->busy &&
@@ -548,7 +548,7 @@ static int bf_wait(struct pvk_blkfront *bf, int timeout_ms)
 	uint32_t k;
 
 	pvk_blkfront_kick(bf);
-	budget = bf->conn == BF_CONNECTED ? pvk_spin_budget(&bf->spin) : 0;
+	budget = bf->fr.phase == BF_CONNECTED ? pvk_spin_budget(&bf->spin) : 0;
 	for (k = 0, n = 0; budget && k < bf->nr_queues; k++)
 		n += (int)bf->q[k].busy;
 	if (n > PVK_SPIN_MAX_INFLIGHT)
@@ -570,7 +570,7 @@ static int bf_wait(struct pvk_blkfront *bf, int timeout_ms)
 		return errno == EINTR ? 0 : -errno;
 	for (i = 0; i < n; i++) {
 		if (evs[i].data.u32 == 1) {
-			bf_xs_handle(bf);
+			pvk_xenbus_front_handle(&bf->fr);
 			continue;
 		}
 		/* Take at most one port per queue that can have answered:
@@ -670,8 +670,8 @@ void bf_rings_free(struct pvk_blkfront *bf)
 		io->flags_ &= ~BF_IO_SENT;
 	}
 	bf->dispatch = bf->inc_head;
-	if (bf->conn != BF_BROKEN && bf->conn != BF_GONE)
-		bf->conn = BF_DISCONNECTED;
+	if (bf->fr.phase != BF_BROKEN && bf->fr.phase != BF_GONE)
+		bf->fr.phase = BF_DISCONNECTED;
 }
 
 int bf_start(struct pvk_blkfront *bf)
@@ -700,7 +700,7 @@ int bf_start(struct pvk_blkfront *bf)
 		q->free_head = 0;
 		q->busy = 0;
 	}
-	bf->conn = BF_CONNECTED;
+	bf->fr.phase = BF_CONNECTED;
 	return pvk_blkfront_kick(bf);
 }
 
@@ -744,12 +744,12 @@ void bf_set_broken(struct pvk_blkfront *bf, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (bf->conn == BF_BROKEN)
+	if (bf->fr.phase == BF_BROKEN)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(bf->broken_buf, sizeof(bf->broken_buf), fmt, ap);
 	va_end(ap);
-	bf->conn = BF_BROKEN;
+	bf->fr.phase = BF_BROKEN;
 	bf->broken_why = bf->broken_buf;
 	bf_log(bf, "device disabled: %s", bf->broken_why);
 	bf_fail_all(bf, -EIO);
@@ -763,7 +763,8 @@ void bf_set_broken(struct pvk_blkfront *bf, const char *fmt, ...)
  */
 static bool be_closed(void *arg)
 {
-	int be = bf_xs_backend_state(arg);
+	struct pvk_blkfront *bf = arg;
+	int be = pvk_xenbus_read_state(&bf->fr.dev, true);
 
 	return be < 0 || be == PVK_XENBUS_CLOSED || be == PVK_XENBUS_UNKNOWN;
 }
@@ -857,22 +858,22 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 		rc = rc < 0 ? rc : -errno;
 		goto fini_xs;
 	}
-	rc = bf_xs_switch(bf, PVK_XENBUS_INITIALISING);
+	rc = pvk_xenbus_front_switch(&bf->fr, PVK_XENBUS_INITIALISING);
 	if (rc < 0)
 		goto fini_xs;
-	rc = bf_xs_step(bf);
+	rc = pvk_xenbus_front_step(&bf->fr);
 	if (rc < 0)
 		goto fini_xs;
 
 	if (bf->opts.connect_timeout_ms > 0)
 		deadline = now_ns() +
 			   (uint64_t)bf->opts.connect_timeout_ms * 1000000ull;
-	while (bf->conn != BF_CONNECTED) {
-		if (bf->conn == BF_BROKEN) {
+	while (bf->fr.phase != BF_CONNECTED) {
+		if (bf->fr.phase == BF_BROKEN) {
 			rc = -EPROTO;
 			goto fini_xs;
 		}
-		if (bf->conn == BF_GONE) {
+		if (bf->fr.phase == BF_GONE) {
 			rc = -ENODEV;
 			goto fini_xs;
 		}
@@ -898,9 +899,9 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 
 fini_xs:
 	bf_rings_free(bf);
-	bf_xs_switch(bf, PVK_XENBUS_CLOSED);
+	pvk_xenbus_front_switch(&bf->fr, PVK_XENBUS_CLOSED);
 	bf_release_grants(bf);
-	bf_xs_fini(bf);
+	pvk_xenbus_front_fini(&bf->fr);
 close_epoll:
 	close(bf->epfd);
 close_evtchn:
@@ -917,17 +918,17 @@ void pvk_blkfront_close(struct pvk_blkfront *bf)
 
 	if (!bf)
 		return;
-	bf->closing = true;
+	bf->fr.closing = true;
 	/* Let outstanding I/O finish, briefly; the caller gave up on it. */
 	end = now_ns() + 5000000000ull;
-	while (bf->inc_head && bf->conn == BF_CONNECTED && now_ns() < end)
+	while (bf->inc_head && bf->fr.phase == BF_CONNECTED && now_ns() < end)
 		bf_wait(bf, 100);
-	if (bf->conn != BF_GONE) {
+	if (bf->fr.phase != BF_GONE) {
 		/* Closing, and wait for the backend to let go of our grants. */
-		bf_xs_switch(bf, PVK_XENBUS_CLOSING);
+		pvk_xenbus_front_switch(&bf->fr, PVK_XENBUS_CLOSING);
 		end = now_ns() + 2000000000ull;
 		while (now_ns() < end) {
-			be = bf_xs_backend_state(bf);
+			be = pvk_xenbus_read_state(&bf->fr.dev, true);
 			if (be < 0 || be == PVK_XENBUS_CLOSING ||
 			    be == PVK_XENBUS_CLOSED || be == PVK_XENBUS_UNKNOWN)
 				break;
@@ -936,10 +937,10 @@ void pvk_blkfront_close(struct pvk_blkfront *bf)
 	}
 	bf_fail_all(bf, -ECANCELED);
 	bf_rings_free(bf);
-	if (bf->conn != BF_GONE)
-		bf_xs_switch(bf, PVK_XENBUS_CLOSED);
+	if (bf->fr.phase != BF_GONE)
+		pvk_xenbus_front_switch(&bf->fr, PVK_XENBUS_CLOSED);
 	bf_release_grants(bf);
-	bf_xs_fini(bf);
+	pvk_xenbus_front_fini(&bf->fr);
 	close(bf->epfd);
 	pvk_evtchn_close(bf->ev);
 	free(bf);
@@ -968,7 +969,7 @@ bool pvk_blkfront_read_only(const struct pvk_blkfront *bf)
 
 const char *pvk_blkfront_broken_reason(const struct pvk_blkfront *bf)
 {
-	return bf->conn == BF_BROKEN ? bf->broken_why : NULL;
+	return bf->fr.phase == BF_BROKEN ? bf->broken_why : NULL;
 }
 
 unsigned int pvk_blkfront_in_flight(const struct pvk_blkfront *bf)
@@ -995,9 +996,9 @@ int pvk_blkfront_submit(struct pvk_blkfront *bf, struct pvk_blkfront_io *io)
 
 	if (!io)
 		return -EINVAL;
-	if (bf->conn == BF_BROKEN)
+	if (bf->fr.phase == BF_BROKEN)
 		return -EIO;
-	if (bf->conn == BF_GONE)
+	if (bf->fr.phase == BF_GONE)
 		return -ENODEV;
 	switch (io->op) {
 	case PVK_BLKFRONT_READ:

@@ -11,7 +11,8 @@
  *   bf_start()           the backend is Connected: build shadows, re-issue
  *   bf_fail_all()        complete every io with an error
  *   bf_set_broken()      latch the device broken (one log line)
- * and the data path into the control plane through bf_xs_*().
+ * and the data path into the control plane through the shared frontend
+ * state machine (pvk_xenbus_front_*, on bf->fr).
  */
 #ifndef PVK_FRONTEND_BLKFRONT_PRIV_H
 #define PVK_FRONTEND_BLKFRONT_PRIV_H
@@ -38,13 +39,12 @@
 #define BF_IO_SENT (1u << 0) /* every ring request split off */
 #define BF_IO_DONE (1u << 1) /* on the completed list */
 
-enum bf_conn {
-	BF_DISCONNECTED = 0, /* no rings: ios wait */
-	BF_PUBLISHED, /* rings published, waiting for backend Connected */
-	BF_CONNECTED, /* ios flow */
-	BF_BROKEN, /* backend violated the protocol: all I/O fails */
-	BF_GONE, /* device removed: all I/O fails with -ENODEV */
-};
+/* Connection phases: the shared frontend state machine's (xenbus.h). */
+#define BF_DISCONNECTED PVK_XENBUS_FE_DISCONNECTED /* no rings: ios wait */
+#define BF_PUBLISHED PVK_XENBUS_FE_PUBLISHED
+#define BF_CONNECTED PVK_XENBUS_FE_CONNECTED /* ios flow */
+#define BF_BROKEN PVK_XENBUS_FE_BROKEN /* all I/O fails with -EIO */
+#define BF_GONE PVK_XENBUS_FE_GONE /* all I/O fails with -ENODEV */
 
 struct bf_shadow {
 	struct pvk_blkfront_io *io; /* NULL: free */
@@ -76,20 +76,15 @@ struct bf_queue {
 
 struct pvk_blkfront {
 	struct pvk_hv *hv;
-	struct pvk_xenbus_dev dev;
+	struct pvk_xenbus_front fr; /* xenstore side; fr.phase: BF_* */
 	struct pvk_evtchn *ev;
 	int epfd;
 	char name[32]; /* "xvda" for log lines */
-	char token[48];
-	char be_state_path[PVK_XENBUS_PATH_MAX + 8];
 	struct pvk_blkfront_opts opts;
 	struct pvk_spin spin; /* polling before sleeping (opts.poll_us) */
 	struct pvk_blkfront_info info;
-	enum bf_conn conn;
-	int fe_state; /* what we last wrote */
 	const char *broken_why; /* NULL, or broken_buf */
 	char broken_buf[160];
-	bool closing;
 	bool pooled; /* grant pool (persistent or cached), else per request */
 	uint32_t unit; /* bytes per wire sector: 512, or sector_size with
 			* feature-large-sector-size */
@@ -124,14 +119,7 @@ void bf_fail_all(struct pvk_blkfront *bf, int err);
 void bf_set_broken(struct pvk_blkfront *bf, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* blkfront_xs.c */
+/* blkfront_xs.c: the vbd's nodes, on the shared frontend state machine */
 int bf_xs_init(struct pvk_blkfront *bf, const char *vdev);
-void bf_xs_fini(struct pvk_blkfront *bf);
-/* Drain the watch queue and act on the backend's state. */
-int bf_xs_handle(struct pvk_blkfront *bf);
-/* Act on the backend's current state once (no watch event needed). */
-int bf_xs_step(struct pvk_blkfront *bf);
-int bf_xs_switch(struct pvk_blkfront *bf, enum pvk_xenbus_state st);
-int bf_xs_backend_state(struct pvk_blkfront *bf);
 
 #endif /* PVK_FRONTEND_BLKFRONT_PRIV_H */

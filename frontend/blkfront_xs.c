@@ -107,31 +107,6 @@ int pvk_blkfront_devid_name(uint32_t devid, char *buf, size_t len)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-int bf_xs_switch(struct pvk_blkfront *bf, enum pvk_xenbus_state st)
-{
-	int rc = pvk_xenbus_switch_state(&bf->dev, st);
-
-	if (rc == 0)
-		bf->fe_state = st;
-	return rc;
-}
-
-int bf_xs_backend_state(struct pvk_blkfront *bf)
-{
-	return pvk_xenbus_read_state(&bf->dev, true);
-}
-
-static int own_rm(struct pvk_blkfront *bf, pvk_xs_txn_t txn, const char *name)
-{
-	char path[PVK_XENBUS_PATH_MAX + 32];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", pvk_xenbus_own_path(&bf->dev),
-		 name);
-	rc = pvk_xs_rm(bf->hv, txn, path);
-	return rc == -ENOENT ? 0 : rc;
-}
-
 /* Write our node @name, which may name a subdirectory ("queue-0/..."). */
 static int own_printf(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
 		      const char *name, const char *fmt, ...)
@@ -148,8 +123,8 @@ static int own_printf(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(val))
 		return -EINVAL;
-	n = snprintf(path, sizeof(path), "%s/%s", pvk_xenbus_own_path(&bf->dev),
-		     name);
+	n = snprintf(path, sizeof(path), "%s/%s",
+		     pvk_xenbus_own_path(&bf->fr.dev), name);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
 	return pvk_xs_write(bf->hv, txn, path, val);
@@ -163,7 +138,8 @@ static int own_printf(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
 static int be_uint(struct pvk_blkfront *bf, const char *name, unsigned long def,
 		   unsigned long max, unsigned long *v)
 {
-	int rc = pvk_xenbus_read_feature(&bf->dev, PVK_XS_NO_TXN, name, def, v);
+	int rc = pvk_xenbus_read_feature(&bf->fr.dev, PVK_XS_NO_TXN, name, def,
+					 v);
 
 	if (rc == -EPROTO) {
 		bf_set_broken(bf, "backend node %s is not a decimal number",
@@ -191,46 +167,6 @@ static int be_limit(struct pvk_blkfront *bf, const char *name,
 	if (rc == 0 && *v > ours)
 		*v = ours;
 	return rc;
-}
-
-static bool device_exists(struct pvk_blkfront *bf)
-{
-	char *v = NULL;
-	int rc = pvk_xenbus_read(&bf->dev, PVK_XS_NO_TXN, false, "backend", &v);
-
-	free(v);
-	return rc != -ENOENT;
-}
-
-/* The toolstack clears "online" before it removes a device. */
-static bool backend_offline(struct pvk_blkfront *bf)
-{
-	unsigned long v = 1;
-
-	if (pvk_xenbus_read_feature(&bf->dev, PVK_XS_NO_TXN, "online", 1, &v) <
-	    0)
-		return false;
-	return v == 0;
-}
-
-static void bf_gone(struct pvk_blkfront *bf)
-{
-	if (bf->conn == BF_GONE)
-		return;
-	bf_log(bf, "device removed");
-	bf_rings_free(bf);
-	bf->conn = BF_GONE;
-	bf_fail_all(bf, -ENODEV);
-}
-
-static void bf_disconnect(struct pvk_blkfront *bf, const char *why)
-{
-	if (bf->conn == BF_CONNECTED || bf->conn == BF_PUBLISHED) {
-		if (!bf->closing)
-			bf_log(bf, "backend %s: rings torn down, I/O held",
-			       why);
-		bf_rings_free(bf);
-	}
 }
 
 /* ---- Initialising/InitWait -> Initialised: publish our rings ------------ */
@@ -275,14 +211,14 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
 
 	/* Nodes of an earlier connection must not survive into this one. */
 	for (i = 0; i < sizeof(stale) / sizeof(stale[0]) && !rc; i++)
-		rc = own_rm(bf, txn, stale[i]);
+		rc = pvk_xenbus_front_rm(&bf->fr, txn, stale[i]);
 	for (i = 0; i < BF_RING_PAGES_MAX && !rc; i++) {
 		snprintf(name, sizeof(name), "ring-ref%u", i);
-		rc = own_rm(bf, txn, name);
+		rc = pvk_xenbus_front_rm(&bf->fr, txn, name);
 	}
 	for (i = 0; i < PVK_BLKFRONT_MAX_QUEUES && !rc; i++) {
 		snprintf(name, sizeof(name), "queue-%u", i);
-		rc = own_rm(bf, txn, name);
+		rc = pvk_xenbus_front_rm(&bf->fr, txn, name);
 	}
 	if (rc)
 		return rc;
@@ -315,8 +251,9 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
 	return rc;
 }
 
-static int bf_talk(struct pvk_blkfront *bf)
+static int bf_talk(void *arg)
 {
+	struct pvk_blkfront *bf = arg;
 	unsigned long order, pages, nq;
 	int rc;
 
@@ -344,8 +281,7 @@ static int bf_talk(struct pvk_blkfront *bf)
 		bf_rings_free(bf);
 		return rc;
 	}
-	bf->conn = BF_PUBLISHED;
-	return bf_xs_switch(bf, PVK_XENBUS_INITIALISED);
+	return 0;
 }
 
 /* ---- backend Connected: read the disk's properties ---------------------- */
@@ -400,8 +336,9 @@ static int disk_size(struct pvk_blkfront *bf, unsigned long sectors,
 
 /* Connected again while connected: the backend announces a new size, as
  * Linux's blkback does after a resize. */
-static int bf_resize(struct pvk_blkfront *bf)
+static int bf_resize(void *arg)
 {
+	struct pvk_blkfront *bf = arg;
 	struct pvk_blkfront_info *bi = &bf->info;
 	unsigned long sectors;
 	uint64_t size = 0;
@@ -419,8 +356,9 @@ static int bf_resize(struct pvk_blkfront *bf)
 	return 0;
 }
 
-static int bf_connect(struct pvk_blkfront *bf)
+static int bf_connect(void *arg)
 {
+	struct pvk_blkfront *bf = arg;
 	unsigned long sectors, info, ss, pss, flush, barrier, discard;
 	unsigned long gran, align, secure, persistent, indirect;
 	struct pvk_blkfront_info *bi = &bf->info;
@@ -448,8 +386,8 @@ static int bf_connect(struct pvk_blkfront *bf)
 	    (rc = be_limit(bf, "feature-max-indirect-segments", 0,
 			   bf->opts.max_indirect_segs, &indirect)) < 0)
 		return rc;
-	if (pvk_xenbus_read(&bf->dev, PVK_XS_NO_TXN, true, "sectors", &mode) ==
-	    -ENOENT) {
+	if (pvk_xenbus_read(&bf->fr.dev, PVK_XS_NO_TXN, true, "sectors",
+			    &mode) == -ENOENT) {
 		bf_set_broken(bf,
 			      "backend connected without a \"sectors\" node");
 		return -EPROTO;
@@ -483,7 +421,8 @@ static int bf_connect(struct pvk_blkfront *bf)
 			bi->sector_size, ss);
 		return -EPROTO;
 	}
-	if (pvk_xenbus_read(&bf->dev, PVK_XS_NO_TXN, true, "mode", &mode) < 0)
+	if (pvk_xenbus_read(&bf->fr.dev, PVK_XS_NO_TXN, true, "mode", &mode) <
+	    0)
 		mode = NULL;
 
 	if (bi->connects && size != bi->size_bytes)
@@ -535,103 +474,43 @@ static int bf_connect(struct pvk_blkfront *bf)
 	if (bi->connects > 1)
 		bf_log(bf, "reconnected (%u), re-issuing %u I/O", bi->connects,
 		       held);
-	return bf_xs_switch(bf, PVK_XENBUS_CONNECTED);
+	return pvk_xenbus_front_switch(&bf->fr, PVK_XENBUS_CONNECTED);
 }
 
-/* ---- the state machine --------------------------------------------------- */
+/* ---- the state machine's ops ------------------------------------------ */
 
-/* A negotiation that failed for a reason of our own (memory, xenstore)
- * must not leave I/O waiting for a connection that will never come. */
-static int bf_negotiated(struct pvk_blkfront *bf, int rc)
+static void bf_teardown(void *arg, const char *why)
 {
-	if (rc < 0 && bf->conn != BF_BROKEN && bf->conn != BF_GONE)
-		bf_set_broken(bf, "cannot connect to the backend: %s",
-			      strerror(-rc));
-	return rc;
+	struct pvk_blkfront *bf = arg;
+
+	if (!bf->fr.closing)
+		bf_log(bf, "backend %s: rings torn down, I/O held", why);
+	bf_rings_free(bf);
 }
 
-int bf_xs_step(struct pvk_blkfront *bf)
+static void bf_gone(void *arg)
 {
-	int be, rc = 0;
+	struct pvk_blkfront *bf = arg;
 
-	if (bf->conn == BF_BROKEN || bf->conn == BF_GONE)
-		return 0;
-	be = pvk_xenbus_read_state(&bf->dev, true);
-	if (be < 0) {
-		if (be == -EPROTO)
-			bf_set_broken(bf, "backend state node malformed");
-		return be;
-	}
-	switch (be) {
-	case PVK_XENBUS_UNKNOWN:
-		/* The backend's directory went away: removed, or the peer
-		 * is being re-created.  Only a missing frontend dir is final. */
-		bf_disconnect(bf, "state vanished");
-		if (!device_exists(bf))
-			bf_gone(bf);
-		break;
-	case PVK_XENBUS_INITIALISING:
-	case PVK_XENBUS_INITIALISED:
-		if (bf->conn == BF_CONNECTED)
-			bf_disconnect(bf, "restarted");
-		break;
-	case PVK_XENBUS_INITWAIT:
-		if (bf->closing || bf->conn == BF_PUBLISHED)
-			break;
-		/* Connected and the backend waits for us again: it was
-		 * restarted and has forgotten the old rings. */
-		bf_disconnect(bf, "restarted");
-		rc = bf_negotiated(bf, bf_talk(bf));
-		break;
-	case PVK_XENBUS_CONNECTED:
-		if (bf->conn == BF_PUBLISHED) {
-			rc = bf_negotiated(bf, bf_connect(bf));
-		} else if (bf->conn == BF_CONNECTED) {
-			rc = bf_resize(bf);
-		} else if (bf->conn == BF_DISCONNECTED && !bf->closing &&
-			   bf->fe_state != PVK_XENBUS_CLOSED) {
-			/* Still connected to an earlier frontend's rings:
-			 * ask it to close, then start over from Closed. */
-			rc = bf_xs_switch(bf, PVK_XENBUS_CLOSED);
-		}
-		break;
-	case PVK_XENBUS_CLOSING:
-	case PVK_XENBUS_CLOSED:
-		bf_disconnect(bf, pvk_xenbus_state_name(be));
-		if (backend_offline(bf) || !device_exists(bf)) {
-			bf_gone(bf);
-			break;
-		}
-		if (be == PVK_XENBUS_CLOSING || bf->closing) {
-			if (bf->fe_state != PVK_XENBUS_CLOSED)
-				rc = bf_xs_switch(bf, PVK_XENBUS_CLOSED);
-		} else if (bf->fe_state != PVK_XENBUS_INITIALISING) {
-			/* Closed and still online: ask for a new connection. */
-			rc = bf_xs_switch(bf, PVK_XENBUS_INITIALISING);
-		}
-		break;
-	default:
-		break;
-	}
-	return rc;
+	bf_log(bf, "device removed");
+	bf_rings_free(bf);
+	bf->fr.phase = BF_GONE;
+	bf_fail_all(bf, -ENODEV);
 }
 
-int bf_xs_handle(struct pvk_blkfront *bf)
+static void bf_fail(void *arg, const char *why)
 {
-	char *path, *token;
-	bool mine = false;
-	int rc;
-
-	while ((rc = pvk_xs_read_watch(bf->hv, &path, &token)) > 0) {
-		if (!strcmp(token, bf->token))
-			mine = true;
-		free(path);
-		free(token);
-	}
-	if (rc < 0)
-		return rc;
-	return mine ? bf_xs_step(bf) : 0;
+	bf_set_broken(arg, "%s", why);
 }
+
+static const struct pvk_xenbus_front_ops bf_ops = {
+	.talk = bf_talk,
+	.connect = bf_connect,
+	.changed = bf_resize,
+	.teardown = bf_teardown,
+	.gone = bf_gone,
+	.fail = bf_fail,
+};
 
 int bf_xs_init(struct pvk_blkfront *bf, const char *vdev)
 {
@@ -639,33 +518,11 @@ int bf_xs_init(struct pvk_blkfront *bf, const char *vdev)
 
 	if (devid < 0)
 		return devid;
-	rc = pvk_xenbus_frontend_init(&bf->dev, bf->hv, "vbd", (uint32_t)devid);
+	rc = pvk_xenbus_front_init(&bf->fr, bf->hv, "vbd", (uint32_t)devid,
+				   &bf_ops, bf, PVK_XENBUS_INITIALISED);
 	if (rc < 0)
 		return rc;
 	bf->info.devid = (uint32_t)devid;
-	bf->info.backend_id = bf->dev.be_domid;
-	bf->fe_state = pvk_xenbus_read_state(&bf->dev, false);
-	snprintf(bf->token, sizeof(bf->token), "pvk-blkfront/%d/%p", devid,
-		 (void *)bf);
-	rc = pvk_xenbus_watch_peer_state(&bf->dev, bf->token);
-	if (rc < 0)
-		return rc;
-	snprintf(bf->be_state_path, sizeof(bf->be_state_path), "%s/state",
-		 pvk_xenbus_peer_path(&bf->dev));
+	bf->info.backend_id = bf->fr.dev.be_domid;
 	return 0;
-}
-
-void bf_xs_fini(struct pvk_blkfront *bf)
-{
-	char *path, *token;
-
-	if (!bf->be_state_path[0])
-		return;
-	pvk_xs_unwatch(bf->hv, bf->be_state_path, bf->token);
-	/* Drop events already queued for our token. */
-	while (pvk_xs_read_watch(bf->hv, &path, &token) > 0) {
-		free(path);
-		free(token);
-	}
-	bf->be_state_path[0] = '\0';
 }

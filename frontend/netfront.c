@@ -40,20 +40,20 @@ void nf_set_broken(struct pvk_netfront *nf, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (nf->conn == NF_BROKEN || nf->conn == NF_GONE)
+	if (nf->fr.phase == NF_BROKEN || nf->fr.phase == NF_GONE)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(nf->broken_buf, sizeof(nf->broken_buf), fmt, ap);
 	va_end(ap);
 	nf->broken_why = nf->broken_buf;
-	nf->conn = NF_BROKEN;
+	nf->fr.phase = NF_BROKEN;
 	nf_log(nf, "backend protocol violation: %s; interface disabled",
 	       nf->broken_why);
 }
 
 static int nf_err(const struct pvk_netfront *nf)
 {
-	switch (nf->conn) {
+	switch (nf->fr.phase) {
 	case NF_CONNECTED:
 		return 0;
 	case NF_BROKEN:
@@ -104,8 +104,8 @@ void nf_rings_free(struct pvk_netfront *nf)
 		nf->q[i] = NULL;
 	}
 	nf->nr_queues = 0;
-	if (nf->conn != NF_BROKEN && nf->conn != NF_GONE)
-		nf->conn = NF_DISCONNECTED;
+	if (nf->fr.phase != NF_BROKEN && nf->fr.phase != NF_GONE)
+		nf->fr.phase = NF_DISCONNECTED;
 }
 
 static int queue_alloc(struct pvk_netfront *nf, uint32_t idx, bool split,
@@ -196,7 +196,7 @@ void nf_start(struct pvk_netfront *nf)
 {
 	uint32_t i;
 
-	nf->conn = NF_CONNECTED;
+	nf->fr.phase = NF_CONNECTED;
 	for (i = 0; i < nf->nr_queues; i++) {
 		notify(nf, nf->q[i]->port_rx);
 		if (nf->q[i]->port_tx != nf->q[i]->port_rx)
@@ -357,7 +357,7 @@ unsigned int pvk_netfront_tx_space(const struct pvk_netfront *nf,
 	const struct nf_queue *q;
 	uint32_t s;
 
-	if (!nf || nf->conn != NF_CONNECTED || queue >= nf->nr_queues)
+	if (!nf || nf->fr.phase != NF_CONNECTED || queue >= nf->nr_queues)
 		return 0;
 	q = nf->q[queue];
 	s = pvk_ring_space(&q->tx);
@@ -604,11 +604,11 @@ int pvk_netfront_process(struct pvk_netfront *nf)
 		nf->st.events++;
 		pvk_evtchn_unmask(nf->ev, (uint32_t)port);
 	}
-	rc = nf_xs_handle(nf);
-	if (rc < 0 && rc != -EAGAIN && nf->conn != NF_BROKEN &&
-	    nf->conn != NF_GONE)
+	rc = pvk_xenbus_front_handle(&nf->fr);
+	if (rc < 0 && rc != -EAGAIN && nf->fr.phase != NF_BROKEN &&
+	    nf->fr.phase != NF_GONE)
 		nf_log(nf, "xenstore: %s", strerror(-rc));
-	for (i = 0; i < nf->nr_queues && nf->conn == NF_CONNECTED; i++)
+	for (i = 0; i < nf->nr_queues && nf->fr.phase == NF_CONNECTED; i++)
 		tx_reap(nf, nf->q[i]);
 	rc = nf_err(nf);
 	return rc == -EAGAIN ? 0 : rc;
@@ -621,7 +621,7 @@ int pvk_netfront_arm(struct pvk_netfront *nf)
 
 	if (!nf)
 		return -EINVAL;
-	for (i = 0; i < nf->nr_queues && nf->conn == NF_CONNECTED; i++) {
+	for (i = 0; i < nf->nr_queues && nf->fr.phase == NF_CONNECTED; i++) {
 		struct nf_queue *q = nf->q[i];
 
 		rc = pvk_ring_final_check(&q->rx);
@@ -673,7 +673,7 @@ const char *pvk_netfront_broken_reason(const struct pvk_netfront *nf)
 
 bool pvk_netfront_connected(const struct pvk_netfront *nf)
 {
-	return nf && nf->conn == NF_CONNECTED;
+	return nf && nf->fr.phase == NF_CONNECTED;
 }
 
 void pvk_netfront_info(const struct pvk_netfront *nf,
@@ -690,7 +690,8 @@ void pvk_netfront_stats(const struct pvk_netfront *nf,
 
 static bool be_closed(void *arg)
 {
-	int be = nf_xs_backend_state(arg);
+	struct pvk_netfront *nf = arg;
+	int be = pvk_xenbus_read_state(&nf->fr.dev, true);
 
 	return be < 0 || be == PVK_XENBUS_CLOSED || be == PVK_XENBUS_UNKNOWN;
 }
@@ -749,23 +750,23 @@ int pvk_netfront_open(struct pvk_netfront **nfp, struct pvk_hv *hv,
 		rc = rc < 0 ? rc : -errno;
 		goto fini_xs;
 	}
-	rc = nf_xs_switch(nf, PVK_XENBUS_INITIALISING);
+	rc = pvk_xenbus_front_switch(&nf->fr, PVK_XENBUS_INITIALISING);
 	if (rc < 0)
 		goto fini_xs;
-	rc = nf_xs_step(nf);
+	rc = pvk_xenbus_front_step(&nf->fr);
 	if (rc < 0)
 		goto fini_xs;
 
 	if (nf->opts.connect_timeout_ms > 0)
 		deadline = now_ms() + (uint64_t)nf->opts.connect_timeout_ms;
-	while (nf->conn != NF_CONNECTED) {
+	while (nf->fr.phase != NF_CONNECTED) {
 		struct epoll_event ev[2];
 
-		if (nf->conn == NF_BROKEN) {
+		if (nf->fr.phase == NF_BROKEN) {
 			rc = -EPROTO;
 			goto fini_xs;
 		}
-		if (nf->conn == NF_GONE) {
+		if (nf->fr.phase == NF_GONE) {
 			rc = -ENODEV;
 			goto fini_xs;
 		}
@@ -784,7 +785,8 @@ int pvk_netfront_open(struct pvk_netfront **nfp, struct pvk_hv *hv,
 			goto fini_xs;
 		}
 		rc = pvk_netfront_process(nf);
-		if (rc < 0 && nf->conn != NF_BROKEN && nf->conn != NF_GONE)
+		if (rc < 0 && nf->fr.phase != NF_BROKEN &&
+		    nf->fr.phase != NF_GONE)
 			goto fini_xs;
 	}
 	*nfp = nf;
@@ -792,8 +794,8 @@ int pvk_netfront_open(struct pvk_netfront **nfp, struct pvk_hv *hv,
 
 fini_xs:
 	nf_rings_free(nf);
-	nf_xs_switch(nf, PVK_XENBUS_CLOSED);
-	nf_xs_fini(nf);
+	pvk_xenbus_front_switch(&nf->fr, PVK_XENBUS_CLOSED);
+	pvk_xenbus_front_fini(&nf->fr);
 	pvk_gntpool_drain(&nf->gp, be_closed, nf, 2000);
 close_epoll:
 	close(nf->epfd);
@@ -810,14 +812,14 @@ void pvk_netfront_close(struct pvk_netfront *nf)
 
 	if (!nf)
 		return;
-	nf->closing = true;
-	if (nf->conn != NF_GONE) {
+	nf->fr.closing = true;
+	if (nf->fr.phase != NF_GONE) {
 		/* As Linux's netfront: Closing, wait for the backend to
 		 * close (it stops using our rings), then Closed. */
-		nf_xs_switch(nf, PVK_XENBUS_CLOSING);
+		pvk_xenbus_front_switch(&nf->fr, PVK_XENBUS_CLOSING);
 		end = now_ms() + 2000;
 		while (now_ms() < end) {
-			int be = nf_xs_backend_state(nf);
+			int be = pvk_xenbus_read_state(&nf->fr.dev, true);
 
 			if (be < 0 || be == PVK_XENBUS_CLOSING ||
 			    be == PVK_XENBUS_CLOSED || be == PVK_XENBUS_UNKNOWN)
@@ -826,15 +828,15 @@ void pvk_netfront_close(struct pvk_netfront *nf)
 		}
 	}
 	nf_rings_free(nf);
-	if (nf->conn != NF_GONE)
-		nf_xs_switch(nf, PVK_XENBUS_CLOSED);
+	if (nf->fr.phase != NF_GONE)
+		pvk_xenbus_front_switch(&nf->fr, PVK_XENBUS_CLOSED);
 	left = pvk_gntpool_drain(&nf->gp, be_closed, nf, 2000);
 	if (left)
 		nf_log(nf,
 		       "backend domain %u still maps %llu granted pages; left "
 		       "granted until the hv handle closes",
 		       nf->info.backend_id, (unsigned long long)left);
-	nf_xs_fini(nf);
+	pvk_xenbus_front_fini(&nf->fr);
 	close(nf->epfd);
 	pvk_evtchn_close(nf->ev);
 	free(nf);

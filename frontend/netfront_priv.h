@@ -17,13 +17,12 @@
 
 #define NF_RING_ENTS 256u /* one page, tx (12-byte slots) and rx (8) */
 
-enum nf_conn {
-	NF_DISCONNECTED = 0, /* no rings */
-	NF_PUBLISHED, /* rings published, waiting for backend Connected */
-	NF_CONNECTED,
-	NF_BROKEN,
-	NF_GONE,
-};
+/* Connection phases: the shared frontend state machine's. */
+#define NF_DISCONNECTED PVK_XENBUS_FE_DISCONNECTED
+#define NF_PUBLISHED PVK_XENBUS_FE_PUBLISHED
+#define NF_CONNECTED PVK_XENBUS_FE_CONNECTED
+#define NF_BROKEN PVK_XENBUS_FE_BROKEN
+#define NF_GONE PVK_XENBUS_FE_GONE
 
 /* A frame being received: its slots may arrive over several calls. */
 struct nf_rx_frame {
@@ -62,17 +61,12 @@ struct nf_queue {
 
 struct pvk_netfront {
 	struct pvk_hv *hv;
-	struct pvk_xenbus_dev dev;
+	struct pvk_xenbus_front fr; /* xenstore side; fr.phase: NF_* */
 	struct pvk_evtchn *ev;
 	int epfd;
 	char name[24]; /* "vif0" */
-	char token[48];
-	char be_state_path[PVK_XENBUS_PATH_MAX + 8];
 	struct pvk_netfront_opts opts;
 	struct pvk_netfront_info info;
-	enum nf_conn conn;
-	int fe_state;
-	bool closing;
 	const char *broken_why;
 	char broken_buf[160];
 
@@ -92,12 +86,7 @@ void nf_start(struct pvk_netfront *nf);
 void nf_set_broken(struct pvk_netfront *nf, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* netfront_xs.c */
+/* netfront_xs.c: the vif's nodes, on the shared frontend state machine */
 int nf_xs_init(struct pvk_netfront *nf, uint32_t devid);
-void nf_xs_fini(struct pvk_netfront *nf);
-int nf_xs_handle(struct pvk_netfront *nf);
-int nf_xs_step(struct pvk_netfront *nf);
-int nf_xs_switch(struct pvk_netfront *nf, enum pvk_xenbus_state st);
-int nf_xs_backend_state(struct pvk_netfront *nf);
 
 #endif /* PVK_FRONTEND_NETFRONT_PRIV_H */

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * frontend/netfront_xs.c -- netfront control plane: the vif's xenstore
- * nodes, feature negotiation and the xenbus state machine (the same
- * states as blkfront's, but a vif frontend goes straight to Connected
- * once its rings are published, as Linux's netfront does).
+ * nodes and feature negotiation, as ops of the shared frontend state
+ * machine (pvkit/xenbus.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,27 +11,13 @@
 
 #include "netfront_priv.h"
 
-int nf_xs_switch(struct pvk_netfront *nf, enum pvk_xenbus_state st)
-{
-	int rc = pvk_xenbus_switch_state(&nf->dev, st);
-
-	if (rc == 0)
-		nf->fe_state = st;
-	return rc;
-}
-
-int nf_xs_backend_state(struct pvk_netfront *nf)
-{
-	return pvk_xenbus_read_state(&nf->dev, true);
-}
-
 /* A backend feature: 0 or 1 (absent: @def); anything else fails the
  * connection with a line naming it. */
 static int be_bool(struct pvk_netfront *nf, const char *name, bool def, bool *v)
 {
 	unsigned long x;
-	int rc =
-		pvk_xenbus_read_feature(&nf->dev, PVK_XS_NO_TXN, name, def, &x);
+	int rc = pvk_xenbus_read_feature(&nf->fr.dev, PVK_XS_NO_TXN, name, def,
+					 &x);
 
 	if (rc == 0 && x > 1)
 		rc = -EPROTO;
@@ -45,55 +30,7 @@ static int be_bool(struct pvk_netfront *nf, const char *name, bool def, bool *v)
 	return 0;
 }
 
-static bool device_exists(struct pvk_netfront *nf)
-{
-	char *v = NULL;
-	int rc = pvk_xenbus_read(&nf->dev, PVK_XS_NO_TXN, false, "backend", &v);
-
-	free(v);
-	return rc != -ENOENT;
-}
-
-static bool backend_offline(struct pvk_netfront *nf)
-{
-	unsigned long v = 1;
-
-	if (pvk_xenbus_read_feature(&nf->dev, PVK_XS_NO_TXN, "online", 1, &v) <
-	    0)
-		return false;
-	return v == 0;
-}
-
-static void nf_gone(struct pvk_netfront *nf)
-{
-	if (nf->conn == NF_GONE)
-		return;
-	nf_log(nf, "device removed");
-	nf_rings_free(nf);
-	nf->conn = NF_GONE;
-}
-
-static void nf_disconnect(struct pvk_netfront *nf, const char *why)
-{
-	if (nf->conn == NF_CONNECTED || nf->conn == NF_PUBLISHED) {
-		if (!nf->closing)
-			nf_log(nf, "backend %s: rings torn down", why);
-		nf_rings_free(nf);
-	}
-}
-
 /* ---- our nodes --------------------------------------------------------- */
-
-static int own_rm(struct pvk_netfront *nf, pvk_xs_txn_t txn, const char *name)
-{
-	char path[PVK_XENBUS_PATH_MAX + 32];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", pvk_xenbus_own_path(&nf->dev),
-		 name);
-	rc = pvk_xs_rm(nf->hv, txn, path);
-	return rc == -ENOENT ? 0 : rc;
-}
 
 static int queue_nodes(struct pvk_netfront *nf, pvk_xs_txn_t txn,
 		       const char *pre, const struct nf_queue *q)
@@ -102,20 +39,21 @@ static int queue_nodes(struct pvk_netfront *nf, pvk_xs_txn_t txn,
 	int rc;
 
 	snprintf(n, sizeof(n), "%stx-ring-ref", pre);
-	rc = pvk_xenbus_printf(&nf->dev, txn, n, "%u", q->tx_ref);
+	rc = pvk_xenbus_printf(&nf->fr.dev, txn, n, "%u", q->tx_ref);
 	snprintf(n, sizeof(n), "%srx-ring-ref", pre);
 	if (!rc)
-		rc = pvk_xenbus_printf(&nf->dev, txn, n, "%u", q->rx_ref);
+		rc = pvk_xenbus_printf(&nf->fr.dev, txn, n, "%u", q->rx_ref);
 	if (rc || !nf->info.split_evtchn) {
 		snprintf(n, sizeof(n), "%sevent-channel", pre);
 		return rc ? rc :
-			    pvk_xenbus_printf(&nf->dev, txn, n, "%d",
+			    pvk_xenbus_printf(&nf->fr.dev, txn, n, "%d",
 					      q->port_tx);
 	}
 	snprintf(n, sizeof(n), "%sevent-channel-tx", pre);
-	rc = pvk_xenbus_printf(&nf->dev, txn, n, "%d", q->port_tx);
+	rc = pvk_xenbus_printf(&nf->fr.dev, txn, n, "%d", q->port_tx);
 	snprintf(n, sizeof(n), "%sevent-channel-rx", pre);
-	return rc ? rc : pvk_xenbus_printf(&nf->dev, txn, n, "%d", q->port_rx);
+	return rc ? rc :
+		    pvk_xenbus_printf(&nf->fr.dev, txn, n, "%d", q->port_rx);
 }
 
 static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
@@ -133,28 +71,29 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
 
 	(void)hv;
 	for (i = 0; i < sizeof(stale) / sizeof(stale[0]) && !rc; i++)
-		rc = own_rm(nf, txn, stale[i]);
+		rc = pvk_xenbus_front_rm(&nf->fr, txn, stale[i]);
 	for (i = 0; i < PVK_NETFRONT_MAX_QUEUES && !rc; i++) {
 		snprintf(n, sizeof(n), "queue-%u", i);
-		rc = own_rm(nf, txn, n);
+		rc = pvk_xenbus_front_rm(&nf->fr, txn, n);
 	}
 	if (rc)
 		return rc;
 	if (nf->nr_queues == 1) {
 		rc = queue_nodes(nf, txn, "", nf->q[0]);
 	} else {
-		rc = pvk_xenbus_printf(&nf->dev, txn, "multi-queue-num-queues",
-				       "%u", nf->nr_queues);
+		rc = pvk_xenbus_printf(&nf->fr.dev, txn,
+				       "multi-queue-num-queues", "%u",
+				       nf->nr_queues);
 		for (i = 0; i < nf->nr_queues && !rc; i++) {
 			snprintf(n, sizeof(n), "queue-%u/", i);
 			rc = queue_nodes(nf, txn, n, nf->q[i]);
 		}
 	}
-#define W(name, v)                                                        \
-	do {                                                              \
-		if (!rc)                                                  \
-			rc = pvk_xenbus_printf(&nf->dev, txn, name, "%u", \
-					       (unsigned int)(v));        \
+#define W(name, v)                                                           \
+	do {                                                                 \
+		if (!rc)                                                     \
+			rc = pvk_xenbus_printf(&nf->fr.dev, txn, name, "%u", \
+					       (unsigned int)(v));           \
 	} while (0)
 	W("request-rx-copy", 1);
 	W("feature-rx-notify", !(fl & PVK_NETFRONT_NO_RX_NOTIFY));
@@ -173,8 +112,9 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
 
 /* ---- backend InitWait: negotiate, publish, Connected --------------------- */
 
-static int nf_talk(struct pvk_netfront *nf)
+static int nf_talk(void *arg)
 {
+	struct pvk_netfront *nf = arg;
 	struct pvk_netfront_info *ni = &nf->info;
 	unsigned int fl = nf->opts.flags;
 	bool rx_copy, sg, gso4, gso6, ipv6, split;
@@ -189,7 +129,7 @@ static int nf_talk(struct pvk_netfront *nf)
 	    (rc = be_bool(nf, "feature-split-event-channels", false, &split)) <
 		    0)
 		return rc;
-	rc = pvk_xenbus_read_feature(&nf->dev, PVK_XS_NO_TXN,
+	rc = pvk_xenbus_read_feature(&nf->fr.dev, PVK_XS_NO_TXN,
 				     "multi-queue-max-queues", 1, &nq);
 	if (rc < 0) {
 		nf_log(nf, "backend node multi-queue-max-queues malformed");
@@ -224,101 +164,52 @@ static int nf_talk(struct pvk_netfront *nf)
 		nf_rings_free(nf);
 		return rc;
 	}
-	nf->conn = NF_PUBLISHED;
-	return nf_xs_switch(nf, PVK_XENBUS_CONNECTED);
+	return 0;
 }
 
-static int nf_negotiated(struct pvk_netfront *nf, int rc)
+/* ---- the state machine's ops ------------------------------------------ */
+
+static int nf_connect(void *arg)
 {
-	if (rc < 0 && nf->conn != NF_BROKEN && nf->conn != NF_GONE)
-		nf_set_broken(nf, "cannot connect to the backend: %s",
-			      strerror(-rc));
-	return rc;
+	struct pvk_netfront *nf = arg;
+
+	nf_start(nf);
+	nf->info.connects++;
+	if (nf->info.connects > 1)
+		nf_log(nf, "reconnected (%u)", nf->info.connects);
+	return 0;
 }
 
-int nf_xs_step(struct pvk_netfront *nf)
+static void nf_teardown(void *arg, const char *why)
 {
-	int be, rc = 0;
+	struct pvk_netfront *nf = arg;
 
-	if (nf->conn == NF_BROKEN || nf->conn == NF_GONE)
-		return 0;
-	be = pvk_xenbus_read_state(&nf->dev, true);
-	if (be < 0) {
-		if (be == -EPROTO)
-			nf_set_broken(nf, "backend state node malformed");
-		return be;
-	}
-	switch (be) {
-	case PVK_XENBUS_UNKNOWN:
-		nf_disconnect(nf, "state vanished");
-		if (!device_exists(nf))
-			nf_gone(nf);
-		break;
-	case PVK_XENBUS_INITIALISING:
-	case PVK_XENBUS_INITIALISED:
-		if (nf->conn == NF_CONNECTED)
-			nf_disconnect(nf, "restarted");
-		break;
-	case PVK_XENBUS_INITWAIT:
-		if (nf->closing || nf->conn == NF_PUBLISHED)
-			break;
-		nf_disconnect(nf, "restarted");
-		rc = nf_negotiated(nf, nf_talk(nf));
-		break;
-	case PVK_XENBUS_CONNECTED:
-		if (nf->conn == NF_PUBLISHED) {
-			nf_start(nf);
-			nf->info.connects++;
-			if (nf->info.connects > 1)
-				nf_log(nf, "reconnected (%u)",
-				       nf->info.connects);
-		} else if (nf->conn == NF_DISCONNECTED && !nf->closing &&
-			   nf->fe_state != PVK_XENBUS_CLOSED) {
-			/* Connected to rings we no longer have: close, then
-			 * start over from Closed. */
-			rc = nf_xs_switch(nf, PVK_XENBUS_CLOSED);
-		}
-		break;
-	case PVK_XENBUS_CLOSING:
-	case PVK_XENBUS_CLOSED:
-		nf_disconnect(nf, pvk_xenbus_state_name(be));
-		if (backend_offline(nf) || !device_exists(nf)) {
-			/* Detached: say Closed, as Linux's netfront does, so
-			 * the toolstack need not wait for its timeout. */
-			if (nf->fe_state != PVK_XENBUS_CLOSED)
-				nf_xs_switch(nf, PVK_XENBUS_CLOSED);
-			nf_gone(nf);
-			break;
-		}
-		if (be == PVK_XENBUS_CLOSING || nf->closing) {
-			if (nf->fe_state != PVK_XENBUS_CLOSED)
-				rc = nf_xs_switch(nf, PVK_XENBUS_CLOSED);
-		} else if (nf->fe_state != PVK_XENBUS_INITIALISING) {
-			rc = nf_xs_switch(nf, PVK_XENBUS_INITIALISING);
-		}
-		break;
-	default:
-		break;
-	}
-	return rc;
+	if (!nf->fr.closing)
+		nf_log(nf, "backend %s: rings torn down", why);
+	nf_rings_free(nf);
 }
 
-int nf_xs_handle(struct pvk_netfront *nf)
+static void nf_gone(void *arg)
 {
-	char *path, *token;
-	bool mine = false;
-	int rc;
+	struct pvk_netfront *nf = arg;
 
-	while ((rc = pvk_xs_read_watch(nf->hv, &path, &token)) > 0) {
-		if (!strcmp(token, nf->token))
-			mine = true;
-		free(path);
-		free(token);
-	}
-	if (rc < 0)
-		return rc;
-	return mine ? nf_xs_step(nf) : 0;
+	nf_log(nf, "device removed");
+	nf_rings_free(nf);
+	nf->fr.phase = NF_GONE;
 }
+
+static void nf_fail(void *arg, const char *why)
+{
+	nf_set_broken(arg, "%s", why);
+}
+
+static const struct pvk_xenbus_front_ops nf_ops = {
+	.talk = nf_talk,
+	.connect = nf_connect,
+	.teardown = nf_teardown,
+	.gone = nf_gone,
+	.fail = nf_fail,
+};
 
 /* mac and mtu: the toolstack's, in our own directory. */
 static int read_own(struct pvk_netfront *nf)
@@ -328,10 +219,10 @@ static int read_own(struct pvk_netfront *nf)
 	char *v = NULL, *end;
 	int n = 0, rc, i;
 
-	rc = pvk_xenbus_read(&nf->dev, PVK_XS_NO_TXN, false, "mac", &v);
+	rc = pvk_xenbus_read(&nf->fr.dev, PVK_XS_NO_TXN, false, "mac", &v);
 	if (rc < 0) {
 		nf_log(nf, "no mac node in %s (%s)",
-		       pvk_xenbus_own_path(&nf->dev), strerror(-rc));
+		       pvk_xenbus_own_path(&nf->fr.dev), strerror(-rc));
 		return rc == -ENOENT ? -EPROTO : rc;
 	}
 	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3],
@@ -346,7 +237,7 @@ static int read_own(struct pvk_netfront *nf)
 		nf->info.mac[i] = (uint8_t)b[i];
 	/* The frontend's "mtu" (libxl writes it there); 1500 without. */
 	nf->info.mtu = 1500;
-	rc = pvk_xenbus_read(&nf->dev, PVK_XS_NO_TXN, false, "mtu", &v);
+	rc = pvk_xenbus_read(&nf->fr.dev, PVK_XS_NO_TXN, false, "mtu", &v);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc < 0)
@@ -367,35 +258,13 @@ int nf_xs_init(struct pvk_netfront *nf, uint32_t devid)
 {
 	int rc;
 
-	rc = pvk_xenbus_frontend_init(&nf->dev, nf->hv, "vif", devid);
+	/* A vif frontend is Connected as soon as its rings are published
+	 * (Linux's netfront; netback connects on it). */
+	rc = pvk_xenbus_front_init(&nf->fr, nf->hv, "vif", devid, &nf_ops, nf,
+				   PVK_XENBUS_CONNECTED);
 	if (rc < 0)
 		return rc;
 	nf->info.devid = devid;
-	nf->info.backend_id = nf->dev.be_domid;
-	rc = read_own(nf);
-	if (rc < 0)
-		return rc;
-	nf->fe_state = pvk_xenbus_read_state(&nf->dev, false);
-	snprintf(nf->token, sizeof(nf->token), "pvk-netfront/%u/%p", devid,
-		 (void *)nf);
-	rc = pvk_xenbus_watch_peer_state(&nf->dev, nf->token);
-	if (rc < 0)
-		return rc;
-	snprintf(nf->be_state_path, sizeof(nf->be_state_path), "%s/state",
-		 pvk_xenbus_peer_path(&nf->dev));
-	return 0;
-}
-
-void nf_xs_fini(struct pvk_netfront *nf)
-{
-	char *path, *token;
-
-	if (!nf->be_state_path[0])
-		return;
-	pvk_xs_unwatch(nf->hv, nf->be_state_path, nf->token);
-	while (pvk_xs_read_watch(nf->hv, &path, &token) > 0) {
-		free(path);
-		free(token);
-	}
-	nf->be_state_path[0] = '\0';
+	nf->info.backend_id = nf->fr.dev.be_domid;
+	return read_own(nf);
 }

@@ -7,6 +7,7 @@
 LIBS += hv
 hv_SRCS = hypercall/hv.c hypercall/loop.c hypercall/xen.c \
 	  hypercall/xenlib_real.c hypercall/xenbus.c hypercall/xenbus_back.c \
+	  hypercall/xenbus_front.c \
 	  $(SIM_CLIENT_SRCS)
 hv_MAP := hypercall/libpvkit-hv.map
 hv_LDLIBS = -lxenstore -lxenevtchn -lxengnttab -lxenctrl -lxentoollog \

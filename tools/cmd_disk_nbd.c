@@ -34,6 +34,8 @@
 #include <pvkit/blkfront.h>
 #include <pvkit/hv.h>
 
+#include "devcmd.h"
+
 int pvk_cmd_disk_serve_nbd(int argc, char **argv);
 
 #define NBD_MAGIC 0x4e42444d41474943ull /* "NBDMAGIC" */
@@ -761,14 +763,8 @@ int pvk_cmd_disk_serve_nbd(int argc, char **argv)
 	s.name = name ? name : vdev;
 	s.qd = opts.queue_depth;
 
-	rc = pvk_hv_open(&hv, 0);
-	if (rc < 0) {
-		fprintf(stderr, "serve-nbd: %s\n",
-			rc == -ENODEV ?
-				"no Xen and no simulator: run `pvkit sim start` first" :
-				strerror(-rc));
+	if (pvk_dev_open_hv("disk serve-nbd", &hv) < 0)
 		return 1;
-	}
 	/* The toolstack may attach the disk just after the domain starts. */
 	for (c = 0; c < 100; c++) {
 		rc = pvk_blkfront_open(&s.bf, hv, vdev, &opts);

@@ -43,19 +43,15 @@ static int open_sim(struct pvk_sim **sim)
 	return rc;
 }
 
-/* Kill what is left of the domain's process tree: our children. */
-static void kill_children(pid_t pgid)
+/* Up to @max children of @parent into @out; returns how many. */
+static int children_of(pid_t parent, pid_t *out, int max)
 {
 	char path[64], buf[512], *p;
 	struct dirent *de;
-	DIR *d;
+	DIR *d = opendir("/proc");
+	int n = 0;
 
-	if (pgid > 0)
-		kill(-pgid, SIGKILL);
-	d = opendir("/proc");
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
+	while (d && n < max && (de = readdir(d))) {
 		long ppid;
 		FILE *f;
 		int pid = atoi(de->d_name);
@@ -68,12 +64,26 @@ static void kill_children(pid_t pgid)
 			continue;
 		p = fgets(buf, sizeof(buf), f);
 		fclose(f);
-		if (!p || !(p = strrchr(buf, ')')))
-			continue;
-		if (sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == getpid())
-			kill(pid, SIGKILL);
+		if (p && (p = strrchr(buf, ')')) &&
+		    sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == parent)
+			out[n++] = pid;
 	}
-	closedir(d);
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Kill what is left of the domain's process tree: our children. */
+static void kill_children(pid_t pgid)
+{
+	pid_t pids[256];
+	int i, n;
+
+	if (pgid > 0)
+		kill(-pgid, SIGKILL);
+	n = children_of(getpid(), pids, 256);
+	for (i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
 }
 
 struct supervisor {
@@ -493,37 +503,6 @@ out:
 	return rc < 0 ? 1 : 0;
 }
 
-/* A process of the domain whose supervisor is @sup: one of its
- * children (the guest's processes are, or are re-parented to it). */
-static pid_t guest_pid(pid_t sup)
-{
-	char path[64], buf[512], *p;
-	struct dirent *de;
-	pid_t found = -1;
-	DIR *d = opendir("/proc");
-
-	while (d && found < 0 && (de = readdir(d))) {
-		long ppid;
-		FILE *f;
-		int pid = atoi(de->d_name);
-
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		p = fgets(buf, sizeof(buf), f);
-		fclose(f);
-		if (p && (p = strrchr(buf, ')')) &&
-		    sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == sup)
-			found = pid;
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
 static int domain_exec(int argc, char **argv)
 {
 	struct pvk_sim_domain *doms = NULL;
@@ -565,8 +544,9 @@ static int domain_exec(int argc, char **argv)
 			    "directly");
 		return 2;
 	}
-	g = sup > 0 ? guest_pid(sup) : -1;
-	if (g < 0) {
+	/* The guest's processes are the supervisor's children (or were
+	 * re-parented to it): any of them is in the domain's namespace. */
+	if (sup <= 0 || children_of(sup, &g, 1) < 1) {
 		pvk_cmd_err("domain '%s' has no process left to join", argv[1]);
 		return 1;
 	}

@@ -30,6 +30,7 @@
 #include <pvkit/netfront.h>
 
 #include "cmd.h"
+#include "devcmd.h"
 
 int pvk_cmd_nic_serve_tap(int argc, char **argv);
 
@@ -309,14 +310,8 @@ int pvk_cmd_nic_serve_tap(int argc, char **argv)
 			    PVK_NET_IFNAMSIZ - 1);
 		return 2;
 	}
-	rc = pvk_hv_open(&hv, 0);
-	if (rc < 0) {
-		pvk_cmd_err("serve-tap: %s",
-			    rc == -ENODEV ? "no Xen and no simulator: run "
-					    "`pvkit sim start` first" :
-					    strerror(-rc));
+	if (pvk_dev_open_hv("nic serve-tap", &hv) < 0)
 		return 1;
-	}
 	/* The toolstack may attach the vif just after the domain starts. */
 	for (c = 0; c < 100; c++) {
 		rc = pvk_netfront_open(&s.nf, hv, devid, &opts);

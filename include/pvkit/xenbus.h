@@ -131,6 +131,81 @@ int pvk_xenbus_read(struct pvk_xenbus_dev *dev, pvk_xs_txn_t txn, bool peer,
 		    const char *name, char **val);
 
 /*
+ * The frontend's half of the state machine, shared by every frontend
+ * driver (blkfront, netfront): it watches the backend's state and moves
+ * the device through its connection phases, calling the driver's ops:
+ *
+ *   backend InitWait      talk(): read the backend's features, allocate
+ *                         and publish rings; on 0 the phase is Published
+ *                         and our state becomes @publish_state
+ *                         (Initialised for blkif, Connected for netif)
+ *   backend Connected     connect() while Published (the driver sets the
+ *                         phase Connected, or Broken); changed() while
+ *                         Connected (blkif: a resize), may be NULL
+ *   backend restarted,    teardown(why) while Published or Connected: free
+ *   Closing, Closed,      the rings, keep what the driver keeps; the
+ *   or state gone         driver sets the phase Disconnected
+ *   device removed        gone(): the frontend directory went, or the
+ *   (or offline=0)        toolstack set online=0 and the backend is
+ *                         closing; we say Closed first, as Linux does
+ *   talk/connect failed   fail(why): the driver latches itself Broken
+ * From Closed (still online) it asks for a new connection
+ * (Initialising); while @closing it only answers Closing with Closed.
+ * A Broken or Gone device is left alone.  The backend's features are the
+ * driver's to read (pvk_xenbus_read_feature on &f->dev).
+ */
+enum pvk_xenbus_front_phase {
+	PVK_XENBUS_FE_DISCONNECTED = 0, /* no rings */
+	PVK_XENBUS_FE_PUBLISHED, /* rings published, backend not Connected */
+	PVK_XENBUS_FE_CONNECTED,
+	PVK_XENBUS_FE_BROKEN, /* the backend broke the protocol */
+	PVK_XENBUS_FE_GONE, /* the device was removed */
+};
+
+struct pvk_xenbus_front_ops {
+	int (*talk)(void *drv);
+	int (*connect)(void *drv);
+	int (*changed)(void *drv);
+	void (*teardown)(void *drv, const char *why);
+	void (*gone)(void *drv);
+	void (*fail)(void *drv, const char *why);
+};
+
+struct pvk_xenbus_front {
+	struct pvk_xenbus_dev dev;
+	const struct pvk_xenbus_front_ops *ops;
+	void *drv;
+	enum pvk_xenbus_state publish_state;
+	enum pvk_xenbus_front_phase phase;
+	int fe_state; /* what we last wrote */
+	bool closing; /* the driver is closing the device */
+	char token[48];
+	char be_state_path[PVK_XENBUS_PATH_MAX + 8];
+};
+
+/* pvk_xenbus_frontend_init() for device/<type>/<devid>, and a watch on
+ * the backend's state (token private to @f). */
+int pvk_xenbus_front_init(struct pvk_xenbus_front *f, struct pvk_hv *hv,
+			  const char *type, uint32_t devid,
+			  const struct pvk_xenbus_front_ops *ops, void *drv,
+			  enum pvk_xenbus_state publish_state);
+/* Drop the watch and the events queued for it. */
+void pvk_xenbus_front_fini(struct pvk_xenbus_front *f);
+/* Write our state (remembered in fe_state). */
+int pvk_xenbus_front_switch(struct pvk_xenbus_front *f,
+			    enum pvk_xenbus_state state);
+/* Act on the backend's current state once. */
+int pvk_xenbus_front_step(struct pvk_xenbus_front *f);
+/* Drain the hv handle's watch queue (events of other tokens are dropped)
+ * and step if one was ours. */
+int pvk_xenbus_front_handle(struct pvk_xenbus_front *f);
+/* The frontend directory still exists. */
+bool pvk_xenbus_front_exists(struct pvk_xenbus_front *f);
+/* Remove our node @name (a missing one is fine). */
+int pvk_xenbus_front_rm(struct pvk_xenbus_front *f, pvk_xs_txn_t txn,
+			const char *name);
+
+/*
  * The backend bus: what every backend driver needs from xenstore, once.
  * A bus acts as the domain of its pvk_hv (which it does not own) and hosts
  * drivers, each serving one backend directory type.  For each driver it

@@ -9,7 +9,7 @@ front-unit_LDLIBS := -lcmocka
 # front-nbd: `pvkit disk serve-nbd` (included) against stock nbdinfo,
 # nbdcopy, qemu-img and qemu-io over a unix socket; skips without them.
 TESTS += front-nbd
-front-nbd_SRCS := tests/blk/front-nbd.c tests/blk/front_double.c
+front-nbd_SRCS := tests/blk/front-nbd.c tests/blk/front_double.c tools/devcmd.c
 front-nbd_LIBS := front hv ring
 front-nbd_LDLIBS := -lcmocka
 
