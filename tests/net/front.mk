@@ -17,3 +17,11 @@ tests: $(B)/tests/pvk-tcp
 # offloads off, multi-queue, backend restart mid-transfer, a guest killed
 # mid-transfer.
 TEST_SCRIPTS += tests/net/netfront-sim.sh
+
+# test-netfront-evil: netfront against a hostile backend test double
+# (crafted rx/tx responses on the loop hypervisor): protocol violations
+# latch it broken, malformed frames are dropped and counted (cmocka).
+TESTS += test-netfront-evil
+test-netfront-evil_SRCS := tests/net/front-evil.c tests/common/t_toolstack.c
+test-netfront-evil_LIBS := front hv ring net
+test-netfront-evil_LDLIBS := -lcmocka -pthread
