@@ -41,6 +41,7 @@
 #include <pvkit/xenbus.h>
 
 #include "../common/t_toolstack.h"
+#include "../common/t_wire.h"
 
 #define NPAGES 64
 #define TMO_MS 3000
@@ -263,49 +264,18 @@ static int16_t tx_status(struct t_fe *fe)
 
 static void frame_fill(uint8_t *f, size_t len, uint8_t seed)
 {
-	size_t i;
-
-	memset(f, 0xff, 6); /* broadcast: the bridge floods it */
-	memcpy(f + 6, "\x00\x16\x3e\x00\x00\x01", 6);
-	f[12] = 0x88;
-	f[13] = 0xb5;
-	for (i = 14; i < len; i++)
-		f[i] = (uint8_t)(i * 13 + seed);
+	t_frame_fill(f, len, (const uint8_t *)"\x00\x16\x3e\x00\x00\x01", seed);
 }
 
-/* The next frame on the veth with ethertype 0x88b5 or IPv4, with its
- * vnet header; -ETIMEDOUT. */
 static ssize_t wire_read(struct env *e, struct virtio_net_hdr *vh, void *buf,
 			 size_t len, int ms)
 {
-	struct iovec iov[2] = { { vh, sizeof(*vh) }, { buf, len } };
-	struct pollfd p = { .fd = e->ps, .events = POLLIN };
-	const uint8_t *b = buf;
-	uint64_t t0 = ms_now();
-	ssize_t n;
-
-	for (;;) {
-		if (poll(&p, 1, 50) == 1) {
-			n = readv(e->ps, iov, 2);
-			/* Ours are broadcast; skip the kernel's own
-			 * (IGMP reports on a fresh bridge, ...). */
-			if (n > (ssize_t)(sizeof(*vh) + 14) &&
-			    !memcmp(b, "\xff\xff\xff\xff\xff\xff", 6) &&
-			    ((b[12] == 0x88 && b[13] == 0xb5) ||
-			     (b[12] == 0x08 && b[13] == 0x00)))
-				return n - (ssize_t)sizeof(*vh);
-		}
-		if (ms_now() - t0 > (uint64_t)ms)
-			return -ETIMEDOUT;
-	}
+	return t_wire_read(e->ps, vh, buf, len, ms);
 }
 
 static void wire_write(struct env *e, const void *f, size_t len)
 {
-	struct virtio_net_hdr vh = { 0 };
-	struct iovec iov[2] = { { &vh, sizeof(vh) }, { (void *)f, len } };
-
-	assert_int_equal(writev(e->ps, iov, 2), (ssize_t)(sizeof(vh) + len));
+	assert_int_equal(t_wire_write(e->ps, NULL, f, len), (ssize_t)len);
 }
 
 /*
@@ -371,13 +341,9 @@ static void roundtrip(struct env *e, uint32_t devid)
 
 static int setup(void **state)
 {
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
-				   .sll_protocol = htons(ETH_P_ALL) };
 	struct env *e = calloc(1, sizeof(*e));
 	struct pvk_netback_config cfg = { .type = "vif",
 					  .tap_fmt = "pvkt%u.%u" };
-	struct pvk_nl *nl;
-	int one = 1;
 
 	assert_int_equal(pvk_loop_create(&e->loop), 0);
 	assert_int_equal(pvk_hv_open_loop(&e->hv0, e->loop, 0), 0);
@@ -390,19 +356,8 @@ static int setup(void **state)
 	fe_connect(e, 0);
 	fe_connect(e, 1);
 	/* The wire: a veth pair, one end on netback's bridge. */
-	assert_int_equal(pvk_nl_open(&nl), 0);
-	assert_int_equal(pvk_nl_veth_add(nl, "pvkwa", "pvkwb"), 0);
-	assert_int_equal(pvk_nl_link_set_master(nl, "pvkwa", "pvkbr"), 0);
-	assert_int_equal(pvk_nl_link_set_up(nl, "pvkwa", true), 0);
-	assert_int_equal(pvk_nl_link_set_up(nl, "pvkwb", true), 0);
-	pvk_nl_close(nl);
-	e->ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	e->ps = t_wire_open("pvkbr", 1500);
 	assert_true(e->ps >= 0);
-	assert_int_equal(setsockopt(e->ps, SOL_PACKET, PACKET_VNET_HDR, &one,
-				    sizeof(one)),
-			 0);
-	sll.sll_ifindex = (int)if_nametoindex("pvkwb");
-	assert_int_equal(bind(e->ps, (struct sockaddr *)&sll, sizeof(sll)), 0);
 	*state = e;
 	return 0;
 }
@@ -413,7 +368,6 @@ static int teardown(void **state)
 	struct pvk_nl *nl;
 	int i;
 
-	close(e->ps);
 	pvk_netback_destroy(e->nb);
 	pvk_xenbus_bus_destroy(e->bus);
 	for (i = 0; i < 2; i++) {
@@ -430,9 +384,8 @@ static int teardown(void **state)
 	pvk_hv_close(e->tool);
 	pvk_hv_close(e->hv0);
 	pvk_loop_destroy(e->loop);
+	t_wire_close(e->ps, "pvkbr");
 	if (pvk_nl_open(&nl) == 0) {
-		pvk_nl_link_del(nl, "pvkwa");
-		pvk_nl_link_del(nl, "pvkbr");
 		/* The TAPs went with netback. */
 		assert_int_equal(pvk_nl_link_index(nl, "pvkt1.0"), -ENODEV);
 		assert_int_equal(pvk_nl_link_index(nl, "pvkt1.1"), -ENODEV);

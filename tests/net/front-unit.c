@@ -40,6 +40,7 @@
 #include <pvkit/xenbus.h>
 
 #include "../common/t_toolstack.h"
+#include "../common/t_wire.h"
 
 #define TMO_MS 3000
 
@@ -120,12 +121,8 @@ static void attach(struct env *e, uint32_t devid, unsigned int mtu)
 static int setup_q(void **state, unsigned int queues, unsigned int mtu,
 		   unsigned int flags)
 {
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
-				   .sll_protocol = htons(ETH_P_ALL) };
 	struct pvk_netfront_opts o = { .flags = flags, .max_queues = queues };
 	struct env *e = calloc(1, sizeof(*e));
-	struct pvk_nl *nl;
-	int one = 1;
 
 	assert_int_equal(pvk_loop_create(&e->loop), 0);
 	assert_int_equal(pvk_hv_open_loop(&e->hv0, e->loop, 0), 0);
@@ -136,21 +133,8 @@ static int setup_q(void **state, unsigned int queues, unsigned int mtu,
 	attach(e, 0, mtu);
 	assert_int_equal(pvk_netfront_open(&e->nf, e->hvu, 0, &o), 0);
 	/* The wire: a veth pair, one end on netback's bridge. */
-	assert_int_equal(pvk_nl_open(&nl), 0);
-	assert_int_equal(pvk_nl_veth_add(nl, "pvkwa", "pvkwb"), 0);
-	assert_int_equal(pvk_nl_link_set_mtu(nl, "pvkwa", mtu), 0);
-	assert_int_equal(pvk_nl_link_set_mtu(nl, "pvkwb", mtu), 0);
-	assert_int_equal(pvk_nl_link_set_master(nl, "pvkwa", "pvkbr"), 0);
-	assert_int_equal(pvk_nl_link_set_up(nl, "pvkwa", true), 0);
-	assert_int_equal(pvk_nl_link_set_up(nl, "pvkwb", true), 0);
-	pvk_nl_close(nl);
-	e->ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	e->ps = t_wire_open("pvkbr", mtu);
 	assert_true(e->ps >= 0);
-	assert_int_equal(setsockopt(e->ps, SOL_PACKET, PACKET_VNET_HDR, &one,
-				    sizeof(one)),
-			 0);
-	sll.sll_ifindex = (int)if_nametoindex("pvkwb");
-	assert_int_equal(bind(e->ps, (struct sockaddr *)&sll, sizeof(sll)), 0);
 	*state = e;
 	return 0;
 }
@@ -182,7 +166,6 @@ static int teardown(void **state)
 	struct pvk_netfront_stats st;
 	struct pvk_nl *nl;
 
-	close(e->ps);
 	pvk_netfront_stats(e->nf, &st);
 	assert_int_equal(st.rx_errors, 0);
 	assert_null(pvk_netfront_broken_reason(e->nf));
@@ -192,9 +175,8 @@ static int teardown(void **state)
 	pvk_hv_close(e->tool);
 	pvk_hv_close(e->hv0);
 	pvk_loop_destroy(e->loop);
+	t_wire_close(e->ps, "pvkbr");
 	if (pvk_nl_open(&nl) == 0) {
-		pvk_nl_link_del(nl, "pvkwa");
-		pvk_nl_link_del(nl, "pvkbr");
 		assert_int_equal(pvk_nl_link_index(nl, "pvkt1.0"), -ENODEV);
 		pvk_nl_close(nl);
 	}
@@ -202,51 +184,21 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A frame to the broadcast address with ethertype 0x88b5 (local
- * experimental), @len bytes, a pattern seeded by @seed. */
 static void frame_fill(uint8_t *f, size_t len, uint8_t seed)
 {
-	size_t i;
-
-	memset(f, 0xff, 6);
-	memcpy(f + 6, "\x00\x16\x3e\x00\x01\x00", 6);
-	f[12] = 0x88;
-	f[13] = 0xb5;
-	for (i = 14; i < len; i++)
-		f[i] = (uint8_t)(i * 7 + seed);
+	t_frame_fill(f, len, (const uint8_t *)"\x00\x16\x3e\x00\x01\x00", seed);
 }
 
-/* The next 0x88b5 or IPv4 broadcast frame on the wire; -ETIMEDOUT. */
 static ssize_t wire_read(struct env *e, struct virtio_net_hdr *vh, void *buf,
 			 size_t len)
 {
-	struct iovec iov[2] = { { vh, sizeof(*vh) }, { buf, len } };
-	struct pollfd p = { .fd = e->ps, .events = POLLIN };
-	const uint8_t *b = buf;
-	uint64_t t0 = ms_now();
-	ssize_t n;
-
-	while (ms_now() - t0 < TMO_MS) {
-		if (poll(&p, 1, 50) != 1)
-			continue;
-		n = readv(e->ps, iov, 2);
-		if (n > (ssize_t)(sizeof(*vh) + 14) &&
-		    !memcmp(b, "\xff\xff\xff\xff\xff\xff", 6) &&
-		    ((b[12] == 0x88 && b[13] == 0xb5) ||
-		     (b[12] == 0x08 && b[13] == 0x00)))
-			return n - (ssize_t)sizeof(*vh);
-	}
-	return -ETIMEDOUT;
+	return t_wire_read(e->ps, vh, buf, len, TMO_MS);
 }
 
 static void wire_write(struct env *e, const struct virtio_net_hdr *vh,
 		       const void *f, size_t len)
 {
-	struct virtio_net_hdr z = { 0 };
-	struct iovec iov[2] = { { vh ? (void *)vh : &z, sizeof(z) },
-				{ (void *)f, len } };
-
-	assert_int_equal(writev(e->ps, iov, 2), (ssize_t)(sizeof(z) + len));
+	assert_int_equal(t_wire_write(e->ps, vh, f, len), (ssize_t)len);
 }
 
 /* Receive one of our frames on any queue within the timeout; its queue

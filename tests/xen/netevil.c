@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pvk-xen-netevil: a hostile netif frontend, for the real-Xen lane's cell
- * 15.  Run in the domU on a vif whose backend is pvkit's netback.
+ * 15 (run in the domU on a vif whose backend is pvkit's netback) and the
+ * simulator's tests/net/netfront-sim.sh (as pvk-netevil, a guest).
  *
  *   pvk-xen-netevil DEVID CASE
  *
@@ -77,7 +78,14 @@ static int connect_frontend(struct evil *e, uint32_t devid)
 	void *p;
 	int err;
 
-	err = pvk_xenbus_frontend_init(&e->dev, e->hv, "vif", devid);
+	/* The toolstack may attach the vif just after the domain starts
+	 * (on the simulator, the domain is this program). */
+	for (int i = 0; i < 100; i++) {
+		err = pvk_xenbus_frontend_init(&e->dev, e->hv, "vif", devid);
+		if (err != -ENOENT)
+			break;
+		usleep(100000);
+	}
 	if (err < 0) {
 		fprintf(stderr, "pvk-xen-netevil: vif %u: %s\n", devid,
 			strerror(-err));
@@ -237,9 +245,12 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
-	if (strcmp(pvk_hv_backend(e.hv), "xen") != 0) {
+	/* Xen, or the simulator (netfront-sim.sh's hostile guests). */
+	if (strcmp(pvk_hv_backend(e.hv), "xen") != 0 &&
+	    strcmp(pvk_hv_backend(e.hv), "sim") != 0) {
 		fprintf(stderr,
-			"pvk-xen-netevil: running on %s, not real Xen\n",
+			"pvk-xen-netevil: running on %s, not Xen or pvkit's "
+			"simulator\n",
 			pvk_hv_backend(e.hv));
 		goto close_hv;
 	}
