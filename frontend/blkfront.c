@@ -25,7 +25,10 @@ void bf_log(struct pvk_blkfront *bf, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "blkfront %s: %s\n", bf->name, line);
+	if (bf->opts.log)
+		bf->opts.log(bf->opts.log_arg, line);
+	else
+		fprintf(stderr, "blkfront %s: %s\n", bf->name, line);
 }
 
 static uint64_t now_ns(void)

@@ -184,6 +184,10 @@ struct pvk_blkfront_opts {
 	unsigned int queue_depth;
 	int connect_timeout_ms;
 	unsigned int poll_us;
+	/* Where log lines go (one line, no newline), as in every pvkit
+	 * driver; default stderr, prefixed "blkfront <vdev>: ". */
+	void (*log)(void *log_arg, const char *line);
+	void *log_arg;
 };
 
 /* What was negotiated; valid while connected (see pvk_blkfront_info()). */

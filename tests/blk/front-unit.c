@@ -576,10 +576,22 @@ static void t_reconnect_close(void **state)
 
 /* ---- hostile backends ------------------------------------------------------ */
 
+/* The log callback: lines go to the caller, not stderr. */
+static void t_log(void *arg, const char *line)
+{
+	char *buf = arg;
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, 1024 - n, "%s\n", line);
+}
+
 static void t_hostile(void **state)
 {
 	enum t_dbl_hostile how = (enum t_dbl_hostile)(uintptr_t)*state;
-	struct pvk_blkfront_opts opts = { .queue_depth = 16 };
+	static char lines[1024];
+	struct pvk_blkfront_opts opts = { .queue_depth = 16,
+					  .log = t_log,
+					  .log_arg = lines };
 	struct t_dbl_cfg cfg = t_cfg_all();
 	static struct pvk_blkfront_io io[16];
 	static uint8_t buf[16][8192];
@@ -609,6 +621,9 @@ static void t_hostile(void **state)
 	}
 	assert_true(failed > 0);
 	assert_non_null(pvk_blkfront_broken_reason(e.bf));
+	/* Said once, through the callback, with the reason. */
+	assert_non_null(strstr(lines, pvk_blkfront_broken_reason(e.bf)));
+	lines[0] = '\0';
 	assert_int_equal(pvk_blkfront_pread(e.bf, buf[0], 4096, 0), -EIO);
 	assert_int_equal(pvk_blkfront_submit(e.bf, &io[0]), -EIO);
 	t_down(&e);
