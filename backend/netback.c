@@ -126,8 +126,8 @@ bool nb_mcast_pass(struct nb_vif *vif, const uint8_t *frame)
 	bool pass = true;
 	uint32_t i;
 
-	if (!vif->conn.mcast_control || !(frame[0] & 1) ||
-	    !memcmp(frame, bcast, 6))
+	if (!__atomic_load_n(&vif->mcast_live, __ATOMIC_RELAXED) ||
+	    !(frame[0] & 1) || !memcmp(frame, bcast, 6))
 		return true;
 	pthread_mutex_lock(&vif->lock);
 	if (!vif->mcast_overflow) {

@@ -91,6 +91,9 @@ struct nb_vif {
 	uint8_t mcast[PVK_NETBACK_MCAST_MAX][6];
 	uint32_t mcast_n;
 	bool mcast_overflow;
+	/* atomic: the frontend's request-multicast-control, read at connect
+	 * and watched (feature-dynamic-multicast-control) */
+	bool mcast_live;
 	bool broken; /* atomic: a queue latched a fatal violation */
 };
 

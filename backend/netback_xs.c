@@ -239,7 +239,7 @@ static int nb_publish(struct pvk_xenbus_backdev *bd, pvk_xs_txn_t t)
 	err |= pvk_xenbus_printf(x, t, "feature-rx-flip", "0");
 	err |= pvk_xenbus_printf(x, t, "feature-multicast-control", "%d", full);
 	err |= pvk_xenbus_printf(x, t, "feature-dynamic-multicast-control",
-				 "0");
+				 "%d", full);
 	err |= pvk_xenbus_printf(x, t, "feature-split-event-channels", "%d",
 				 full);
 	err |= pvk_xenbus_printf(x, t, "multi-queue-max-queues", "%u",
@@ -386,6 +386,7 @@ static int nb_connect(struct pvk_xenbus_backdev *bd, char *msg, size_t len)
 			return err;
 		}
 	}
+	__atomic_store_n(&vif->mcast_live, c.mcast_control, __ATOMIC_RELAXED);
 	err = nb_vif_connect(vif, &c);
 	if (err < 0) {
 		snprintf(msg, len,
@@ -393,6 +394,10 @@ static int nb_connect(struct pvk_xenbus_backdev *bd, char *msg, size_t len)
 			 strerror(-err));
 		return err;
 	}
+	/* feature-dynamic-multicast-control: the frontend may turn its
+	 * filter on and off while connected, as with Linux's netback. */
+	if (!vif->nb->cfg.minimal)
+		pvk_xenbus_backdev_watch_fe(bd, "request-multicast-control");
 	snprintf(msg, len,
 		 "queues=%u split=%d sg=%d gso=%d/%d csum=%d rx-notify=%d "
 		 "mcast=%d ctrl=%d tap=%s",
@@ -405,6 +410,23 @@ static void nb_disconnect(struct pvk_xenbus_backdev *bd)
 {
 	if (bd->priv)
 		nb_vif_disconnect(bd->priv);
+}
+
+static void nb_fe_node_changed(struct pvk_xenbus_backdev *bd, const char *node)
+{
+	struct nb_vif *vif = bd->priv;
+	unsigned long v = 0;
+	bool on;
+
+	if (!vif || strcmp(node, "request-multicast-control") ||
+	    bd->phase != PVK_XENBUS_PH_CONNECTED)
+		return;
+	if (fe_uint(vif, node, 0, &v) < 0)
+		v = 0; /* malformed: as if absent */
+	on = v == 1;
+	if (__atomic_exchange_n(&vif->mcast_live, on, __ATOMIC_RELAXED) != on)
+		pvk_xenbus_bus_log(vif->bus, "vif %s: multicast filter %s",
+				   vif->name, on ? "on" : "off");
 }
 
 static void nb_node_changed(struct pvk_xenbus_backdev *bd, const char *node)
@@ -467,6 +489,7 @@ int pvk_netback_create_on(struct pvk_netback **out, struct pvk_xenbus_bus *bus,
 		.connect = nb_connect,
 		.disconnect = nb_disconnect,
 		.node_changed = nb_node_changed,
+		.fe_node_changed = nb_fe_node_changed,
 		.remove = nb_remove,
 	};
 	err = pvk_xenbus_bus_register(bus, &nb->drv, nb);

@@ -86,6 +86,31 @@ struct pvk_hv *pvk_xenbus_bus_hv(struct pvk_xenbus_bus *bus)
 	return bus->hv;
 }
 
+int pvk_xenbus_backdev_watch_fe(struct pvk_xenbus_backdev *d, const char *name)
+{
+	char path[PVK_XENBUS_PATH_MAX + 40];
+	unsigned int i;
+	int err;
+
+	if (!name || !*name || strlen(name) >= sizeof(d->fe_nodes[0]) ||
+	    strchr(name, '.'))
+		return -EINVAL;
+	for (i = 0; i < d->nr_fe_nodes; i++)
+		if (!strcmp(d->fe_nodes[i], name))
+			return 0;
+	if (d->nr_fe_nodes == PVK_XENBUS_FE_WATCH_MAX)
+		return -ENOSPC;
+	snprintf(d->fn_token, sizeof(d->fn_token), "fn/%s/%u/%u", d->drv->type,
+		 d->xb.fe_domid, d->xb.devid);
+	snprintf(path, sizeof(path), "%s/%s", d->xb.fe_path, name);
+	err = pvk_xs_watch(d->bus->hv, path, d->fn_token);
+	if (err < 0)
+		return err;
+	snprintf(d->fe_nodes[d->nr_fe_nodes++], sizeof(d->fe_nodes[0]), "%s",
+		 name);
+	return 0;
+}
+
 int pvk_xenbus_backdev_read_uint(bdev_t *d, const char *name, unsigned long def,
 				 unsigned long *v)
 {
@@ -190,6 +215,13 @@ static void dev_free(bdev_t *d)
 
 		snprintf(path, sizeof(path), "%s/state", d->xb.fe_path);
 		pvk_xs_unwatch(bus->hv, path, d->fe_token);
+	}
+	for (unsigned int i = 0; i < d->nr_fe_nodes; i++) {
+		char path[PVK_XENBUS_PATH_MAX + 40];
+
+		snprintf(path, sizeof(path), "%s/%s", d->xb.fe_path,
+			 d->fe_nodes[i]);
+		pvk_xs_unwatch(bus->hv, path, d->fn_token);
 	}
 	d->drv->remove(d);
 	for (pp = &bus->devs; *pp; pp = &(*pp)->next) {
@@ -521,6 +553,19 @@ static void classify(struct pvk_xenbus_bus *bus, const char *path,
 	bdev_t *d;
 	int n;
 
+	if (sscanf(token, "fn/%15[^/]/%u/%u%n", type, &fe, &id, &n) == 3 &&
+	    !token[n]) {
+		for (d = bus->devs; d; d = d->next) {
+			bl = strlen(d->xb.fe_path);
+			if (!strcmp(d->drv->type, type) &&
+			    d->xb.fe_domid == fe && d->xb.devid == id &&
+			    d->drv->fe_node_changed &&
+			    !strncmp(path, d->xb.fe_path, bl) &&
+			    path[bl] == '/')
+				d->drv->fe_node_changed(d, path + bl + 1);
+		}
+		return;
+	}
 	if (sscanf(token, "fe/%15[^/]/%u/%u%n", type, &fe, &id, &n) == 3 &&
 	    !token[n]) {
 		for (d = bus->devs; d; d = d->next)

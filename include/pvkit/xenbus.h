@@ -234,6 +234,8 @@ int pvk_xenbus_front_rm(struct pvk_xenbus_front *f, pvk_xs_txn_t txn,
  *   backend directory removed        disconnect, remove.
  *   another node of the device's backend directory changes
  *       node_changed, if the driver has it (vif's `rate`).
+ *   a frontend node the driver watches changes
+ *       fe_node_changed (vif's `request-multicast-control`).
  * A device whose frontend is Connected (or Initialised) when first seen,
  * without a usable handover note, had rings of a crashed predecessor:
  * Closing, then InitWait once the frontend is Closed.
@@ -288,9 +290,14 @@ struct pvk_xenbus_driver {
 	int (*handover)(struct pvk_xenbus_backdev *d, char *note, size_t len);
 	/* Optional: a node @node (relative) of our directory changed. */
 	void (*node_changed)(struct pvk_xenbus_backdev *d, const char *node);
+	/* Optional: a frontend node the driver watches
+	 * (pvk_xenbus_backdev_watch_fe) changed. */
+	void (*fe_node_changed)(struct pvk_xenbus_backdev *d, const char *node);
 	/* Free d->priv. */
 	void (*remove)(struct pvk_xenbus_backdev *d);
 };
+
+#define PVK_XENBUS_FE_WATCH_MAX 4
 
 struct pvk_xenbus_backdev {
 	struct pvk_xenbus_bus *bus;
@@ -303,6 +310,9 @@ struct pvk_xenbus_backdev {
 	int phase; /* enum pvk_xenbus_phase */
 	bool want_close, listed, dirty, fe_watched;
 	char fe_token[64];
+	char fn_token[64]; /* the frontend nodes the driver watches */
+	char fe_nodes[PVK_XENBUS_FE_WATCH_MAX][32];
+	unsigned int nr_fe_nodes;
 	struct pvk_xenbus_backdev *next;
 };
 
@@ -362,6 +372,12 @@ struct pvk_hv *pvk_xenbus_bus_hv(struct pvk_xenbus_bus *bus);
  * path latched broken, say), with @why logged. */
 void pvk_xenbus_backdev_close(struct pvk_xenbus_backdev *d, const char *why);
 /* Our own unsigned node @name; @def if it is missing. */
+/* Watch the frontend's node @name (relative, as for
+ * pvk_xenbus_read_feature) for the device's lifetime: each change (and
+ * the first event, at once) goes to the driver's fe_node_changed, on the
+ * bus's thread.  Watching a node twice is a no-op; -ENOSPC beyond
+ * PVK_XENBUS_FE_WATCH_MAX nodes. */
+int pvk_xenbus_backdev_watch_fe(struct pvk_xenbus_backdev *d, const char *name);
 int pvk_xenbus_backdev_read_uint(struct pvk_xenbus_backdev *d, const char *name,
 				 unsigned long def, unsigned long *v);
 

@@ -806,6 +806,29 @@ static void test_multicast_filter(void **state)
 	assert_int_equal(wait_rsp(fe, &fe->rx, &rr, sizeof(rr)), 1);
 	assert_int_equal(rr.status, sizeof(g));
 	assert_memory_equal(page(fe, 50 + rr.id), g, sizeof(g));
+
+	/* feature-dynamic-multicast-control: the frontend turns its filter
+	 * off while connected; the dropped group now passes. */
+	assert_int_equal(be_node(e, 0, "feature-dynamic-multicast-control"), 1);
+	fe_write(fe, "request-multicast-control", 0);
+	pump(e, 100);
+	pump(e, 100);
+	for (i = 4; i < 10; i++) {
+		rq = (struct pvk_netif_rx_request){ .id = (uint16_t)i,
+						    .gref = fe->refs[50 + i] };
+		assert_int_equal(pvk_netif_rx_put_request(&fe->rx, &rq), 0);
+	}
+	kick(fe, &fe->rx);
+	wire_write(e, f, sizeof(f));
+	/* Among the kernel's own multicast (IGMP, now let through too). */
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(wait_rsp(fe, &fe->rx, &rr, sizeof(rr)), 1);
+		if (rr.status == sizeof(f) &&
+		    !memcmp(page(fe, 50 + rr.id), f, sizeof(f)))
+			break;
+	}
+	assert_true(i < 8);
+	assert_non_null(strstr(e->lines, "multicast filter off"));
 	assert_false(vif_broken(e, 0));
 }
 
