@@ -432,7 +432,7 @@ static int rx_finish(struct pvk_netfront *nf, struct nf_queue *q,
 		nf->st.rx_errors++;
 		goto reset;
 	}
-	if (f->len > p->len) {
+	if (f->too_long || f->len > p->len) {
 		nf->st.rx_dropped++;
 		goto reset;
 	}
@@ -541,6 +541,7 @@ static int rx_take(struct pvk_netfront *nf, struct nf_queue *q,
 					/* Too long for the caller: count
 					 * the rest, deliver nothing. */
 					f->len += (uint32_t)r->status;
+					f->too_long = true;
 					cap = 0;
 				} else {
 					memcpy(dst + f->len,
@@ -559,7 +560,7 @@ static int rx_take(struct pvk_netfront *nf, struct nf_queue *q,
 		if (!q->stage &&
 		    !(q->stage = malloc(PVK_NETFRONT_MAX_RX_FRAME)))
 			f->bad = true;
-		else if (cap && f->len <= cap)
+		else if (!f->too_long)
 			memcpy(q->stage, dst, f->len);
 		f->staged = true;
 	}

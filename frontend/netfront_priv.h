@@ -31,6 +31,7 @@ struct nf_rx_frame {
 	bool more; /* the last data slot said more_data */
 	bool bad; /* malformed: drop at the end */
 	bool staged; /* data so far is in stage, not a caller buffer */
+	bool too_long; /* outgrew the caller's buffer: drop at the end */
 	uint16_t first_flags;
 	uint32_t slots, len;
 	uint8_t gso_type;

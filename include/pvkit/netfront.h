@@ -32,9 +32,9 @@
  * violation, every later call fails with -EIO.  A frame that is only
  * malformed -- an rx data slot with offset + size beyond its page, a bad
  * status, more than PVK_NETFRONT_MAX_SLOTS slots, an unknown extra, a bad
- * GSO type or size, longer than the caller's buffer -- is dropped and
- * counted (stats.rx_errors), as Linux's netfront does, and the rings go
- * on.  Backend xenstore nodes are read once per connection; a malformed
+ * GSO type or size -- is dropped and counted (stats.rx_errors), as
+ * Linux's netfront does, and the rings go on; a frame longer than the
+ * caller's buffer is dropped and counted in stats.rx_dropped.  Backend xenstore nodes are read once per connection; a malformed
  * one fails the connection (-EPROTO) with one line naming it.
  *
  * Reconnect.  If the backend leaves Connected (pvkit-backd restarts, or
