@@ -37,6 +37,8 @@ else
 	echo "== block demo FAILED (exit $rc); stopping pvkit-backd and the simulator"
 	exit $rc
 fi
-blk_env_stop
-trap - EXIT
-"$(dirname "$0")/demo-net.sh" "$B"
+# Stop the block part's simulator (blk_env_stop exits: a subshell), then
+# the networking part starts its own.
+trap - EXIT INT TERM HUP
+(blk_env_stop)
+exec "$(dirname "$0")/demo-net.sh" "$B"
