@@ -3,6 +3,9 @@
  * t_wire.c -- the far end of a test bridge (see t_wire.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
 #include <net/if.h>
 #include <poll.h>
 #include <string.h>
@@ -36,6 +39,24 @@ static int running(int s, const char *name)
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
 		return 0;
 	return !!(ifr.ifr_flags & IFF_RUNNING);
+}
+
+int t_net_isolate(void)
+{
+	int fd;
+
+	if (access("/dev/net/tun", R_OK | W_OK) < 0 ||
+	    unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "SKIP: needs /dev/net/tun and a network "
+				"namespace of its own (root)\n");
+		return -1;
+	}
+	fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY);
+	if (fd >= 0) {
+		(void)!write(fd, "1", 1);
+		close(fd);
+	}
+	return 0;
 }
 
 int t_wire_open(const char *bridge, unsigned int mtu)

@@ -14,6 +14,10 @@
 
 struct virtio_net_hdr;
 
+/* Move this process to a network namespace of its own, without IPv6 (no
+ * kernel chatter on the wire); -1 after saying "SKIP: ..." when it
+ * cannot (not root, no /dev/net/tun): the test then exits 77. */
+int t_net_isolate(void);
 /* veth pvkwa (on @bridge) <-> pvkwb, both with @mtu, up and with carrier
  * (a bridge drops what it would send to a port without one); returns the
  * packet socket bound to pvkwb, or -errno. */

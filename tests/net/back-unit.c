@@ -1050,18 +1050,8 @@ int main(void)
 		T(test_ctrl_ring_toeplitz),
 	};
 #undef T
-	int fd;
 
-	if (access("/dev/net/tun", R_OK | W_OK) < 0 ||
-	    unshare(CLONE_NEWNET) < 0) {
-		fprintf(stderr, "SKIP: needs /dev/net/tun and a network "
-				"namespace of its own (root)\n");
+	if (t_net_isolate() < 0)
 		return 77;
-	}
-	fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY);
-	if (fd >= 0) {
-		(void)!write(fd, "1", 1);
-		close(fd);
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
