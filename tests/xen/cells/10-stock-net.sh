@@ -19,6 +19,8 @@
 #               moves data on several streams at once
 #   BACKD_NET_OPTS, NET_CHECK   pvkit-backd's options; a function run once
 #               the vif is connected (e.g. to check what was offered)
+#   NET_ATTACH  shell (vif_attach: libxl's layout written node by node, the
+#               control) or pvkit (`pvkit nic attach|detach` on Xen)
 # and source this file.
 #
 # xen-dom0-kmods: xen-netback bridge tun
@@ -31,6 +33,7 @@ NET_QUEUES=${NET_QUEUES:-1}
 BACKD_NET_OPTS=${BACKD_NET_OPTS:-}
 NET_CHECK=${NET_CHECK:-}
 VIF_DEVID=${VIF_DEVID:-0}
+NET_ATTACH=${NET_ATTACH:-shell}
 
 cell_needs() {
 	[ "$NET_BACK" = kernel ] || backd_net_needs
@@ -50,8 +53,14 @@ cell_dom0() {
 			fail "cannot keep the domU's kernel off the vif"
 	fi
 
-	vif_attach "$DOMU_ID" "$VIF_DEVID" "$type" ||
-		fail "cannot write the vif's nodes"
+	if [ "$NET_ATTACH" = pvkit ]; then
+		"$PVK_BIN/pvkit" nic attach "$DOMU_ID" --devid "$VIF_DEVID" --type "$type" \
+			--bridge "$NET_BRIDGE" --mac "$mac" ||
+			fail "pvkit nic attach failed"
+	else
+		vif_attach "$DOMU_ID" "$VIF_DEVID" "$type" ||
+			fail "cannot write the vif's nodes"
+	fi
 	net_back_hotplug "$DOMU_ID" "$VIF_DEVID" || {
 		vif_show "$DOMU_ID" "$VIF_DEVID" "$type"
 		fail "no vif device for the domU in dom0"
@@ -76,7 +85,13 @@ cell_dom0() {
 	[ "$NET_BACK" = kernel ] && net_stats "vif$DOMU_ID.$VIF_DEVID"
 	[ "$NET_BACK" = kernel ] || backd_check_stats "/run/$CELL.sock" vif
 
-	vif_detach "$DOMU_ID" "$VIF_DEVID" "$type" || fail "detach did not complete"
+	if [ "$NET_ATTACH" = pvkit ]; then
+		"$PVK_BIN/pvkit" nic detach "$DOMU_ID" "$VIF_DEVID" --type "$type" \
+			--timeout 30000 || fail "pvkit nic detach did not complete"
+	else
+		vif_detach "$DOMU_ID" "$VIF_DEVID" "$type" ||
+			fail "detach did not complete"
+	fi
 	if [ "$NET_FRONT" = kernel ]; then
 		domu net_domu_gone "$mac" ||
 			fail "the NIC is still in the domU after detach"

@@ -10,4 +10,5 @@ CELL_TIMEOUT=180
 NET_BACK=pvkit
 NET_QUEUES=4
 VIF_DEVID=1
+NET_ATTACH=pvkit
 . /xen/cells/10-stock-net.sh

@@ -8,4 +8,5 @@
 CELL_TIMEOUT=150
 NET_FRONT=pvkit
 VIF_DEVID=2
+NET_ATTACH=pvkit
 . /xen/cells/10-stock-net.sh

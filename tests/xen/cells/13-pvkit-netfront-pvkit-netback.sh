@@ -7,4 +7,5 @@ CELL_TIMEOUT=150
 NET_FRONT=pvkit
 NET_BACK=pvkit
 VIF_DEVID=3
+NET_ATTACH=pvkit
 . /xen/cells/10-stock-net.sh
