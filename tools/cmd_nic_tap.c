@@ -236,6 +236,7 @@ static int serve_loop(struct serve *s)
 {
 	struct pollfd pfd[1 + PVK_NETFRONT_MAX_QUEUES];
 	uint64_t last_work = 0;
+	unsigned int busy_loops = 0;
 	bool events = true;
 	unsigned int i;
 	int rc, work;
@@ -269,7 +270,9 @@ static int serve_loop(struct serve *s)
 				return rc;
 			work += rc;
 		}
-		events = false;
+		/* Busy with frames, still look at events now and then: a
+		 * backend closing must not wait for a quiet moment. */
+		events = ++busy_loops % 64 == 0;
 		if (work) {
 			last_work = now_ns();
 			continue;
@@ -302,7 +305,7 @@ static int serve_loop(struct serve *s)
 			return -errno;
 		/* On a timeout too: a lost wake-up costs a second, not the
 		 * vif. */
-		events = rc == 0 || pfd[0].revents;
+		events = events || rc == 0 || pfd[0].revents;
 	}
 }
 

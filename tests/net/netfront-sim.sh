@@ -45,7 +45,8 @@ XENSTORED_PATH=$PVKIT_SIM_DIR/xenstored/socket
 export XENSTORED_PATH
 W=$BLK_WORK
 fail=0
-ok() { echo "ok    $*"; }
+T0=$(date +%s)
+ok() { echo "ok    $* [$(($(date +%s) - T0)) s]"; }
 bad() {
 	echo "FAIL  $*"
 	fail=1
@@ -139,10 +140,15 @@ fi
 
 # 7. a guest destroyed mid-transfer
 # (every vif reconnected to this pvkit-backd first)
+IDS=
+for g in g1 g2 j1 j2 n1 m1 m2; do
+	IDS="$IDS $(domid $g)"
+done
 connected() {
 	n=0
-	for g in g1 g2 j1 j2 n1 m1 m2; do
-		[ "$(node "/local/domain/0/backend/vif/$(domid $g)/0/state")" = 4 ] &&
+	for d in $IDS; do
+		[ "$(node "/local/domain/0/backend/vif/$d/0/state")" = 4 ] &&
+			[ "$(node "/local/domain/$d/device/vif/0/state")" = 4 ] &&
 			n=$((n + 1))
 	done
 	echo $n
@@ -152,6 +158,7 @@ while [ "$(connected)" -lt 7 ] && [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
+[ "$(connected)" = 7 ] || bad "after the restart only $(connected) of 7 vifs are connected again"
 sleep 0.5
 # What a vif holds in pvkit-backd: a TAP fd per queue and a thread per
 # queue.  (Event-channel fds are no measure: the simulator's client
@@ -167,6 +174,9 @@ K1=$(domid k1)
 xp=$!
 sleep 0.5
 "$PVKIT" domain destroy k1 >/dev/null
+# The sender ran beside k1 (`domain exec`), not in it: it would wait for
+# its stall timeout on a NIC that is gone.
+pkill -f "$NET_TCP send 10.9.0.2 5030" 2>/dev/null
 wait $xp 2>/dev/null
 i=0
 while ip link show "vif$K1.0" >/dev/null 2>&1 && [ $i -lt 100 ]; do
