@@ -204,6 +204,24 @@ void nf_start(struct pvk_netfront *nf)
 	}
 }
 
+/* The queue a send or recv names, after checking the call; -errno. */
+static int nf_queue_for(struct pvk_netfront *nf, unsigned int queue,
+			const struct pvk_netfront_pkt *pkts, unsigned int n,
+			struct nf_queue **q)
+{
+	int rc;
+
+	if (!nf || (!pkts && n))
+		return -EINVAL;
+	rc = nf_err(nf);
+	if (rc)
+		return rc;
+	if (queue >= nf->nr_queues)
+		return -EINVAL;
+	*q = nf->q[queue];
+	return 0;
+}
+
 /* ---- tx ---------------------------------------------------------------- */
 
 /* Collect tx responses: free their slots.  Returns -EIO if broken. */
@@ -320,14 +338,9 @@ int pvk_netfront_send(struct pvk_netfront *nf, unsigned int queue,
 	unsigned int i;
 	int rc, need;
 
-	if (!nf || (!pkts && n))
-		return -EINVAL;
-	rc = nf_err(nf);
+	rc = nf_queue_for(nf, queue, pkts, n, &q);
 	if (rc)
 		return rc;
-	if (queue >= nf->nr_queues)
-		return -EINVAL;
-	q = nf->q[queue];
 	if (tx_reap(nf, q) < 0)
 		return -EIO;
 	for (i = 0; i < n; i++) {
@@ -573,14 +586,9 @@ int pvk_netfront_recv(struct pvk_netfront *nf, unsigned int queue,
 	struct nf_queue *q;
 	int rc;
 
-	if (!nf || (!pkts && n))
-		return -EINVAL;
-	rc = nf_err(nf);
+	rc = nf_queue_for(nf, queue, pkts, n, &q);
 	if (rc)
 		return rc;
-	if (queue >= nf->nr_queues)
-		return -EINVAL;
-	q = nf->q[queue];
 	rc = rx_take(nf, q, pkts, n);
 	if (rc >= 0)
 		rx_repost(nf, q);

@@ -103,7 +103,18 @@ struct nbd_srv {
 	bool no_zeroes;
 	unsigned int qd;
 	uint64_t requests;
+	/* for open_vbd */
+	struct pvk_hv *hv;
+	const char *vdev;
+	const struct pvk_blkfront_opts *opts;
 };
+
+static int open_vbd(void *arg)
+{
+	struct nbd_srv *s = arg;
+
+	return pvk_blkfront_open(&s->bf, s->hv, s->vdev, s->opts);
+}
 
 static volatile sig_atomic_t stop_flag;
 
@@ -765,13 +776,10 @@ int pvk_cmd_disk_serve_nbd(int argc, char **argv)
 
 	if (pvk_dev_open_hv("disk serve-nbd", &hv) < 0)
 		return 1;
-	/* The toolstack may attach the disk just after the domain starts. */
-	for (c = 0; c < 100; c++) {
-		rc = pvk_blkfront_open(&s.bf, hv, vdev, &opts);
-		if (rc != -ENOENT)
-			break;
-		usleep(100000);
-	}
+	s.hv = hv;
+	s.vdev = vdev;
+	s.opts = &opts;
+	rc = pvk_dev_open_retry(open_vbd, &s);
 	if (rc < 0) {
 		fprintf(stderr, "serve-nbd: open %s in domain %u: %s\n", vdev,
 			pvk_hv_domid(hv), strerror(-rc));

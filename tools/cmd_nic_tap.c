@@ -63,7 +63,18 @@ struct serve {
 	uint32_t connects;
 	uint64_t tap_dropped;
 	uint64_t poll_ns; /* --poll-us */
+	/* for open_vif */
+	struct pvk_hv *hv;
+	uint32_t devid;
+	const struct pvk_netfront_opts *opts;
 };
+
+static int open_vif(void *arg)
+{
+	struct serve *s = arg;
+
+	return pvk_netfront_open(&s->nf, s->hv, s->devid, s->opts);
+}
 
 static volatile sig_atomic_t stop;
 
@@ -389,13 +400,10 @@ int pvk_cmd_nic_serve_tap(int argc, char **argv)
 	}
 	if (pvk_dev_open_hv("nic serve-tap", &hv) < 0)
 		return 1;
-	/* The toolstack may attach the vif just after the domain starts. */
-	for (c = 0; c < 100; c++) {
-		rc = pvk_netfront_open(&s.nf, hv, devid, &opts);
-		if (rc != -ENOENT)
-			break;
-		usleep(100000);
-	}
+	s.hv = hv;
+	s.devid = devid;
+	s.opts = &opts;
+	rc = pvk_dev_open_retry(open_vif, &s);
 	if (rc < 0) {
 		pvk_cmd_err("serve-tap: vif %u in domain %u: %s%s", devid,
 			    pvk_hv_domid(hv), strerror(-rc),

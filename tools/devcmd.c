@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devcmd.h"
 
@@ -22,6 +23,19 @@ int pvk_dev_open_hv(const char *group, struct pvk_hv **hv)
 	else if (err < 0)
 		fprintf(stderr, "pvkit %s: %s\n", group, strerror(-err));
 	return err;
+}
+
+int pvk_dev_open_retry(int (*open)(void *arg), void *arg)
+{
+	int c, rc = -ENOENT;
+
+	for (c = 0; c < 100; c++) {
+		rc = open(arg);
+		if (rc != -ENOENT)
+			break;
+		usleep(100000);
+	}
+	return rc;
 }
 
 int pvk_dev_find_domain(struct pvk_hv *hv, const char *arg, uint32_t *domid)

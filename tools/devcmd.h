@@ -17,6 +17,10 @@
 
 /* pvk_hv_open(), explaining a failure for `pvkit @group`. */
 int pvk_dev_open_hv(const char *group, struct pvk_hv **hv);
+/* Inside a guest: call @open(@arg) until it returns anything but -ENOENT,
+ * for at most 10 s -- the toolstack may attach the device just after the
+ * domain starts.  Returns @open's last result. */
+int pvk_dev_open_retry(int (*open)(void *arg), void *arg);
 /* A running domain by id or name: 0, or -ENOENT. */
 int pvk_dev_find_domain(struct pvk_hv *hv, const char *arg, uint32_t *domid);
 /* The guest @arg: a running domain, or (for cleaning up after a dead one)
