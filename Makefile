@@ -9,6 +9,7 @@
 #   make demo             the main job on the simulated hypervisor
 #   make test             build, then run every test (one summary line)
 #   make check-asan       the same tests built with ASan+UBSan (build/asan/)
+#   make fuzz             every libFuzzer target for FUZZ_SECONDS (build/fuzz/)
 #   make bench            every benchmark; bench-<name> for one
 #   make headers-check    compile each public header on its own
 #   make install DESTDIR=... prefix=...   /  make uninstall
@@ -36,6 +37,12 @@ ifeq ($(SAN),1)
 B       ?= build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	    -fno-omit-frame-pointer
+else ifeq ($(SAN),fuzz)
+# libFuzzer targets (tests/fuzz/): everything built with clang, ASan,
+# UBSan and coverage; the fuzzers themselves link libFuzzer's main.
+B       ?= build/fuzz
+SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link \
+	    -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 else
 B       ?= build
 SANFLAGS :=
@@ -57,6 +64,7 @@ PROGS       :=
 TESTS       :=
 TEST_SCRIPTS :=
 BENCHES     :=
+FUZZERS     :=
 HEADERS     := $(sort $(wildcard include/pvkit/*.h))
 
 include mk/deps.mk
@@ -67,19 +75,23 @@ $(foreach l,$(LIBS),$(eval $(call pvk_library,$(l))))
 $(foreach p,$(PROGS),$(eval $(call pvk_program,$(p),bin)))
 $(foreach t,$(TESTS),$(eval $(call pvk_program,$(t),tests)))
 $(foreach b,$(BENCHES),$(eval $(call pvk_program,$(b),bench)))
+$(foreach f,$(FUZZERS),$(eval $(call pvk_program,$(f),fuzz)))
 
 ALL_LIB_FILES := $(foreach l,$(LIBS),$(B)/lib/libpvkit-$(l).a \
 		   $(B)/lib/libpvkit-$(l).so.$(VERSION) $(B)/lib/pkgconfig/pvkit-$(l).pc)
 ALL_PROG_FILES := $(foreach p,$(PROGS),$(B)/bin/$(p))
 ALL_TEST_FILES := $(foreach t,$(TESTS),$(B)/tests/$(t))
 ALL_BENCH_FILES := $(foreach b,$(BENCHES),$(B)/bench/$(b))
+ALL_FUZZ_FILES := $(foreach f,$(FUZZERS),$(B)/fuzz/$(f))
 
-.PHONY: all libs progs tests benches
+.PHONY: all libs progs tests benches fuzzers
 all: libs progs tests benches
 libs: $(ALL_LIB_FILES)
 progs: $(ALL_PROG_FILES)
 tests: $(ALL_TEST_FILES) $(B)/tests/list
 benches: $(ALL_BENCH_FILES)
+# Only in a SAN=fuzz build (see tests/fuzz/fuzz.mk: make fuzz, fuzz-smoke).
+fuzzers: $(ALL_FUZZ_FILES)
 
 # The list of tests the runner executes: compiled programs, then scripts.
 $(B)/tests/list: $(MAKEFILE_LIST) | $(B)/tests/
@@ -88,7 +100,7 @@ $(B)/tests/list: $(MAKEFILE_LIST) | $(B)/tests/
 
 TEST_TIMEOUT ?= 300
 .PHONY: test check check-asan
-test check: all
+test check: all fuzz-build
 	@PVK_BUILD=$(abspath $(B)) tests/run-tests.sh --timeout $(TEST_TIMEOUT) $(B)/tests/list
 
 check-asan:

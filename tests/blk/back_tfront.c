@@ -357,7 +357,7 @@ int t_fe_reconnect(struct t_fe *fe)
 	return t_fe_connect(fe);
 }
 
-static int kick(struct t_fe *fe, uint32_t q)
+int t_fe_kick(struct t_fe *fe, uint32_t q)
 {
 	if (pvk_ring_push(&fe->q[q].ring))
 		return pvk_evtchn_notify(fe->q[q].ev, (uint32_t)fe->q[q].port);
@@ -461,7 +461,7 @@ int t_fe_io(struct t_fe *fe, uint32_t q, uint8_t op, uint64_t sector, void *buf,
 	err = pvk_blkif_put_any_request(&fe->q[q].ring, &req);
 	if (err < 0)
 		return err;
-	kick(fe, q);
+	t_fe_kick(fe, q);
 	err = wait_rsp(fe, q, &rsp);
 	if (err < 0)
 		return err;
@@ -499,7 +499,7 @@ int t_fe_submit(struct t_fe *fe, uint32_t q, struct t_fe_io *ios, uint32_t n)
 			return err;
 		page += segs;
 	}
-	return kick(fe, q);
+	return t_fe_kick(fe, q);
 }
 
 int t_fe_batch(struct t_fe *fe, uint32_t q, struct t_fe_io *ios, uint32_t n)
@@ -550,7 +550,7 @@ int t_fe_raw(struct t_fe *fe, uint32_t q,
 	err = pvk_blkif_put_any_request(&fe->q[q].ring, req);
 	if (err < 0)
 		return err;
-	kick(fe, q);
+	t_fe_kick(fe, q);
 	err = wait_rsp(fe, q, &rsp);
 	if (err < 0)
 		return err;

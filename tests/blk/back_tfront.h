@@ -107,6 +107,8 @@ int t_fe_wait_rsp(struct t_fe *fe, uint32_t q, struct pvk_blkif_response *r,
 		  int timeout_ms);
 int t_fe_discard(struct t_fe *fe, uint32_t q, uint64_t sector, uint64_t nsect,
 		 uint8_t flag);
+/* Push what was put on queue @q's ring; notify if the backend asked. */
+int t_fe_kick(struct t_fe *fe, uint32_t q);
 /* Put @req as it is, wait for the response with its id. */
 int t_fe_raw(struct t_fe *fe, uint32_t q,
 	     const union pvk_blkif_any_request *req);
