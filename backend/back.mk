@@ -3,6 +3,7 @@
 # pvkit-backd daemon that serves it in the control domain.
 LIBS += back
 back_SRCS := backend/blkback.c backend/blkback_xs.c backend/blkback_stats.c \
+	     backend/blkback_journal.c \
 	     backend/netback.c backend/netback_ctrl.c backend/netback_xs.c
 back_MAP := backend/libpvkit-back.map
 back_LDLIBS := -luring

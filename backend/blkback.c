@@ -71,6 +71,11 @@ struct bb_queue {
 	pthread_t thread;
 
 	struct bb_req *reqs, *free;
+	/* Answered, response not yet published: back on the free list at
+	 * the next push (their journal entries must stay until then). */
+	struct bb_req *done;
+	struct bj_queue *j; /* this queue's crash journal, or NULL */
+	uint32_t *replay, nr_replay; /* journal entries to re-execute */
 	uint32_t inflight; /* taken off the ring, not yet answered */
 	uint32_t inflight_pub; /* atomic copy for the control thread */
 	struct bb_req *held; /* a barrier waiting for the queue to drain */
@@ -362,6 +367,12 @@ static void req_finish(struct bb_queue *q, struct bb_req *r, int16_t status)
 	req_unmap(q, r);
 	free(r->heap);
 	r->heap = NULL;
+	if (q->j) {
+		struct bj_ent *e = &q->j->e[r - q->reqs];
+
+		__atomic_store_n(&e->ans, q->ring.prod_pvt, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->state, BJ_ANSWERED, __ATOMIC_RELEASE);
+	}
 	/* Fails only on a latched-broken ring: the response is dropped. */
 	pvk_blkif_put_response(&q->ring, &rsp);
 
@@ -396,8 +407,8 @@ static void req_finish(struct bb_queue *q, struct bb_req *r, int16_t status)
 
 	if (q->barrier == r)
 		q->barrier = NULL;
-	r->next_free = q->free;
-	q->free = r;
+	r->next_free = q->done;
+	q->done = r;
 	q->inflight--;
 }
 
@@ -474,15 +485,18 @@ nosqe:
 		r->status = PVK_BLKIF_RSP_ERROR;
 }
 
-/* Take one request copied off the ring; answer it or queue its I/O. */
-static void req_start(struct bb_queue *q,
-		      const union pvk_blkif_any_request *req)
+/*
+ * Take one request copied off the ring (ring index @idx) into @r, a free
+ * bb_req; answer it or queue its I/O.  Journaled first (blkback_priv.h):
+ * from here on a crash leaves it to the next instance.
+ */
+static void req_start(struct bb_queue *q, struct bb_req *r,
+		      const union pvk_blkif_any_request *req, uint32_t idx)
 {
 	const struct pvk_blkif_request_segment *segs = req->rw.seg;
 	struct pvk_blkif_request_segment *isegs = NULL;
 	const struct bb_disk *d = &q->dev->disk;
 	const struct bb_limits *lim = &q->dev->lim;
-	struct bb_req *r = q->free;
 	uint32_t refs_in[PVK_BLKIF_MAX_SEGMENTS_PER_REQUEST], *refs = refs_in;
 	uint64_t sectors = 0, sector;
 	const char *why = NULL;
@@ -490,7 +504,17 @@ static void req_start(struct bb_queue *q,
 	uint32_t i, n;
 	int err;
 
-	q->free = r->next_free;
+	if (q->j) {
+		struct bj_ent *e = &q->j->e[r - q->reqs];
+
+		if (&e->req != req)
+			e->req = *req;
+		__atomic_store_n(&e->idx, idx, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->state, BJ_TAKEN, __ATOMIC_RELEASE);
+		if ((int32_t)(idx + 1 - q->j->cons) > 0)
+			__atomic_store_n(&q->j->cons, idx + 1,
+					 __ATOMIC_RELEASE);
+	}
 	q->inflight++;
 	r->t0 = now_ns();
 	r->op = req->hdr.operation;
@@ -643,6 +667,7 @@ static bool queue_consume(struct bb_queue *q)
 	union pvk_blkif_any_request req;
 	uint32_t taken = 0;
 	bool got = false;
+	struct bb_req *r;
 	int n;
 
 	/* At most a ring's worth per call: answers pushed in the loop free
@@ -657,7 +682,9 @@ static bool queue_consume(struct bb_queue *q)
 		}
 		if (n == 0)
 			break;
-		req_start(q, &req);
+		r = q->free;
+		q->free = r->next_free;
+		req_start(q, r, &req, q->ring.cons - 1);
 		got = true;
 		io_uring_submit(&q->uring);
 		if (io_uring_cq_ready(&q->uring) && queue_reap(q))
@@ -693,10 +720,45 @@ static bool queue_reap(struct bb_queue *q)
 
 static void queue_push(struct bb_queue *q)
 {
+	struct bb_req *r;
+
 	if (pvk_ring_push(&q->ring)) {
 		pvk_evtchn_notify(q->ev, (uint32_t)q->port);
 		BB_INC(q, notifies, 1);
 	}
+	if (pvk_ring_is_broken(&q->ring))
+		return;
+	/* Published: the answered requests' entries and structs are free. */
+	while ((r = q->done)) {
+		q->done = r->next_free;
+		if (q->j)
+			__atomic_store_n(&q->j->e[r - q->reqs].state, BJ_FREE,
+					 __ATOMIC_RELEASE);
+		r->next_free = q->free;
+		q->free = r;
+	}
+}
+
+/* Re-execute what a crashed instance took and did not answer, in the
+ * order it took it, before taking anything new. */
+static void queue_replay(struct bb_queue *q)
+{
+	union pvk_blkif_any_request req;
+	uint32_t i, k;
+
+	for (i = 0; i < q->nr_replay; i++) {
+		k = q->replay[i];
+		req = q->j->e[k].req;
+		req_start(q, &q->reqs[k], &req, q->j->e[k].idx);
+	}
+	if (q->nr_replay)
+		pvk_xenbus_bus_log(q->dev->bus,
+				   "vbd %s: queue %u: re-executed %u requests "
+				   "taken by the crashed instance",
+				   q->dev->name, q->idx, q->nr_replay);
+	free(q->replay);
+	q->replay = NULL;
+	q->nr_replay = 0;
 }
 
 /*
@@ -779,6 +841,7 @@ static void *queue_main(void *arg)
 	bool stopping = false, progress, broken;
 	int n;
 
+	queue_replay(q);
 	for (;;) {
 		broken = __atomic_load_n(&q->broken, __ATOMIC_RELAXED) ||
 			 __atomic_load_n(&q->dev->broken, __ATOMIC_RELAXED);
@@ -852,9 +915,66 @@ static void queue_destroy(struct bb_queue *q)
 	}
 	if (q->ring_addr)
 		pvk_hv_grant_unmap(q->hv, q->ring_addr, q->ring_pages);
+	free(q->replay);
 	free(q->reqs);
 	free(q);
 }
+
+/*
+ * Resume after a crash (blkback_priv.h): the requests owed are [P, J),
+ * P the published response index (the ring is attached there), J the
+ * journal's consumer index.  Exactly J - P journal entries must be owed:
+ * TAKEN before J, or ANSWERED at or after P.  They stay TAKEN (a second
+ * crash before they are answered finds them again) and are queued for
+ * queue_replay() in the order taken; every other entry is freed.
+ */
+static int queue_recover(struct bb_queue *q)
+{
+	struct bj_queue *j = q->j;
+	uint32_t P = q->ring.prod_pvt, J, n = q->ring.nr_ents, i, k, owed;
+	struct bj_ent *e;
+
+	if (!j || j->nr_ents != n)
+		return -ESTALE;
+	J = __atomic_load_n(&j->cons, __ATOMIC_ACQUIRE);
+	owed = J - P;
+	if (pvk_ring_back_resume(&q->ring, J) < 0)
+		goto mismatch;
+	q->replay = calloc(n, sizeof(*q->replay));
+	if (!q->replay)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		e = &j->e[i];
+		if ((e->state == BJ_TAKEN && (int32_t)(e->idx - J) < 0) ||
+		    (e->state == BJ_ANSWERED && (int32_t)(e->ans - P) >= 0)) {
+			if (q->nr_replay == owed)
+				goto mismatch;
+			/* Insertion by ring index: at most a ring's worth. */
+			for (k = q->nr_replay;
+			     k > 0 &&
+			     (int32_t)(j->e[q->replay[k - 1]].idx - e->idx) > 0;
+			     k--)
+				q->replay[k] = q->replay[k - 1];
+			q->replay[k] = i;
+			q->nr_replay++;
+			e->state = BJ_TAKEN;
+		} else {
+			e->state = BJ_FREE;
+		}
+	}
+	if (q->nr_replay != owed)
+		goto mismatch;
+	return 0;
+mismatch:
+	pvk_xenbus_bus_log(q->dev->bus,
+			   "vbd %s: queue %u: journal does not match the ring "
+			   "(responses published up to %u, requests taken up "
+			   "to %u, %u journaled as owed): not resuming",
+			   q->dev->name, q->idx, P, J, q->nr_replay);
+	return -ESTALE;
+}
+
+static int queue_recover(struct bb_queue *q);
 
 static int queue_create(struct bb_dev *dev, uint32_t idx,
 			const struct bb_connect *c, struct bb_queue **out)
@@ -884,12 +1004,14 @@ static int queue_create(struct bb_dev *dev, uint32_t idx,
 		q->ring_addr = NULL;
 		goto err;
 	}
-	if (c->resume) {
+	if (c->resume || c->recover) {
 		/* A previous instance drained this ring before handing it
 		 * over: every request it took was answered and pushed, so
-		 * requests start at the response producer index.  The
-		 * frontend can write that word too; if it lies, the index
-		 * checks of the ring bound what it can make us read. */
+		 * requests start at the response producer index.  One that
+		 * crashed owes the requests its journal holds: from there.
+		 * The frontend can write that word too; if it lies, the index
+		 * checks of the ring bound what it can make us read (and a
+		 * recovery refuses a journal that does not add up). */
 		pvk_ring_idx_t start = __atomic_load_n(
 			&((struct pvk_sring *)q->ring_addr)->rsp_prod,
 			__ATOMIC_ACQUIRE);
@@ -927,7 +1049,17 @@ static int queue_create(struct bb_dev *dev, uint32_t idx,
 		err = -ENOMEM;
 		goto err;
 	}
-	for (i = 0; i < q->ring.nr_ents; i++) {
+	q->j = bj_queue(dev, idx);
+	if (c->recover) {
+		err = queue_recover(q);
+		if (err < 0)
+			goto err;
+	} else if (q->j) {
+		q->j->cons = q->ring.cons;
+	}
+	for (i = q->ring.nr_ents; i-- > 0;) {
+		if (q->j && q->j->e[i].state == BJ_TAKEN)
+			continue; /* to re-execute, in q->reqs[i] */
 		q->reqs[i].next_free = q->free;
 		q->free = &q->reqs[i];
 	}
@@ -969,11 +1101,30 @@ int bb_dev_connect(struct bb_dev *dev, const struct bb_connect *c)
 	if (!c->nr_queues || c->nr_queues > BB_MAX_QUEUES ||
 	    c->ring_order > PVK_RING_MAX_ORDER)
 		return -EINVAL;
+	if (dev->bb->cfg.state_dir) {
+		char msg[320];
+
+		err = bj_open(dev, c,
+			      pvk_blkif_ring_size((size_t)PVK_PAGE_SIZE
+						  << c->ring_order),
+			      msg, sizeof(msg));
+		if (err < 0) {
+			pvk_xenbus_bus_log(dev->bus, "vbd %s: %s", dev->name,
+					   msg);
+			/* Without a journal a crash costs a reconnection,
+			 * as before; a recovery cannot go on. */
+			if (c->recover)
+				return err;
+		}
+	} else if (c->recover) {
+		return -EOPNOTSUPP;
+	}
 	for (i = 0; i < c->nr_queues; i++) {
 		err = queue_create(dev, i, c, &dev->queues[i]);
 		if (err < 0)
 			goto destroy_queues;
 	}
+	bj_seal(dev);
 	dev->nr_queues = c->nr_queues;
 	dev->persistent = c->persistent;
 	for (i = 0; i < c->nr_queues; i++) {
@@ -997,6 +1148,8 @@ destroy_queues:
 		dev->queues[i] = NULL;
 	}
 	dev->nr_queues = 0;
+	/* The rings are about to be closed: the journal is of no use. */
+	bj_close(dev);
 	return err;
 }
 
@@ -1033,6 +1186,8 @@ void bb_dev_disconnect(struct bb_dev *dev)
 		dev->queues[i] = NULL;
 	}
 	dev->nr_queues = 0;
+	/* Drained: nothing is owed, nothing to journal. */
+	bj_close(dev);
 }
 
 void bb_dev_counters(struct bb_dev *dev, struct bb_counters *out, bool *broken,

@@ -80,8 +80,57 @@ struct bb_connect {
 	uint32_t ring_order;
 	bool persistent;
 	bool resume; /* rings handed over by a previous instance */
+	bool recover; /* rings of a crashed instance, from its journal */
 	struct bb_queue_conf q[BB_MAX_QUEUES];
 };
+
+/*
+ * The crash journal (blkback_journal.c): what a SIGKILLed instance leaves
+ * for the next one to resume its rings with, in a file of the state
+ * directory (tmpfs: it survives the process, not the machine, as the
+ * guests do not either) shared-mapped while the device is connected.
+ *
+ * Per queue, one entry per struct bb_req (same index).  The queue thread
+ * alone writes its section, in this order, each store a release:
+ *   take:    entry = { request copy, ring index idx }, state TAKEN; then
+ *            cons = idx + 1
+ *   answer:  entry.ans = response index, state ANSWERED; then the
+ *            response is put on the ring
+ *   push:    after rsp_prod is published, the answered entries FREE
+ *            (their bb_req returns to the free list only then, so an
+ *            entry is never reused before its response is published)
+ * A process killed anywhere leaves: requests [P, cons) taken and owed,
+ * P being rsp_prod as published in the ring page; each of them TAKEN, or
+ * ANSWERED with ans >= P (put, not published).  The next instance
+ * re-executes exactly those, in the order taken, answering from P.
+ */
+enum { BJ_FREE, BJ_TAKEN, BJ_ANSWERED };
+
+struct bj_ent {
+	uint32_t state, idx, ans, pad;
+	union pvk_blkif_any_request req;
+};
+
+struct bj_queue {
+	uint32_t cons, nr_ents;
+	uint32_t pad[14];
+	struct bj_ent e[];
+};
+
+struct bj_file;
+struct bb_dev;
+
+/* Create (truncate) the journal of @dev for the rings of @c (@nr_ents
+ * entries each), valid once bj_seal()ed after the queues set their
+ * consumer index; or, with c->recover, open the one a crashed instance
+ * left and check that it describes @c.  0 or -errno, @msg saying why. */
+int bj_open(struct bb_dev *dev, const struct bb_connect *c, uint32_t nr_ents,
+	    char *msg, size_t len);
+void bj_seal(struct bb_dev *dev);
+/* Queue @q's section; NULL without a journal. */
+struct bj_queue *bj_queue(struct bb_dev *dev, uint32_t q);
+/* Unmap and remove (nothing is owed: the rings were drained or closed). */
+void bj_close(struct bb_dev *dev);
 
 /* The disk: set at probe, fixed while the device exists. */
 struct bb_disk {
@@ -136,6 +185,10 @@ struct bb_dev {
 	struct bb_counters old;
 	bool broken; /* atomic: a queue saw a ring protocol violation */
 	uint64_t broken_count; /* atomic */
+	/* The crash journal, while connected; NULL without a state dir. */
+	struct bj_file *journal;
+	size_t journal_len;
+	char journal_path[256];
 };
 
 /* blkback.c */

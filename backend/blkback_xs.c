@@ -484,6 +484,38 @@ static int bb_resume(struct pvk_xenbus_backdev *bd, const char *note, char *msg,
 	return 0;
 }
 
+/* No note: the previous instance crashed; its journal may say where. */
+static int bb_recover(struct pvk_xenbus_backdev *bd, char *msg, size_t len)
+{
+	struct bb_dev *dev = bb_of(bd);
+	struct bb_connect c;
+	int err;
+
+	if (!dev->bb->cfg.state_dir) {
+		snprintf(msg, len, "no state directory (journal) configured");
+		return -EOPNOTSUPP;
+	}
+	err = read_connect(dev, &c, msg, len);
+	if (err < 0)
+		return err;
+	c.recover = true;
+	err = bb_dev_connect(dev, &c);
+	if (err < 0) {
+		if (!msg[0] || err != -ESTALE)
+			snprintf(msg, len, "%s",
+				 err == -ENOENT ? "no journal of these rings" :
+						  strerror(-err));
+		else
+			snprintf(msg, len,
+				 "the journal does not match the rings");
+		return err;
+	}
+	dev->ring_order = c.ring_order;
+	snprintf(msg, len, "queues=%u ring-page-order=%u from %s", c.nr_queues,
+		 c.ring_order, dev->bb->cfg.state_dir);
+	return 0;
+}
+
 static int bb_handover(struct pvk_xenbus_backdev *bd, char *note, size_t len)
 {
 	struct bb_dev *dev = bb_of(bd);
@@ -560,6 +592,7 @@ int pvk_blkback_create_on(struct pvk_blkback **out, struct pvk_xenbus_bus *bus,
 		.connect = bb_connect,
 		.disconnect = bb_disconnect,
 		.resume = bb_resume,
+		.recover = bb_recover,
 		.handover = bb_handover,
 		.remove = bb_remove,
 	};

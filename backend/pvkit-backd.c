@@ -55,6 +55,14 @@ static void usage(FILE *f)
 		"  --handover           SIGTERM: hand the connected rings to the "
 		"next pvkit-backd\n"
 		"                       instead of closing the devices\n"
+		"  --state-dir DIR      crash journals of the connected vbds, "
+		"so that the next\n"
+		"                       instance resumes their rings after a "
+		"kill -9 (default:\n"
+		"                       pvkit-backd.state beside the control "
+		"socket; tmpfs)\n"
+		"  --no-journal         no crash journals: after a crash, "
+		"frontends must reconnect\n"
 		"  --drain-timeout MS   SIGTERM: wait for frontends to "
 		"close (default 2000)\n"
 		"  --poll-us N          poll rings and completions for up to N us "
@@ -301,6 +309,8 @@ int main(int argc, char **argv)
 		{ "poll-us", required_argument, NULL, 'p' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "handover", no_argument, NULL, 'H' },
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "no-journal", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -312,8 +322,9 @@ int main(int argc, char **argv)
 		},
 	};
 	struct pvk_blkback_config *cfg = &o.blk;
-	const char *control = NULL;
-	char ctl[256];
+	const char *control = NULL, *state_dir = NULL;
+	char ctl[256], sdir[256];
+	bool journal = true;
 	uint32_t drain_ms = 2000;
 	bool force = false, handover = false;
 	struct served sv[MAX_SERVED] = { 0 };
@@ -401,6 +412,19 @@ int main(int argc, char **argv)
 		case 'H':
 			handover = true;
 			break;
+		case 'S':
+			if (!*optarg) {
+				fprintf(stderr,
+					"pvkit-backd: --state-dir needs a "
+					"directory (--no-journal turns crash "
+					"journals off)\n");
+				return 2;
+			}
+			state_dir = optarg;
+			break;
+		case 'J':
+			journal = false;
+			break;
 		case 'p':
 			err = parse_u32(optarg, &cfg->poll_us);
 			if (!err && cfg->poll_us > 1000) {
@@ -481,6 +505,24 @@ int main(int argc, char **argv)
 		}
 		control = ctl;
 	}
+	if (journal && !state_dir) {
+		const char *slash = strrchr(control, '/');
+		int n = slash ? (int)(slash - control) : 1;
+
+		snprintf(sdir, sizeof(sdir), "%.*s/pvkit-backd.state", n,
+			 slash ? control : ".");
+		state_dir = sdir;
+	}
+	if (journal) {
+		if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+			fprintf(stderr,
+				"pvkit-backd: --state-dir %s: %s (a "
+				"directory on tmpfs, e.g. under /run)\n",
+				state_dir, strerror(errno));
+			goto close_hv;
+		}
+		cfg->state_dir = state_dir;
+	}
 	lfd = control_listen(control);
 	if (lfd < 0) {
 		fprintf(stderr, "pvkit-backd: %s: %s\n", control,
@@ -508,6 +550,9 @@ int main(int argc, char **argv)
 			pvk_hv_backend(hv), pvk_hv_domid(hv), sv[i].type,
 			sv[i].drv->name, control);
 	}
+	fprintf(stderr, "pvkit-backd: crash journals %s%s\n",
+		cfg->state_dir ? "in " : "off (--no-journal)",
+		cfg->state_dir ? cfg->state_dir : "");
 
 	for (;;) {
 		pfd[0] = (struct pollfd){ .fd = pvk_xenbus_bus_fd(bus),

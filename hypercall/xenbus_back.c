@@ -275,6 +275,31 @@ static bool dev_resume(bdev_t *d)
 	return true;
 }
 
+/* Resume rings a crashed predecessor left, if the driver kept enough. */
+static bool dev_recover(bdev_t *d)
+{
+	char msg[320] = "";
+	int err;
+
+	if (!d->drv->recover)
+		return false;
+	err = d->drv->recover(d, msg, sizeof(msg));
+	if (err < 0) {
+		pvk_xenbus_bus_log(d->bus,
+				   "%s: cannot recover the rings of the "
+				   "previous instance: %s",
+				   d->name, msg[0] ? msg : strerror(-err));
+		return false;
+	}
+	d->phase = PVK_XENBUS_PH_CONNECTED;
+	pvk_xenbus_bus_log(d->bus,
+			   "%s: Connected - recovered the rings of the "
+			   "previous instance, which stopped without handing "
+			   "them over%s%s%s",
+			   d->name, msg[0] ? " (" : "", msg, msg[0] ? ")" : "");
+	return true;
+}
+
 static void dev_probe(struct pvk_xenbus_bus *bus, const struct bus_drv *bd,
 		      uint32_t fe, uint32_t devid)
 {
@@ -334,6 +359,10 @@ static void dev_probe(struct pvk_xenbus_bus *bus, const struct bus_drv *bd,
 	/* A note not used now is stale: the rings it described are gone or
 	 * about to be, and must never be resumed after a later crash. */
 	drop_note(d);
+	if (sb == PVK_XENBUS_CONNECTED &&
+	    (sf == PVK_XENBUS_CONNECTED || sf == PVK_XENBUS_INITIALISED) &&
+	    dev_recover(d))
+		return;
 	if (sf == PVK_XENBUS_CONNECTED ||
 	    (sf == PVK_XENBUS_INITIALISED &&
 	     (sb == PVK_XENBUS_CONNECTED || sb == PVK_XENBUS_CLOSING ||

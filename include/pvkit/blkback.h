@@ -46,15 +46,30 @@
  * rebinds the event channels.  The frontend sees nothing but a pause;
  * this is what keeps a stock Linux blkfront, which never reconnects on
  * its own, alive across a pvkit-backd upgrade.  A note is used once.
- * A backend that finds rings without a note (its predecessor crashed,
- * e.g. SIGKILL: our state Connected or Closing, the frontend Initialised
- * or Connected) cannot resume them: the old instance's consumer index and
- * the requests it had taken are lost with it.  It writes Closing, waits
- * for the frontend to reach Closed, then goes Closed -> InitWait; a
- * frontend that reconnects (pvkit's does; Linux's does not) re-issues
- * what was in flight.  Acknowledged writes are never lost either way:
- * a response is pushed only after its I/O completed (and, for a flush,
- * after fdatasync).
+ * A crash (SIGKILL, a fault) cannot hand over; with a state_dir it need
+ * not.  While a device is connected each queue journals, in a file of
+ * state_dir shared-mapped (<type>-<fe>-<devid>.journal), a copy of every
+ * request it takes, its consumer index, and which response index answers
+ * which request; a bb_req is reused only once its response is published.
+ * The next instance finds our state Connected, the frontend's Connected
+ * (or Initialised), no note, and a journal naming the frontend's current
+ * rings: it maps them, resumes consuming where the dead one stopped,
+ * answers from the published response index, and re-executes, in the
+ * order taken, exactly the requests taken and not answered in a published
+ * response (their slots may hold unpublished responses: the journal's
+ * copy is used).  The frontend sees latency, not a disconnection -- what
+ * keeps a stock Linux blkfront alive across a crash.  A re-executed write
+ * may land after a later write to the same sectors that was in flight
+ * beside it; frontends never overlap writes in flight (Linux does not),
+ * and such an order is one the frontend could have seen anyway.
+ * Without a journal, or with one that does not add up (the frontend
+ * reconnected meanwhile, or rewrote rsp_prod), the rings cannot be
+ * resumed: the old instance's consumer index and the requests it had
+ * taken are lost with it.  It writes Closing, waits for the frontend to
+ * reach Closed, then goes Closed -> InitWait; a frontend that reconnects
+ * (pvkit's does; Linux's does not) re-issues what was in flight.
+ * Acknowledged writes are never lost either way: a response is pushed
+ * only after its I/O completed (and, for a flush, after fdatasync).
  * pvk_blkback_shutdown() (pvkit-backd's SIGTERM by default) drains in-flight
  * I/O the same way, then closes each connected device instead (Closing,
  * then Closed once the frontend is Closed or after a bounded wait); a
@@ -142,6 +157,10 @@ struct pvk_blkback_config {
 	 * default: stderr with a timestamp. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* Crash journals (see Restart, above): a directory, on tmpfs, that
+	 * outlives the process; NULL: none, and a crash costs the frontend
+	 * a reconnection. */
+	const char *state_dir;
 };
 
 /*

@@ -527,6 +527,25 @@ static inline int pvk_ring_final_check(struct pvk_ring *r)
 	return pvk_ring_peek(r);
 }
 
+/*
+ * Back end, taking over a ring from an instance that died: attach with
+ * @start = the response producer index it published, then declare the
+ * requests [start, @cons) taken already (their responses are owed; the
+ * caller re-executes them from its own copies, for their slots may hold
+ * unpublished responses now).  Consuming resumes at @cons.  Returns 0,
+ * or -EINVAL (not a back end, broken, or more than a ring of requests
+ * owed: @cons cannot be right).
+ */
+static inline int pvk_ring_back_resume(struct pvk_ring *r, pvk_ring_idx_t cons)
+{
+	if (r->role != PVK_RING_BACK || r->err || r->cons != r->prod_pvt ||
+	    (uint32_t)(cons - r->prod_pvt) > r->nr_ents)
+		return -EINVAL;
+	r->cons = r->snap = r->prod_limit = cons;
+	r->cslot = pvk__ring_slot(r, cons);
+	return 0;
+}
+
 /* Entries consumed but not yet answered (back), or outstanding requests
  * (front); private state only. */
 static inline uint32_t pvk_ring_in_flight(const struct pvk_ring *r)

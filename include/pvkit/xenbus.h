@@ -238,7 +238,8 @@ int pvk_xenbus_front_rm(struct pvk_xenbus_front *f, pvk_xs_txn_t txn,
  *       fe_node_changed (vif's `request-multicast-control`).
  * A device whose frontend is Connected (or Initialised) when first seen,
  * without a usable handover note, had rings of a crashed predecessor:
- * Closing, then InitWait once the frontend is Closed.
+ * recovered if the driver can (its recover op), else Closing, then
+ * InitWait once the frontend is Closed.
  *
  * Reconciliation is level-triggered: a watch event only marks devices
  * dirty; the bus re-reads online, our state and the frontend's state and
@@ -284,6 +285,11 @@ struct pvk_xenbus_driver {
 	 * as connect.  Without it, handed-over rings are closed. */
 	int (*resume)(struct pvk_xenbus_backdev *d, const char *note, char *msg,
 		      size_t len);
+	/* Optional: resume rings a predecessor left by crashing (no note;
+	 * both ends Connected, or the frontend Initialised), from what the
+	 * driver kept outside the process; as connect.  < 0 (nothing kept,
+	 * or it does not match): the device is closed as below. */
+	int (*recover)(struct pvk_xenbus_backdev *d, char *msg, size_t len);
 	/* Optional: for pvk_xenbus_bus_handover: drain a connected device
 	 * and describe its rings in @note; < 0 (e.g. latched broken): the
 	 * device is closed instead, @note saying why. */

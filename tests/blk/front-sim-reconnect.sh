@@ -4,9 +4,11 @@
 # blkfront across pvkit-backd restarts on the simulator.
 #  1. Reconnect with requests in flight: a guest keeps 16 random I/Os in
 #     flight (every byte verified) while pvkit-backd is killed with
-#     SIGKILL and restarted, then stopped with SIGTERM and restarted;
-#     nothing completed may be lost, nothing may hang, and the frontend
-#     must have connected three times.
+#     SIGKILL and restarted without its crash journal, stopped with
+#     SIGTERM and restarted, killed with SIGKILL again and restarted with
+#     its journal; nothing completed may be lost, nothing may hang, and
+#     the frontend must have connected exactly three times (the last
+#     restart resumes the rings).
 #  2. Flush durability: the guest writes 4 MiB and flushes; the moment the
 #     flush is acknowledged pvkit-backd is killed with SIGKILL; the image
 #     must already hold the data, and after a restart the guest reads it
@@ -40,16 +42,23 @@ blk_guest_bg r1 "$BLK_WORK/disk.img" "" "$out" "$IO" \
 wait_for "$out" negotiated 20 || { echo "guest did not connect"; exit 1; }
 sleep 1
 blk_backd_stop KILL
-echo "pvkit-backd killed (SIGKILL) with I/O in flight"
-blk_backd_start || exit 1
+echo "pvkit-backd killed (SIGKILL) with I/O in flight, restarted without its journal"
+blk_backd_start --no-journal || exit 1
 sleep 1
 blk_backd_stop TERM
 echo "pvkit-backd stopped (SIGTERM) with I/O in flight"
 blk_backd_start || exit 1
 sleep 1
+blk_backd_stop KILL
+echo "pvkit-backd killed (SIGKILL) with I/O in flight, restarted with its journal"
+blk_backd_start || exit 1
+wait_for "$BLK_WORK/backd.out" "recovered the rings" 10 ||
+	echo "FAIL  the restart after SIGKILL did not recover the rings"
+sleep 1
 touch "$BLK_WORK/stop"
-if wait "$GUEST_PID"; then
-	echo "ok    reconnect with requests in flight"
+if wait "$GUEST_PID" && grep -q "^connects 3," "$out" &&
+	grep -q "recovered the rings" "$BLK_WORK/backd.out"; then
+	echo "ok    reconnect with requests in flight (SIGKILL without a journal, SIGTERM), no reconnection after a SIGKILL with one"
 	grep -E "integrity|connects" "$out"
 else
 	echo "FAIL  reconnect with requests in flight"

@@ -1637,6 +1637,70 @@ static void t_single_slot_ring(void **state)
 	free(s);
 }
 
+/*
+ * A back end that dies with requests taken and responses put but not
+ * pushed: its successor attaches at the published response index, is
+ * told where consuming stopped, and owes exactly the unanswered ones;
+ * the slots overwritten by unpublished responses are never read again.
+ */
+static void t_back_resume(void **state)
+{
+	size_t bytes = PVK_PAGE_SIZE;
+	struct pvk_sring *s = t_ring_alloc(bytes);
+	struct pvk_blkif_request req;
+	struct pvk_blkif_response rsp;
+	struct pvk_ring f, b, b2;
+	uint32_t seq, start = 0xFFFFFFFAu;
+
+	(void)state;
+	assert_int_equal(
+		t_blk_attach(&f, PVK_RING_FRONT, s, bytes, start, true), 0);
+	assert_int_equal(
+		t_blk_attach(&b, PVK_RING_BACK, s, bytes, start, false), 0);
+	for (seq = 0; seq < 8; seq++) {
+		T_BLK_REQ_FILL(&req, seq);
+		assert_int_equal(pvk_blkif_put_request(&f, &req), 0);
+	}
+	pvk_ring_push(&f);
+	/* Takes 5, answers 2 and publishes them, puts a third: dies. */
+	for (seq = 0; seq < 5; seq++)
+		assert_int_equal(pvk_blkif_get_request(&b, &req), 1);
+	T_BLK_RSP_FILL(&rsp, 0);
+	assert_int_equal(pvk_blkif_put_response(&b, &rsp), 0);
+	assert_int_equal(pvk_blkif_put_response(&b, &rsp), 0);
+	pvk_ring_push(&b);
+	assert_int_equal(pvk_blkif_put_response(&b, &rsp), 0);
+
+	assert_int_equal(t_blk_attach(&b2, PVK_RING_BACK, s, bytes, s->rsp_prod,
+				      false),
+			 0);
+	/* More than a ring owed, or on the wrong end: refused. */
+	assert_int_equal(pvk_ring_back_resume(&b2, start + 2 + b2.nr_ents + 1),
+			 -EINVAL);
+	assert_int_equal(pvk_ring_back_resume(&f, start + 5), -EINVAL);
+	assert_int_equal(pvk_ring_back_resume(&b2, start + 5), 0);
+	assert_int_equal(pvk_ring_in_flight(&b2), 3);
+	assert_int_equal(pvk_ring_space(&b2), 3);
+	/* Consuming goes on at the sixth request. */
+	for (seq = 5; seq < 8; seq++) {
+		assert_int_equal(pvk_blkif_get_request(&b2, &req), 1);
+		T_BLK_REQ_CHECK(&req, seq);
+	}
+	assert_int_equal(pvk_blkif_get_request(&b2, &req), 0);
+	/* Six responses owed; the front gets them after the two. */
+	for (seq = 0; seq < 6; seq++) {
+		T_BLK_RSP_FILL(&rsp, seq);
+		assert_int_equal(pvk_blkif_put_response(&b2, &rsp), 0);
+	}
+	assert_int_equal(pvk_blkif_put_response(&b2, &rsp), -ENOSPC);
+	pvk_ring_push(&b2);
+	for (seq = 0; seq < 8; seq++)
+		assert_int_equal(pvk_blkif_get_response(&f, &rsp), 1);
+	assert_int_equal(pvk_blkif_get_response(&f, &rsp), 0);
+	assert_false(pvk_ring_is_broken(&f));
+	free(s);
+}
+
 static void t_full_ring(void **state)
 {
 	struct pvk_sring *s = t_ring_alloc(PVK_PAGE_SIZE);
@@ -2703,6 +2767,7 @@ int main(void)
 		cmocka_unit_test(t_hostile_slot_rewritten_after_get),
 		cmocka_unit_test(t_hostile_slot_scribbled_during_get),
 		cmocka_unit_test(t_single_slot_ring),
+		cmocka_unit_test(t_back_resume),
 		cmocka_unit_test(t_full_ring),
 		cmocka_unit_test(t_attach_bad_args),
 		cmocka_unit_test(t_prepare_commit),
