@@ -136,6 +136,11 @@ base_root "$r" dom0-init
 for f in xenstored xl xen-init-dom0 xenconsoled; do
 	copy_prog "$r" "$xenbin/$f"
 done
+# ext4 images made and checked in dom0 (cell 18).
+for f in mke2fs e2fsck; do
+	[ -x "/usr/sbin/$f" ] && copy_prog "$r" "/usr/sbin/$f"
+done
+[ -f /etc/mke2fs.conf ] && mkdir -p "$r/etc" && cp /etc/mke2fs.conf "$r/etc/"
 copy_kmods "$r" $DOM0_BOOT_KMODS $(cell_kmods dom0)
 echo "$DOM0_BOOT_KMODS" >"$r/lib/modules/boot"
 mkdir -p "$r/boot"
