@@ -1163,6 +1163,21 @@ static void counters_add(struct bb_counters *to, const struct bb_counters *c)
 		d[i] += __atomic_load_n(&s[i], __ATOMIC_RELAXED);
 }
 
+void bb_dev_quiesce(struct bb_dev *dev)
+{
+	uint64_t one = 1;
+	uint32_t i;
+
+	for (i = 0; i < BB_MAX_QUEUES; i++) {
+		struct bb_queue *q = dev->queues[i];
+
+		if (q && q->thread_ok &&
+		    write(q->stop_fd, &one, sizeof(one)) < 0)
+			pvk_xenbus_bus_log(dev->bus, "vbd %s: stop: %m",
+					   dev->name);
+	}
+}
+
 void bb_dev_disconnect(struct bb_dev *dev)
 {
 	uint64_t one = 1;

@@ -199,6 +199,9 @@ int bb_disk_refresh(struct bb_disk *d);
 void bb_disk_close(struct bb_disk *d);
 /* Map and start every queue of @c; on failure nothing is left behind. */
 int bb_dev_connect(struct bb_dev *dev, const struct bb_connect *c);
+/* Tell every queue to stop taking requests; returns at once (the
+ * queues drain meanwhile; bb_dev_disconnect joins them). */
+void bb_dev_quiesce(struct bb_dev *dev);
 /* Stop taking requests, answer those taken, join, unmap.  NULL-safe per
  * queue; idempotent.  Afterwards every request taken off a ring has its
  * response pushed: a ring left so can be handed over (resume). */

@@ -454,6 +454,12 @@ static void bb_disconnect(struct pvk_xenbus_backdev *bd)
 		bb_dev_disconnect(bb_of(bd));
 }
 
+static void bb_quiesce(struct pvk_xenbus_backdev *bd)
+{
+	if (bd->priv)
+		bb_dev_quiesce(bb_of(bd));
+}
+
 /* The handover note names the rings' shape; they are resumed only if the
  * frontend still describes the same. */
 static int bb_resume(struct pvk_xenbus_backdev *bd, const char *note, char *msg,
@@ -593,6 +599,7 @@ int pvk_blkback_create_on(struct pvk_blkback **out, struct pvk_xenbus_bus *bus,
 		.disconnect = bb_disconnect,
 		.resume = bb_resume,
 		.recover = bb_recover,
+		.quiesce = bb_quiesce,
 		.handover = bb_handover,
 		.remove = bb_remove,
 	};

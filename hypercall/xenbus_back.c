@@ -812,11 +812,22 @@ static void wait_closed(struct pvk_xenbus_bus *bus, int timeout_ms)
 	}
 }
 
+/* Every connected device stops taking requests; the drains overlap. */
+static void quiesce_all(struct pvk_xenbus_bus *bus)
+{
+	bdev_t *d;
+
+	for (d = bus->devs; d; d = d->next)
+		if (d->phase == PVK_XENBUS_PH_CONNECTED && d->drv->quiesce)
+			d->drv->quiesce(d);
+}
+
 int pvk_xenbus_bus_shutdown(struct pvk_xenbus_bus *bus, int timeout_ms)
 {
 	bdev_t *d;
 
 	bus->shutting_down = true;
+	quiesce_all(bus);
 	/* Only connected devices have rings to give back; one in InitWait
 	 * stays so (a restart publishes the same), and is not made to wait
 	 * for a frontend that may never come. */
@@ -854,6 +865,7 @@ int pvk_xenbus_bus_handover(struct pvk_xenbus_bus *bus, int timeout_ms)
 	int err;
 
 	bus->shutting_down = true;
+	quiesce_all(bus);
 	for (d = bus->devs; d; d = d->next) {
 		if (d->phase != PVK_XENBUS_PH_CONNECTED)
 			continue;

@@ -281,6 +281,11 @@ struct pvk_xenbus_driver {
 	int (*connect)(struct pvk_xenbus_backdev *d, char *msg, size_t len);
 	/* Stop the data path; idempotent; called before remove too. */
 	void (*disconnect)(struct pvk_xenbus_backdev *d);
+	/* Optional: stop taking requests and return at once, without
+	 * waiting for those in flight; bus shutdown and handover call it on
+	 * every device before disconnecting (or handing over) each, so that
+	 * their drains overlap instead of adding up. */
+	void (*quiesce)(struct pvk_xenbus_backdev *d);
 	/* Optional: resume rings a previous instance handed over with @note;
 	 * as connect.  Without it, handed-over rings are closed. */
 	int (*resume)(struct pvk_xenbus_backdev *d, const char *note, char *msg,
