@@ -88,6 +88,13 @@ struct bb_queue {
 	uint32_t pg_mul, pg_shift; /* secret odd multiplier; 32 - log2 size */
 	uint32_t max_indirect;
 	struct pvk_spin spin;
+	/* Event storms (Linux's lateeoi, in spirit): kicks that bring no
+	 * work in a row; past BB_SPURIOUS_FREE, the port stays masked for a
+	 * backoff before the next kick can wake us. */
+	uint32_t spurious;
+	bool kicked; /* the last wake-up was a kick */
+	int masked_port; /* left masked until unmask_at, or -1 */
+	uint64_t unmask_at;
 	bool broken; /* atomic: read by the control thread */
 	struct bb_counters c;
 };
@@ -799,6 +806,18 @@ static bool queue_spin(struct bb_queue *q)
  * call that tools such as valgrind know to block in without stalling
  * every other thread.
  */
+#define BB_SPURIOUS_FREE 8u
+#define BB_SPURIOUS_MAX_DELAY_NS 10000000ull /* 10 ms */
+
+/* How long a port stays masked after a kick that found no work. */
+static uint64_t spurious_delay_ns(uint32_t spurious)
+{
+	uint32_t k = spurious - BB_SPURIOUS_FREE;
+	uint64_t ns = 100000ull << (k < 7 ? k : 7);
+
+	return ns < BB_SPURIOUS_MAX_DELAY_NS ? ns : BB_SPURIOUS_MAX_DELAY_NS;
+}
+
 static void queue_sleep(struct bb_queue *q, bool *stopping, bool broken)
 {
 	struct pollfd pfd[3] = {
@@ -811,13 +830,22 @@ static void queue_sleep(struct bb_queue *q, bool *stopping, bool broken)
 		{ .fd = *stopping ? -1 : q->stop_fd, .events = POLLIN },
 	};
 	uint64_t t;
-	int port, rc;
+	int port, rc, tmo = -1;
 
 	io_uring_submit(&q->uring);
 	if (io_uring_cq_ready(&q->uring))
 		return;
 	t = now_ns();
-	rc = poll(pfd, 3, -1);
+	if (q->masked_port >= 0) {
+		if (t >= q->unmask_at) {
+			pvk_evtchn_unmask(q->ev, (uint32_t)q->masked_port);
+			q->masked_port = -1;
+			return; /* look at the ring before sleeping */
+		}
+		tmo = (int)((q->unmask_at - t + 999999) / 1000000);
+		pfd[1].fd = -1;
+	}
+	rc = poll(pfd, 3, tmo);
 	pvk_spin_slept(&q->spin, now_ns() - t);
 	if (rc <= 0)
 		return;
@@ -827,8 +855,15 @@ static void queue_sleep(struct bb_queue *q, bool *stopping, bool broken)
 		 * more, the fd would stay readable). */
 		port = pvk_evtchn_pending(q->ev);
 		if (port >= 0) {
-			pvk_evtchn_unmask(q->ev, (uint32_t)port);
 			BB_INC(q, events, 1);
+			q->kicked = true;
+			if (q->spurious < BB_SPURIOUS_FREE) {
+				pvk_evtchn_unmask(q->ev, (uint32_t)port);
+			} else {
+				q->masked_port = port;
+				q->unmask_at = now_ns() +
+					       spurious_delay_ns(q->spurious);
+			}
 		}
 	}
 	if (pfd[2].revents)
@@ -848,6 +883,13 @@ static void *queue_main(void *arg)
 		progress = false;
 		if (!stopping && !broken)
 			progress = queue_consume(q);
+		/* Requests taken reset the count; a kick without any (the
+		 * ring may be full: then completions soon reset it) adds. */
+		if (progress)
+			q->spurious = 0;
+		else if (q->kicked)
+			q->spurious++;
+		q->kicked = false;
 		if (q->held && q->inflight == 1) {
 			struct bb_req *r = q->held;
 
@@ -993,6 +1035,7 @@ static int queue_create(struct bb_dev *dev, uint32_t idx,
 	q->fe = dev->fe_domid;
 	q->port = -1;
 	q->stop_fd = -1;
+	q->masked_port = -1;
 	q->ring_pages = 1u << c->ring_order;
 	q->persistent = c->persistent;
 	q->max_indirect = dev->lim.max_indirect_segs;

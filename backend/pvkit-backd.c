@@ -75,6 +75,20 @@ static void usage(FILE *f)
 		PVK_BLKBACK_DEF_RING_ORDER, PVK_BLKBACK_DEF_INDIRECT_SEGS);
 }
 
+/* How often an idle daemon checks that xenstored still answers (watch
+ * events alone never tell that the connection died). */
+#define XS_PROBE_MS 5000
+
+static int xs_probe(struct pvk_hv *hv)
+{
+	char *v = NULL;
+	int err = pvk_xs_read(hv, PVK_XS_NO_TXN, "/local/domain/0/name", &v);
+
+	free(v);
+	/* A missing node is an answer; only a dead connection is not. */
+	return err == -ENOENT || err == -EACCES || err >= 0 ? 0 : err;
+}
+
 static int parse_u32(const char *s, uint32_t *v)
 {
 	char *end;
@@ -333,7 +347,7 @@ int main(int argc, char **argv)
 	struct pvk_hv *hv = NULL;
 	struct pollfd pfd[3];
 	sigset_t mask;
-	int c, err, sfd = -1, lfd = -1, rc = 1;
+	int c, err, n, busy = 0, sfd = -1, lfd = -1, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		err = 0;
@@ -507,9 +521,9 @@ int main(int argc, char **argv)
 	}
 	if (journal && !state_dir) {
 		const char *slash = strrchr(control, '/');
-		int n = slash ? (int)(slash - control) : 1;
+		int dlen = slash ? (int)(slash - control) : 1;
 
-		snprintf(sdir, sizeof(sdir), "%.*s/pvkit-backd.state", n,
+		snprintf(sdir, sizeof(sdir), "%.*s/pvkit-backd.state", dlen,
 			 slash ? control : ".");
 		state_dir = sdir;
 	}
@@ -559,11 +573,29 @@ int main(int argc, char **argv)
 					  .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		if (poll(pfd, 3, -1) < 0) {
+		n = poll(pfd, 3, XS_PROBE_MS);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("pvkit-backd: poll");
 			break;
+		}
+		if (n == 0 || ++busy >= 1000) {
+			busy = 0;
+			err = xs_probe(hv);
+			if (err < 0) {
+				/* Nothing can be closed or written now: stop as
+				 * a crash would, leaving the rings and the crash
+				 * journals to the next instance. */
+				fprintf(stderr,
+					"pvkit-backd: xenstore is gone (%s): "
+					"exiting without touching the devices; "
+					"start pvkit-backd again once xenstored is "
+					"back, it resumes the rings from the crash "
+					"journals\n",
+					strerror(-err));
+				_exit(3);
+			}
 		}
 		if (pfd[1].revents) {
 			struct signalfd_siginfo si;

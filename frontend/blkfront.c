@@ -873,7 +873,9 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 			   (uint64_t)bf->opts.connect_timeout_ms * 1000000ull;
 	while (bf->fr.phase != BF_CONNECTED) {
 		if (bf->fr.phase == BF_BROKEN) {
-			rc = -EPROTO;
+			/* Our own failure (e.g. -ENOSPC: no grant or port
+			 * left) as it is; else the backend broke the rules. */
+			rc = bf->fr.err ? bf->fr.err : -EPROTO;
 			goto fini_xs;
 		}
 		if (bf->fr.phase == BF_GONE) {

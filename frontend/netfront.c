@@ -772,7 +772,7 @@ int pvk_netfront_open(struct pvk_netfront **nfp, struct pvk_hv *hv,
 		struct epoll_event ev[2];
 
 		if (nf->fr.phase == NF_BROKEN) {
-			rc = -EPROTO;
+			rc = nf->fr.err ? nf->fr.err : -EPROTO;
 			goto fini_xs;
 		}
 		if (nf->fr.phase == NF_GONE) {

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,104 @@
 #define XS_TXN_DEFAULT_TRIES 16u
 /* xs_wire.h: XENSTORE_REL_PATH_MAX */
 #define XS_REL_PATH_MAX 2048u
+
+/* --- fault injection (hv.h) --------------------------------------------- */
+
+static const char *const fault_names[PVK_HV_FAULT_COUNT] = {
+	"grant_alloc", "grant_map", "evtchn_alloc", "xs_commit"
+};
+static uint32_t fault_every[PVK_HV_FAULT_COUNT]; /* atomic */
+static uint32_t fault_gen[PVK_HV_FAULT_COUNT]; /* atomic: bumped by _set */
+static uint64_t fault_nhits[PVK_HV_FAULT_COUNT]; /* atomic */
+static pthread_once_t fault_env_once = PTHREAD_ONCE_INIT;
+
+int pvk_hv_fault_set(enum pvk_hv_fault f, uint32_t every)
+{
+	if ((unsigned int)f >= PVK_HV_FAULT_COUNT)
+		return -EINVAL;
+	__atomic_add_fetch(&fault_gen[f], 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&fault_nhits[f], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fault_every[f], every, __ATOMIC_RELEASE);
+	return 0;
+}
+
+uint64_t pvk_hv_fault_hits(enum pvk_hv_fault f)
+{
+	if ((unsigned int)f >= PVK_HV_FAULT_COUNT)
+		return 0;
+	return __atomic_load_n(&fault_nhits[f], __ATOMIC_RELAXED);
+}
+
+/* PVKIT_FAULTS=name:N,...: all or nothing. */
+static void fault_env(void)
+{
+	const char *env = getenv("PVKIT_FAULTS"), *p;
+	uint32_t every[PVK_HV_FAULT_COUNT] = { 0 };
+	unsigned long n;
+	char *end;
+	size_t len;
+	int f;
+
+	if (!env || !*env)
+		return;
+	for (p = env; *p;) {
+		for (f = 0; f < PVK_HV_FAULT_COUNT; f++) {
+			len = strlen(fault_names[f]);
+			if (!strncmp(p, fault_names[f], len) && p[len] == ':')
+				break;
+		}
+		if (f == PVK_HV_FAULT_COUNT)
+			goto bad;
+		p += strlen(fault_names[f]) + 1;
+		errno = 0;
+		n = strtoul(p, &end, 10);
+		if (errno || end == p || n > UINT32_MAX ||
+		    (*end && *end != ','))
+			goto bad;
+		every[f] = (uint32_t)n;
+		p = *end ? end + 1 : end;
+	}
+	for (f = 0; f < PVK_HV_FAULT_COUNT; f++)
+		if (every[f])
+			pvk_hv_fault_set((enum pvk_hv_fault)f, every[f]);
+	return;
+bad:
+	fprintf(stderr,
+		"libpvkit-hv: PVKIT_FAULTS='%s' ignored: want a comma-separated "
+		"list of NAME:N (fail one call in N), NAME one of grant_alloc, "
+		"grant_map, evtchn_alloc, xs_commit\n",
+		env);
+}
+
+void pvk_hv_fault_env(void)
+{
+	pthread_once(&fault_env_once, fault_env);
+}
+
+/*
+ * Whether this call of @f through @hv is one to fail.  Counted per
+ * handle, so that one party's calls cannot take every failure meant for
+ * all (two threads alternating on one counter would).
+ */
+static bool fault_in(uint64_t *calls, uint32_t *cgen, enum pvk_hv_fault f)
+{
+	uint32_t every = __atomic_load_n(&fault_every[f], __ATOMIC_ACQUIRE);
+	uint32_t gen;
+
+	if (__builtin_expect(!every, 1))
+		return false;
+	gen = __atomic_load_n(&fault_gen[f], __ATOMIC_RELAXED);
+	if (*cgen != gen) {
+		*cgen = gen;
+		*calls = 0;
+	}
+	if (++*calls % every != 0)
+		return false;
+	__atomic_add_fetch(&fault_nhits[f], 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+#define fault(h, f) fault_in(&(h)->fault_calls[f], &(h)->fault_gen[f], f)
 
 static bool domid_ok(uint32_t domid)
 {
@@ -94,6 +193,7 @@ int pvk_hv_open(struct pvk_hv **hv, unsigned int flags)
 	*hv = NULL;
 	if (flags & ~PVK_HV_OPEN_VALID_FLAGS)
 		return -EINVAL;
+	pvk_hv_fault_env();
 
 	ret = prepare(&pvk_xenlib_real);
 	if (ret == 0)
@@ -130,6 +230,8 @@ int pvk_hv_grant_alloc(struct pvk_hv *hv, uint32_t peer, uint32_t count,
 	if (!hv || !refs || !addr || !domid_ok(peer) || !count_ok(count))
 		return -EINVAL;
 	*addr = NULL;
+	if (fault(hv, PVK_HV_FAULT_GRANT_ALLOC))
+		return -ENOSPC;
 	return hv->ops->grant_alloc(hv, peer, count, writable, refs, addr);
 }
 
@@ -148,6 +250,8 @@ int pvk_hv_grant_map(struct pvk_hv *hv, uint32_t granter, uint32_t count,
 	if (!hv || !refs || !addr || !domid_ok(granter) || !count_ok(count))
 		return -EINVAL;
 	*addr = NULL;
+	if (fault(hv, PVK_HV_FAULT_GRANT_MAP))
+		return -ENOMEM;
 	return hv->ops->grant_map(hv, granter, count, refs, writable, addr);
 }
 
@@ -209,6 +313,9 @@ int pvk_evtchn_alloc_unbound(struct pvk_evtchn *ev, uint32_t remote)
 {
 	if (!ev || !domid_ok(remote))
 		return -EINVAL;
+	if (fault_in(&ev->fault_calls, &ev->fault_gen,
+		     PVK_HV_FAULT_EVTCHN_ALLOC))
+		return -ENOSPC;
 	return ev->ops->evtchn_alloc_unbound(ev, remote);
 }
 
@@ -218,6 +325,9 @@ int pvk_evtchn_bind(struct pvk_evtchn *ev, uint32_t remote,
 	if (!ev || !domid_ok(remote) || remote_port == 0 ||
 	    remote_port > INT32_MAX)
 		return -EINVAL;
+	if (fault_in(&ev->fault_calls, &ev->fault_gen,
+		     PVK_HV_FAULT_EVTCHN_ALLOC))
+		return -ENOSPC;
 	return ev->ops->evtchn_bind(ev, remote, remote_port);
 }
 
@@ -428,6 +538,20 @@ int pvk_xs_set_perms(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path,
 	return hv->ops->xs_set_perms(hv, txn, path, perms, count);
 }
 
+/* Before retry @try + 1 of a conflicting transaction: 100 us, doubling,
+ * at most 20 ms. */
+static void txn_backoff(unsigned int try)
+{
+	uint64_t us = 100u << (try < 8 ? try : 8);
+	struct timespec ts;
+
+	if (us > 20000)
+		us = 20000;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(us * 1000);
+	nanosleep(&ts, NULL);
+}
+
 int pvk_xs_transaction(struct pvk_hv *hv, unsigned int max_tries,
 		       int (*fn)(struct pvk_hv *hv, pvk_xs_txn_t txn,
 				 void *arg),
@@ -450,9 +574,16 @@ int pvk_xs_transaction(struct pvk_hv *hv, unsigned int max_tries,
 			hv->ops->xs_txn_end(hv, txn, true);
 			return ret;
 		}
-		ret = hv->ops->xs_txn_end(hv, txn, false);
+		if (fault(hv, PVK_HV_FAULT_XS_COMMIT)) {
+			hv->ops->xs_txn_end(hv, txn, true);
+			ret = -EAGAIN;
+		} else {
+			ret = hv->ops->xs_txn_end(hv, txn, false);
+		}
 		if (ret != -EAGAIN)
 			return ret;
+		if (try + 1 < max_tries)
+			txn_backoff(try);
 	}
 	return -EAGAIN;
 }

@@ -79,12 +79,19 @@ struct pvk_hv {
 	const struct pvk_hv_ops *ops;
 	uint32_t domid;
 	const char *backend; /* "xen", "sim", "loop" */
+	/* Fault injection (hv.c): calls counted per handle, per fault,
+	 * since the setting of generation fault_gen.  Not thread-safe: a
+	 * count off by one under a race is harmless here. */
+	uint64_t fault_calls[PVK_HV_FAULT_COUNT];
+	uint32_t fault_gen[PVK_HV_FAULT_COUNT];
 };
 
 struct pvk_evtchn {
 	struct pvk_hv *hv;
 	/* a copy: an event-channel handle may outlive its pvk_hv */
 	const struct pvk_hv_ops *ops;
+	uint64_t fault_calls; /* PVK_HV_FAULT_EVTCHN_ALLOC, as in pvk_hv */
+	uint32_t fault_gen;
 };
 
 struct pvk_xenlib;
@@ -92,6 +99,9 @@ struct pvk_xenlib;
 /* hypercall/xen.c: a handle on the xen implementation over @lib, whose
  * prepare() has succeeded. */
 int pvk_hv_xen_open(struct pvk_hv **hv, const struct pvk_xenlib *lib);
+
+/* Read PVKIT_FAULTS once per process (hv.c; every open calls it). */
+void pvk_hv_fault_env(void);
 
 /* Validation shared by the implementations (hv.c). */
 /* 0 if @path is a well-formed xenstore path (absolute or relative, or a

@@ -2051,6 +2051,7 @@ int pvk_hv_open_loop(struct pvk_hv **hv, struct pvk_loop *loop, uint32_t domid)
 	*hv = NULL;
 	if (!loop || domid > PVK_DOMID_MAX)
 		return -EINVAL;
+	pvk_hv_fault_env();
 	lh = calloc(1, sizeof(*lh));
 	if (!lh)
 		return -ENOMEM;

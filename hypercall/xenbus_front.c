@@ -80,6 +80,7 @@ static int negotiated(struct pvk_xenbus_front *f, int rc)
 	char why[96];
 
 	if (rc < 0 && !dead(f)) {
+		f->err = rc;
 		snprintf(why, sizeof(why), "cannot connect to the backend: %s",
 			 strerror(-rc));
 		f->ops->fail(f->drv, why);
@@ -197,6 +198,7 @@ int pvk_xenbus_front_init(struct pvk_xenbus_front *f, struct pvk_hv *hv,
 	f->drv = drv;
 	f->publish_state = publish_state;
 	f->phase = PVK_XENBUS_FE_DISCONNECTED;
+	f->err = 0;
 	f->be_state_path[0] = '\0';
 	rc = pvk_xenbus_frontend_init(&f->dev, hv, type, devid);
 	if (rc < 0)

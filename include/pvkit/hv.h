@@ -218,9 +218,11 @@ int pvk_xs_set_perms(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path,
 /*
  * Run @fn inside a transaction; if committing fails with -EAGAIN (another
  * writer touched what we read), run it again, up to @max_tries times
- * (0 = default, 16).  @fn returns 0 to commit, < 0 to abort with that
- * error.  Returns 0, @fn's error, -EAGAIN after max_tries conflicts, or
- * -errno.
+ * (0 = default, 16), after a pause that doubles from 100 us up to 20 ms,
+ * so that a storm of conflicts costs bounded CPU (about 0.17 s of waiting
+ * over the 16 default tries).  @fn returns 0 to commit, < 0 to
+ * abort with that error.  Returns 0, @fn's error, -EAGAIN after
+ * max_tries conflicts, or -errno.
  */
 int pvk_xs_transaction(struct pvk_hv *hv, unsigned int max_tries,
 		       int (*fn)(struct pvk_hv *hv, pvk_xs_txn_t txn,
@@ -254,6 +256,35 @@ struct pvk_domain_info {
  * they are unmapped (loop: it is gone at once). */
 int pvk_hv_domain_info(struct pvk_hv *hv, uint32_t domid,
 		       struct pvk_domain_info *info);
+
+/*
+ * Fault injection, for testing what callers do when the hypervisor says
+ * no.  Process-wide, over every implementation (loop, the simulator, Xen):
+ * the entry points above fail one call in @every of operation @f (1:
+ * every call; 0: none, the default), with the error a real hypervisor
+ * gives for it, before the implementation is called:
+ *   PVK_HV_FAULT_GRANT_ALLOC  -ENOSPC  the grant table is full
+ *   PVK_HV_FAULT_GRANT_MAP    -ENOMEM  the grantee cannot map (gntdev
+ *                                      out of slots, address space)
+ *   PVK_HV_FAULT_EVTCHN_ALLOC -ENOSPC  no free event-channel port (both
+ *                                      alloc_unbound and bind)
+ *   PVK_HV_FAULT_XS_COMMIT    -EAGAIN  a transaction conflicts (a storm of
+ *                                      other writers)
+ * Counting is per operation, from the setting.  The environment variable
+ * PVKIT_FAULTS=grant_alloc:N,grant_map:N,evtchn_alloc:N,xs_commit:N sets
+ * them at the first pvk_hv_open*() of a process (a malformed one is
+ * reported on stderr and ignored).  pvk_hv_fault_set returns 0 or
+ * -EINVAL; pvk_hv_fault_hits how many calls it failed so far.
+ */
+enum pvk_hv_fault {
+	PVK_HV_FAULT_GRANT_ALLOC,
+	PVK_HV_FAULT_GRANT_MAP,
+	PVK_HV_FAULT_EVTCHN_ALLOC,
+	PVK_HV_FAULT_XS_COMMIT,
+	PVK_HV_FAULT_COUNT
+};
+int pvk_hv_fault_set(enum pvk_hv_fault f, uint32_t every);
+uint64_t pvk_hv_fault_hits(enum pvk_hv_fault f);
 
 /*
  * The loop hypervisor: an in-process Xen with its own grant tables, event

@@ -179,6 +179,9 @@ struct pvk_xenbus_front {
 	enum pvk_xenbus_front_phase phase;
 	int fe_state; /* what we last wrote */
 	bool closing; /* the driver is closing the device */
+	/* Why the last negotiation failed for a reason of our own (no
+	 * memory, grants or ports, xenstore): -errno, or 0. */
+	int err;
 	char token[48];
 	char be_state_path[PVK_XENBUS_PATH_MAX + 8];
 };

@@ -15,11 +15,16 @@
  *   flush GO PATTERN        write 4 MiB at 0, flush; print FLUSHED; wait
  *                           for GO; reconnect; read back (VERIFIED); the
  *                           pattern is saved to PATTERN
- *   stream GO               32 writes in flight then a flush, batch after batch, until
- *                           GO exists; across backend restarts re-issue
- *                           what was not answered; verify everything
+ *   stream GO               32 writes in flight then a flush, batch after
+ *                           batch, until GO exists; across backend
+ *                           restarts re-issue what was not answered;
+ *                           verify everything
+ *   storm SECS              an event storm: notify the backend as fast as
+ *                           possible for SECS seconds with nothing on the
+ *                           ring; then one read must still work
  */
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +333,33 @@ static int do_stream(struct t_fe *fe, const char *go)
 	return 0;
 }
 
+static int do_storm(struct t_fe *fe, int secs)
+{
+	struct timespec t0, t;
+	uint8_t buf[4096];
+	uint64_t n = 0;
+	double el;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (int i = 0; i < 1024; i++)
+			pvk_evtchn_notify(fe->q[0].ev, (uint32_t)fe->q[0].port);
+		n += 1024;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		el = (double)(t.tv_sec - t0.tv_sec) +
+		     (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (el < secs);
+	printf("storm: %llu notifications in %.1f s\n", (unsigned long long)n,
+	       el);
+	if (t_fe_io(fe, 0, PVK_BLKIF_OP_READ, 0, buf, 8, 0) !=
+	    PVK_BLKIF_RSP_OKAY) {
+		printf("FAIL read after the storm\n");
+		return 1;
+	}
+	printf("storm ok: served after it\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct t_fe_cfg cfg = { .ring_order = 2,
@@ -374,6 +406,8 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "integrity") && argc == 4)
 		rc = do_integrity(&fe, strtoull(argv[2], NULL, 0),
 				  atoi(argv[3]));
+	else if (!strcmp(mode, "storm") && argc == 3)
+		rc = do_storm(&fe, atoi(argv[2]));
 	else if (!strcmp(mode, "readonly"))
 		rc = do_readonly(&fe);
 	else if (!strcmp(mode, "beyond"))
