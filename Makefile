@@ -65,6 +65,8 @@ TESTS       :=
 TEST_SCRIPTS :=
 BENCHES     :=
 FUZZERS     :=
+# How a libFuzzer target links (tests/fuzz/fuzz.mk): libFuzzer's main.
+FUZZ_LINK   := -fsanitize=fuzzer
 HEADERS     := $(sort $(wildcard include/pvkit/*.h))
 
 include mk/deps.mk

@@ -377,7 +377,9 @@ static bool tx_work(struct nb_queue *q)
 		if (err <= 0)
 			break;
 	}
-	if (!vif_broken(q) && pvk_ring_push(&q->tx))
+	/* Packets taken before a violation in this pass were answered (and
+	 * sent): publish those answers too, as Linux's netback does. */
+	if (pvk_ring_push(&q->tx))
 		notify(q, q->port_tx);
 	if (vif_broken(q) || q->tx_held)
 		return false;

@@ -9,8 +9,8 @@ SIM_CLIENT_SRCS := hypercall/sim/client.c hypercall/sim/xenlib_sim.c
 SIM_CLIENT_LDLIBS :=
 
 PROGS += pvkit-simd
-pvkit-simd_SRCS := hypercall/sim/simd.c hypercall/sim/simd_res.c \
-		   hypercall/sim/simd_ts.c
+pvkit-simd_SRCS := hypercall/sim/simd_main.c hypercall/sim/simd.c \
+		   hypercall/sim/simd_res.c hypercall/sim/simd_ts.c
 pvkit-simd_LDLIBS := -lxenstore
 
 LIBS += xensim

@@ -532,7 +532,7 @@ static int op_destroy(struct simd_conn *c, const struct pvk_simp_req *req)
 	return 0;
 }
 
-static void handle_conn(struct simd_conn *c)
+void simd_conn_handle(struct simd_conn *c)
 {
 	struct pvk_simp_req req;
 	struct pvk_simp_rep rep;
@@ -551,7 +551,7 @@ static void handle_conn(struct simd_conn *c)
 	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
+	if (n < 0) {
 		conn_close(c);
 		return;
 	}
@@ -572,6 +572,14 @@ static void handle_conn(struct simd_conn *c)
 					close(fd);
 			}
 		}
+	}
+	if (n == 0) {
+		/* EOF, or an empty datagram: the descriptors one carried
+		 * are not kept either. */
+		for (i = 0; i < nfds_in; i++)
+			close(fds_in[i]);
+		conn_close(c);
+		return;
 	}
 	memset(&rep, 0, sizeof(rep));
 	/* A HELLO (op 1 in every version) from another version is told
@@ -694,12 +702,39 @@ static void accept_starved(int err)
 	listen_paused_until = simd_now() + 0.2;
 }
 
-static void accept_conn(void)
+struct simd_conn *simd_conn_new(int fd, pid_t pid)
 {
 	struct simd_conn *c;
+	struct epoll_event ev;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->id = simd.next_conn++;
+	c->fd = fd;
+	c->pid = pid;
+	c->pidfd = pidfd_open_(pid);
+	c->next_handle = 1;
+	ev.events = EPOLLIN;
+	ev.data.u64 = TAG_CONN_BASE + c->id;
+	if (epoll_ctl(simd.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		if (c->pidfd >= 0)
+			close(c->pidfd);
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->next = simd.conns;
+	simd.conns = c;
+	return c;
+}
+
+static void accept_conn(void)
+{
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
-	struct epoll_event ev;
 	int fd;
 
 	fd = accept4(simd.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -731,27 +766,7 @@ static void accept_conn(void)
 		close(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->id = simd.next_conn++;
-	c->fd = fd;
-	c->pid = cr.pid;
-	c->pidfd = pidfd_open_(cr.pid);
-	c->next_handle = 1;
-	ev.events = EPOLLIN;
-	ev.data.u64 = TAG_CONN_BASE + c->id;
-	if (epoll_ctl(simd.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		if (c->pidfd >= 0)
-			close(c->pidfd);
-		close(fd);
-		free(c);
-		return;
-	}
-	c->next = simd.conns;
-	simd.conns = c;
+	simd_conn_new(fd, cr.pid);
 }
 
 static void ready_say(const char *msg)
@@ -1072,7 +1087,7 @@ static void usage(void)
 		"  normally started with `pvkit sim start`\n");
 }
 
-int main(int argc, char **argv)
+int simd_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },
@@ -1199,7 +1214,7 @@ int main(int argc, char **argv)
 					simd_conn_find(tag - TAG_CONN_BASE);
 
 				if (c)
-					handle_conn(c);
+					simd_conn_handle(c);
 			}
 		}
 		timers();

@@ -147,6 +147,15 @@ extern struct simd simd;
 void simd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double simd_now(void);
 
+/* pvkit-simd's main() (simd_main.c calls it; fuzz-simctl does not). */
+int simd_main(int argc, char **argv);
+/* A client connected on @fd (non-blocking) from process @pid: NULL (and
+ * @fd closed) if it cannot be served. */
+struct simd_conn *simd_conn_new(int fd, pid_t pid);
+/* Take one request from @c and answer it (or disconnect it; then @c is
+ * freed). */
+void simd_conn_handle(struct simd_conn *c);
+
 struct simd_dom *simd_dom_find(uint32_t domid);
 struct simd_conn *simd_conn_find(uint32_t id);
 int simd_dom_new(uint32_t domid, const char *name, struct simd_dom **out);

@@ -11,12 +11,57 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
-FUZZ_LINK := -fsanitize=fuzzer
 
+# fuzz-ring: every ring type, from both ends, against a peer rewriting
+# slots and indices.
 FUZZERS += fuzz-ring
 fuzz-ring_SRCS := tests/fuzz/fuzz-ring.c tests/fuzz/fuzz.c
 fuzz-ring_LIBS := ring
 fuzz-ring_LDLIBS := $(FUZZ_LINK)
+
+# fuzz-blkback: blkback's request validation and mapping against raw
+# requests, on the loop hypervisor (grants are real objects).
+FUZZERS += fuzz-blkback
+fuzz-blkback_SRCS := tests/fuzz/fuzz-blkback.c tests/fuzz/fuzz.c \
+		     tests/blk/back_tfront.c
+fuzz-blkback_LIBS := back hv ring net
+fuzz-blkback_LDLIBS := $(FUZZ_LINK)
+
+# fuzz-xenback: the backend bus and blkback reading a hostile frontend's
+# xenstore values and state transitions.
+FUZZERS += fuzz-xenback
+fuzz-xenback_SRCS := tests/fuzz/fuzz-xenback.c tests/fuzz/fuzz.c \
+		     tests/blk/back_tfront.c
+fuzz-xenback_LIBS := back hv ring net
+fuzz-xenback_LDLIBS := $(FUZZ_LINK)
+
+# fuzz-netfront: pvkit's netfront against a hostile netif backend (the
+# test double tests/net/net_double.c) on the loop hypervisor.
+FUZZERS += fuzz-netfront
+fuzz-netfront_SRCS := tests/fuzz/fuzz-netfront.c tests/fuzz/fuzz.c \
+		      tests/net/net_double.c tests/common/t_toolstack.c
+fuzz-netfront_LIBS := front hv ring net
+fuzz-netfront_LDLIBS := $(FUZZ_LINK)
+
+# fuzz-netback: netback against a hostile frontend (tests/fuzz/
+# fuzz-netback.c): raw tx slots, rx requests and control requests from the
+# raw test frontend of test-netback, a real TAP in a network namespace of
+# its own.
+FUZZERS += fuzz-netback
+fuzz-netback_SRCS := tests/fuzz/fuzz-netback.c tests/fuzz/fuzz.c \
+		     tests/net/back_tfront.c tests/common/t_toolstack.c \
+		     tests/common/t_wire.c
+fuzz-netback_LIBS := back hv ring net
+fuzz-netback_LDLIBS := $(FUZZ_LINK)
+
+# fuzz-simctl: pvkit-simd's request dispatch in-process against two guest
+# clients (tests/fuzz/fuzz-simctl.c): framing, descriptors, every op.
+FUZZERS += fuzz-simctl
+fuzz-simctl_SRCS := tests/fuzz/fuzz-simctl.c tests/fuzz/fuzz.c \
+		    hypercall/sim/simd.c hypercall/sim/simd_res.c \
+		    hypercall/sim/simd_ts.c
+fuzz-simctl_LIBS :=
+fuzz-simctl_LDLIBS := -lxenstore $(FUZZ_LINK)
 
 TEST_SCRIPTS += tests/fuzz/smoke.sh
 
@@ -33,15 +78,3 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	@tests/fuzz/run.sh --smoke build/fuzz $(FUZZ_TARGETS)
-
-FUZZERS += fuzz-blkback
-fuzz-blkback_SRCS := tests/fuzz/fuzz-blkback.c tests/fuzz/fuzz.c \
-		     tests/blk/back_tfront.c
-fuzz-blkback_LIBS := back hv ring net
-fuzz-blkback_LDLIBS := $(FUZZ_LINK)
-
-FUZZERS += fuzz-xenback
-fuzz-xenback_SRCS := tests/fuzz/fuzz-xenback.c tests/fuzz/fuzz.c \
-		     tests/blk/back_tfront.c
-fuzz-xenback_LIBS := back hv ring net
-fuzz-xenback_LDLIBS := $(FUZZ_LINK)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-netback: netback on the loop hypervisor, driven by a frontend test
- * double (t_fe: raw netif rings, not pvkit's netfront), with real TAP
+ * double (t_nfe, back_tfront.h: raw netif rings, not pvkit's netfront), with real TAP
  * devices on a real bridge inside a network namespace of the test's own.
  * Frames are seen and sent on a veth whose peer is on the same bridge,
  * through a packet socket that reads and writes virtio_net_hdrs, so the
@@ -42,22 +42,9 @@
 
 #include "../common/t_toolstack.h"
 #include "../common/t_wire.h"
+#include "back_tfront.h"
 
-#define NPAGES 64
-#define TMO_MS 3000
-
-/* --- the frontend test double -------------------------------------------- */
-
-struct t_fe {
-	struct pvk_hv *hv;
-	uint32_t devid;
-	struct pvk_ring tx, rx, ctrl;
-	void *tx_sring, *rx_sring, *ctrl_sring, *pages;
-	uint32_t tx_ref, rx_ref, ctrl_ref, refs[NPAGES];
-	struct pvk_evtchn *ev;
-	uint32_t port, ctrl_port;
-	uint16_t next_id;
-};
+#define TMO_MS T_NFE_TMO_MS
 
 struct env {
 	struct pvk_loop *loop;
@@ -65,7 +52,7 @@ struct env {
 	uint32_t domu;
 	struct pvk_xenbus_bus *bus;
 	struct pvk_netback *nb;
-	struct t_fe fe[2];
+	struct t_nfe fe[2];
 	int ps; /* packet socket on the veth peer, with vnet headers */
 	char lines[8192];
 };
@@ -86,8 +73,9 @@ static uint64_t ms_now(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void pump(struct env *e, int ms)
+static void pump(void *arg, int ms)
 {
+	struct env *e = arg;
 	struct pollfd p = { .fd = pvk_xenbus_bus_fd(e->bus), .events = POLLIN };
 
 	if (poll(&p, 1, ms) > 0)
@@ -96,127 +84,43 @@ static void pump(struct env *e, int ms)
 
 static unsigned long be_node(struct env *e, uint32_t devid, const char *n)
 {
-	char p[128];
-	unsigned long v;
-
-	snprintf(p, sizeof(p), "/local/domain/0/backend/vif/%u/%u/%s", e->domu,
-		 devid, n);
-	return pvk_xs_read_uint(e->tool, PVK_XS_NO_TXN, p, &v) ? 999 : v;
+	return t_nfe_be_node(&e->fe[devid], n);
 }
 
-static void fe_write(struct t_fe *fe, const char *n, unsigned long v)
+static void fe_write(struct t_nfe *fe, const char *n, unsigned long v)
 {
-	char p[128];
-
-	snprintf(p, sizeof(p), "device/vif/%u/%s", fe->devid, n);
-	assert_int_equal(pvk_xs_printf(fe->hv, PVK_XS_NO_TXN, p, "%lu", v), 0);
+	assert_int_equal(t_nfe_write(fe, n, v), 0);
 }
 
+/* vif 0 sets up a control ring, vif 1 not. */
 static void fe_connect(struct env *e, uint32_t devid)
 {
-	struct t_fe *fe = &e->fe[devid];
-	char mac[32], handle[16];
-	const char *const be[] = {
-		mac,	    handle, "script=vif-bridge", "bridge=pvkbr",
-		"type=vif", NULL
-	};
-	const char *const fen[] = { handle, mac, NULL };
-	struct t_dev d = { .type = "vif",
-			   .fe_type = "vif",
-			   .be = 0,
-			   .fe = e->domu,
-			   .devid = devid,
-			   .be_nodes = be,
-			   .fe_nodes = fen };
-	uint64_t t0;
-	int port;
-
-	fe->hv = e->hvu;
-	fe->devid = devid;
-	snprintf(mac, sizeof(mac), "mac=00:16:3e:00:00:%02x", devid);
-	snprintf(handle, sizeof(handle), "handle=%u", devid);
-	assert_int_equal(t_dev_attach(e->tool, &d), 0);
-	for (t0 = ms_now();
-	     be_node(e, devid, "state") != PVK_XENBUS_INITWAIT;) {
-		assert_true(ms_now() - t0 < TMO_MS);
-		pump(e, 10);
-	}
+	assert_int_equal(t_nfe_connect(&e->fe[devid], e->tool, e->hvu, e->domu,
+				       devid, devid == 0, pump, e),
+			 0);
 	assert_int_equal(be_node(e, devid, "feature-rx-copy"), 1);
 	assert_int_equal(be_node(e, devid, "feature-sg"), 1);
-
-	assert_int_equal(pvk_hv_grant_alloc(fe->hv, 0, 1, true, &fe->tx_ref,
-					    &fe->tx_sring),
-			 0);
-	assert_int_equal(pvk_hv_grant_alloc(fe->hv, 0, 1, true, &fe->rx_ref,
-					    &fe->rx_sring),
-			 0);
-	assert_int_equal(pvk_hv_grant_alloc(fe->hv, 0, NPAGES, true, fe->refs,
-					    &fe->pages),
-			 0);
-	assert_int_equal(pvk_netif_tx_front_init(&fe->tx, fe->tx_sring,
-						 PVK_PAGE_SIZE),
-			 0);
-	assert_int_equal(pvk_netif_rx_front_init(&fe->rx, fe->rx_sring,
-						 PVK_PAGE_SIZE),
-			 0);
-	assert_int_equal(pvk_evtchn_open(fe->hv, &fe->ev), 0);
-	port = pvk_evtchn_alloc_unbound(fe->ev, 0);
-	assert_true(port > 0);
-	fe->port = (uint32_t)port;
-	fe_write(fe, "tx-ring-ref", fe->tx_ref);
-	fe_write(fe, "rx-ring-ref", fe->rx_ref);
-	fe_write(fe, "event-channel", fe->port);
-	fe_write(fe, "request-rx-copy", 1);
-	fe_write(fe, "feature-rx-notify", 1);
-	fe_write(fe, "feature-sg", 1);
-	fe_write(fe, "feature-gso-tcpv4", 1);
-	fe_write(fe, "request-multicast-control", 1);
-	/* vif 0 sets up a control ring, vif 1 not. */
-	if (devid == 0) {
-		assert_int_equal(pvk_hv_grant_alloc(fe->hv, 0, 1, true,
-						    &fe->ctrl_ref,
-						    &fe->ctrl_sring),
-				 0);
-		assert_int_equal(pvk_netif_ctrl_front_init(&fe->ctrl,
-							   fe->ctrl_sring,
-							   PVK_PAGE_SIZE),
-				 0);
-		port = pvk_evtchn_alloc_unbound(fe->ev, 0);
-		assert_true(port > 0);
-		fe->ctrl_port = (uint32_t)port;
-		fe_write(fe, "ctrl-ring-ref", fe->ctrl_ref);
-		fe_write(fe, "event-channel-ctrl", fe->ctrl_port);
-	}
-	fe_write(fe, "state", PVK_XENBUS_CONNECTED);
-	for (t0 = ms_now();
-	     be_node(e, devid, "state") != PVK_XENBUS_CONNECTED;) {
-		assert_true(ms_now() - t0 < TMO_MS);
-		pump(e, 10);
-	}
 }
 
-static uint8_t *page(struct t_fe *fe, uint32_t i)
+static uint8_t *page(struct t_nfe *fe, uint32_t i)
 {
-	return (uint8_t *)fe->pages + (size_t)i * PVK_PAGE_SIZE;
+	return t_nfe_page(fe, i);
 }
 
 /* A tx slot over page @pg. */
-static struct pvk_netif_tx_request
-txreq(struct t_fe *fe, uint32_t pg, uint16_t off, uint16_t size, uint16_t flags)
+static struct pvk_netif_tx_request txreq(struct t_nfe *fe, uint32_t pg,
+					 uint16_t off, uint16_t size,
+					 uint16_t flags)
 {
-	return (struct pvk_netif_tx_request){ .gref = fe->refs[pg],
-					      .offset = off,
-					      .flags = flags,
-					      .id = fe->next_id++,
-					      .size = size };
+	return t_nfe_txreq(fe, pg, off, size, flags);
 }
 
-static void tx_put(struct t_fe *fe, const struct pvk_netif_tx_request *r)
+static void tx_put(struct t_nfe *fe, const struct pvk_netif_tx_request *r)
 {
 	assert_int_equal(pvk_netif_tx_put_request(&fe->tx, r), 0);
 }
 
-static void tx_put_extra(struct t_fe *fe, uint8_t type, uint16_t gso_size,
+static void tx_put_extra(struct t_nfe *fe, uint8_t type, uint16_t gso_size,
 			 uint8_t gso_type)
 {
 	struct pvk_netif_extra_info x = { .type = type };
@@ -226,33 +130,18 @@ static void tx_put_extra(struct t_fe *fe, uint8_t type, uint16_t gso_size,
 	assert_int_equal(pvk_netif_put_tx_extra(&fe->tx, &x), 0);
 }
 
-static void kick(struct t_fe *fe, struct pvk_ring *r)
+static void kick(struct t_nfe *fe, struct pvk_ring *r)
 {
-	if (pvk_ring_push(r))
-		assert_int_equal(pvk_evtchn_notify(fe->ev, fe->port), 0);
+	assert_int_equal(t_nfe_kick(fe, r), 0);
 }
 
 /* The next response on @r (a tx or rx ring), waiting for events. */
-static int wait_rsp(struct t_fe *fe, struct pvk_ring *r, void *out, size_t len)
+static int wait_rsp(struct t_nfe *fe, struct pvk_ring *r, void *out, size_t len)
 {
-	uint64_t t0 = ms_now();
-	int n, port;
-
-	for (;;) {
-		n = pvk_ring_get(r, out, len);
-		if (n != 0)
-			return n;
-		if (pvk_ring_final_check(r) > 0)
-			continue;
-		if (ms_now() - t0 > TMO_MS)
-			return -ETIMEDOUT;
-		port = pvk_evtchn_wait(fe->ev, 50);
-		if (port >= 0)
-			pvk_evtchn_unmask(fe->ev, (uint32_t)port);
-	}
+	return t_nfe_wait_rsp(fe, r, out, len, TMO_MS);
 }
 
-static int16_t tx_status(struct t_fe *fe)
+static int16_t tx_status(struct t_nfe *fe)
 {
 	struct pvk_netif_tx_response r;
 
@@ -283,7 +172,7 @@ static void wire_write(struct env *e, const void *f, size_t len)
  * for it among the responses: the bridge floods the other vif's broadcasts
  * here too.
  */
-static void rx_expect(struct env *e, struct t_fe *fe, const uint8_t *f,
+static void rx_expect(struct env *e, struct t_nfe *fe, const uint8_t *f,
 		      size_t len)
 {
 	struct pvk_netif_rx_response rr;
@@ -319,7 +208,7 @@ static void rx_expect(struct env *e, struct t_fe *fe, const uint8_t *f,
 /* One frame each way through @devid. */
 static void roundtrip(struct env *e, uint32_t devid)
 {
-	struct t_fe *fe = &e->fe[devid];
+	struct t_nfe *fe = &e->fe[devid];
 	struct virtio_net_hdr vh;
 	uint8_t f[300], got[2048];
 	struct pvk_netif_tx_request r;
@@ -370,16 +259,8 @@ static int teardown(void **state)
 
 	pvk_netback_destroy(e->nb);
 	pvk_xenbus_bus_destroy(e->bus);
-	for (i = 0; i < 2; i++) {
-		if (!e->fe[i].ev)
-			continue;
-		pvk_evtchn_close(e->fe[i].ev);
-		pvk_hv_grant_free(e->hvu, e->fe[i].pages, NPAGES);
-		pvk_hv_grant_free(e->hvu, e->fe[i].tx_sring, 1);
-		pvk_hv_grant_free(e->hvu, e->fe[i].rx_sring, 1);
-		if (e->fe[i].ctrl_sring)
-			pvk_hv_grant_free(e->hvu, e->fe[i].ctrl_sring, 1);
-	}
+	for (i = 0; i < 2; i++)
+		t_nfe_free(&e->fe[i]);
 	pvk_hv_close(e->hvu);
 	pvk_hv_close(e->tool);
 	pvk_hv_close(e->hv0);
@@ -397,20 +278,7 @@ static int teardown(void **state)
 
 static bool vif_broken(struct env *e, uint32_t devid)
 {
-	char *buf = NULL, want[64], *line;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	bool broken = false;
-
-	pvk_netback_stats(e->nb, f);
-	fclose(f);
-	snprintf(want, sizeof(want), "device vif %u/%u ", e->domu, devid);
-	line = strstr(buf, want);
-	if (line && (line = strstr(line, "counters ")))
-		broken = strstr(line, "broken=1") &&
-			 strstr(line, "broken=1") < strchr(line, '\n');
-	free(buf);
-	return broken;
+	return t_nfe_be_broken(&e->fe[devid], e->nb);
 }
 
 /* After a fatal case: vif 0 latched, logged, no more responses; vif 1
@@ -476,7 +344,7 @@ static void test_hotplug_and_features(void **state)
  */
 static void tx_split(struct env *e, size_t len, bool gso)
 {
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	static const uint8_t hdr[54] = {
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x16, 0x3e, 0,    0,
 		1,    0x08, 0x00, 0x45, 0,    0,    0,	  0,	1,    0x40, 0,
@@ -559,7 +427,7 @@ static void test_xsa_req_prod_overflow(void **state)
 static void test_slots_per_packet_fatal(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r;
 	int i;
 
@@ -576,7 +444,7 @@ static void test_slots_per_packet_fatal(void **state)
 static void test_slots_per_packet_drop(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r;
 	int i;
 
@@ -597,7 +465,7 @@ static void test_slots_per_packet_drop(void **state)
 static void test_frag_larger_than_remaining(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r0 =
 		txreq(fe, 0, 0, 200, PVK_NETTXF_more_data);
 	struct pvk_netif_tx_request r1 = txreq(fe, 1, 0, 300, 0);
@@ -611,7 +479,7 @@ static void test_frag_larger_than_remaining(void **state)
 static void test_offset_plus_size_beyond_page(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r = txreq(fe, 0, 4000, 200, 0);
 
 	tx_put(fe, &r);
@@ -622,7 +490,7 @@ static void test_offset_plus_size_beyond_page(void **state)
 static void test_first_slot_shorter_than_eth_header(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r = txreq(fe, 0, 0, 13, 0);
 
 	tx_put(fe, &r);
@@ -636,7 +504,7 @@ static void test_first_slot_shorter_than_eth_header(void **state)
 static void test_zero_length_frag(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r0 =
 		txreq(fe, 0, 0, 100, PVK_NETTXF_more_data);
 	struct pvk_netif_tx_request r1 = txreq(fe, 1, 0, 0, 0);
@@ -654,7 +522,7 @@ static void test_zero_length_frag(void **state)
 static void test_bad_extra_type(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r =
 		txreq(fe, 0, 0, 100, PVK_NETTXF_extra_info);
 
@@ -667,7 +535,7 @@ static void test_bad_extra_type(void **state)
 static void test_gso_size_zero(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r =
 		txreq(fe, 0, 0, 100, PVK_NETTXF_extra_info);
 
@@ -680,7 +548,7 @@ static void test_gso_size_zero(void **state)
 static void test_gso_unknown_type(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r =
 		txreq(fe, 0, 0, 100, PVK_NETTXF_extra_info);
 
@@ -694,7 +562,7 @@ static void test_gso_unknown_type(void **state)
 static void test_packet_beyond_published(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r =
 		txreq(fe, 0, 0, 300, PVK_NETTXF_more_data);
 
@@ -707,7 +575,7 @@ static void test_packet_beyond_published(void **state)
 static void test_bad_grant(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r = txreq(fe, 0, 0, 100, 0);
 
 	r.gref = 4000;
@@ -724,7 +592,7 @@ static void test_bad_grant(void **state)
 static void test_rx_queue_bounded(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_rx_request rq;
 	struct pvk_netif_rx_response rr;
 	uint8_t f[100];
@@ -754,7 +622,7 @@ static void test_rx_queue_bounded(void **state)
 	assert_int_equal(seen, 5);
 }
 
-static void mcast_extra(struct t_fe *fe, uint8_t type, const uint8_t *addr)
+static void mcast_extra(struct t_nfe *fe, uint8_t type, const uint8_t *addr)
 {
 	struct pvk_netif_tx_request r =
 		txreq(fe, 0, 0, 60, PVK_NETTXF_extra_info);
@@ -774,7 +642,7 @@ static void test_multicast_filter(void **state)
 {
 	static const uint8_t fb[6] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb };
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_rx_response rr;
 	struct pvk_netif_rx_request rq;
 	uint8_t f[120], g[120];
@@ -833,7 +701,7 @@ static void test_multicast_filter(void **state)
 }
 
 /* One control request; returns its status, *@data the answer. */
-static uint32_t ctrl(struct t_fe *fe, uint16_t type, uint32_t d0, uint32_t d1,
+static uint32_t ctrl(struct t_nfe *fe, uint16_t type, uint32_t d0, uint32_t d1,
 		     uint32_t d2, uint32_t *data)
 {
 	struct pvk_netif_ctrl_request rq = { .id = 5,
@@ -861,7 +729,7 @@ static uint32_t ctrl(struct t_fe *fe, uint16_t type, uint32_t d0, uint32_t d1,
 static void test_hash_mapping_out_of_bounds(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	uint32_t *map = (uint32_t *)page(fe, 61), v;
 
 	assert_int_equal(ctrl(fe, PVK_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE, 0,
@@ -919,7 +787,7 @@ static void test_ctrl_ring_toeplitz(void **state)
 		0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa
 	};
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	union pvk_netif_rx_slot sl;
 	struct pvk_netif_rx_request rq;
 	uint8_t f[54] = { 0 };
@@ -990,7 +858,7 @@ static void test_ctrl_ring_toeplitz(void **state)
 static void test_rate_limit(void **state)
 {
 	struct env *e = *state;
-	struct t_fe *fe = &e->fe[0];
+	struct t_nfe *fe = &e->fe[0];
 	struct pvk_netif_tx_request r;
 	struct virtio_net_hdr vh;
 	uint8_t f[1000], got[2048];

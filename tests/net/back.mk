@@ -2,8 +2,8 @@
 # test-netback: netback on the loop hypervisor with a frontend test double,
 # real TAPs on a real bridge in a network namespace of its own (cmocka).
 TESTS += test-netback
-test-netback_SRCS := tests/net/back-unit.c tests/common/t_toolstack.c \
-	tests/common/t_wire.c
+test-netback_SRCS := tests/net/back-unit.c tests/net/back_tfront.c \
+	tests/common/t_toolstack.c tests/common/t_wire.c
 test-netback_LIBS := back hv ring net
 test-netback_LDLIBS := -lcmocka
 

@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-netfront-evil: pvkit's netfront against a hostile backend.  The
- * backend is a test double (t_be: raw netif rings, not pvkit's netback)
- * on the loop hypervisor that answers the frontend's rings with crafted
- * responses.  Each test is named for what it guards against and checks
- * the outcome pvkit/netfront.h documents: a violation of the ring
- * protocol (ids, indices) latches the interface broken; a malformed
- * frame is dropped and counted, and the next good frame still arrives.
+ * backend is a test double (tests/net/net_double.h: raw netif rings, not
+ * pvkit's netback) on the loop hypervisor that answers the frontend's
+ * rings with crafted responses.  Each test is named for what it guards
+ * against and checks the outcome pvkit/netfront.h documents: a violation
+ * of the ring protocol (ids, indices) latches the interface broken; a
+ * malformed frame is dropped and counted, and the next good frame still
+ * arrives.
  */
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,124 +17,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <pvkit/netfront.h>
 #include <pvkit/netif.h>
-#include <pvkit/xenbus.h>
 
-#include "../common/t_toolstack.h"
+#include "net_double.h"
 
-#define TMO_MS 3000
-
-/* --- the backend test double --------------------------------------------- */
-
-struct t_be {
-	struct pvk_hv *hv;
-	uint32_t domu;
-	struct pvk_ring tx, rx;
-	void *tx_map, *rx_map;
-	struct pvk_evtchn *ev;
-	uint32_t port;
-	char dir[96];
-	int err; /* the handshake thread's result */
-};
+#define TMO_MS T_NET_TMO_MS
 
 struct env {
-	struct pvk_loop *loop;
-	struct pvk_hv *tool, *hvu;
-	struct t_be be;
+	struct t_net net;
 	struct pvk_netfront *nf;
 	uint8_t buf[PVK_NETFRONT_MAX_RX_FRAME];
 };
 
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
+#define ms_now t_ms_now
+#define be_kick t_be_kick
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int be_write(struct t_be *b, const char *n, const char *v)
-{
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s/%s", b->dir, n);
-	return pvk_xs_write(b->hv, PVK_XS_NO_TXN, p, v);
-}
-
-static int fe_uint(struct t_be *b, const char *n, unsigned long *v)
-{
-	char p[128];
-
-	snprintf(p, sizeof(p), "/local/domain/%u/device/vif/0/%s", b->domu, n);
-	return pvk_xs_read_uint(b->hv, PVK_XS_NO_TXN, p, v);
-}
-
-/* Runs while the frontend's open blocks: InitWait with features, wait
- * for the frontend's Connected, map its rings, bind, Connected.  No
- * cmocka asserts in a thread: the result goes to b->err. */
-static void *be_handshake(void *arg)
-{
-	struct t_be *b = arg;
-	unsigned long st = 0, txr, rxr, port;
-	uint64_t t0 = ms_now();
-	uint32_t ref;
-	int rc;
-
-	if ((rc = be_write(b, "feature-rx-copy", "1")) ||
-	    (rc = be_write(b, "feature-sg", "1")) ||
-	    (rc = be_write(b, "feature-gso-tcpv4", "1")) ||
-	    (rc = be_write(b, "state", "2")))
-		goto out;
-	while (fe_uint(b, "state", &st) != 0 || st != PVK_XENBUS_CONNECTED) {
-		if (ms_now() - t0 > TMO_MS) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		usleep(2000);
-	}
-	if ((rc = fe_uint(b, "tx-ring-ref", &txr)) ||
-	    (rc = fe_uint(b, "rx-ring-ref", &rxr)) ||
-	    (rc = fe_uint(b, "event-channel", &port)))
-		goto out;
-	ref = (uint32_t)txr;
-	if ((rc = pvk_hv_grant_map(b->hv, b->domu, 1, &ref, true, &b->tx_map)))
-		goto out;
-	ref = (uint32_t)rxr;
-	if ((rc = pvk_hv_grant_map(b->hv, b->domu, 1, &ref, true, &b->rx_map)))
-		goto out;
-	if ((rc = pvk_netif_tx_back_attach(&b->tx, b->tx_map, PVK_PAGE_SIZE)) ||
-	    (rc = pvk_netif_rx_back_attach(&b->rx, b->rx_map, PVK_PAGE_SIZE)))
-		goto out;
-	if ((rc = pvk_evtchn_open(b->hv, &b->ev)) < 0)
-		goto out;
-	rc = pvk_evtchn_bind(b->ev, b->domu, (uint32_t)port);
-	if (rc < 0)
-		goto out;
-	b->port = (uint32_t)rc;
-	rc = be_write(b, "state", "4");
-out:
-	b->err = rc;
-	return NULL;
-}
-
-static void be_kick(struct t_be *b, struct pvk_ring *r)
-{
-	pvk_ring_push(r);
-	pvk_evtchn_notify(b->ev, b->port);
-}
+/* --- the backend test double (net_double.h), asserting ------------------- */
 
 /* Take the next rx request the frontend posted. */
 static struct pvk_netif_rx_request be_rx_req(struct t_be *b)
 {
-	struct pvk_netif_rx_request q = { 0 };
+	struct pvk_netif_rx_request q;
 
-	assert_int_equal(pvk_netif_rx_get_request(&b->rx, &q), 1);
+	assert_int_equal(t_be_rx_req(b, &q), 1);
 	return q;
 }
 
@@ -143,22 +52,13 @@ static struct pvk_netif_rx_request be_rx_req(struct t_be *b)
 static void be_fill(struct t_be *b, const struct pvk_netif_rx_request *q,
 		    uint16_t off, const void *data, size_t len)
 {
-	void *p;
-
-	assert_int_equal(
-		pvk_hv_grant_map(b->hv, b->domu, 1, &q->gref, true, &p), 0);
-	memcpy((uint8_t *)p + off, data, len);
-	assert_int_equal(pvk_hv_grant_unmap(b->hv, p, 1), 0);
+	assert_int_equal(t_be_fill(b, q, off, data, len), 0);
 }
 
 static void be_rsp(struct t_be *b, uint16_t id, uint16_t off, uint16_t flags,
 		   int16_t status)
 {
-	struct pvk_netif_rx_response r = {
-		.id = id, .offset = off, .flags = flags, .status = status
-	};
-
-	assert_int_equal(pvk_netif_rx_put_response(&b->rx, &r), 0);
+	assert_int_equal(t_be_rsp(b, id, off, flags, status), 0);
 }
 
 /* A good frame of @len (<= 4096) bytes in one slot. */
@@ -175,35 +75,13 @@ static void be_good_frame(struct t_be *b, const uint8_t *f, uint16_t len)
 
 static int setup(void **state)
 {
-	const char *const be[] = { "mac=00:16:3e:00:02:00", "handle=0",
-				   "script=vif-bridge", "type=vif", NULL };
-	const char *const fen[] = { "handle=0", "mac=00:16:3e:00:02:00", NULL };
-	struct pvk_netfront_opts o = { .max_queues = 1,
-				       .flags = PVK_NETFRONT_NO_SPLIT_EVTCHN };
 	struct env *e = calloc(1, sizeof(*e));
-	struct t_dev d = { .type = "vif",
-			   .fe_type = "vif",
-			   .devid = 0,
-			   .be_nodes = be,
-			   .fe_nodes = fen };
-	pthread_t th;
 
-	assert_int_equal(pvk_loop_create(&e->loop), 0);
-	assert_int_equal(pvk_hv_open_loop(&e->tool, e->loop, 0), 0);
-	assert_int_equal(pvk_hv_open_loop(&e->be.hv, e->loop, 0), 0);
-	assert_int_equal(pvk_loop_domain_create(e->loop, "guest", &e->be.domu),
-			 0);
-	assert_int_equal(pvk_hv_open_loop(&e->hvu, e->loop, e->be.domu), 0);
-	d.fe = e->be.domu;
-	assert_int_equal(t_dev_attach(e->tool, &d), 0);
-	snprintf(e->be.dir, sizeof(e->be.dir),
-		 "/local/domain/0/backend/vif/%u/0", e->be.domu);
-	assert_int_equal(pthread_create(&th, NULL, be_handshake, &e->be), 0);
-	assert_int_equal(pvk_netfront_open(&e->nf, e->hvu, 0, &o), 0);
-	pthread_join(th, NULL);
-	assert_int_equal(e->be.err, 0);
+	assert_non_null(e);
+	assert_int_equal(t_net_setup(&e->net, NULL), 0);
+	e->nf = e->net.nf;
 	/* The frontend posted a full rx ring. */
-	assert_int_equal(pvk_ring_peek(&e->be.rx), 256);
+	assert_int_equal(pvk_ring_peek(&e->net.be.rx), 256);
 	*state = e;
 	return 0;
 }
@@ -212,17 +90,7 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 
-	/* The double lets go of the rings and closes, as a backend does
-	 * when its frontend goes Closing: every grant comes back. */
-	pvk_evtchn_close(e->be.ev);
-	pvk_hv_grant_unmap(e->be.hv, e->be.tx_map, 1);
-	pvk_hv_grant_unmap(e->be.hv, e->be.rx_map, 1);
-	be_write(&e->be, "state", "6");
-	pvk_netfront_close(e->nf);
-	pvk_hv_close(e->hvu);
-	pvk_hv_close(e->be.hv);
-	pvk_hv_close(e->tool);
-	pvk_loop_destroy(e->loop);
+	t_net_teardown(&e->net);
 	free(e);
 	return 0;
 }
@@ -283,7 +151,7 @@ static void assert_dropped_then_good(struct env *e, uint64_t errors)
 	assert_int_equal(st.rx_errors, errors);
 	assert_null(pvk_netfront_broken_reason(e->nf));
 	frame(f, sizeof(f), 5);
-	be_good_frame(&e->be, f, sizeof(f));
+	be_good_frame(&e->net.be, f, sizeof(f));
 	assert_int_equal(fe_recv(e, &p), sizeof(f));
 	assert_memory_equal(e->buf, f, sizeof(f));
 }
@@ -316,7 +184,7 @@ static void assert_broken(struct env *e, const char *what)
 static void test_good_multislot_gso_frame(void **state)
 {
 	struct env *e = *state;
-	struct t_be *b = &e->be;
+	struct t_be *b = &e->net.be;
 	struct pvk_netif_rx_request q[4];
 	static uint8_t f[9000];
 	struct pvk_netfront_pkt p;
@@ -374,10 +242,10 @@ static void test_tx_response_id_out_of_range(void **state)
 					  .data = f, .len = sizeof(f) },
 				  1),
 		1);
-	assert_int_equal(pvk_netif_tx_get_request(&e->be.tx, &q), 1);
+	assert_int_equal(pvk_netif_tx_get_request(&e->net.be.tx, &q), 1);
 	assert_int_equal(q.size, sizeof(f));
-	assert_int_equal(pvk_netif_tx_put_response(&e->be.tx, &r), 0);
-	be_kick(&e->be, &e->be.tx);
+	assert_int_equal(pvk_netif_tx_put_response(&e->net.be.tx, &r), 0);
+	be_kick(&e->net.be, &e->net.be.tx);
 	assert_broken(e, "tx response id 4000");
 }
 
@@ -393,13 +261,13 @@ static void test_tx_duplicate_response(void **state)
 	frame(f, sizeof(f), 2);
 	p[0] = p[1] = (struct pvk_netfront_pkt){ .data = f, .len = sizeof(f) };
 	assert_int_equal(pvk_netfront_send(e->nf, 0, p, 2), 2);
-	assert_int_equal(pvk_netif_tx_get_request(&e->be.tx, &q[0]), 1);
-	assert_int_equal(pvk_netif_tx_get_request(&e->be.tx, &q[1]), 1);
+	assert_int_equal(pvk_netif_tx_get_request(&e->net.be.tx, &q[0]), 1);
+	assert_int_equal(pvk_netif_tx_get_request(&e->net.be.tx, &q[1]), 1);
 	assert_int_not_equal(q[0].id, q[1].id);
 	r.id = q[0].id;
-	assert_int_equal(pvk_netif_tx_put_response(&e->be.tx, &r), 0);
-	assert_int_equal(pvk_netif_tx_put_response(&e->be.tx, &r), 0);
-	be_kick(&e->be, &e->be.tx);
+	assert_int_equal(pvk_netif_tx_put_response(&e->net.be.tx, &r), 0);
+	assert_int_equal(pvk_netif_tx_put_response(&e->net.be.tx, &r), 0);
+	be_kick(&e->net.be, &e->net.be.tx);
 	assert_broken(e, "not in flight");
 }
 
@@ -407,13 +275,13 @@ static void test_tx_duplicate_response(void **state)
 static void test_rx_response_id_mismatch(void **state)
 {
 	struct env *e = *state;
-	struct pvk_netif_rx_request q = be_rx_req(&e->be);
+	struct pvk_netif_rx_request q = be_rx_req(&e->net.be);
 	uint8_t f[64];
 
 	frame(f, sizeof(f), 3);
-	be_fill(&e->be, &q, 0, f, sizeof(f));
-	be_rsp(&e->be, (uint16_t)(q.id + 7), 0, 0, sizeof(f));
-	be_kick(&e->be, &e->be.rx);
+	be_fill(&e->net.be, &q, 0, f, sizeof(f));
+	be_rsp(&e->net.be, (uint16_t)(q.id + 7), 0, 0, sizeof(f));
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_broken(e, "rx response id");
 }
 
@@ -421,11 +289,11 @@ static void test_rx_response_id_mismatch(void **state)
 static void test_rx_rsp_prod_beyond_requests(void **state)
 {
 	struct env *e = *state;
-	uint32_t *hdr = e->be.rx_map;
+	uint32_t *hdr = e->net.be.rx_map;
 
 	/* rsp_prod is the third word of the shared ring header. */
 	__atomic_store_n(&hdr[2], hdr[0] + 5, __ATOMIC_RELEASE);
-	pvk_evtchn_notify(e->be.ev, e->be.port);
+	pvk_evtchn_notify(e->net.be.ev, e->net.be.port);
 	assert_broken(e, "more responses than requests");
 }
 
@@ -433,10 +301,10 @@ static void test_rx_rsp_prod_beyond_requests(void **state)
 static void test_rx_offset_plus_size_beyond_page(void **state)
 {
 	struct env *e = *state;
-	struct pvk_netif_rx_request q = be_rx_req(&e->be);
+	struct pvk_netif_rx_request q = be_rx_req(&e->net.be);
 
-	be_rsp(&e->be, q.id, 4000, 0, 200);
-	be_kick(&e->be, &e->be.rx);
+	be_rsp(&e->net.be, q.id, 4000, 0, 200);
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_dropped_then_good(e, 1);
 }
 
@@ -444,10 +312,10 @@ static void test_rx_offset_plus_size_beyond_page(void **state)
 static void test_rx_negative_status(void **state)
 {
 	struct env *e = *state;
-	struct pvk_netif_rx_request q = be_rx_req(&e->be);
+	struct pvk_netif_rx_request q = be_rx_req(&e->net.be);
 
-	be_rsp(&e->be, q.id, 0, 0, PVK_NETIF_RSP_ERROR);
-	be_kick(&e->be, &e->be.rx);
+	be_rsp(&e->net.be, q.id, 0, 0, PVK_NETIF_RSP_ERROR);
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_dropped_then_good(e, 1);
 }
 
@@ -461,13 +329,13 @@ static void test_rx_too_many_slots(void **state)
 
 	frame(f, sizeof(f), 4);
 	for (i = 0; i < PVK_NETFRONT_MAX_SLOTS + 1; i++) {
-		q = be_rx_req(&e->be);
-		be_fill(&e->be, &q, 0, f, sizeof(f));
-		be_rsp(&e->be, q.id, 0,
+		q = be_rx_req(&e->net.be);
+		be_fill(&e->net.be, &q, 0, f, sizeof(f));
+		be_rsp(&e->net.be, q.id, 0,
 		       i < PVK_NETFRONT_MAX_SLOTS ? PVK_NETRXF_more_data : 0,
 		       sizeof(f));
 	}
-	be_kick(&e->be, &e->be.rx);
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_dropped_then_good(e, 1);
 }
 
@@ -476,15 +344,15 @@ static void test_rx_unknown_extra_type(void **state)
 {
 	struct env *e = *state;
 	struct pvk_netif_extra_info x = { .type = 7 };
-	struct pvk_netif_rx_request q = be_rx_req(&e->be);
+	struct pvk_netif_rx_request q = be_rx_req(&e->net.be);
 	uint8_t f[100];
 
 	frame(f, sizeof(f), 6);
-	be_fill(&e->be, &q, 0, f, sizeof(f));
-	be_rsp(&e->be, q.id, 0, PVK_NETRXF_extra_info, sizeof(f));
-	be_rx_req(&e->be); /* the extra takes the next slot */
-	pvk_netif_put_rx_extra(&e->be.rx, &x);
-	be_kick(&e->be, &e->be.rx);
+	be_fill(&e->net.be, &q, 0, f, sizeof(f));
+	be_rsp(&e->net.be, q.id, 0, PVK_NETRXF_extra_info, sizeof(f));
+	be_rx_req(&e->net.be); /* the extra takes the next slot */
+	pvk_netif_put_rx_extra(&e->net.be.rx, &x);
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_dropped_then_good(e, 1);
 }
 
@@ -501,13 +369,13 @@ static void test_rx_bad_gso_extra(void **state)
 	for (i = 0; i < 2; i++) {
 		x.u.gso.type = i ? PVK_NETIF_GSO_TYPE_TCPV4 : 9;
 		x.u.gso.size = i ? 0 : 1448;
-		q = be_rx_req(&e->be);
-		be_fill(&e->be, &q, 0, f, sizeof(f));
-		be_rsp(&e->be, q.id, 0, PVK_NETRXF_extra_info, sizeof(f));
-		be_rx_req(&e->be);
-		pvk_netif_put_rx_extra(&e->be.rx, &x);
+		q = be_rx_req(&e->net.be);
+		be_fill(&e->net.be, &q, 0, f, sizeof(f));
+		be_rsp(&e->net.be, q.id, 0, PVK_NETRXF_extra_info, sizeof(f));
+		be_rx_req(&e->net.be);
+		pvk_netif_put_rx_extra(&e->net.be.rx, &x);
 	}
-	be_kick(&e->be, &e->be.rx);
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_dropped_then_good(e, 2);
 }
 
@@ -515,13 +383,13 @@ static void test_rx_bad_gso_extra(void **state)
 static void test_rx_csum_blank_not_tcp_udp(void **state)
 {
 	struct env *e = *state;
-	struct pvk_netif_rx_request q = be_rx_req(&e->be);
+	struct pvk_netif_rx_request q = be_rx_req(&e->net.be);
 	uint8_t f[100];
 
 	frame(f, sizeof(f), 8); /* ethertype 0x88b5 */
-	be_fill(&e->be, &q, 0, f, sizeof(f));
-	be_rsp(&e->be, q.id, 0, PVK_NETRXF_csum_blank, sizeof(f));
-	be_kick(&e->be, &e->be.rx);
+	be_fill(&e->net.be, &q, 0, f, sizeof(f));
+	be_rsp(&e->net.be, q.id, 0, PVK_NETRXF_csum_blank, sizeof(f));
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_dropped_then_good(e, 1);
 }
 
@@ -529,12 +397,12 @@ static void test_rx_csum_blank_not_tcp_udp(void **state)
 static void test_rx_runt_frame(void **state)
 {
 	struct env *e = *state;
-	struct pvk_netif_rx_request q = be_rx_req(&e->be);
+	struct pvk_netif_rx_request q = be_rx_req(&e->net.be);
 	uint8_t f[10] = { 0 };
 
-	be_fill(&e->be, &q, 0, f, sizeof(f));
-	be_rsp(&e->be, q.id, 0, 0, sizeof(f));
-	be_kick(&e->be, &e->be.rx);
+	be_fill(&e->net.be, &q, 0, f, sizeof(f));
+	be_rsp(&e->net.be, q.id, 0, 0, sizeof(f));
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_dropped_then_good(e, 1);
 }
 
@@ -543,20 +411,20 @@ static void test_rx_runt_frame(void **state)
 static void test_rx_frame_across_pushes(void **state)
 {
 	struct env *e = *state;
-	struct pvk_netif_rx_request q1 = be_rx_req(&e->be), q2;
+	struct pvk_netif_rx_request q1 = be_rx_req(&e->net.be), q2;
 	struct pvk_netfront_pkt p = { .data = e->buf, .len = sizeof(e->buf) };
 	static uint8_t f[6000];
 
 	frame(f, sizeof(f), 9);
-	be_fill(&e->be, &q1, 0, f, 4096);
-	be_rsp(&e->be, q1.id, 0, PVK_NETRXF_more_data, 4096);
-	be_kick(&e->be, &e->be.rx);
+	be_fill(&e->net.be, &q1, 0, f, 4096);
+	be_rsp(&e->net.be, q1.id, 0, PVK_NETRXF_more_data, 4096);
+	be_kick(&e->net.be, &e->net.be.rx);
 	usleep(20000);
 	assert_int_equal(pvk_netfront_recv(e->nf, 0, &p, 1), 0);
-	q2 = be_rx_req(&e->be);
-	be_fill(&e->be, &q2, 0, f + 4096, sizeof(f) - 4096);
-	be_rsp(&e->be, q2.id, 0, 0, (int16_t)(sizeof(f) - 4096));
-	be_kick(&e->be, &e->be.rx);
+	q2 = be_rx_req(&e->net.be);
+	be_fill(&e->net.be, &q2, 0, f + 4096, sizeof(f) - 4096);
+	be_rsp(&e->net.be, q2.id, 0, 0, (int16_t)(sizeof(f) - 4096));
+	be_kick(&e->net.be, &e->net.be.rx);
 	assert_int_equal(fe_recv(e, &p), sizeof(f));
 	assert_memory_equal(e->buf, f, sizeof(f));
 }
@@ -567,22 +435,22 @@ static void test_rx_frame_across_pushes(void **state)
 static void test_rx_too_long_across_pushes_dropped(void **state)
 {
 	struct env *e = *state;
-	struct pvk_netif_rx_request q1 = be_rx_req(&e->be), q2;
+	struct pvk_netif_rx_request q1 = be_rx_req(&e->net.be), q2;
 	struct pvk_netfront_pkt p = { .data = e->buf, .len = 100 };
 	struct pvk_netfront_stats st;
 	static uint8_t f[5096];
 	uint64_t t0 = ms_now();
 
 	frame(f, sizeof(f), 10);
-	be_fill(&e->be, &q1, 0, f, 4096);
-	be_rsp(&e->be, q1.id, 0, PVK_NETRXF_more_data, 4096);
-	be_kick(&e->be, &e->be.rx);
+	be_fill(&e->net.be, &q1, 0, f, 4096);
+	be_rsp(&e->net.be, q1.id, 0, PVK_NETRXF_more_data, 4096);
+	be_kick(&e->net.be, &e->net.be.rx);
 	usleep(20000);
 	assert_int_equal(pvk_netfront_recv(e->nf, 0, &p, 1), 0);
-	q2 = be_rx_req(&e->be);
-	be_fill(&e->be, &q2, 0, f + 4096, sizeof(f) - 4096);
-	be_rsp(&e->be, q2.id, 0, 0, (int16_t)(sizeof(f) - 4096));
-	be_kick(&e->be, &e->be.rx);
+	q2 = be_rx_req(&e->net.be);
+	be_fill(&e->net.be, &q2, 0, f + 4096, sizeof(f) - 4096);
+	be_rsp(&e->net.be, q2.id, 0, 0, (int16_t)(sizeof(f) - 4096));
+	be_kick(&e->net.be, &e->net.be.rx);
 	do {
 		p = (struct pvk_netfront_pkt){ .data = e->buf,
 					       .len = sizeof(e->buf) };

@@ -30,6 +30,7 @@ TEST_SCRIPTS += tests/net/netfront-sim.sh
 # (crafted rx/tx responses on the loop hypervisor): protocol violations
 # latch it broken, malformed frames are dropped and counted (cmocka).
 TESTS += test-netfront-evil
-test-netfront-evil_SRCS := tests/net/front-evil.c tests/common/t_toolstack.c
+test-netfront-evil_SRCS := tests/net/front-evil.c tests/net/net_double.c \
+	tests/common/t_toolstack.c
 test-netfront-evil_LIBS := front hv ring net
 test-netfront-evil_LDLIBS := -lcmocka -pthread
