@@ -5,8 +5,9 @@
 # acknowledged data lost (unit-level faults -- grant table full, grant maps
 # failing, no free port, transaction conflict storms -- are test-faults):
 #  1. an event storm: a guest notifies pvkit-backd as fast as it can with
-#     nothing on its ring; pvkit-backd's CPU stays under 10% of the storm's
-#     duration (spurious kicks leave the port masked for a backoff), a
+#     nothing on its ring; pvkit-backd takes fewer than 2000 of those
+#     kicks in 4.5 s (spurious kicks leave the port masked for a backoff,
+#     up to 10 ms; its CPU time is printed), a
 #     guest doing verified I/O beside it is served, and the storming
 #     guest's own next request still is;
 #  2. a guest stopped (SIGSTOP) with I/O in flight: pvkit-backd answers
@@ -35,6 +36,19 @@ bad() {
 	fail=1
 }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+# kicks pvkit-backd took from device DOMID/51712 (its events= counter)
+kicks() {
+	"$PVKIT" stats show --raw 2>/dev/null | awk -v d="$1/51712" '
+		$1 == "device" { mine = $2 == d; next }
+		mine && $1 == "counters" {
+			for (i = 2; i <= NF; i++)
+				if ($i ~ /^events=/) { sub(/^events=/, "", $i); print $i }
+			mine = 0
+		}'
+}
+domid_of() {
+	"$PVKIT" domain list 2>/dev/null | awk -v n="$1" '$2 == n { print $1 }'
+}
 hz=$(getconf CLK_TCK)
 
 # 1. event storm: alone (what it costs), then beside verified I/O
@@ -48,16 +62,23 @@ until grep -q "^connected" "$W/storm.out" 2>/dev/null || [ $i -ge 200 ]; do
 	sleep 0.05
 	i=$((i + 1))
 done
-t0=$(ticks "$BACKD_PID")
+sid=$(domid_of storm)
+t0=$(ticks "$BACKD_PID") k0=$(kicks "$sid")
+sleep 4.5
+k1=$(kicks "$sid")
 wait "$STORM"
 rc=$?
 t1=$(ticks "$BACKD_PID")
 used=$((t1 - t0))
+# Kicks taken, not CPU seconds, decide (CPU on a loaded machine is
+# noise): with the port masked for up to 10 ms after each kick that
+# brings nothing, at most a few hundred a second get through, out of
+# millions sent.
 if [ $rc -eq 0 ] && grep -q "storm ok" "$W/storm.out" &&
-	[ $((used * 100)) -lt $((hz * 5 * 10)) ]; then
-	ok "event storm: $(sed -n 's/^storm: //p' "$W/storm.out"); pvkit-backd used $((used * 1000 / hz)) ms of CPU meanwhile; the storming guest is still served"
+	[ -n "$k0" ] && [ -n "$k1" ] && [ $((k1 - k0)) -lt 2000 ]; then
+	ok "event storm: $(sed -n 's/^storm: //p' "$W/storm.out"); pvkit-backd took $((k1 - k0)) of them in 4.5 s and used $((used * 1000 / hz)) ms of CPU; the storming guest is still served"
 else
-	bad "event storm: guest exit $rc, pvkit-backd used $((used * 1000 / hz)) ms of CPU in 5 s"
+	bad "event storm: guest exit $rc, pvkit-backd took ${k0:-?} -> ${k1:-?} kicks, used $((used * 1000 / hz)) ms of CPU in 5 s"
 	cat "$W/storm.out"
 fi
 "$PVKIT" disk detach storm xvda >/dev/null 2>&1
