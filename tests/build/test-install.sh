@@ -62,9 +62,11 @@ export PKG_CONFIG_PATH="$tmp/usr/lib/pkgconfig"
 # A sanitizer build (make check-asan) installs libraries that need their
 # runtime first in the program: build the consumer the same way.
 san=""
-if ldd "$tmp/usr/lib/libpvkit-ring.so" | grep -q libasan; then
-	san="-fsanitize=address,undefined"
-fi
+# (ldd's output whole, not piped into grep -q: under pipefail, ldd killed
+# by SIGPIPE when grep stops early would fail the test.)
+case "$(ldd "$tmp/usr/lib/libpvkit-ring.so")" in
+*libasan*) san="-fsanitize=address,undefined" ;;
+esac
 # shellcheck disable=SC2046
 cc $san -o "$tmp/consumer" "$tmp/consumer.c" $(pkg-config --cflags --libs pvkit-ring)
 LD_LIBRARY_PATH="$tmp/usr/lib" "$tmp/consumer"

@@ -5,8 +5,8 @@
 # acknowledged data lost (unit-level faults -- grant table full, grant maps
 # failing, no free port, transaction conflict storms -- are test-faults):
 #  1. an event storm: a guest notifies pvkit-backd as fast as it can with
-#     nothing on its ring; pvkit-backd takes fewer than 2000 of those
-#     kicks in 4.5 s (spurious kicks leave the port masked for a backoff,
+#     nothing on its ring; pvkit-backd takes fewer than 500 of those
+#     kicks a second (spurious kicks leave the port masked for a backoff,
 #     up to 10 ms; its CPU time is printed), a
 #     guest doing verified I/O beside it is served, and the storming
 #     guest's own next request still is;
@@ -55,7 +55,7 @@ hz=$(getconf CLK_TCK)
 blk_backd_start || exit 1
 blk_image "$W/honest.img" 16
 blk_image "$W/storm.img" 16
-blk_guest_bg storm "$W/storm.img" "" "$W/storm.out" "$G" storm 5 || exit 1
+blk_guest_bg storm "$W/storm.img" "" "$W/storm.out" "$G" storm 8 || exit 1
 STORM=$GUEST_PID
 i=0
 until grep -q "^connected" "$W/storm.out" 2>/dev/null || [ $i -ge 200 ]; do
@@ -63,9 +63,20 @@ until grep -q "^connected" "$W/storm.out" 2>/dev/null || [ $i -ge 200 ]; do
 	i=$((i + 1))
 done
 sid=$(domid_of storm)
-t0=$(ticks "$BACKD_PID") k0=$(kicks "$sid")
-sleep 4.5
-k1=$(kicks "$sid")
+# pvkit stats can be slow to answer beside a storm (a sanitizer build on a
+# busy machine): a few tries, all inside the storm's 8 s.
+kicks_retry() {
+	for _t in 1 2 3 4 5; do
+		_k=$(kicks "$1")
+		[ -n "$_k" ] && { echo "$_k"; return; }
+		sleep 0.2
+	done
+}
+t0=$(ticks "$BACKD_PID") k0=$(kicks_retry "$sid")
+ts0=$(date +%s%N)
+sleep 4
+k1=$(kicks_retry "$sid")
+tsecs=$(( ($(date +%s%N) - ts0) / 100000000 ))
 wait "$STORM"
 rc=$?
 t1=$(ticks "$BACKD_PID")
@@ -75,10 +86,10 @@ used=$((t1 - t0))
 # brings nothing, at most a few hundred a second get through, out of
 # millions sent.
 if [ $rc -eq 0 ] && grep -q "storm ok" "$W/storm.out" &&
-	[ -n "$k0" ] && [ -n "$k1" ] && [ $((k1 - k0)) -lt 2000 ]; then
-	ok "event storm: $(sed -n 's/^storm: //p' "$W/storm.out"); pvkit-backd took $((k1 - k0)) of them in 4.5 s and used $((used * 1000 / hz)) ms of CPU; the storming guest is still served"
+	[ -n "$k0" ] && [ -n "$k1" ] && [ $((k1 - k0)) -lt $((tsecs * 50)) ]; then
+	ok "event storm: $(sed -n 's/^storm: //p' "$W/storm.out"); pvkit-backd took $((k1 - k0)) of them in $((tsecs / 10)).$((tsecs % 10)) s and used $((used * 1000 / hz)) ms of CPU over the storm; the storming guest is still served"
 else
-	bad "event storm: guest exit $rc, pvkit-backd took ${k0:-?} -> ${k1:-?} kicks, used $((used * 1000 / hz)) ms of CPU in 5 s"
+	bad "event storm: guest exit $rc, pvkit-backd took ${k0:-?} -> ${k1:-?} kicks in $tsecs tenths of a second, used $((used * 1000 / hz)) ms of CPU in 8 s"
 	cat "$W/storm.out"
 fi
 "$PVKIT" disk detach storm xvda >/dev/null 2>&1
