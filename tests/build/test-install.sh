@@ -22,12 +22,17 @@ for f in include/pvkit/ring.h lib/libpvkit-ring.a lib/libpvkit-ring.so.1 \
 done
 
 # The shared library exports only the versioned API.
-if nm -D --defined-only "$tmp/usr/lib/libpvkit-ring.so" | grep -v ' pvk_' | grep -q ' T '; then
+# Outputs are captured whole before grep -q looks at them: under pipefail
+# a producer killed by SIGPIPE (grep -q stops at its first match) would
+# fail the pipeline.
+syms=$(nm -D --defined-only "$tmp/usr/lib/libpvkit-ring.so")
+bad=$(grep -v ' pvk_' <<<"$syms" | grep ' T ' || true)
+if [ -n "$bad" ]; then
 	echo "FAIL: libpvkit-ring.so exports non-pvk_ text symbols:"
 	nm -D --defined-only "$tmp/usr/lib/libpvkit-ring.so" | grep ' T ' | grep -v ' pvk_'
 	exit 1
 fi
-objdump -T "$tmp/usr/lib/libpvkit-ring.so" | grep -q 'PVKIT_RING_0.1' ||
+grep -q 'PVKIT_RING_0.1' <<<"$(objdump -T "$tmp/usr/lib/libpvkit-ring.so")" ||
 	{ echo "FAIL: no PVKIT_RING_0.1 symbol version"; exit 1; }
 
 cat >"$tmp/consumer.c" <<'C'
@@ -62,15 +67,13 @@ export PKG_CONFIG_PATH="$tmp/usr/lib/pkgconfig"
 # A sanitizer build (make check-asan) installs libraries that need their
 # runtime first in the program: build the consumer the same way.
 san=""
-# (ldd's output whole, not piped into grep -q: under pipefail, ldd killed
-# by SIGPIPE when grep stops early would fail the test.)
 case "$(ldd "$tmp/usr/lib/libpvkit-ring.so")" in
 *libasan*) san="-fsanitize=address,undefined" ;;
 esac
 # shellcheck disable=SC2046
 cc $san -o "$tmp/consumer" "$tmp/consumer.c" $(pkg-config --cflags --libs pvkit-ring)
 LD_LIBRARY_PATH="$tmp/usr/lib" "$tmp/consumer"
-LD_LIBRARY_PATH="$tmp/usr/lib" ldd "$tmp/consumer" | grep -q "$tmp/usr/lib/libpvkit-ring.so.1" ||
+grep -q "$tmp/usr/lib/libpvkit-ring.so.1" <<<"$(LD_LIBRARY_PATH="$tmp/usr/lib" ldd "$tmp/consumer")" ||
 	{ echo "FAIL: consumer not linked against the installed .so"; exit 1; }
 cc $san -o "$tmp/consumer-static" "$tmp/consumer.c" $(pkg-config --cflags pvkit-ring) \
 	"$tmp/usr/lib/libpvkit-ring.a"

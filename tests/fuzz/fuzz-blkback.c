@@ -41,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define DISK_BYTES (1u << 20)
 #define DISK_SECTORS (DISK_BYTES / 512u)
 #define NDEV 2
+#define MAX_INDIRECT 64 /* what blkback offers */
 
 enum {
 	FIX_GREFS = 1, /* segment grefs -> the frontend's pool pages */
@@ -107,7 +108,7 @@ static void setup(void)
 	struct pvk_blkback_config cfg = { .log = quiet,
 					  .no_direct = true,
 					  .max_ring_order = 1,
-					  .max_indirect_segs = 64 };
+					  .max_indirect_segs = MAX_INDIRECT };
 	struct t_fe_cfg fc[NDEV] = {
 		{ .persistent = true, .indirect = true, .nr_queues = 2 },
 		{ .persistent = false, .indirect = false, .nr_queues = 1 },
@@ -143,6 +144,7 @@ static void setup(void)
 struct sent {
 	uint64_t id;
 	uint8_t op, ind_op;
+	uint8_t rsp_op; /* the operation its response must name */
 	bool answered;
 };
 
@@ -230,6 +232,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sent sent[32];
 	uint64_t dsect[32];
 	struct pvk_blkif_response rsp;
+	const char *why;
 
 	if (!fx.loop)
 		setup();
@@ -245,6 +248,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sent[i].id = req.discard.id;
 		if (req.hdr.operation == PVK_BLKIF_OP_INDIRECT)
 			sent[i].id = req.indirect.id;
+		/* A valid indirect request is answered as the operation it
+		 * carries (as Linux's blkback), anything else as itself. */
+		sent[i].rsp_op = req.hdr.operation;
+		if (req.hdr.operation == PVK_BLKIF_OP_INDIRECT &&
+		    pvk_blkif_check_request(&req, MAX_INDIRECT, &why) == 0)
+			sent[i].rsp_op = req.indirect.indirect_op;
 		dsect[i] = req.discard.nr_sectors;
 		FZ_CHECK(pvk_blkif_put_any_request(&fe->q[q].ring, &req) == 0);
 	}
@@ -253,14 +262,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (got = 0; got < n; got++) {
 		FZ_CHECK(t_fe_wait_rsp(fe, q, &rsp, 10000) == 0);
 		FZ_CHECK(known_status(rsp.status));
-		for (i = 0; i < n; i++) {
-			if (sent[i].answered || sent[i].id != rsp.id)
-				continue;
-			if (rsp.operation == sent[i].op ||
-			    (sent[i].op == PVK_BLKIF_OP_INDIRECT &&
-			     rsp.operation == sent[i].ind_op))
+		/* Requests with the same id and operation are
+		 * interchangeable: any unanswered one will do. */
+		for (i = 0; i < n; i++)
+			if (!sent[i].answered && sent[i].id == rsp.id &&
+			    sent[i].rsp_op == rsp.operation)
 				break;
-		}
 		/* A response to a request we sent, not answered before. */
 		FZ_CHECK(i < n);
 		sent[i].answered = true;
