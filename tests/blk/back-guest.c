@@ -305,6 +305,19 @@ static int do_stream(struct t_fe *fe, const char *go)
 		 * the flush is in flight across the restarts too. */
 		err = t_fe_io(fe, 0, PVK_BLKIF_OP_FLUSH_DISKCACHE, 0, bufs[0],
 			      0, 0);
+		if (err < 0) {
+			/* No answer: the backend went away (a restart with
+			 * no journal closes the rings).  Reconnect and flush
+			 * again: what was written is in the image. */
+			err = wait_reconnect(fe);
+			if (err < 0) {
+				printf("FAIL reconnect: %s\n", strerror(-err));
+				return 1;
+			}
+			reissued++;
+			err = t_fe_io(fe, 0, PVK_BLKIF_OP_FLUSH_DISKCACHE, 0,
+				      bufs[0], 0, 0);
+		}
 		if (err != PVK_BLKIF_RSP_OKAY) {
 			printf("FAIL flush after batch %u: %d\n", round, err);
 			return 1;
