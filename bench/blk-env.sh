@@ -64,6 +64,24 @@ blk_backd_start() {
 	return 1
 }
 
+# blk_backd_exited SECS: wait up to SECS for pvkit-backd to end by itself
+# (after a signal, or a fault it reacts to).  Returns 0 once it has, with
+# its exit status in BACKD_RC and its output appended to backd.log; 1 if
+# it still runs.
+blk_backd_exited() {
+	_i=0
+	while kill -0 "$BACKD_PID" 2>/dev/null && [ $_i -lt $(($1 * 20)) ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	kill -0 "$BACKD_PID" 2>/dev/null && return 1
+	wait "$BACKD_PID"
+	BACKD_RC=$?
+	cat "$BLK_WORK/backd.out" >>"$BLK_WORK/backd.log"
+	BACKD_PID=
+	return 0
+}
+
 # blk_backd_stop [SIGNAL]: TERM (drain and close) by default, KILL for a crash.
 blk_backd_stop() {
 	[ -n "${BACKD_PID:-}" ] || return 0

@@ -168,19 +168,11 @@ else
 	cat "$W/stats.txt"
 fi
 kill -TERM "$BACKD_PID"
-i=0
-while kill -0 "$BACKD_PID" 2>/dev/null && [ $i -lt 200 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
-if kill -0 "$BACKD_PID" 2>/dev/null; then
+if ! blk_backd_exited 10; then
 	bad "SIGTERM: pvkit-backd still running after 10 s"
 	blk_backd_stop KILL
 else
-	wait "$BACKD_PID"
-	rc=$?
-	cat "$W/backd.out" >>"$W/backd.log"
-	BACKD_PID=
+	rc=$BACKD_RC
 	st=$(XENSTORED_PATH=$PVKIT_SIM_DIR/xenstored/socket xenstore-read \
 		"/local/domain/0/backend/vbd/$sid/51712/state" 2>/dev/null)
 	if [ "$rc" = 0 ] && grep -q "handed over" "$W/backd.out" &&

@@ -173,17 +173,10 @@ fi
 # 4. xenstored dies
 xpid=$("$PVKIT" sim status 2>&1 | sed -n 's/.*xenstored pid \([0-9]*\).*/\1/p')
 kill -KILL "$xpid"
-i=0
-while kill -0 "$BACKD_PID" 2>/dev/null && [ $i -lt 200 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
-if kill -0 "$BACKD_PID" 2>/dev/null; then
+if ! blk_backd_exited 10; then
 	bad "xenstored killed: pvkit-backd still running after 10 s"
 else
-	wait "$BACKD_PID"
-	rc=$?
-	BACKD_PID=
+	rc=$BACKD_RC
 	if [ $rc -eq 3 ] && grep -q "xenstore is gone" "$W/backd.out"; then
 		ok "xenstored killed: $(grep -m1 'xenstore is gone' "$W/backd.out" | cut -c1-90)... (exit 3)"
 	else
