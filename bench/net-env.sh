@@ -8,6 +8,20 @@
 # pvk-tcp helper).
 
 # net_gexec DOMAIN CMD...: CMD in the domain's network namespace.
+# net_isolate "$0" "$@": re-run the calling script in network and mount
+# namespaces of its own (exit 77 where that is not possible), then mount
+# that namespace's /sys.  First thing in a script, right after sourcing.
+net_isolate() {
+	if [ "${PVK_IN_NETNS:-}" != 1 ]; then
+		if [ ! -w /dev/net/tun ] || ! unshare -n -m true 2>/dev/null; then
+			echo "SKIP: needs /dev/net/tun and network namespaces (root)"
+			exit 77
+		fi
+		PVK_IN_NETNS=1 exec unshare -n -m "$@"
+	fi
+	mount -t sysfs sysfs /sys || exit 1
+}
+
 net_gexec() {
 	_dom=$1
 	shift

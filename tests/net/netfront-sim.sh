@@ -21,18 +21,11 @@
 #     moving data: pvkit-backd survives, the honest transfer is intact;
 #  9. `pvkit nic detach`: serve-tap ends by itself with status 0.
 set -u
-if [ "${PVK_IN_NETNS:-}" != 1 ]; then
-	if [ ! -w /dev/net/tun ] || ! unshare -n -m true 2>/dev/null; then
-		echo "SKIP: needs /dev/net/tun and network namespaces (root)"
-		exit 77
-	fi
-	PVK_IN_NETNS=1 exec unshare -n -m "$0" "$@"
-fi
-mount -t sysfs sysfs /sys || exit 1
+. "$(dirname "$0")/../../bench/net-env.sh"
+net_isolate "$0" "$@"
 # shellcheck disable=SC2034 # B is read by blk-env.sh
 B=${PVK_BUILD:-build}
 . "$(dirname "$0")/../../bench/blk-env.sh"
-. "$(dirname "$0")/../../bench/net-env.sh"
 for t in /usr/lib/xen-4.17/bin/xenstored xenstore-read ping ip sha256sum; do
 	command -v "$t" >/dev/null 2>&1 || {
 		echo "SKIP: $t is missing (Debian xen-utils-4.17, xenstore-utils, iputils-ping, iproute2)"

@@ -14,15 +14,8 @@
 #  3. list shows it (also as JSON), pvkit stats shows the vif;
 #  4. detach (by MAC) removes both directories and the TAP.
 set -u
-if [ "${PVK_IN_NETNS:-}" != 1 ]; then
-	if [ ! -w /dev/net/tun ] || ! unshare -n -m true 2>/dev/null; then
-		echo "SKIP: needs /dev/net/tun and network namespaces (root)"
-		exit 77
-	fi
-	PVK_IN_NETNS=1 exec unshare -n -m "$0" "$@"
-fi
-# /sys/class/net of this namespace (in a mount namespace of our own).
-mount -t sysfs sysfs /sys || exit 1
+. "$(dirname "$0")/../../bench/net-env.sh"
+net_isolate "$0" "$@"
 # shellcheck disable=SC2034 # B is read by blk-env.sh
 B=${PVK_BUILD:-build}
 . "$(dirname "$0")/../../bench/blk-env.sh"

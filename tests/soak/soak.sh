@@ -21,14 +21,8 @@
 # pvkit-backd instance is reported (and must stay under 32 MiB).
 # Prints a summary; exit 0 only if every check passed.
 set -u
-if [ "${PVK_IN_NETNS:-}" != 1 ]; then
-	if [ ! -w /dev/net/tun ] || ! unshare -n -m true 2>/dev/null; then
-		echo "SKIP: needs /dev/net/tun and network namespaces (root)"
-		exit 77
-	fi
-	PVK_IN_NETNS=1 exec unshare -n -m "$0" "$@"
-fi
-mount -t sysfs sysfs /sys || exit 1
+. "$(dirname "$0")/../../bench/net-env.sh"
+net_isolate "$0" "$@"
 B=${PVK_BUILD:-build}
 DUR=${1:-${SOAK_SECONDS:-600}}
 CHAOS=${SOAK_CHAOS:-15}
@@ -37,7 +31,6 @@ case "$DUR$CHAOS" in *[!0-9]*)
 	exit 2 ;;
 esac
 . "$(dirname "$0")/../../bench/blk-env.sh"
-. "$(dirname "$0")/../../bench/net-env.sh"
 NET_TCP=$B/tests/pvk-tcp
 IO=$B/tests/front-sim-io
 blk_env_start || exit 1
