@@ -7,6 +7,7 @@ back_SRCS := backend/blkback.c backend/blkback_xs.c backend/blkback_stats.c \
 	     backend/netback.c backend/netback_ctrl.c backend/netback_xs.c
 back_MAP := backend/libpvkit-back.map
 back_LDLIBS := -luring
+back_PCREQ := liburing
 back_PCLIBS := hv ring net
 back_DESC := pvkit backends: blkif over io_uring, netif over TAP, on the xenbus backend bus
 

@@ -30,6 +30,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pvkit-backd [options]\n"
+		"       pvkit-backd --help | --version\n"
 		"  --driver NAME[=TYPE] serve the devices of driver NAME (vbd, vif) "
 		"in backend\n"
 		"                       directory TYPE (default: NAME); "
@@ -326,6 +327,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "no-journal", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct opts o = {
@@ -452,6 +454,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pvkit-backd %s\n", PVK_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -83,13 +83,22 @@ int pvk_blkfront_devid_name(uint32_t devid, char *buf, size_t len)
 {
 	char letters[8], tmp[8];
 	uint32_t d;
+	const char *pfx = "xvd";
 	int i = 0, j, rc;
 
-	if ((devid >> 8) == 202 && !(devid & 15))
+	if ((devid >> 8) == 202 && !(devid & 15)) {
 		d = (devid >> 4) & 15;
-	else if ((devid & (1u << 28)) && !(devid & 0xff))
+	} else if ((devid & (1u << 28)) && !(devid & 0xff) &&
+		   devid < (1u << 29)) {
 		d = (devid >> 8) & 0xfffff;
-	else {
+	} else if ((devid >> 8) == 8 && !(devid & 15)) {
+		pfx = "sd";
+		d = (devid >> 4) & 15;
+	} else if (((devid >> 8) == 3 || (devid >> 8) == 22) &&
+		   !(devid & 0xbf)) {
+		pfx = "hd";
+		d = ((devid >> 8) == 22 ? 2 : 0) + ((devid >> 6) & 1);
+	} else {
 		rc = snprintf(buf, len, "%u", devid);
 		return rc < 0 || (size_t)rc >= len ? -ENAMETOOLONG : 0;
 	}
@@ -101,7 +110,7 @@ int pvk_blkfront_devid_name(uint32_t devid, char *buf, size_t len)
 	for (j = 0; j < i; j++)
 		letters[j] = tmp[i - 1 - j];
 	letters[i] = '\0';
-	rc = snprintf(buf, len, "xvd%s", letters);
+	rc = snprintf(buf, len, "%s%s", pfx, letters);
 	return rc < 0 || (size_t)rc >= len ? -ENAMETOOLONG : 0;
 }
 

@@ -13,6 +13,7 @@ hv_MAP := hypercall/libpvkit-hv.map
 hv_LDLIBS = -lxenstore -lxenevtchn -lxengnttab -lxenctrl -lxentoollog \
 	    $(SIM_CLIENT_LDLIBS)
 hv_PCLIBS :=
+hv_PCREQ := xenstore xenevtchn xengnttab xencontrol xentoollog
 hv_DESC := pvkit hypervisor interface: grants, event channels, xenstore, xenbus
 
 # hv.c names pvk_xenlib_sim only when the simulator's client layer is

@@ -7,6 +7,9 @@
 #   ring_MAP    := ring/libpvkit-ring.map     (linker version script)
 #   ring_LDLIBS :=                            (external libraries)
 #   ring_PCLIBS :=                            (pvkit libraries it needs)
+#   hv_PCREQ    := xenstore ...   (pkg-config modules of its _LDLIBS: the
+#                 .pc file Requires.private them rather than listing the
+#                 -l flags, so pkg-config --static adds their own deps)
 #   ring_DESC   := one line for pkg-config
 #   xensim_NOSAN := 1   never build with sanitizers (a library that is
 #                       LD_PRELOADed into programs not built with them)
@@ -57,9 +60,9 @@ $$(B)/lib/pkgconfig/pvkit-$(1).pc.in: $$(MAKEFILE_LIST)
 	@mkdir -p $$(@D)
 	@printf '%s\n' 'prefix=@prefix@' 'libdir=@libdir@' 'includedir=@includedir@' '' \
 		'Name: pvkit-$(1)' 'Description: $$(subst ','\'',$$($(1)_DESC))' 'Version: $$(VERSION)' \
-		'Requires.private: $$(foreach d,$$($(1)_PCLIBS),pvkit-$$(d))' \
+		'Requires.private: $$(strip $$(foreach d,$$($(1)_PCLIBS),pvkit-$$(d)) $$($(1)_PCREQ))' \
 		'Libs: -L$$$${libdir} -lpvkit-$(1)' \
-		'Libs.private: $$($(1)_LDLIBS) -pthread' \
+		'Libs.private: $$(strip $$(if $$($(1)_PCREQ),,$$($(1)_LDLIBS)) -pthread)' \
 		'Cflags: -I$$$${includedir}' > $$@
 
 # The in-tree .pc points at build/, so programs outside pvkit can be

@@ -6,4 +6,5 @@ LIBS += net
 net_SRCS := net/frame.c net/tap.c net/netlink.c
 net_MAP := net/libpvkit-net.map
 net_LDLIBS := -lmnl
+net_PCREQ := libmnl
 net_DESC := pvkit host networking: frames, checksums, Toeplitz, TAP, rtnetlink

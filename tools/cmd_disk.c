@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <pvkit/blkfront.h>
 #include <pvkit/blkif.h>
 #include <pvkit/hv.h>
 #include <pvkit/xenbus.h>
@@ -38,58 +40,22 @@ static const char *backend_type(const char *opt)
 	return e && *e ? e : "vbd";
 }
 
+/* A whole disk's name (xvda, hda, sda, ... or a decimal devid) to its
+ * devid, as libxl: the library's parser, but no partition. */
 static int vdev_to_devid(const char *v)
 {
-	unsigned long n = 0;
-	const char *p;
-	char *end;
+	size_t n = strlen(v);
 
-	if (*v >= '0' && *v <= '9') {
-		n = strtoul(v, &end, 10);
-		return *end || n > INT_MAX ? -EINVAL : (int)n;
-	}
-	if (strncmp(v, "xvd", 3))
-		return -EINVAL;
-	p = v + 3;
-	if (!*p)
-		return -EINVAL;
-	for (; *p >= 'a' && *p <= 'z'; p++) {
-		n = n * 26 + (unsigned long)(*p - 'a' + 1);
-		if (n > (1ul << 20))
-			return -EINVAL;
-	}
-	if (*p)
+	if (n && v[n - 1] >= '0' && v[n - 1] <= '9' &&
+	    !(*v >= '0' && *v <= '9'))
 		return -EINVAL; /* partitions are not attached separately */
-	n--;
-	if (n < 16)
-		return (int)((202ul << 8) | (n << 4));
-	return (int)((1ul << 28) | (n << 8));
+	return pvk_blkfront_vdev_to_devid(v);
 }
 
 static void devid_name(uint32_t devid, char *buf, size_t len)
 {
-	uint32_t disk;
-	char s[8];
-	int i = 0, j = 0;
-	char r[8];
-
-	if ((devid >> 8) == 202)
-		disk = (devid >> 4) & 15;
-	else if (devid & (1u << 28))
-		disk = (devid >> 8) & 0xfffff;
-	else {
+	if (pvk_blkfront_devid_name(devid, buf, len) < 0)
 		snprintf(buf, len, "%u", devid);
-		return;
-	}
-	disk++;
-	while (disk && i < (int)sizeof(s)) {
-		s[i++] = (char)('a' + (disk - 1) % 26);
-		disk = (disk - 1) / 26;
-	}
-	while (i)
-		r[j++] = s[--i];
-	r[j] = '\0';
-	snprintf(buf, len, "xvd%s", r);
 }
 
 /*
@@ -101,8 +67,9 @@ static void bad_vdev(const char *cmd, const char *vdev)
 {
 	fprintf(stderr,
 		"pvkit disk %s: bad virtual device '%s': give xvdX (xvda, "
-		"xvdb, ..., xvdz, xvdaa, ...; a whole disk, no partition "
-		"number) or a decimal Xen device number (51712 = xvda)\n",
+		"xvdb, ..., xvdz, xvdaa, ...), hda..hdd, sda..sdp (a whole "
+		"disk, no partition number) or a decimal Xen device number "
+		"(51712 = xvda)\n",
 		cmd, vdev);
 }
 
@@ -110,8 +77,11 @@ struct attach {
 	struct pvk_hv *hv;
 	const char *type;
 	uint32_t fe, be, devid;
-	const char *vdev, *params, *mode, *kind;
-	char be_path[PVK_XENBUS_PATH_MAX], fe_path[PVK_XENBUS_PATH_MAX];
+	const char *vdev, *params, *mode, *protocol;
+	bool blk;
+	dev_t rdev;
+	struct pvk_dev_add nodes;
+	char *be_path, *fe_path;
 	/* Why the transaction refused, for the message: -EEXIST (vdev
 	 * taken), -EBUSY (image shared in a conflicting mode). */
 	char other[PVK_XENBUS_PATH_MAX + 64];
@@ -119,14 +89,8 @@ struct attach {
 	uint32_t other_fe;
 };
 
-#define W(dir, node, ...)                                     \
-	do {                                                  \
-		char p_[PVK_XENBUS_PATH_MAX + 32];            \
-		snprintf(p_, sizeof(p_), "%s/%s", dir, node); \
-		err = pvk_xs_printf(hv, t, p_, __VA_ARGS__);  \
-		if (err < 0)                                  \
-			return err;                           \
-	} while (0)
+/* What libxl names as the hotplug script of every disk. */
+#define BLOCK_SCRIPT "/etc/xen/scripts/block"
 
 /*
  * As the block hotplug script's sharing check: an image may be attached
@@ -171,28 +135,72 @@ static int check_sharing(struct pvk_hv *hv, pvk_xs_txn_t t, struct attach *a,
 }
 
 /*
- * Everything `xl block-attach` writes, in one transaction: either the
- * device exists completely or not at all.  As libxl's
- * libxl__device_generic_add, each directory is created and given its
- * permissions before anything is written in it, so that every node
- * inherits them: the frontend domain owns its device directory (and
- * may write it), the backend domain reads it; the backend domain owns
- * the backend directory, the frontend domain may only read it.  The two
- * state nodes go with the rest: watchers see the commit as a whole.
+ * The native ABI a PV guest's frontend speaks, which libxl writes as the
+ * frontend's protocol node (for old frontends that do not write it).
  */
+#if defined(__x86_64__)
+#define NATIVE_PROTOCOL "x86_64-abi"
+#elif defined(__i386__)
+#define NATIVE_PROTOCOL "x86_32-abi"
+#else
+#define NATIVE_PROTOCOL NULL /* Arm guests are not PV: libxl writes none */
+#endif
+
+/*
+ * Everything `xl block-attach` writes (libxl 4.17, verified node by node
+ * in the real-Xen lane, cell 19), in one transaction: either the device
+ * exists completely or not at all.  Then what the block hotplug script
+ * adds once it has found the device: physical-device (a block device's
+ * major:minor, which is what Linux's xen-blkback opens),
+ * physical-device-path and hotplug-status.  The two state nodes go with
+ * the rest: watchers see the commit as a whole.
+ */
+static int attach_nodes(struct attach *a, struct pvk_dev_add *d)
+{
+	pvk_dev_add_init(d, a->hv, "vbd", a->type, a->be, a->fe, a->devid);
+	pvk_dev_node(d, PVK_DEV_BE, "frontend", "%s", d->fe_path);
+	pvk_dev_node(d, PVK_DEV_BE, "params", "%s", a->params);
+	pvk_dev_node(d, PVK_DEV_BE, "script", "%s", BLOCK_SCRIPT);
+	pvk_dev_node(d, PVK_DEV_BE, "frontend-id", "%u", a->fe);
+	pvk_dev_node(d, PVK_DEV_BE, "online", "1");
+	pvk_dev_node(d, PVK_DEV_BE, "removable", "0");
+	pvk_dev_node(d, PVK_DEV_BE, "bootable", "1");
+	pvk_dev_node(d, PVK_DEV_BE, "state", "%d", PVK_XENBUS_INITIALISING);
+	pvk_dev_node(d, PVK_DEV_BE, "dev", "%s", a->vdev);
+	/* libxl's type is phy for files too: its hotplug script makes them
+	 * loop devices; pvkit-backd serves the file itself. */
+	pvk_dev_node(d, PVK_DEV_BE, "type", "phy");
+	pvk_dev_node(d, PVK_DEV_BE, "mode", "%s", a->mode);
+	pvk_dev_node(d, PVK_DEV_BE, "device-type", "disk");
+	pvk_dev_node(d, PVK_DEV_BE, "discard-enable", "%d",
+		     a->mode[0] == 'r' ? 0 : 1);
+	pvk_dev_node(d, PVK_DEV_BE, "specification", "xen");
+	if (a->blk)
+		pvk_dev_node(d, PVK_DEV_BE_HOTPLUG, "physical-device", "%x:%x",
+			     major(a->rdev), minor(a->rdev));
+	pvk_dev_node(d, PVK_DEV_BE_HOTPLUG, "physical-device-path", "%s",
+		     a->params);
+	pvk_dev_node(d, PVK_DEV_BE_HOTPLUG, "hotplug-status", "connected");
+	pvk_dev_node(d, PVK_DEV_FE, "backend", "%s", d->be_path);
+	pvk_dev_node(d, PVK_DEV_FE, "backend-id", "%u", a->be);
+	pvk_dev_node(d, PVK_DEV_FE, "state", "%d", PVK_XENBUS_INITIALISING);
+	pvk_dev_node(d, PVK_DEV_FE, "virtual-device", "%u", a->devid);
+	pvk_dev_node(d, PVK_DEV_FE, "device-type", "disk");
+	/* libxl (4.16+) tells the frontend whether it may trust the backend
+	 * with its memory (Linux's blkfront bounces through private pages
+	 * otherwise); its default is to trust. */
+	pvk_dev_node(d, PVK_DEV_FE, "trusted", "1");
+	if (a->protocol)
+		pvk_dev_node(d, PVK_DEV_FE, "protocol", "%s", a->protocol);
+	return d->err;
+}
+
 static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 {
 	struct attach *a = arg;
-	struct pvk_xs_perm be_perm[2] = { { a->be, 'n' }, { a->fe, 'r' } };
-	struct pvk_xs_perm fe_perm[2] = { { a->fe, 'n' }, { a->be, 'r' } };
-	char base[PVK_XENBUS_PATH_MAX], *v = NULL;
+	char base[PVK_XENBUS_PATH_MAX];
 	int err;
 
-	if (pvk_xs_read(hv, t, a->be_path, &v) >= 0 ||
-	    pvk_xs_read(hv, t, a->fe_path, &v) >= 0) {
-		free(v);
-		return -EEXIST;
-	}
 	snprintf(base, sizeof(base), "/local/domain/%u/backend/%s", a->be,
 		 a->type);
 	err = check_sharing(hv, t, a, base);
@@ -201,41 +209,21 @@ static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 			 a->be);
 		err = check_sharing(hv, t, a, base);
 	}
-	if (err < 0)
-		return err;
-	err = pvk_xs_mkdir(hv, t, a->fe_path);
-	if (!err)
-		err = pvk_xs_set_perms(hv, t, a->fe_path, fe_perm, 2);
-	if (!err)
-		err = pvk_xs_mkdir(hv, t, a->be_path);
-	if (!err)
-		err = pvk_xs_set_perms(hv, t, a->be_path, be_perm, 2);
-	if (err < 0)
-		return err;
-	W(a->be_path, "frontend", "%s", a->fe_path);
-	W(a->be_path, "frontend-id", "%u", a->fe);
-	W(a->be_path, "online", "1");
-	W(a->be_path, "removable", "0");
-	W(a->be_path, "bootable", "1");
-	W(a->be_path, "dev", "%s", a->vdev);
-	W(a->be_path, "type", "%s", a->kind);
-	W(a->be_path, "mode", "%s", a->mode);
-	W(a->be_path, "device-type", "disk");
-	W(a->be_path, "discard-enable", "1");
-	W(a->be_path, "params", "%s", a->params);
-	/* What the block hotplug script adds for a path-named device. */
-	W(a->be_path, "physical-device-path", "%s", a->params);
-	W(a->be_path, "state", "%d", PVK_XENBUS_INITIALISING);
-	W(a->fe_path, "backend", "%s", a->be_path);
-	W(a->fe_path, "backend-id", "%u", a->be);
-	W(a->fe_path, "virtual-device", "%u", a->devid);
-	W(a->fe_path, "device-type", "disk");
-	/* libxl (4.16+) tells the frontend whether it may trust the backend
-	 * with its memory (Linux's blkfront bounces through private pages
-	 * otherwise); a backend in the control domain is trusted. */
-	W(a->fe_path, "trusted", "%d", 1);
-	W(a->fe_path, "state", "%d", PVK_XENBUS_INITIALISING);
-	return 0;
+	return err ?: pvk_dev_add_txn(hv, t, &a->nodes);
+}
+
+/* libxl writes the frontend's protocol for PV guests only: those it made
+ * (/libxl/<fe>/type), or any guest it did not (the simulator's). */
+static const char *guest_protocol(struct pvk_hv *hv, uint32_t fe)
+{
+	char p[64], *type = NULL;
+	const char *proto = NATIVE_PROTOCOL;
+
+	snprintf(p, sizeof(p), "/libxl/%u/type", fe);
+	if (pvk_xs_read(hv, PVK_XS_NO_TXN, p, &type) >= 0 && strcmp(type, "pv"))
+		proto = NULL;
+	free(type);
+	return proto;
 }
 
 /* Did the backend (or a hotplug script) give up on the device? */
@@ -365,7 +353,8 @@ static int cmd_attach(int argc, char **argv)
 		return 1;
 	}
 	a.params = real;
-	a.kind = S_ISBLK(st.st_mode) ? "phy" : "file";
+	a.blk = S_ISBLK(st.st_mode);
+	a.rdev = st.st_rdev;
 	if (pvk_dev_open_hv("disk", &hv) < 0)
 		return 1;
 	a.hv = hv;
@@ -385,12 +374,11 @@ static int cmd_attach(int argc, char **argv)
 			a.fe);
 		goto close_hv;
 	}
-	snprintf(a.fe_path, sizeof(a.fe_path), "/local/domain/%u/device/vbd/%u",
-		 a.fe, a.devid);
-	snprintf(a.be_path, sizeof(a.be_path),
-		 "/local/domain/%u/backend/%s/%u/%u", a.be, a.type, a.fe,
-		 a.devid);
-	err = pvk_xs_transaction(hv, 0, attach_txn, &a);
+	a.protocol = guest_protocol(hv, a.fe);
+	err = attach_nodes(&a, &a.nodes);
+	a.be_path = a.nodes.be_path;
+	a.fe_path = a.nodes.fe_path;
+	err = err ?: pvk_xs_transaction(hv, 0, attach_txn, &a);
 	if (err == -EEXIST) {
 		fprintf(stderr,
 			"pvkit disk attach: domain %u already has a disk %s "
@@ -458,6 +446,7 @@ static int cmd_attach(int argc, char **argv)
 	}
 	pvk_dev_remove(hv, a.be_path, a.fe_path);
 close_hv:
+	pvk_dev_add_free(&a.nodes);
 	pvk_hv_close(hv);
 	return rc;
 }
@@ -492,27 +481,81 @@ static int cmd_detach(int argc, char **argv)
 	return pvk_dev_cmd_detach(&disk_kind, argc, argv);
 }
 
+static void usage_list(FILE *f)
+{
+	fprintf(f, "usage: pvkit disk list [DOMAIN] [--type vbd] [--json]\n");
+}
+
+/*
+ * Every vbd this domain serves from backend/TYPE (of DOMAIN only, if
+ * given): whoever attached it, pvkit or xl.  --json: an array of objects
+ * with the fields domain, domain_name, vdev, devid, mode, backend_state,
+ * frontend_state, params, backend_path (README: "Machine-readable
+ * output").
+ */
 static int cmd_list(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "type", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 },
+	};
 	char base[PVK_XENBUS_PATH_MAX], dir[PVK_XENBUS_PATH_MAX + 64];
-	char **fes = NULL, **ids = NULL, name[16];
-	const char *type = backend_type(
-		argc > 2 && !strcmp(argv[1], "--type") ? argv[2] : NULL);
+	char **fes = NULL, **ids = NULL, vdev[16];
+	const char *type = NULL;
+	uint32_t only = UINT32_MAX;
+	bool json = false, first = true;
 	struct pvk_hv *hv;
-	int nfe, nid, i, j;
+	int nfe, nid, i, j, c;
 
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 't') {
+			type = optarg;
+		} else if (c == 'j') {
+			json = true;
+		} else {
+			usage_list(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		usage_list(stderr);
+		return 2;
+	}
+	type = backend_type(type);
+	if (!pvk_dev_valid_type(type)) {
+		fprintf(stderr,
+			"pvkit disk list: bad backend type '%s': one path "
+			"component of letters, digits, '-' and '_' (default "
+			"vbd)\n",
+			type);
+		return 2;
+	}
 	if (pvk_dev_open_hv("disk", &hv) < 0)
 		return 1;
+	if (argc - optind == 1 &&
+	    pvk_dev_find_domain(hv, argv[optind], &only) < 0) {
+		pvk_dev_no_domain("disk", "list", "guest", argv[optind]);
+		pvk_hv_close(hv);
+		return 1;
+	}
 	snprintf(base, sizeof(base), "/local/domain/%u/backend/%s",
 		 pvk_hv_domid(hv), type);
-	printf("%-6s %-6s %-6s %-4s %-12s %-12s %s\n", "domain", "vdev",
-	       "devid", "mode", "backend", "frontend", "params");
+	if (json)
+		printf("[");
+	else
+		printf("%-6s %-12s %-6s %-6s %-4s %-12s %-12s %s\n", "domain",
+		       "name", "vdev", "devid", "mode", "backend", "frontend",
+		       "params");
 	nfe = pvk_xs_directory(hv, PVK_XS_NO_TXN, base, &fes);
 	for (i = 0; i < nfe; i++) {
+		if (only != UINT32_MAX && strtoul(fes[i], NULL, 10) != only)
+			continue;
 		snprintf(dir, sizeof(dir), "%s/%s", base, fes[i]);
 		nid = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
 		for (j = 0; j < nid; j++) {
-			char *mode, *bst, *fst, *params, *fpath;
+			char *mode, *bst, *fst, *params, *fpath, *name;
 
 			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
 				 ids[j]);
@@ -527,22 +570,44 @@ static int cmd_list(int argc, char **argv)
 			fst = fpath ? pvk_dev_read_node(hv, PVK_XS_NO_TXN,
 							fpath, "state") :
 				      NULL;
-			devid_name((uint32_t)strtoul(ids[j], NULL, 10), name,
-				   sizeof(name));
-			printf("%-6s %-6s %-6s %-4s %-12s %-12s %s\n", fes[i],
-			       name, ids[j], mode ?: "-",
-			       pvk_dev_state_name(bst), pvk_dev_state_name(fst),
-			       params ?: "-");
+			name = pvk_dev_domain_name(hv, fes[i]);
+			devid_name((uint32_t)strtoul(ids[j], NULL, 10), vdev,
+				   sizeof(vdev));
+			if (json) {
+				printf("%s{\"domain\": %s, ", first ? "" : ", ",
+				       fes[i]);
+				pvk_dev_json_str("domain_name", name, true);
+				pvk_dev_json_str("vdev", vdev, true);
+				printf("\"devid\": %s, ", ids[j]);
+				pvk_dev_json_str("mode", mode, true);
+				pvk_dev_json_str("backend_state",
+						 pvk_dev_state_name(bst), true);
+				pvk_dev_json_str("frontend_state",
+						 pvk_dev_state_name(fst), true);
+				pvk_dev_json_str("params", params, true);
+				pvk_dev_json_str("backend_path", dir, false);
+				printf("}");
+				first = false;
+			} else {
+				printf("%-6s %-12s %-6s %-6s %-4s %-12s %-12s "
+				       "%s\n",
+				       fes[i], name ?: "-", vdev, ids[j],
+				       mode ?: "-", pvk_dev_state_name(bst),
+				       pvk_dev_state_name(fst), params ?: "-");
+			}
 			free(mode);
 			free(bst);
 			free(fst);
 			free(params);
 			free(fpath);
+			free(name);
 		}
 		free(ids);
 		ids = NULL;
 	}
 	free(fes);
+	if (json)
+		printf("]\n");
 	pvk_hv_close(hv);
 	return 0;
 }
@@ -557,15 +622,19 @@ static int cmd_serve_nbd(int argc, char **argv)
 }
 
 static const struct pvk_cmd disk_cmds[] = {
-	{ "attach", "DOMAIN IMAGE [--ro] [--vdev xvda] [--no-wait]",
+	{ "attach",
+	  "DOMAIN IMAGE [--ro] [--vdev xvda] [--backend-domain ID] "
+	  "[--type vbd] [--no-wait]",
 	  "give DOMAIN a virtual disk backed by IMAGE (a file or block "
-	  "device)",
+	  "device), as xl block-attach",
 	  cmd_attach },
-	{ "detach", "DOMAIN VDEV [--force] [--timeout MS]",
+	{ "detach",
+	  "DOMAIN VDEV [--force] [--timeout MS] [--backend-domain ID] "
+	  "[--type vbd]",
 	  "close and remove DOMAIN's virtual disk VDEV, as xl block-detach",
 	  cmd_detach },
-	{ "list", "[--type TYPE]", "list the virtual disks this domain serves",
-	  cmd_list },
+	{ "list", "[DOMAIN] [--type vbd] [--json]",
+	  "the virtual disks this domain serves (xl's too)", cmd_list },
 	{ "serve-nbd", "[VDEV] (--unix PATH | --tcp PORT)",
 	  "inside a guest: export a PV disk over NBD", cmd_serve_nbd },
 	{ 0 },

@@ -132,70 +132,42 @@ static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *v)
 }
 
 /*
- * Everything `xl network-attach` writes, in one transaction, as libxl's
- * libxl__device_generic_add: each directory made and given its
- * permissions first so that its nodes inherit them (the frontend domain
- * owns its device directory, the backend domain reads it; the backend
- * domain owns the backend directory, the frontend reads it), except the
- * frontend's mtu, which the toolstack keeps (the guest may only read it).
+ * Everything `xl network-attach` writes, in one transaction (see
+ * pvk_dev_add_txn(): the directories with libxl's permissions, and
+ * libxl's record under /libxl), except that the frontend's mtu belongs to
+ * the backend domain: the guest may read it, not change it.
  */
-static int attach_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+static int attach_nodes(struct pvk_hv *hv, struct nic *n, struct pvk_dev_add *d)
 {
-	struct nic *n = arg;
-	struct pvk_xs_perm be_perm[2] = { { n->be, 'n' }, { n->fe, 'r' } };
-	struct pvk_xs_perm fe_perm[2] = { { n->fe, 'n' }, { n->be, 'r' } };
-	struct pvk_xs_perm mtu_perm[2] = { { n->be, 'n' }, { n->fe, 'r' } };
-	char p[PVK_XENBUS_PATH_MAX + 32], *v = NULL;
-	int err;
-
-	if (pvk_xs_read(hv, t, n->be_path, &v) >= 0 ||
-	    pvk_xs_read(hv, t, n->fe_path, &v) >= 0) {
-		free(v);
-		return -EEXIST;
-	}
-	err = pvk_xs_mkdir(hv, t, n->fe_path);
-	err = err ?: pvk_xs_set_perms(hv, t, n->fe_path, fe_perm, 2);
-	err = err ?: pvk_xs_mkdir(hv, t, n->be_path);
-	err = err ?: pvk_xs_set_perms(hv, t, n->be_path, be_perm, 2);
-	if (err < 0)
-		return err;
-#define W(dir, node, ...)                                          \
-	do {                                                       \
-		snprintf(p, sizeof(p), "%s/%s", dir, node);        \
-		err = err ?: pvk_xs_printf(hv, t, p, __VA_ARGS__); \
-	} while (0)
-	W(n->be_path, "frontend", "%s", n->fe_path);
-	W(n->be_path, "frontend-id", "%u", n->fe);
-	W(n->be_path, "online", "1");
-	W(n->be_path, "script", "%s", n->script);
-	W(n->be_path, "mac", "%s", n->mac);
+	pvk_dev_add_init(d, hv, "vif", n->type, n->be, n->fe, n->devid);
+	pvk_dev_node(d, PVK_DEV_BE, "frontend", "%s", d->fe_path);
+	pvk_dev_node(d, PVK_DEV_BE, "frontend-id", "%u", n->fe);
+	pvk_dev_node(d, PVK_DEV_BE, "online", "1");
+	pvk_dev_node(d, PVK_DEV_BE, "script", "%s", n->script);
+	pvk_dev_node(d, PVK_DEV_BE, "mac", "%s", n->mac);
 	if (n->rate[0])
-		W(n->be_path, "rate", "%s", n->rate);
-	W(n->be_path, "mtu", "%u", n->mtu);
-	W(n->be_path, "bridge", "%s", n->bridge);
-	W(n->be_path, "handle", "%u", n->devid);
-	W(n->be_path, "type", "vif");
-	W(n->be_path, "hotplug-status", "%s", "");
+		pvk_dev_node(d, PVK_DEV_BE, "rate", "%s", n->rate);
+	pvk_dev_node(d, PVK_DEV_BE, "mtu", "%u", n->mtu);
+	pvk_dev_node(d, PVK_DEV_BE, "bridge", "%s", n->bridge);
+	pvk_dev_node(d, PVK_DEV_BE, "handle", "%u", n->devid);
+	pvk_dev_node(d, PVK_DEV_BE, "type", "vif");
+	pvk_dev_node(d, PVK_DEV_BE, "hotplug-status", "%s", "");
 	/* pvkit's own, only when asked for: a per-vif queue limit for
 	 * pvkit-backd (xen-netback has a module parameter instead). */
 	if (n->queues)
-		W(n->be_path, "pvkit-max-queues", "%u", n->queues);
-	W(n->fe_path, "backend", "%s", n->be_path);
-	W(n->fe_path, "backend-id", "%u", n->be);
-	W(n->fe_path, "handle", "%u", n->devid);
-	W(n->fe_path, "mac", "%s", n->mac);
-	W(n->fe_path, "mtu", "%u", n->mtu);
+		pvk_dev_node(d, PVK_DEV_BE, "pvkit-max-queues", "%u",
+			     n->queues);
+	pvk_dev_node(d, PVK_DEV_FE, "backend", "%s", d->be_path);
+	pvk_dev_node(d, PVK_DEV_FE, "backend-id", "%u", n->be);
+	pvk_dev_node(d, PVK_DEV_FE, "handle", "%u", n->devid);
+	pvk_dev_node(d, PVK_DEV_FE, "mac", "%s", n->mac);
+	pvk_dev_node(d, PVK_DEV_FE_RO, "mtu", "%u", n->mtu);
 	/* A backend in the control domain is trusted (libxl 4.16+). */
-	W(n->fe_path, "trusted", "1");
-	if (!err) {
-		snprintf(p, sizeof(p), "%s/mtu", n->fe_path);
-		err = pvk_xs_set_perms(hv, t, p, mtu_perm, 2);
-	}
+	pvk_dev_node(d, PVK_DEV_FE, "trusted", "1");
 	/* The state nodes last: watchers see the device whole. */
-	W(n->fe_path, "state", "%d", PVK_XENBUS_INITIALISING);
-	W(n->be_path, "state", "%d", PVK_XENBUS_INITIALISING);
-#undef W
-	return err;
+	pvk_dev_node(d, PVK_DEV_FE, "state", "%d", PVK_XENBUS_INITIALISING);
+	pvk_dev_node(d, PVK_DEV_BE, "state", "%d", PVK_XENBUS_INITIALISING);
+	return d->err;
 }
 
 /* The first devid free in both the guest's device/vif and our backend
@@ -238,6 +210,7 @@ static int cmd_attach(int argc, char **argv)
 		{ "no-wait", no_argument, NULL, 'n' },
 		{ 0 },
 	};
+	struct pvk_dev_add nodes = { 0 };
 	struct nic n = { .bridge = "xenbr0",
 			 .mtu = 1500,
 			 .script = "/etc/xen/scripts/vif-bridge" };
@@ -368,11 +341,10 @@ static int cmd_attach(int argc, char **argv)
 		snprintf(n.mac, sizeof(n.mac), "00:16:3e:%02x:%02x:%02x",
 			 rnd[0] & 0x7f, rnd[1], rnd[2]);
 	}
-	pvk_xenbus_frontend_path(n.fe_path, sizeof(n.fe_path), "vif", n.fe,
-				 n.devid);
-	pvk_xenbus_backend_path(n.be_path, sizeof(n.be_path), n.type, n.be,
-				n.fe, n.devid);
-	err = pvk_xs_transaction(hv, 0, attach_txn, &n);
+	err = attach_nodes(hv, &n, &nodes);
+	snprintf(n.fe_path, sizeof(n.fe_path), "%s", nodes.fe_path);
+	snprintf(n.be_path, sizeof(n.be_path), "%s", nodes.be_path);
+	err = err ?: pvk_xs_transaction(hv, 0, pvk_dev_add_txn, &nodes);
 	if (err == -EEXIST) {
 		fprintf(stderr,
 			"pvkit nic attach: domain %u has a vif %u already "
@@ -421,6 +393,7 @@ static int cmd_attach(int argc, char **argv)
 	       n.rate[0] ? ", rate " : "", n.rate);
 	rc = 0;
 close_hv:
+	pvk_dev_add_free(&nodes);
 	pvk_hv_close(hv);
 	return rc;
 usage:
@@ -479,22 +452,6 @@ static int cmd_detach(int argc, char **argv)
 	return pvk_dev_cmd_detach(&nic_kind, argc, argv);
 }
 
-static void json_str(const char *k, const char *v, bool comma)
-{
-	const char *c;
-
-	printf("\"%s\": \"", k);
-	for (c = v ? v : ""; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if ((unsigned char)*c < 0x20)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
-	}
-	printf("\"%s", comma ? ", " : "");
-}
-
 static int cmd_list(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -540,8 +497,8 @@ static int cmd_list(int argc, char **argv)
 	if (json)
 		printf("[");
 	else
-		printf("%-6s %-5s %-17s %-10s %-12s %-12s %s\n", "domain",
-		       "devid", "mac", "bridge", "backend", "frontend",
+		printf("%-6s %-12s %-5s %-17s %-10s %-12s %-12s %s\n", "domain",
+		       "name", "devid", "mac", "bridge", "backend", "frontend",
 		       "hotplug");
 	nfe = pvk_xs_directory(hv, PVK_XS_NO_TXN, base, &fes);
 	for (i = 0; i < nfe; i++) {
@@ -550,7 +507,7 @@ static int cmd_list(int argc, char **argv)
 		snprintf(dir, sizeof(dir), "%s/%s", base, fes[i]);
 		nid = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
 		for (j = 0; j < nid; j++) {
-			char *mac, *br, *bst, *fst, *hp, *fpath;
+			char *mac, *br, *bst, *fst, *hp, *fpath, *name;
 
 			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
 				 ids[j]);
@@ -561,23 +518,27 @@ static int cmd_list(int argc, char **argv)
 			fpath = pvk_dev_read_node(hv, 0, dir, "frontend");
 			fst = fpath ? pvk_dev_read_node(hv, 0, fpath, "state") :
 				      NULL;
+			name = pvk_dev_domain_name(hv, fes[i]);
 			if (json) {
-				printf("%s{\"domain\": %s, \"devid\": %s, ",
-				       first ? "" : ", ", fes[i], ids[j]);
-				json_str("mac", mac, true);
-				json_str("bridge", br, true);
-				json_str("backend_state",
-					 pvk_dev_state_name(bst), true);
-				json_str("frontend_state",
-					 pvk_dev_state_name(fst), true);
-				json_str("hotplug_status", hp, true);
-				json_str("backend_path", dir, false);
+				printf("%s{\"domain\": %s, ", first ? "" : ", ",
+				       fes[i]);
+				pvk_dev_json_str("domain_name", name, true);
+				printf("\"devid\": %s, ", ids[j]);
+				pvk_dev_json_str("mac", mac, true);
+				pvk_dev_json_str("bridge", br, true);
+				pvk_dev_json_str("backend_state",
+						 pvk_dev_state_name(bst), true);
+				pvk_dev_json_str("frontend_state",
+						 pvk_dev_state_name(fst), true);
+				pvk_dev_json_str("hotplug_status", hp, true);
+				pvk_dev_json_str("backend_path", dir, false);
 				printf("}");
 				first = false;
 			} else {
-				printf("%-6s %-5s %-17s %-10s %-12s %-12s %s\n",
-				       fes[i], ids[j], mac ?: "-", br ?: "-",
-				       pvk_dev_state_name(bst),
+				printf("%-6s %-12s %-5s %-17s %-10s %-12s %-12s "
+				       "%s\n",
+				       fes[i], name ?: "-", ids[j], mac ?: "-",
+				       br ?: "-", pvk_dev_state_name(bst),
 				       pvk_dev_state_name(fst),
 				       hp && *hp ? hp : "-");
 			}
@@ -587,6 +548,7 @@ static int cmd_list(int argc, char **argv)
 			free(fst);
 			free(hp);
 			free(fpath);
+			free(name);
 		}
 		free(ids);
 		ids = NULL;

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,162 @@ int pvk_dev_wait_state(struct pvk_hv *hv, const char *path,
 	return st;
 }
 
+char *pvk_dev_domain_name(struct pvk_hv *hv, const char *id)
+{
+	char dir[64];
+
+	snprintf(dir, sizeof(dir), "/local/domain/%s", id);
+	return pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir, "name");
+}
+
+void pvk_dev_json_str(const char *k, const char *v, bool comma)
+{
+	const char *c;
+
+	printf("\"%s\": \"", k);
+	for (c = v ? v : ""; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			printf("\\%c", *c);
+		else if ((unsigned char)*c < 0x20)
+			printf("\\u%04x", *c);
+		else
+			putchar(*c);
+	}
+	printf("\"%s", comma ? ", " : "");
+}
+
+void pvk_dev_libxl_path(char *buf, size_t len, const char *fe)
+{
+	static const char local[] = "/local/domain/";
+
+	if (!strncmp(fe, local, sizeof(local) - 1))
+		snprintf(buf, len, "/libxl/%s", fe + sizeof(local) - 1);
+	else
+		snprintf(buf, len, "%s", "");
+}
+
+void pvk_dev_add_init(struct pvk_dev_add *a, struct pvk_hv *hv,
+		      const char *kind, const char *type, uint32_t be,
+		      uint32_t fe, uint32_t devid)
+{
+	memset(a, 0, sizeof(*a));
+	a->toolstack = pvk_hv_domid(hv);
+	a->be = be;
+	a->fe = fe;
+	a->devid = devid;
+	pvk_xenbus_frontend_path(a->fe_path, sizeof(a->fe_path), kind, fe,
+				 devid);
+	pvk_xenbus_backend_path(a->be_path, sizeof(a->be_path), type, be, fe,
+				devid);
+	pvk_dev_libxl_path(a->libxl_path, sizeof(a->libxl_path), a->fe_path);
+}
+
+void pvk_dev_node(struct pvk_dev_add *a, enum pvk_dev_where where,
+		  const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	char *v;
+
+	if (a->err)
+		return;
+	if (a->nr == PVK_DEV_MAX_NODES) {
+		a->err = -E2BIG;
+		return;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&v, fmt, ap) < 0)
+		v = NULL;
+	va_end(ap);
+	a->node[a->nr].name = strdup(name);
+	a->node[a->nr].value = v;
+	a->node[a->nr].where = where;
+	if (!a->node[a->nr].name || !v)
+		a->err = -ENOMEM;
+	a->nr++;
+}
+
+void pvk_dev_add_free(struct pvk_dev_add *a)
+{
+	unsigned int i;
+
+	for (i = 0; i < a->nr; i++) {
+		free(a->node[i].name);
+		free(a->node[i].value);
+	}
+	a->nr = 0;
+}
+
+static int add_write(struct pvk_hv *hv, pvk_xs_txn_t t, const char *dir,
+		     const char *name, const char *v)
+{
+	char p[PVK_XENBUS_PATH_MAX + 64];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return pvk_xs_write(hv, t, p, v);
+}
+
+int pvk_dev_add_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
+{
+	struct pvk_dev_add *a = arg;
+	struct pvk_xs_perm be_perm[2] = { { a->be, 'n' }, { a->fe, 'r' } };
+	struct pvk_xs_perm fe_perm[2] = { { a->fe, 'n' }, { a->be, 'r' } };
+	struct pvk_xs_perm tool_perm[1] = { { a->toolstack, 'n' } };
+	char p[PVK_XENBUS_PATH_MAX + 64], *v = NULL;
+	unsigned int i;
+	int err = a->err;
+
+	if (err)
+		return err;
+	if (pvk_xs_read(hv, t, a->be_path, &v) >= 0 ||
+	    pvk_xs_read(hv, t, a->fe_path, &v) >= 0) {
+		free(v);
+		return -EEXIST;
+	}
+	err = pvk_xs_mkdir(hv, t, a->fe_path);
+	err = err ?: pvk_xs_set_perms(hv, t, a->fe_path, fe_perm, 2);
+	err = err ?: pvk_xs_mkdir(hv, t, a->be_path);
+	err = err ?: pvk_xs_set_perms(hv, t, a->be_path, be_perm, 2);
+	if (a->libxl_path[0]) {
+		/* A stale record of a device that is gone goes first. */
+		err = err ?: pvk_xs_rm(hv, t, a->libxl_path);
+		if (err == -ENOENT)
+			err = 0;
+		err = err ?: pvk_xs_mkdir(hv, t, a->libxl_path);
+		err = err   ?:
+			      pvk_xs_set_perms(hv, t, a->libxl_path, tool_perm,
+					       1);
+		err = err   ?:
+			      add_write(hv, t, a->libxl_path, "frontend",
+					a->fe_path);
+		err = err   ?:
+			      add_write(hv, t, a->libxl_path, "backend",
+					a->be_path);
+	}
+	for (i = 0; i < a->nr && !err; i++) {
+		const char *n = a->node[i].name, *val = a->node[i].value;
+
+		switch (a->node[i].where) {
+		case PVK_DEV_BE:
+			err = add_write(hv, t, a->be_path, n, val);
+			if (!err && a->libxl_path[0])
+				err = add_write(hv, t, a->libxl_path, n, val);
+			break;
+		case PVK_DEV_BE_HOTPLUG:
+			err = add_write(hv, t, a->be_path, n, val);
+			break;
+		case PVK_DEV_FE:
+			err = add_write(hv, t, a->fe_path, n, val);
+			break;
+		case PVK_DEV_FE_RO:
+			err = add_write(hv, t, a->fe_path, n, val);
+			snprintf(p, sizeof(p), "%s/%s", a->fe_path, n);
+			err = err ?: pvk_xs_set_perms(hv, t, p, be_perm, 2);
+			break;
+		}
+	}
+	return err;
+}
+
 struct rm_dev {
 	const char *be, *fe;
 };
@@ -185,11 +342,16 @@ struct rm_dev {
 static int rm_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 {
 	struct rm_dev *r = arg;
+	char lx[PVK_XENBUS_PATH_MAX];
 	int err = pvk_xs_rm(hv, t, r->be);
 
 	if (err < 0 && err != -ENOENT)
 		return err;
 	err = pvk_xs_rm(hv, t, r->fe);
+	if (err < 0 && err != -ENOENT)
+		return err;
+	pvk_dev_libxl_path(lx, sizeof(lx), r->fe);
+	err = lx[0] ? pvk_xs_rm(hv, t, lx) : 0;
 	return err == -ENOENT ? 0 : err;
 }
 

@@ -34,6 +34,10 @@ bool pvk_dev_valid_type(const char *t);
 /* @dir/@node, malloc'ed, or NULL. */
 char *pvk_dev_read_node(struct pvk_hv *hv, pvk_xs_txn_t t, const char *dir,
 			const char *node);
+/* The name of domain @id (a decimal string), malloc'ed, or NULL. */
+char *pvk_dev_domain_name(struct pvk_hv *hv, const char *id);
+/* Print "@k": "@v" as a JSON member (NULL as ""), then ", " if @comma. */
+void pvk_dev_json_str(const char *k, const char *v, bool comma);
 /* "Connected" for a state node's value, "-" for none, "?" for garbage. */
 const char *pvk_dev_state_name(const char *v);
 long pvk_dev_elapsed_ms(const struct timespec *t0);
@@ -41,8 +45,61 @@ long pvk_dev_elapsed_ms(const struct timespec *t0);
  * Returns the last state read (or -ENOENT), or -ETIMEDOUT. */
 int pvk_dev_wait_state(struct pvk_hv *hv, const char *path,
 		       bool (*done)(int st, void *arg), void *arg, int ms);
-/* Remove both directories of a device in one transaction, then the
- * backend's per-frontend directory if that left it empty. */
+/*
+ * A device as libxl's libxl__device_generic_add writes it (libxl 4.17).
+ * Name its nodes with pvk_dev_node(), in libxl's order and the state
+ * nodes last; pvk_dev_add_txn(), inside a transaction, then writes:
+ *  - the frontend directory, owned by the frontend domain, which the
+ *    backend domain may read;
+ *  - the backend directory, owned by the backend domain, which the
+ *    frontend domain may read;
+ *  - libxl's own record /libxl/<fe>/device/<kind>/<devid>, owned by the
+ *    toolstack (our domain) and readable by no guest: frontend, backend
+ *    and a copy of every PVK_DEV_BE node as first written.  xl reads
+ *    it (block-list, network-list, detach); libxl rebuilds
+ *    configurations from it.
+ * Each directory is made and given its permissions before anything is
+ * written in it, so that its nodes inherit them.  -EEXIST if the
+ * frontend or backend directory exists; the list may be replayed (a
+ * transaction retried).
+ */
+enum pvk_dev_where {
+	PVK_DEV_BE, /* backend directory, copied into /libxl */
+	PVK_DEV_BE_HOTPLUG, /* backend directory only: what a hotplug script
+			     * adds after libxl (physical-device, ...) */
+	PVK_DEV_FE, /* frontend directory */
+	PVK_DEV_FE_RO, /* frontend directory, owned by the backend domain:
+			* a value the guest may read, not change (vif mtu) */
+};
+#define PVK_DEV_MAX_NODES 32
+struct pvk_dev_add {
+	uint32_t toolstack, be, fe, devid;
+	char be_path[PVK_XENBUS_PATH_MAX], fe_path[PVK_XENBUS_PATH_MAX];
+	char libxl_path[PVK_XENBUS_PATH_MAX];
+	struct {
+		enum pvk_dev_where where;
+		char *name, *value;
+	} node[PVK_DEV_MAX_NODES];
+	unsigned int nr;
+	int err; /* the first pvk_dev_node() failure: -ENOMEM, -E2BIG */
+};
+/* @kind: the frontend's device type (vbd, vif); @type: the backend
+ * directory's (vbd, or another a backend serves). */
+void pvk_dev_add_init(struct pvk_dev_add *a, struct pvk_hv *hv,
+		      const char *kind, const char *type, uint32_t be,
+		      uint32_t fe, uint32_t devid);
+void pvk_dev_node(struct pvk_dev_add *a, enum pvk_dev_where where,
+		  const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A pvk_xs_transaction() function; @arg is the struct pvk_dev_add. */
+int pvk_dev_add_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg);
+void pvk_dev_add_free(struct pvk_dev_add *a);
+/* libxl's record of frontend device directory @fe (/libxl/...). */
+void pvk_dev_libxl_path(char *buf, size_t len, const char *fe);
+
+/* Remove a device in one transaction: both directories and libxl's record
+ * of it; then the backend's per-frontend directory if that left it
+ * empty. */
 int pvk_dev_remove(struct pvk_hv *hv, const char *be, const char *fe);
 /*
  * Detach as libxl does: online = 0 and our state Closing together, wait

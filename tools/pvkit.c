@@ -223,9 +223,14 @@ int main(int argc, char **argv)
 				       c->args ? c->args : "", c->help);
 			return 0;
 		}
-		for (c = (*g)->cmds; c->name; c++)
-			if (!strcmp(c->name, argv[2]))
-				return c->run(argc - 2, argv + 2);
+		for (c = (*g)->cmds; c->name; c++) {
+			if (strcmp(c->name, argv[2]))
+				continue;
+			/* --help anywhere before a "--", for every command. */
+			if (pvk_cmd_help((*g)->name, argc - 2, argv + 2))
+				return 0;
+			return c->run(argc - 2, argv + 2);
+		}
 		pvk_cmd_err("unknown command '%s %s'; run `pvkit help`",
 			    argv[1], argv[2]);
 		return 2;

@@ -1080,11 +1080,11 @@ static void raise_nofile(void)
 			 (unsigned long long)rl.rlim_cur);
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr,
-		"usage: pvkit-simd --dir DIR [--ready-fd N] [--foreground]\n"
-		"  normally started with `pvkit sim start`\n");
+	fprintf(f, "usage: pvkit-simd --dir DIR [--ready-fd N] [--foreground]\n"
+		   "       pvkit-simd --help | --version\n"
+		   "  normally started with `pvkit sim start`\n");
 }
 
 int simd_main(int argc, char **argv)
@@ -1094,6 +1094,7 @@ int simd_main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	char path[4096], msg[PATH_MAX + 256];
@@ -1112,13 +1113,19 @@ int simd_main(int argc, char **argv)
 		case 'f':
 			fg = true;
 			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pvkit-simd %s\n", PVK_VERSION);
+			return 0;
 		default:
-			usage();
-			return o == 'h' ? 0 : 2;
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!simd.dir) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	close_inherited(simd.ready_fd);

@@ -223,7 +223,9 @@ struct pvk_blkfront_info {
  * Virtual-device names: "xvda".."xvdz", "xvdaa".., "hda", "sda", or a
  * decimal devid ("51712"), to the devid Xen uses as the device's xenstore
  * name (docs/misc/vbd-interface.txt).  Returns the devid (>= 0) or
- * -EINVAL.  pvk_blkfront_devid_name() writes "xvdN" style names back.
+ * -EINVAL.  pvk_blkfront_devid_name() writes the name back for a whole
+ * disk ("xvda", "hdb", "sdc"; a partition's or an unknown devid as its
+ * number).
  */
 int pvk_blkfront_vdev_to_devid(const char *vdev);
 int pvk_blkfront_devid_name(uint32_t devid, char *buf, size_t len);

@@ -2,6 +2,7 @@
 /*
  * pvkit/blkif.h -- the block-device ring protocol, Xen's io/blkif.h wire
  * format (native x86_64/arm64 layout; the x86_32 ABI is not supported).
+ * Part of libpvkit-ring (pkg-config pvkit-ring); freestanding.
  *
  * Request types share one 112-byte slot:
  *   struct pvk_blkif_request           READ, WRITE, WRITE_BARRIER,

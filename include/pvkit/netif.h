@@ -4,6 +4,7 @@
  * the tx ring (guest -> backend), the rx ring (backend -> guest), the
  * extra-info slots that follow a tx request flagged NETTXF_extra_info
  * (or an rx response flagged NETRXF_extra_info), and the control ring.
+ * Part of libpvkit-ring (pkg-config pvkit-ring); freestanding.
  *
  * An extra-info slot occupies a request (tx) or response (rx) slot.  Copy
  * the slot once into the union (pvk_netif_get_tx_slot) and decode the

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pvkit/ring.h -- shared request/response rings on Xen's wire ABI.
+ * pvkit/ring.h -- shared request/response rings on Xen's wire ABI
+ * (libpvkit-ring, pkg-config pvkit-ring; freestanding).
  *
  * A shared ring is the page (or 2^order contiguous pages) laid out exactly
  * as DEFINE_RING_TYPES in Xen's public io/ring.h lays it out:

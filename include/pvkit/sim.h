@@ -2,6 +2,7 @@
 /*
  * pvkit/sim.h -- control of pvkit-simd, the simulated hypervisor: the
  * service, its domains, and what tests need to look at (grant entries).
+ * Part of libpvkit-hv (pkg-config pvkit-hv).
  * Drivers never use this: they reach the simulator through pvkit/hv.h,
  * whose `xen` implementation runs on it unchanged.
  *

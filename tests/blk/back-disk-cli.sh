@@ -93,15 +93,28 @@ fe=/local/domain/$g1/device/vbd/51712
 xenstore-ls -p "$be" >"$W/be.ls"
 xenstore-ls -p "$fe" >"$W/fe.ls"
 missing=
-for n in frontend frontend-id online removable bootable state dev type mode \
-	device-type params discard-enable; do
+lx=/libxl/$g1/device/vbd/51712
+xenstore-ls -p "$lx" >"$W/lx.ls" 2>&1
+# libxl 4.17's nodes (the real-Xen lane's cell 19 compares them with xl's
+# own), and what its block hotplug script adds.
+for n in frontend params script frontend-id online removable bootable state \
+	dev type mode device-type discard-enable specification \
+	physical-device-path hotplug-status; do
 	grep -q "^$n = " "$W/be.ls" || missing="$missing be:$n"
 done
-for n in backend backend-id virtual-device device-type trusted state; do
+for n in backend backend-id state virtual-device device-type trusted \
+	protocol; do
 	grep -q "^$n = " "$W/fe.ls" || missing="$missing fe:$n"
 done
-[ -z "$missing" ] && ok "attach: libxl's node set" ||
-	bad "attach: nodes missing:$missing"
+# libxl's record: frontend, backend and the backend's nodes as written,
+# owned by the toolstack (domain 0), readable by no guest.
+for n in frontend backend params script frontend-id online removable \
+	bootable state dev type mode device-type discard-enable specification; do
+	grep -q "^$n = .*(n0)$" "$W/lx.ls" || missing="$missing libxl:$n"
+done
+grep -q "^type = \"phy\"" "$W/be.ls" || missing="$missing be:type=phy"
+[ -z "$missing" ] && ok "attach: libxl's node set, and its /libxl record" ||
+	{ bad "attach: nodes missing:$missing"; cat "$W/be.ls" "$W/fe.ls" "$W/lx.ls"; }
 # Every node: owned by the backend domain (0), readable by the guest;
 # the guest's: owned by the guest, readable by domain 0.
 if [ "$(xenstore-ls -p "$(dirname "$be")" | grep -c "(n0,r$g1)")" -eq \
@@ -126,8 +139,21 @@ expect_fail "image not a multiple of 512" "1000 bytes.*512" \
 	"$PVKIT" disk attach g2 "$W/odd.img"
 expect_fail "malformed vdev" "bad virtual device 'xvda1'.*xvdX" \
 	"$PVKIT" disk attach g2 "$W/b.img" --vdev xvda1
-expect_fail "malformed vdev (sda)" "bad virtual device 'sda'" \
-	"$PVKIT" disk attach g2 "$W/b.img" --vdev sda
+# sdX and hdX, as libxl: sda is devid 2048 and is listed by its name.
+blk_image "$W/c.img" 4
+if "$PVKIT" disk attach g2 "$W/c.img" --vdev sda --no-wait >/dev/null 2>"$W/err" &&
+	xenstore-read "/local/domain/$g2/device/vbd/2048/virtual-device" >"$W/vd" &&
+	[ "$(cat "$W/vd")" = 2048 ] &&
+	"$PVKIT" disk list >"$W/list.txt" 2>&1 &&
+	grep -q "^$g2 .* sda .* 2048 " "$W/list.txt" &&
+	"$PVKIT" disk detach g2 sda --force >/dev/null 2>>"$W/err" &&
+	! xenstore-read "/local/domain/$g2/device/vbd/2048" 2>/dev/null &&
+	! xenstore-read "/libxl/$g2/device/vbd/2048" 2>/dev/null; then
+	ok "vdev sda: devid 2048, listed as sda, detached"
+else
+	bad "vdev sda"
+	cat "$W/err" "$W/list.txt"
+fi
 expect_fail "vdev taken" "already has a disk xvda.*pvkit disk detach" \
 	"$PVKIT" disk attach g1 "$W/b.img"
 expect_fail "--ro on an image attached read-write" \
@@ -156,11 +182,26 @@ expect_fail "read-write on an image attached read-only" \
 	"already attached read-only.*--ro" \
 	"$PVKIT" disk attach g2 "$W/b.img" --vdev xvdc
 
+# disk list: by domain, with names; --json.
+"$PVKIT" disk list g1 >"$W/l1" 2>&1
+"$PVKIT" disk list --json >"$W/lj" 2>&1
+if grep -q "^$g1 *g1 *xvda *51712 *w " "$W/l1" && ! grep -q "^$g2 " "$W/l1" &&
+	grep -q "\"domain\": $g1, \"domain_name\": \"g1\", \"vdev\": \"xvda\", \"devid\": 51712, \"mode\": \"w\"" "$W/lj" &&
+	grep -q "\"domain\": $g2, " "$W/lj"; then
+	ok "disk list DOMAIN, disk list --json"
+else
+	bad "disk list"
+	cat "$W/l1" "$W/lj"
+fi
+expect_fail "disk list of an unknown domain" "no guest domain 'nosuch'" \
+	"$PVKIT" disk list nosuch
+
 # 3. detach
 if "$PVKIT" disk detach g1 xvdb >/dev/null &&
 	! xenstore-read "/local/domain/0/backend/vbd/$g1/51728" 2>/dev/null &&
-	! xenstore-read "/local/domain/$g1/device/vbd/51728" 2>/dev/null; then
-	ok "detach removes both directories"
+	! xenstore-read "/local/domain/$g1/device/vbd/51728" 2>/dev/null &&
+	! xenstore-read "/libxl/$g1/device/vbd/51728" 2>/dev/null; then
+	ok "detach removes both directories and libxl's record"
 else
 	bad "detach"
 fi

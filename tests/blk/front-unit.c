@@ -384,10 +384,11 @@ static void t_args(void **state)
 	assert_int_equal(pvk_blkfront_vdev_to_devid("nvme0"), -EINVAL);
 	{
 		char name[16];
-		const char *names[] = { "xvda", "xvdp",	 "xvdq",
-					"xvdz", "xvdaa", "xvdzz" };
+		const char *names[] = { "xvda",	 "xvdp",  "xvdq", "xvdz",
+					"xvdaa", "xvdzz", "hda",  "hdb",
+					"hdc",	 "hdd",	  "sda",  "sdp" };
 
-		for (i = 0; i < 6; i++) {
+		for (i = 0; i < 12; i++) {
 			assert_int_equal(
 				pvk_blkfront_devid_name(
 					(uint32_t)pvk_blkfront_vdev_to_devid(
@@ -396,6 +397,14 @@ static void t_args(void **state)
 				0);
 			assert_string_equal(name, names[i]);
 		}
+		/* A partition is named by its number. */
+		assert_int_equal(
+			pvk_blkfront_devid_name(51713, name, sizeof(name)), 0);
+		assert_string_equal(name, "51713");
+		assert_int_equal(pvk_blkfront_devid_name((3 << 8) | 1, name,
+							 sizeof(name)),
+				 0);
+		assert_string_equal(name, "769");
 	}
 
 	assert_int_equal(t_up(&e, &cfg, &opts), 0);

@@ -79,6 +79,53 @@ cc $san -o "$tmp/consumer-static" "$tmp/consumer.c" $(pkg-config --cflags pvkit-
 	"$tmp/usr/lib/libpvkit-ring.a"
 "$tmp/consumer-static"
 
+# Static links from pkg-config --static alone: the .pc files name their
+# dependencies, the external ones (libxen*, liburing, libmnl) through
+# Requires.private, so the libraries those need in turn come too.  On
+# pvkit-hv a fully static program (Debian ships libxen*.a); on pvkit-back
+# and pvkit-front the pvkit archives (there is no libmnl.a).  Not with
+# sanitizers: their runtimes do not link statically.
+cat >"$tmp/consumer-hv.c" <<'C'
+#include <pvkit/blkback.h>
+#include <pvkit/blkfront.h>
+#include <pvkit/hv.h>
+#include <stdio.h>
+
+int main(void)
+{
+	struct pvk_loop *loop;
+	uint32_t d;
+#ifdef WITH_BACK
+	/* Referenced, so that the back and front archives are linked in. */
+	void *volatile fns[] = { (void *)pvk_blkback_create,
+				 (void *)pvk_blkfront_open };
+	(void)fns;
+#endif
+	if (pvk_loop_create(&loop) || pvk_loop_domain_create(loop, "g", &d))
+		return 1;
+	pvk_loop_domain_destroy(loop, d);
+	pvk_loop_destroy(loop);
+	printf("static: domain %u came and went\n", d);
+	return 0;
+}
+C
+if [ -z "$san" ]; then
+	# shellcheck disable=SC2046
+	cc -static -o "$tmp/consumer-hv" "$tmp/consumer-hv.c" \
+		$(pkg-config --static --cflags --libs pvkit-hv) 2>"$tmp/ld.err" ||
+		{ cat "$tmp/ld.err"; echo "FAIL: static link of pvkit-hv from pkg-config --static"; exit 1; }
+	"$tmp/consumer-hv"
+	libs=$(pkg-config --static --libs pvkit-back pvkit-front)
+	# shellcheck disable=SC2001,SC2046 # -lpvkit-X -> its archive
+	cc -DWITH_BACK -o "$tmp/consumer-back" "$tmp/consumer-hv.c" \
+		$(pkg-config --cflags pvkit-back) \
+		$(sed "s|-lpvkit-\([a-z]*\)|$tmp/usr/lib/libpvkit-\1.a|g" <<<"$libs") 2>"$tmp/ld.err" ||
+		{ cat "$tmp/ld.err"; echo "FAIL: link of the pvkit-back and -front archives from pkg-config --static"; exit 1; }
+	"$tmp/consumer-back"
+	ldd "$tmp/consumer-back" >"$tmp/ldd.out"
+	! grep -q libpvkit "$tmp/ldd.out" || { echo "FAIL: consumer-back uses a shared libpvkit"; exit 1; }
+fi
+
 make -s --no-print-directory B="$B" uninstall prefix="$tmp/usr" >/dev/null
 left=$(find "$tmp/usr" -type f -o -type l)
 [ -z "$left" ] || { echo "FAIL: left after uninstall:"; echo "$left"; exit 1; }
