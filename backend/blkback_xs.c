@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "blkback_priv.h"
@@ -316,6 +317,26 @@ static struct bb_dev *bb_of(struct pvk_xenbus_backdev *bd)
 	return bd->priv;
 }
 
+/* An image that starts with another format's header is served raw, as
+ * the toolstack said, but not without a word (pvk_blkback_image_format). */
+static void warn_format(struct pvk_xenbus_backdev *bd, struct bb_dev *dev)
+{
+	const char *f;
+	ssize_t n;
+	void *buf;
+
+	if (posix_memalign(&buf, PVK_PAGE_SIZE, PVK_PAGE_SIZE))
+		return;
+	n = pread(dev->disk.fd, buf, PVK_PAGE_SIZE, 0);
+	if (n > 0 && (f = pvk_blkback_image_format(buf, (size_t)n)))
+		pvk_xenbus_bus_log(bd->bus,
+				   "%s: warning: %s starts with a %s header; "
+				   "served as a raw disk, as the toolstack "
+				   "says (pvkit serves raw images only)",
+				   bd->name, dev->params, f);
+	free(buf);
+}
+
 static int bb_probe(struct pvk_xenbus_backdev *bd)
 {
 	struct pvk_blkback *bb = bd->drv_arg;
@@ -389,6 +410,7 @@ static int bb_probe(struct pvk_xenbus_backdev *bd)
 		return err;
 	}
 	dev->disk.cdrom = cdrom;
+	warn_format(bd, dev);
 	/* The toolstack's discard-enable (blkif.h; default 1) can only take
 	 * discard away. */
 	if (own_read_uint(dev, "discard-enable", 1, &den) < 0)

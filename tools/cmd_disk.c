@@ -7,6 +7,7 @@
  * serves the device, on the simulator and on Xen alike.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvkit/blkback.h>
 #include <pvkit/blkfront.h>
 #include <pvkit/blkif.h>
 #include <pvkit/hv.h>
@@ -249,7 +251,27 @@ static bool attach_done(int st, void *arg)
 static void usage_attach(FILE *f)
 {
 	fprintf(f, "usage: pvkit disk attach DOMAIN IMAGE [--ro] [--vdev "
-		   "xvda] [--backend-domain ID] [--type vbd] [--no-wait]\n");
+		   "xvda] [--format raw] [--backend-domain ID] [--type vbd] "
+		   "[--no-wait]\n");
+}
+
+/* The format an image's header names (pvk_blkback_image_format), NULL
+ * for none: 0, or -errno if it cannot be read. */
+static int image_format(const char *path, const char **fmt)
+{
+	unsigned char head[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*fmt = NULL;
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, head, sizeof(head), 0);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	*fmt = pvk_blkback_image_format(head, (size_t)n);
+	return 0;
 }
 
 static int cmd_attach(int argc, char **argv)
@@ -260,15 +282,18 @@ static int cmd_attach(int argc, char **argv)
 		{ "backend-domain", required_argument, NULL, 'b' },
 		{ "type", required_argument, NULL, 't' },
 		{ "no-wait", no_argument, NULL, 'n' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct attach a = { .vdev = "xvda", .mode = "w" };
+	const char *format = NULL;
 	const char *be_arg = NULL;
 	char real[PATH_MAX], path[PVK_XENBUS_PATH_MAX + 32], *v;
 	const char *img;
 	struct pvk_hv *hv = NULL;
 	bool wait = true;
+	const char *fmt = NULL;
 	struct stat st;
 	int c, err, rc = 1, devid;
 
@@ -289,6 +314,9 @@ static int cmd_attach(int argc, char **argv)
 			break;
 		case 'n':
 			wait = false;
+			break;
+		case 'F':
+			format = optarg;
 			break;
 		case 'h':
 			usage_attach(stdout);
@@ -341,6 +369,24 @@ static int cmd_attach(int argc, char **argv)
 			"(e.g. `truncate -s %lld %s`)\n",
 			real, (long long)st.st_size,
 			((long long)st.st_size / 512 + 1) * 512, real);
+		return 1;
+	}
+	if (format && strcmp(format, "raw")) {
+		fprintf(stderr,
+			"pvkit disk attach: --format %s: pvkit serves raw "
+			"images only; convert it (`qemu-img convert -O raw "
+			"%s %s.raw`)\n",
+			format, real, real);
+		return 2;
+	}
+	if (!format && image_format(real, &fmt) == 0 && fmt) {
+		fprintf(stderr,
+			"pvkit disk attach: image '%s' is a %s image (by its "
+			"header), and pvkit serves raw images only: convert "
+			"it (`qemu-img convert -O raw %s %s.raw`), or give "
+			"--format raw if it is a raw disk that only starts "
+			"with those bytes\n",
+			real, fmt, real, real);
 		return 1;
 	}
 	if (access(real, a.mode[0] == 'r' ? R_OK : R_OK | W_OK) < 0) {
@@ -623,8 +669,8 @@ static int cmd_serve_nbd(int argc, char **argv)
 
 static const struct pvk_cmd disk_cmds[] = {
 	{ "attach",
-	  "DOMAIN IMAGE [--ro] [--vdev xvda] [--backend-domain ID] "
-	  "[--type vbd] [--no-wait]",
+	  "DOMAIN IMAGE [--ro] [--vdev xvda] [--format raw] "
+	  "[--backend-domain ID] [--type vbd] [--no-wait]",
 	  "give DOMAIN a virtual disk backed by IMAGE (a file or block "
 	  "device), as xl block-attach",
 	  cmd_attach },

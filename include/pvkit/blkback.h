@@ -121,6 +121,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <pvkit/hv.h>
 #include <pvkit/xenbus.h>
@@ -227,6 +228,44 @@ void pvk_blkback_destroy(struct pvk_blkback *bb);
  * accumulate over reconnections of the device, from its probe.
  */
 int pvk_blkback_stats(struct pvk_blkback *bb, FILE *f);
+
+/*
+ * Image formats pvkit does not serve.  pvkit's backend serves raw images
+ * (files and block devices) only; an image whose first bytes are another
+ * format's header -- qcow2, qcow, QED, VMDK, VDI, VHDX, dynamic VHD,
+ * LUKS -- would be served as raw without a word.  Returns that format's
+ * name for the first @len bytes of an image (4096 suffice), or NULL.
+ * Inline so that the CLI checks without linking the backend.
+ *
+ * A guest can write any of these headers into its own raw disk, so a
+ * backend must not refuse a disk for them (that would be the guest's
+ * denial of its own service after a restart), only say so: `pvkit disk
+ * attach` refuses unless given --format raw, pvkit-backd logs a warning.
+ */
+static inline const char *pvk_blkback_image_format(const void *head, size_t len)
+{
+	static const struct {
+		unsigned int off, len;
+		const char *magic, *name;
+	} fmt[] = {
+		{ 0, 4, "QFI\xfb", "qcow2 (or qcow)" },
+		{ 0, 4, "QED\0", "QED" },
+		{ 0, 4, "KDMV", "VMDK" },
+		{ 0, 21, "# Disk DescriptorFile", "VMDK (descriptor)" },
+		{ 64, 4, "\x7f\x10\xda\xbe", "VDI" },
+		{ 0, 8, "vhdxfile", "VHDX" },
+		{ 0, 8, "conectix", "VHD (dynamic)" },
+		{ 0, 6, "LUKS\xba\xbe", "LUKS" },
+	};
+	const unsigned char *b = (const unsigned char *)head;
+	size_t i;
+
+	for (i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++)
+		if (fmt[i].off + fmt[i].len <= len &&
+		    !memcmp(b + fmt[i].off, fmt[i].magic, fmt[i].len))
+			return fmt[i].name;
+	return NULL;
+}
 
 /*
  * Where pvkit-backd listens for `pvkit stats show`: $PVKIT_BACKD_SOCK,

@@ -139,6 +139,31 @@ expect_fail "image not a multiple of 512" "1000 bytes.*512" \
 	"$PVKIT" disk attach g2 "$W/odd.img"
 expect_fail "malformed vdev" "bad virtual device 'xvda1'.*xvdX" \
 	"$PVKIT" disk attach g2 "$W/b.img" --vdev xvda1
+# Not raw: refused by its header, unless --format raw says it is raw
+# (then pvkit-backd serves it and says what it saw).
+blk_image "$W/q.img" 4
+printf 'QFI\373\000\000\000\003' | dd of="$W/q.img" conv=notrunc status=none
+expect_fail "qcow2 image" "is a qcow2 (or qcow) image.*qemu-img convert -O raw.*--format raw" \
+	"$PVKIT" disk attach g2 "$W/q.img" --vdev xvdd
+expect_fail "--format qcow2" "pvkit serves raw images only" \
+	"$PVKIT" disk attach g2 "$W/q.img" --vdev xvdd --format qcow2
+warned() {
+	i=0
+	until grep -q "51760: warning: .*q.img starts with a qcow2 (or qcow) header; served as a raw disk" "$W/backd.out"; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || return 1
+		sleep 0.1
+	done
+}
+if "$PVKIT" disk attach g2 "$W/q.img" --vdev xvdd --format raw >"$W/out" 2>"$W/err" && warned &&
+	"$PVKIT" disk detach g2 xvdd --force >/dev/null 2>>"$W/err"; then
+	ok "--format raw: attached, pvkit-backd warns"
+else
+	bad "--format raw"
+	cat "$W/out" "$W/err"
+	tail -n 5 "$W/backd.log"
+fi
+
 # sdX and hdX, as libxl: sda is devid 2048 and is listed by its name.
 blk_image "$W/c.img" 4
 if "$PVKIT" disk attach g2 "$W/c.img" --vdev sda --no-wait >/dev/null 2>"$W/err" &&
