@@ -586,12 +586,20 @@ static int recv_some(struct fz *f, uint32_t n, bool big)
 	return rc;
 }
 
-/* A producer index ahead of the requests. */
+/*
+ * A producer index ahead of the requests: more than a ring beyond the
+ * responses published.  Just past req_prod would not do: netfront keeps
+ * its rx ring full, and once it reposts the buffers it has consumed such
+ * an index is a legal one, naming slots that hold the previous lap's
+ * entries (a stale answer no frontend can tell from a fresh one).  No
+ * frontend can have more than a ring of requests outstanding past the
+ * responses it has seen, so this one is a violation whatever it posts.
+ */
 static void prod_ahead(void *map, uint8_t k)
 {
 	uint32_t *hdr = map;
 
-	__atomic_store_n(&hdr[2], hdr[0] + 1 + k % 8, __ATOMIC_RELEASE);
+	__atomic_store_n(&hdr[2], hdr[2] + RING + 1 + k % 8, __ATOMIC_RELEASE);
 	pvk_evtchn_notify(fx.net.be.ev, fx.net.be.port);
 	in.violation = true;
 }
