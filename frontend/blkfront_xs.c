@@ -444,8 +444,10 @@ static int bf_connect(void *arg)
 	bi->large_sectors = large;
 	bf->unit = (uint32_t)unit;
 	bi->vdisk_info = (uint32_t)info;
+	/* As Linux's blkback reads the toolstack's mode: writable only
+	 * with a 'w' in it ("w", "w!", "rw"); "r", "ro" or junk: not. */
 	bi->read_only = (info & PVK_VDISK_READONLY) ||
-			(mode && !strcmp(mode, "r"));
+			(mode && !strchr(mode, 'w'));
 	free(mode);
 	bi->flush = flush;
 	bi->barrier = barrier;

@@ -4,6 +4,7 @@
  * nodes and feature negotiation, as ops of the shared frontend state
  * machine (pvkit/xenbus.h).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,7 +226,12 @@ static int read_own(struct pvk_netfront *nf)
 		       pvk_xenbus_own_path(&nf->fr.dev), strerror(-rc));
 		return rc == -ENOENT ? -EPROTO : rc;
 	}
-	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3],
+	/* Exactly xx:xx:xx:xx:xx:xx (sscanf alone takes " 2", "-2"). */
+	for (i = 0; v[i] && i < 17; i++)
+		if (i % 3 == 2 ? v[i] != ':' : !isxdigit((unsigned char)v[i]))
+			break;
+	if (i != 17 || v[17] ||
+	    sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3],
 		   &b[4], &b[5], &n) != 6 ||
 	    v[n] || (b[0] & 1)) {
 		nf_log(nf, "mac '%.32s' is not a unicast xx:xx:xx:xx:xx:xx", v);
@@ -240,11 +246,15 @@ static int read_own(struct pvk_netfront *nf)
 	rc = pvk_xenbus_read(&nf->fr.dev, PVK_XS_NO_TXN, false, "mtu", &v);
 	if (rc == -ENOENT)
 		return 0;
-	if (rc < 0)
+	if (rc < 0) {
+		nf_log(nf, "mtu node in %s unreadable (%s)",
+		       pvk_xenbus_own_path(&nf->fr.dev), strerror(-rc));
 		return rc;
+	}
 	errno = 0;
 	mtu = strtoul(v, &end, 10);
-	if (!*v || *end || errno || mtu < 68 || mtu > 65535) {
+	if (!isdigit((unsigned char)*v) || *end || errno || mtu < 68 ||
+	    mtu > 65535) {
 		nf_log(nf, "mtu '%.32s' is not a number in 68..65535", v);
 		free(v);
 		return -EPROTO;
@@ -266,5 +276,8 @@ int nf_xs_init(struct pvk_netfront *nf, uint32_t devid)
 		return rc;
 	nf->info.devid = devid;
 	nf->info.backend_id = nf->fr.dev.be_domid;
-	return read_own(nf);
+	rc = read_own(nf);
+	if (rc < 0)
+		pvk_xenbus_front_fini(&nf->fr); /* the watch front_init set */
+	return rc;
 }

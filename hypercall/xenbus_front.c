@@ -126,6 +126,12 @@ int pvk_xenbus_front_step(struct pvk_xenbus_front *f)
 	case PVK_XENBUS_INITWAIT:
 		if (f->closing || f->phase == PVK_XENBUS_FE_PUBLISHED)
 			break;
+		if (!pvk_xenbus_front_exists(f)) {
+			/* Removed: publishing would recreate the directory. */
+			teardown(f, "device removed");
+			gone(f);
+			break;
+		}
 		/* Connected and the backend waits for us again: it was
 		 * restarted and has forgotten the old rings. */
 		teardown(f, "restarted");

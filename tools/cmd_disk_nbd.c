@@ -419,7 +419,7 @@ static int complete(struct nbd_srv *s, unsigned int min, int timeout_ms)
 
 		if (!rc)
 			rc = simple_reply(s, r->cookie, nbd_errno(err),
-					  r->buf + r->skip,
+					  r->buf ? r->buf + r->skip : NULL,
 					  r->type == NBD_CMD_READ ? r->len : 0);
 		req_free(r);
 	}

@@ -35,6 +35,14 @@ fuzz-xenback_SRCS := tests/fuzz/fuzz-xenback.c tests/fuzz/fuzz.c \
 fuzz-xenback_LIBS := back hv ring net
 fuzz-xenback_LDLIBS := $(FUZZ_LINK)
 
+# fuzz-xenfront: blkfront's and netfront's parsing of a hostile backend's
+# xenstore values and the frontend state machine, on the loop hypervisor.
+FUZZERS += fuzz-xenfront
+fuzz-xenfront_SRCS := tests/fuzz/fuzz-xenfront.c tests/fuzz/fuzz.c \
+		      tests/common/t_toolstack.c
+fuzz-xenfront_LIBS := front hv ring net
+fuzz-xenfront_LDLIBS := $(FUZZ_LINK)
+
 # fuzz-netfront: pvkit's netfront against a hostile netif backend (the
 # test double tests/net/net_double.c) on the loop hypervisor.
 FUZZERS += fuzz-netfront
