@@ -45,6 +45,16 @@ const char *pvk_cmd_sim_dir(void);
 /* If argv (a command's, up to a "--") asks for -h/--help, print the
  * command's usage to stdout and return true: the command returns 0. */
 bool pvk_cmd_help(const char *group, int argc, char **argv);
+/*
+ * Machine-readable output (--json, README "Machine-readable output"):
+ * print "@k": "@v" as a JSON member, escaped (NULL as ""), then ", " if
+ * @comma.
+ */
+void pvk_cmd_json_str(const char *k, const char *v, bool comma);
+struct pvk_sim_domain;
+/* The simulator's domains as a table (ID NAME STATE PID) or, @json, an
+ * array of {"domid", "name", "state", "pid"}. */
+void pvk_cmd_print_domains(const struct pvk_sim_domain *d, int n, bool json);
 /* Explain a pvk_sim_open() failure @rc for the simulator in @dir: what
  * went wrong and what to do. */
 void pvk_cmd_sim_err(const char *dir, int rc);

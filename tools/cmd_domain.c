@@ -90,6 +90,10 @@ struct supervisor {
 	const char *name;
 	char **argv;
 	int report_fd; /* --detach: the parent waits for "<domid>\n" */
+	/* --detach: stdout and stderr go here once the domain exists (not
+	 * before: a duplicate name must not truncate the running domain's
+	 * log). */
+	const char *log;
 	struct pvk_sim *sim;
 	uint32_t domid;
 	xenevtchn_handle *xce;
@@ -199,6 +203,16 @@ static int supervise(struct supervisor *s)
 			pvk_cmd_err("cannot create domain '%s': %s", s->name,
 				    strerror(-rc));
 		goto close_sim;
+	}
+	if (s->log) {
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0644);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
 	}
 	/* The xenbus port, opened as the new domain (we are its
 	 * supervisor now), unbound for domain 0's xenstored. */
@@ -399,12 +413,7 @@ static int domain_create(int argc, char **argv)
 			fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			if (fd >= 0)
 				dup2(fd, 0);
-			fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				  0644);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
+			s.log = log;
 			s.report_fd = p[1];
 			_exit(supervise(&s));
 		}
@@ -413,8 +422,8 @@ static int domain_create(int argc, char **argv)
 		close(p[0]);
 		buf[n > 0 ? n : 0] = 0;
 		if (n <= 0 || !strcmp(buf, "failed\n")) {
-			pvk_cmd_err("domain '%s' was not created; see "
-				    "%s/domain-%s.log",
+			pvk_cmd_err("domain '%s' was not created (why: "
+				    "above, or in %s/domain-%s.log)",
 				    s.name, pvk_cmd_sim_dir(), s.name);
 			return 1;
 		}
@@ -427,13 +436,14 @@ static int domain_create(int argc, char **argv)
 static int domain_list(int argc, char **argv)
 {
 	struct pvk_sim_domain *doms;
+	bool json = argc == 2 && !strcmp(argv[1], "--json");
 	struct pvk_sim *sim;
-	int n, i;
+	int n;
 
 	if (pvk_cmd_help("domain", argc, argv))
 		return 0;
-	if (argc > 1) {
-		pvk_cmd_err("domain list takes no arguments (got '%s')",
+	if (argc > 1 && !json) {
+		pvk_cmd_err("domain list takes only --json (got '%s')",
 			    argv[1]);
 		return 2;
 	}
@@ -446,10 +456,11 @@ static int domain_list(int argc, char **argv)
 			    n == -EPERM ? " (only domain 0 may)" : "");
 		return 1;
 	}
-	printf("%5s  %-24s %-8s %s\n", "ID", "NAME", "STATE", "PID");
-	for (i = 0; i < n; i++)
-		printf("%5u  %-24s %-8s %d\n", doms[i].domid, doms[i].name,
-		       doms[i].dying ? "dying" : "running", doms[i].pid);
+	if (json)
+		printf("[");
+	pvk_cmd_print_domains(doms, n, json);
+	if (json)
+		printf("]\n");
 	free(doms);
 	return 0;
 }
@@ -571,7 +582,7 @@ static const struct pvk_cmd domain_cmds[] = {
 	  "run CMD as a new domain; wait for it and exit with its status "
 	  "(--detach: in the background)",
 	  domain_create },
-	{ "list", NULL, "list the domains", domain_list },
+	{ "list", "[--json]", "list the domains", domain_list },
 	{ "destroy", "NAME|ID", "end a domain and its processes",
 	  domain_destroy },
 	{ "exec", "NAME|ID -- CMD [ARGS...]",

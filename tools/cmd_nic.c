@@ -522,16 +522,16 @@ static int cmd_list(int argc, char **argv)
 			if (json) {
 				printf("%s{\"domain\": %s, ", first ? "" : ", ",
 				       fes[i]);
-				pvk_dev_json_str("domain_name", name, true);
+				pvk_cmd_json_str("domain_name", name, true);
 				printf("\"devid\": %s, ", ids[j]);
-				pvk_dev_json_str("mac", mac, true);
-				pvk_dev_json_str("bridge", br, true);
-				pvk_dev_json_str("backend_state",
+				pvk_cmd_json_str("mac", mac, true);
+				pvk_cmd_json_str("bridge", br, true);
+				pvk_cmd_json_str("backend_state",
 						 pvk_dev_state_name(bst), true);
-				pvk_dev_json_str("frontend_state",
+				pvk_cmd_json_str("frontend_state",
 						 pvk_dev_state_name(fst), true);
-				pvk_dev_json_str("hotplug_status", hp, true);
-				pvk_dev_json_str("backend_path", dir, false);
+				pvk_cmd_json_str("hotplug_status", hp, true);
+				pvk_cmd_json_str("backend_path", dir, false);
 				printf("}");
 				first = false;
 			} else {

@@ -288,20 +288,38 @@ static int sim_status(int argc, char **argv)
 	const char *dir = pvk_cmd_sim_dir();
 	struct pvk_sim_domain *doms;
 	struct pvk_sim_status st;
+	bool json = false, env = false;
 	struct pvk_sim *sim;
-	int rc, n, i;
+	int rc, n;
 
 	if (pvk_cmd_help("sim", argc, argv))
 		return 0;
-	if (argc > 1) {
-		pvk_cmd_err("sim status takes no arguments (got '%s')",
+	if (argc == 2 && !strcmp(argv[1], "--json"))
+		json = true;
+	else if (argc == 2 && !strcmp(argv[1], "--env"))
+		env = true;
+	else if (argc > 1) {
+		pvk_cmd_err("sim status takes --json or --env (got '%s')",
 			    argv[1]);
 		return 2;
 	}
 	rc = probe(dir, &st, false);
 	if (rc == 0) {
-		printf("pvkit-simd is not running in %s\n", dir);
+		if (json) {
+			printf("{\"running\": false, ");
+			pvk_cmd_json_str("dir", dir, false);
+			printf("}\n");
+		} else {
+			printf("%spvkit-simd is not running in %s\n",
+			       env ? "# " : "", dir);
+		}
 		return 3; /* LSB: program is not running */
+	}
+	if (env) {
+		/* For eval: what a shell needs to reach it. */
+		printf("export PVKIT_SIM_DIR=%s\n", dir);
+		printf("export XENSTORED_PATH=%s/xenstored/socket\n", dir);
+		return 0;
 	}
 	if (rc > 0)
 		rc = pvk_sim_open(&sim, dir);
@@ -316,14 +334,28 @@ static int sim_status(int argc, char **argv)
 			    n == -EPERM ? " (only domain 0 may)" : "");
 		return 1;
 	}
+	if (json) {
+		char xs[PATH_MAX + 32];
+
+		snprintf(xs, sizeof(xs), "%s/xenstored/socket", dir);
+		printf("{\"running\": true, ");
+		pvk_cmd_json_str("dir", dir, true);
+		printf("\"simd_pid\": %d, \"xenstored_pid\": %d, "
+		       "\"xenstore_ready\": %s, ",
+		       st.simd_pid, st.xenstored_pid,
+		       st.xenstore_ready ? "true" : "false");
+		pvk_cmd_json_str("xenstored_path", xs, true);
+		printf("\"domains\": [");
+		pvk_cmd_print_domains(doms, n, true);
+		printf("]}\n");
+		free(doms);
+		return 0;
+	}
 	printf("pvkit-simd running in %s (pid %d), xenstored pid %d%s\n", dir,
 	       st.simd_pid, st.xenstored_pid,
 	       st.xenstore_ready ? "" : " (starting)");
 	print_access(dir);
-	printf("%5s  %-24s %-8s %s\n", "ID", "NAME", "STATE", "PID");
-	for (i = 0; i < n; i++)
-		printf("%5u  %-24s %-8s %d\n", doms[i].domid, doms[i].name,
-		       doms[i].dying ? "dying" : "running", doms[i].pid);
+	pvk_cmd_print_domains(doms, n, false);
 	free(doms);
 	return 0;
 }
@@ -333,7 +365,9 @@ static const struct pvk_cmd sim_cmds[] = {
 	  "start pvkit-simd (with Xen's xenstored) in the background",
 	  sim_start },
 	{ "stop", NULL, "stop pvkit-simd, destroying every domain", sim_stop },
-	{ "status", NULL, "is it running; how to reach xenstore; its domains",
+	{ "status", "[--json | --env]",
+	  "is it running; how to reach xenstore (--env: as shell exports); "
+	  "its domains",
 	  sim_status },
 	{ NULL },
 };

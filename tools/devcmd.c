@@ -187,22 +187,6 @@ char *pvk_dev_domain_name(struct pvk_hv *hv, const char *id)
 	return pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir, "name");
 }
 
-void pvk_dev_json_str(const char *k, const char *v, bool comma)
-{
-	const char *c;
-
-	printf("\"%s\": \"", k);
-	for (c = v ? v : ""; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if ((unsigned char)*c < 0x20)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
-	}
-	printf("\"%s", comma ? ", " : "");
-}
-
 void pvk_dev_libxl_path(char *buf, size_t len, const char *fe)
 {
 	static const char local[] = "/local/domain/";

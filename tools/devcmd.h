@@ -36,8 +36,6 @@ char *pvk_dev_read_node(struct pvk_hv *hv, pvk_xs_txn_t t, const char *dir,
 			const char *node);
 /* The name of domain @id (a decimal string), malloc'ed, or NULL. */
 char *pvk_dev_domain_name(struct pvk_hv *hv, const char *id);
-/* Print "@k": "@v" as a JSON member (NULL as ""), then ", " if @comma. */
-void pvk_dev_json_str(const char *k, const char *v, bool comma);
 /* "Connected" for a state node's value, "-" for none, "?" for garbage. */
 const char *pvk_dev_state_name(const char *v);
 long pvk_dev_elapsed_ms(const struct timespec *t0);

@@ -83,6 +83,43 @@ bool pvk_cmd_help(const char *group, int argc, char **argv)
 	return true;
 }
 
+void pvk_cmd_json_str(const char *k, const char *v, bool comma)
+{
+	const char *c;
+
+	printf("\"%s\": \"", k);
+	for (c = v ? v : ""; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			printf("\\%c", *c);
+		else if ((unsigned char)*c < 0x20)
+			printf("\\u%04x", *c);
+		else
+			putchar(*c);
+	}
+	printf("\"%s", comma ? ", " : "");
+}
+
+void pvk_cmd_print_domains(const struct pvk_sim_domain *d, int n, bool json)
+{
+	int i;
+
+	if (!json)
+		printf("%5s  %-24s %-8s %s\n", "ID", "NAME", "STATE", "PID");
+	for (i = 0; i < n; i++) {
+		const char *st = d[i].dying ? "dying" : "running";
+
+		if (!json) {
+			printf("%5u  %-24s %-8s %d\n", d[i].domid, d[i].name,
+			       st, d[i].pid);
+			continue;
+		}
+		printf("%s{\"domid\": %u, ", i ? ", " : "", d[i].domid);
+		pvk_cmd_json_str("name", d[i].name, true);
+		pvk_cmd_json_str("state", st, true);
+		printf("\"pid\": %d}", d[i].pid);
+	}
+}
+
 void pvk_cmd_sim_err(const char *dir, int rc)
 {
 	const char *hint = getenv("PVKIT_DOMID");

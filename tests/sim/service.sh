@@ -24,6 +24,13 @@ id=$(t_detach dup sleep 60)
 msg=$("$PVKIT" domain create dup -- true 2>&1)
 [ $? = 1 ] && echo "$msg" | grep -q "already exists" ||
 	t_fail "duplicate name: '$msg'"
+# ... and, detached, leaves the running domain's log alone.
+echo "dup's own line" >>"$PVKIT_SIM_DIR/domain-dup.log"
+msg=$("$PVKIT" domain create dup -d -- true 2>&1)
+[ $? = 1 ] && echo "$msg" | grep -q "already exists" ||
+	t_fail "duplicate name, detached: '$msg'"
+grep -q "dup's own line" "$PVKIT_SIM_DIR/domain-dup.log" ||
+	t_fail "a duplicate name truncated the running domain's log"
 msg=$("$PVKIT" domain create 9lives -- true 2>&1)
 [ $? = 1 ] && echo "$msg" | grep -q "invalid domain name" ||
 	t_fail "bad name: '$msg'"

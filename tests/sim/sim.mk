@@ -11,7 +11,8 @@ test-sim-client_LDLIBS := -lxenstore
 
 TEST_SCRIPTS += tests/sim/service.sh tests/sim/pingpong.sh \
 		tests/sim/xenstore.sh tests/sim/death.sh tests/sim/badinput.sh \
-		tests/sim/fds.sh tests/sim/netns.sh tests/sim/faults.sh
+		tests/sim/fds.sh tests/sim/netns.sh tests/sim/faults.sh \
+		tests/sim/readme-walkthrough.sh
 
 # The guest xenbus multiplexer against a scripted, sometimes hostile,
 # xenstored (the event channel is a mock).
