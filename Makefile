@@ -23,9 +23,14 @@ SOVERSION := 1
 prefix      ?= /usr/local
 exec_prefix ?= $(prefix)
 bindir      ?= $(exec_prefix)/bin
-libdir      ?= $(exec_prefix)/lib
+# Debian's multiarch directory (lib/x86_64-linux-gnu) where the compiler
+# knows one, as Debian's own libraries and pkg-config's search path have.
+MULTIARCH   ?= $(shell $(CC) -print-multiarch 2>/dev/null)
+libdir      ?= $(exec_prefix)/lib$(if $(MULTIARCH),/$(MULTIARCH))
 includedir  ?= $(prefix)/include
 pkgconfigdir ?= $(libdir)/pkgconfig
+mandir      ?= $(prefix)/share/man
+unitdir     ?= $(prefix)/lib/systemd/system
 DESTDIR     ?=
 
 CC      ?= cc
@@ -144,8 +149,22 @@ bench: $(addprefix bench-,$(BENCH_TARGETS))
 demo: all $(B)/tests/pvk-tcp
 	@tools/demo.sh $(B)
 
+# Man pages: made by help2man from each program's --help (the one source
+# of its options) and man/<program>.h2m (the prose).
+MAN_PAGES := $(B)/man/pvkit.1 $(B)/man/pvkit-backd.8 $(B)/man/pvkit-simd.8
+.PHONY: man
+man: $(MAN_PAGES)
+$(B)/man/%.1: $(B)/bin/% man/%.h2m
+	@mkdir -p $(@D)
+	@echo "  MAN     $@"
+	@help2man -N -s 1 -i man/$*.h2m -o $@ $(B)/bin/$*
+$(B)/man/%.8: $(B)/bin/% man/%.h2m
+	@mkdir -p $(@D)
+	@echo "  MAN     $@"
+	@help2man -N -s 8 -i man/$*.h2m -o $@ $(B)/bin/$*
+
 .PHONY: install uninstall
-install: all
+install: all man
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(libdir) \
 		$(DESTDIR)$(includedir)/pvkit $(DESTDIR)$(pkgconfigdir)
 	install -m 0644 $(HEADERS) $(DESTDIR)$(includedir)/pvkit/
@@ -157,6 +176,11 @@ install: all
 		sed -e 's|@prefix@|$(prefix)|;s|@libdir@|$(libdir)|;s|@includedir@|$(includedir)|' \
 			$(B)/lib/pkgconfig/pvkit-$(l).pc.in > $(DESTDIR)$(pkgconfigdir)/pvkit-$(l).pc &&) true
 	$(if $(PROGS),install -m 0755 $(ALL_PROG_FILES) $(DESTDIR)$(bindir)/)
+	install -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(unitdir)
+	install -m 0644 $(B)/man/pvkit.1 $(DESTDIR)$(mandir)/man1/
+	install -m 0644 $(B)/man/pvkit-backd.8 $(B)/man/pvkit-simd.8 $(DESTDIR)$(mandir)/man8/
+	sed 's|@bindir@|$(bindir)|g' contrib/systemd/pvkit-backd.service.in \
+		> $(DESTDIR)$(unitdir)/pvkit-backd.service
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(includedir)/pvkit/,$(notdir $(HEADERS)))
@@ -165,6 +189,8 @@ uninstall:
 		$(DESTDIR)$(libdir)/libpvkit-$(l).so $(DESTDIR)$(libdir)/libpvkit-$(l).so.$(SOVERSION) \
 		$(DESTDIR)$(libdir)/libpvkit-$(l).so.$(VERSION) $(DESTDIR)$(pkgconfigdir)/pvkit-$(l).pc;)
 	rm -f $(addprefix $(DESTDIR)$(bindir)/,$(PROGS))
+	rm -f $(DESTDIR)$(mandir)/man1/pvkit.1 $(DESTDIR)$(mandir)/man8/pvkit-backd.8 \
+		$(DESTDIR)$(mandir)/man8/pvkit-simd.8 $(DESTDIR)$(unitdir)/pvkit-backd.service
 
 .PHONY: format format-check
 format:

@@ -12,5 +12,5 @@ back_PCLIBS := hv ring net
 back_DESC := pvkit backends: blkif over io_uring, netif over TAP, on the xenbus backend bus
 
 PROGS += pvkit-backd
-pvkit-backd_SRCS := backend/pvkit-backd.c
+pvkit-backd_SRCS := backend/pvkit-backd.c backend/backd_systemd.c
 pvkit-backd_LIBS := back hv ring net

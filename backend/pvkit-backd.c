@@ -26,54 +26,69 @@
 #include <pvkit/netback.h>
 #include <pvkit/hv.h>
 
+#include "backd_systemd.h"
+
+/* GNU-style, so that help2man makes the man page from it (man/). */
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pvkit-backd [options]\n"
-		"       pvkit-backd --help | --version\n"
-		"  --driver NAME[=TYPE] serve the devices of driver NAME (vbd, vif) "
-		"in backend\n"
-		"                       directory TYPE (default: NAME); "
+		"Usage: pvkit-backd [OPTION]...\n"
+		"Serve the PV disks (vbd) and NICs (vif) the toolstack attaches, "
+		"for every guest.\n"
+		"\n"
+		"Drivers:\n"
+		"  --driver NAME[=TYPE]  serve the devices of driver NAME (vbd, "
+		"vif) in backend\n"
+		"                        directory TYPE (default: NAME); "
 		"repeatable; default vbd\n"
-		"  --type TYPE          the same as --driver vbd=TYPE\n"
-		"  vif (network) options:\n"
-		"  --vif-queues N       multi-queue-max-queues (default %u)\n"
-		"  --vif-minimal        offer only feature-rx-copy (no sg, gso, "
-		"csum offload,\n"
-		"                       multi-queue, split event channels)\n"
-		"  --bridge BR          for vifs without a bridge node (default "
-		"xenbr0)\n"
-		"  vbd (block) options:\n"
-		"  --max-queues N       multi-queue-max-queues (default %u)\n"
-		"  --max-ring-order N   max-ring-page-order, 0..4 (default %u)\n"
-		"  --max-indirect N     feature-max-indirect-segments (default "
+		"  --type TYPE           the same as --driver vbd=TYPE\n"
+		"\n"
+		"Block devices (vbd):\n"
+		"  --max-queues N        multi-queue-max-queues (default %u)\n"
+		"  --max-ring-order N    max-ring-page-order, 0..4 (default %u)\n"
+		"  --max-indirect N      feature-max-indirect-segments (default "
 		"%u)\n"
-		"  --no-indirect --no-persistent --no-discard --no-flush\n"
-		"  --no-barrier --no-mq    do not offer that feature\n"
-		"  --no-direct          never open images with O_DIRECT\n"
-		"  --control PATH       stats socket (default: see "
-		"pvkit/blkback.h)\n"
-		"  --handover           SIGTERM: hand the connected rings to the "
-		"next pvkit-backd\n"
-		"                       instead of closing the devices\n"
-		"  --state-dir DIR      crash journals of the connected vbds, "
-		"so that the next\n"
-		"                       instance resumes their rings after a "
+		"  --no-indirect, --no-persistent, --no-discard, --no-flush, "
+		"--no-barrier, --no-mq\n"
+		"                        do not offer that feature\n"
+		"  --no-direct           never open images with O_DIRECT\n"
+		"  --state-dir DIR       crash journals of the connected vbds, so "
+		"that the next\n"
+		"                        instance resumes their rings after a "
 		"kill -9 (default:\n"
-		"                       pvkit-backd.state beside the control "
+		"                        pvkit-backd.state beside the control "
 		"socket; tmpfs)\n"
-		"  --no-journal         no crash journals: after a crash, "
+		"  --no-journal          no crash journals: after a crash, "
 		"frontends must reconnect\n"
-		"  --drain-timeout MS   SIGTERM: wait for frontends to "
-		"close (default 2000)\n"
-		"  --poll-us N          poll rings and completions for up to N us "
-		"before\n"
-		"                       sleeping (0..1000, default 0: never); "
-		"adaptive\n"
-		"  --force              serve backend/vbd on Xen even if the "
-		"kernel's xen-blkback is loaded\n",
-		PVK_NETBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_MAX_QUEUES,
-		PVK_BLKBACK_DEF_RING_ORDER, PVK_BLKBACK_DEF_INDIRECT_SEGS);
+		"  --force               serve backend/vbd on Xen even if the "
+		"kernel's xen-blkback\n"
+		"                        is loaded\n"
+		"\n"
+		"Network devices (vif):\n"
+		"  --vif-queues N        multi-queue-max-queues (default %u)\n"
+		"  --vif-minimal         offer only feature-rx-copy (no sg, gso, "
+		"csum offload,\n"
+		"                        multi-queue, split event channels)\n"
+		"  --bridge BR           for vifs without a bridge node (default "
+		"xenbr0)\n"
+		"\n"
+		"The daemon:\n"
+		"  --control PATH        stats socket (default: "
+		"/run/pvkit/pvkit-backd.sock on Xen,\n"
+		"                        DIR/pvkit-backd.sock on the simulator; "
+		"$PVKIT_BACKD_SOCK)\n"
+		"  --handover            SIGTERM: hand the connected rings to the "
+		"next pvkit-backd\n"
+		"                        instead of closing the devices\n"
+		"  --drain-timeout MS    SIGTERM: wait for frontends to close "
+		"(default 2000)\n"
+		"  --poll-us N           poll rings and completions for up to N us "
+		"before sleeping\n"
+		"                        (0..1000, default 0: never); adaptive\n"
+		"  --help                this text\n"
+		"  --version             the version\n",
+		PVK_BLKBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_RING_ORDER,
+		PVK_BLKBACK_DEF_INDIRECT_SEGS, PVK_NETBACK_DEF_MAX_QUEUES);
 }
 
 /* How often an idle daemon checks that xenstored still answers (watch
@@ -339,7 +354,7 @@ int main(int argc, char **argv)
 	};
 	struct pvk_blkback_config *cfg = &o.blk;
 	const char *control = NULL, *state_dir = NULL;
-	char ctl[256], sdir[256];
+	char ctl[256], sdir[256], sdmsg[96];
 	bool journal = true;
 	uint32_t drain_ms = 2000;
 	bool force = false, handover = false;
@@ -549,7 +564,9 @@ int main(int argc, char **argv)
 					     strerror(-lfd));
 		goto close_hv;
 	}
-	err = pvk_xenbus_bus_create(&bus, hv, NULL, NULL);
+	/* Under systemd: the journal timestamps, we give priorities. */
+	err = pvk_xenbus_bus_create(
+		&bus, hv, backd_sd_journal() ? backd_sd_log : NULL, NULL);
 	if (err < 0) {
 		fprintf(stderr, "pvkit-backd: watching xenstore: %s\n",
 			strerror(-err));
@@ -572,6 +589,11 @@ int main(int argc, char **argv)
 	fprintf(stderr, "pvkit-backd: crash journals %s%s\n",
 		cfg->state_dir ? "in " : "off (--no-journal)",
 		cfg->state_dir ? cfg->state_dir : "");
+	/* Type=notify: the bus watches and the control socket are up. */
+	snprintf(sdmsg, sizeof(sdmsg),
+		 "READY=1\nSTATUS=serving on %s as domain %u",
+		 pvk_hv_backend(hv), pvk_hv_domid(hv));
+	backd_sd_notify(sdmsg);
 
 	for (;;) {
 		pfd[0] = (struct pollfd){ .fd = pvk_xenbus_bus_fd(bus),
@@ -607,6 +629,7 @@ int main(int argc, char **argv)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si) &&
 			    si.ssi_signo != SIGHUP) {
+				backd_sd_notify("STOPPING=1");
 				fprintf(stderr,
 					"pvkit-backd: signal %u: draining and "
 					"%s\n",

@@ -176,7 +176,8 @@ static void usage(FILE *f)
 {
 	const struct pvk_cmd_group *const *g;
 
-	fprintf(f, "usage: pvkit [--dir DIR] GROUP COMMAND [ARGS]\n\n");
+	fprintf(f, "Usage: pvkit [--dir DIR] GROUP COMMAND [ARGS]\n"
+		   "       pvkit --version\n\n");
 	for (g = __start_pvk_cmd_groups; g < __stop_pvk_cmd_groups; g++) {
 		const struct pvk_cmd *c;
 

@@ -1080,11 +1080,19 @@ static void raise_nofile(void)
 			 (unsigned long long)rl.rlim_cur);
 }
 
+/* GNU-style, so that help2man makes the man page from it (man/). */
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pvkit-simd --dir DIR [--ready-fd N] [--foreground]\n"
-		   "       pvkit-simd --help | --version\n"
-		   "  normally started with `pvkit sim start`\n");
+	fprintf(f, "Usage: pvkit-simd --dir DIR [OPTION]...\n"
+		   "The simulated hypervisor; normally started with `pvkit sim "
+		   "start`.\n"
+		   "\n"
+		   "  --dir DIR       its state directory (sockets, logs)\n"
+		   "  --ready-fd N    write the status line to descriptor N "
+		   "once xenstore is up\n"
+		   "  --foreground    do not detach\n"
+		   "  --help          this text\n"
+		   "  --version       the version\n");
 }
 
 int simd_main(int argc, char **argv)

@@ -22,3 +22,11 @@ TEST_SCRIPTS += tests/blk/back-sim.sh
 # libxl's nodes and permissions, every bad input refused with a message
 # and nothing written.
 TEST_SCRIPTS += tests/blk/back-disk-cli.sh
+
+# pvkit-backd under systemd (tests/blk/back-systemd.sh): Type=notify
+# readiness and stopping on $NOTIFY_SOCKET, journal priorities when stderr
+# is $JOURNAL_STREAM; pvk-sd-notify-recv plays systemd's end.
+pvk-sd-notify-recv_SRCS := tests/blk/sd-notify-recv.c
+$(eval $(call pvk_program,pvk-sd-notify-recv,tests))
+tests: $(B)/tests/pvk-sd-notify-recv
+TEST_SCRIPTS += tests/blk/back-systemd.sh

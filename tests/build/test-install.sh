@@ -16,23 +16,40 @@ cd "$top"
 make -s --no-print-directory B="$B" headers-check ring-freestanding
 
 make -s --no-print-directory B="$B" install prefix="$tmp/usr" >/dev/null
-for f in include/pvkit/ring.h lib/libpvkit-ring.a lib/libpvkit-ring.so.1 \
-	 lib/pkgconfig/pvkit-ring.pc; do
+# Libraries in Debian's multiarch directory (lib/x86_64-linux-gnu).
+ma=$(${CC:-cc} -print-multiarch 2>/dev/null || true)
+lib=$tmp/usr/lib${ma:+/$ma}
+for f in include/pvkit/ring.h "${lib#"$tmp/usr/"}"/libpvkit-ring.a \
+	 "${lib#"$tmp/usr/"}"/libpvkit-ring.so.1 "${lib#"$tmp/usr/"}"/pkgconfig/pvkit-ring.pc \
+	 share/man/man1/pvkit.1 share/man/man8/pvkit-backd.8 share/man/man8/pvkit-simd.8 \
+	 lib/systemd/system/pvkit-backd.service bin/pvkit bin/pvkit-backd; do
 	[ -e "$tmp/usr/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
+done
+# The unit runs the installed daemon; the man pages render without a
+# warning and name every option --help does.
+grep -q "^ExecStart=$tmp/usr/bin/pvkit-backd " "$tmp/usr/lib/systemd/system/pvkit-backd.service" ||
+	{ echo "FAIL: the unit's ExecStart is not the installed pvkit-backd"; exit 1; }
+for m in man1/pvkit.1 man8/pvkit-backd.8 man8/pvkit-simd.8; do
+	warn=$(man --warnings -l -Tutf8 "$tmp/usr/share/man/$m" 2>&1 >/dev/null)
+	[ -z "$warn" ] || { echo "FAIL: $m: $warn"; exit 1; }
+done
+page=$(man -l -Tutf8 "$tmp/usr/share/man/man8/pvkit-backd.8" 2>/dev/null | col -b)
+for o in $("$tmp/usr/bin/pvkit-backd" --help | grep -o -- '--[a-z-]*' | sort -u); do
+	grep -q -- "$o" <<<"$page" || { echo "FAIL: pvkit-backd.8 lacks $o"; exit 1; }
 done
 
 # The shared library exports only the versioned API.
 # Outputs are captured whole before grep -q looks at them: under pipefail
 # a producer killed by SIGPIPE (grep -q stops at its first match) would
 # fail the pipeline.
-syms=$(nm -D --defined-only "$tmp/usr/lib/libpvkit-ring.so")
+syms=$(nm -D --defined-only "$lib/libpvkit-ring.so")
 bad=$(grep -v ' pvk_' <<<"$syms" | grep ' T ' || true)
 if [ -n "$bad" ]; then
 	echo "FAIL: libpvkit-ring.so exports non-pvk_ text symbols:"
-	nm -D --defined-only "$tmp/usr/lib/libpvkit-ring.so" | grep ' T ' | grep -v ' pvk_'
+	nm -D --defined-only "$lib/libpvkit-ring.so" | grep ' T ' | grep -v ' pvk_'
 	exit 1
 fi
-grep -q 'PVKIT_RING_0.1' <<<"$(objdump -T "$tmp/usr/lib/libpvkit-ring.so")" ||
+grep -q 'PVKIT_RING_0.1' <<<"$(objdump -T "$lib/libpvkit-ring.so")" ||
 	{ echo "FAIL: no PVKIT_RING_0.1 symbol version"; exit 1; }
 
 cat >"$tmp/consumer.c" <<'C'
@@ -63,20 +80,20 @@ int main(void)
 	return f.nr_ents == 32 ? 0 : 4;
 }
 C
-export PKG_CONFIG_PATH="$tmp/usr/lib/pkgconfig"
+export PKG_CONFIG_PATH="$lib/pkgconfig"
 # A sanitizer build (make check-asan) installs libraries that need their
 # runtime first in the program: build the consumer the same way.
 san=""
-case "$(ldd "$tmp/usr/lib/libpvkit-ring.so")" in
+case "$(ldd "$lib/libpvkit-ring.so")" in
 *libasan*) san="-fsanitize=address,undefined" ;;
 esac
 # shellcheck disable=SC2046
 cc $san -o "$tmp/consumer" "$tmp/consumer.c" $(pkg-config --cflags --libs pvkit-ring)
-LD_LIBRARY_PATH="$tmp/usr/lib" "$tmp/consumer"
-grep -q "$tmp/usr/lib/libpvkit-ring.so.1" <<<"$(LD_LIBRARY_PATH="$tmp/usr/lib" ldd "$tmp/consumer")" ||
+LD_LIBRARY_PATH="$lib" "$tmp/consumer"
+grep -q "$lib/libpvkit-ring.so.1" <<<"$(LD_LIBRARY_PATH="$lib" ldd "$tmp/consumer")" ||
 	{ echo "FAIL: consumer not linked against the installed .so"; exit 1; }
 cc $san -o "$tmp/consumer-static" "$tmp/consumer.c" $(pkg-config --cflags pvkit-ring) \
-	"$tmp/usr/lib/libpvkit-ring.a"
+	"$lib/libpvkit-ring.a"
 "$tmp/consumer-static"
 
 # Static links from pkg-config --static alone: the .pc files name their
@@ -119,7 +136,7 @@ if [ -z "$san" ]; then
 	# shellcheck disable=SC2001,SC2046 # -lpvkit-X -> its archive
 	cc -DWITH_BACK -o "$tmp/consumer-back" "$tmp/consumer-hv.c" \
 		$(pkg-config --cflags pvkit-back) \
-		$(sed "s|-lpvkit-\([a-z]*\)|$tmp/usr/lib/libpvkit-\1.a|g" <<<"$libs") 2>"$tmp/ld.err" ||
+		$(sed "s|-lpvkit-\([a-z]*\)|$lib/libpvkit-\1.a|g" <<<"$libs") 2>"$tmp/ld.err" ||
 		{ cat "$tmp/ld.err"; echo "FAIL: link of the pvkit-back and -front archives from pkg-config --static"; exit 1; }
 	"$tmp/consumer-back"
 	ldd "$tmp/consumer-back" >"$tmp/ldd.out"
