@@ -323,40 +323,43 @@ struct rm_dev {
 	const char *be, *fe;
 };
 
+/* Remove @path and then its parent directory if that left it empty, as
+ * libxl does (device/vbd, /libxl/<fe>/device/vbd, backend/vbd/<fe>). */
+static int rm_with_parent(struct pvk_hv *hv, pvk_xs_txn_t t, const char *path)
+{
+	char parent[PVK_XENBUS_PATH_MAX], **names = NULL, *slash;
+	int err = pvk_xs_rm(hv, t, path), n;
+
+	if (err < 0 && err != -ENOENT)
+		return err;
+	snprintf(parent, sizeof(parent), "%s", path);
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		return 0;
+	*slash = 0;
+	n = pvk_xs_directory(hv, t, parent, &names);
+	free(names);
+	err = n == 0 ? pvk_xs_rm(hv, t, parent) : 0;
+	return err == -ENOENT ? 0 : err;
+}
+
 static int rm_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 {
 	struct rm_dev *r = arg;
 	char lx[PVK_XENBUS_PATH_MAX];
-	int err = pvk_xs_rm(hv, t, r->be);
+	int err;
 
-	if (err < 0 && err != -ENOENT)
-		return err;
-	err = pvk_xs_rm(hv, t, r->fe);
-	if (err < 0 && err != -ENOENT)
-		return err;
 	pvk_dev_libxl_path(lx, sizeof(lx), r->fe);
-	err = lx[0] ? pvk_xs_rm(hv, t, lx) : 0;
-	return err == -ENOENT ? 0 : err;
+	err = rm_with_parent(hv, t, r->be);
+	err = err ?: rm_with_parent(hv, t, r->fe);
+	return err ?: lx[0] ? rm_with_parent(hv, t, lx) : 0;
 }
 
 int pvk_dev_remove(struct pvk_hv *hv, const char *be, const char *fe)
 {
 	struct rm_dev rm = { be, fe };
-	char parent[PVK_XENBUS_PATH_MAX], **names = NULL, *slash;
-	int err = pvk_xs_transaction(hv, 0, rm_txn, &rm);
 
-	if (err < 0)
-		return err;
-	/* The per-frontend directory, if now empty. */
-	snprintf(parent, sizeof(parent), "%s", be);
-	slash = strrchr(parent, '/');
-	if (slash) {
-		*slash = 0;
-		if (pvk_xs_directory(hv, PVK_XS_NO_TXN, parent, &names) == 0)
-			pvk_xs_rm(hv, PVK_XS_NO_TXN, parent);
-		free(names);
-	}
-	return 0;
+	return pvk_xs_transaction(hv, 0, rm_txn, &rm);
 }
 
 static bool closed_done(int st, void *arg)

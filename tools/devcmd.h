@@ -96,8 +96,9 @@ void pvk_dev_add_free(struct pvk_dev_add *a);
 void pvk_dev_libxl_path(char *buf, size_t len, const char *fe);
 
 /* Remove a device in one transaction: both directories and libxl's record
- * of it; then the backend's per-frontend directory if that left it
- * empty. */
+ * of it, and each one's parent directory that this leaves empty, as libxl
+ * does (the guest's device/vbd, /libxl/<fe>/device/vbd, the backend's
+ * per-frontend directory). */
 int pvk_dev_remove(struct pvk_hv *hv, const char *be, const char *fe);
 /*
  * Detach as libxl does: online = 0 and our state Closing together, wait

@@ -249,6 +249,20 @@ else
 	cat "$W/stats2.txt"
 fi
 
+# The last disk of a domain gone: no empty directory is left behind (as
+# libxl), in the guest's device/, /libxl/<id>/device/ or the backend's.
+if "$PVKIT" disk detach g1 xvda >/dev/null 2>"$W/err" &&
+	! xenstore-read "/local/domain/$g1/device/vbd" 2>/dev/null &&
+	! xenstore-read "/libxl/$g1/device/vbd" 2>/dev/null &&
+	! xenstore-read "/local/domain/0/backend/vbd/$g1" 2>/dev/null; then
+	ok "last detach: no empty parent directories left"
+else
+	bad "last detach: empty directories left"
+	cat "$W/err"
+	xenstore-ls -f "/local/domain/$g1" | grep vbd
+	xenstore-ls -f "/libxl/$g1"
+fi
+
 blk_backd_stop TERM
 if grep -E "Sanitizer|runtime error" "$W/backd.log"; then
 	bad "pvkit-backd: sanitizer report"
