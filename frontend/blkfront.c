@@ -715,7 +715,9 @@ void bf_trim_ios(struct pvk_blkfront *bf)
 
 	for (io = bf->inc_head; io; io = next) {
 		next = io->next_;
-		if (io->offset > size || io->len > size - io->offset)
+		/* A flush has no range (submit does not check its offset). */
+		if (io->op != PVK_BLKFRONT_FLUSH &&
+		    (io->offset > size || io->len > size - io->offset))
 			io_fail(bf, io, -EIO);
 	}
 }

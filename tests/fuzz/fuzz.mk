@@ -43,6 +43,15 @@ fuzz-xenfront_SRCS := tests/fuzz/fuzz-xenfront.c tests/fuzz/fuzz.c \
 fuzz-xenfront_LIBS := front hv ring net
 fuzz-xenfront_LDLIBS := $(FUZZ_LINK)
 
+# fuzz-blkfront: pvkit's blkfront against a hostile blkif backend on the
+# loop hypervisor; the backend is the target itself, driving the raw ring
+# from the input.
+FUZZERS += fuzz-blkfront
+fuzz-blkfront_SRCS := tests/fuzz/fuzz-blkfront.c tests/fuzz/fuzz.c \
+		      tests/common/t_toolstack.c
+fuzz-blkfront_LIBS := front hv ring net
+fuzz-blkfront_LDLIBS := $(FUZZ_LINK)
+
 # fuzz-netfront: pvkit's netfront against a hostile netif backend (the
 # test double tests/net/net_double.c) on the loop hypervisor.
 FUZZERS += fuzz-netfront
