@@ -176,6 +176,8 @@ install: all man
 		sed -e 's|@prefix@|$(prefix)|;s|@libdir@|$(libdir)|;s|@includedir@|$(includedir)|' \
 			$(B)/lib/pkgconfig/pvkit-$(l).pc.in > $(DESTDIR)$(pkgconfigdir)/pvkit-$(l).pc &&) true
 	$(if $(PROGS),install -m 0755 $(ALL_PROG_FILES) $(DESTDIR)$(bindir)/)
+	install -d $(DESTDIR)$(libdir)/nbdkit/plugins
+	install -m 0755 $(NBDKIT_PLUGIN) $(DESTDIR)$(libdir)/nbdkit/plugins/
 	install -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(unitdir)
 	install -m 0644 $(B)/man/pvkit.1 $(DESTDIR)$(mandir)/man1/
 	install -m 0644 $(B)/man/pvkit-backd.8 $(B)/man/pvkit-simd.8 $(DESTDIR)$(mandir)/man8/
@@ -189,6 +191,8 @@ uninstall:
 		$(DESTDIR)$(libdir)/libpvkit-$(l).so $(DESTDIR)$(libdir)/libpvkit-$(l).so.$(SOVERSION) \
 		$(DESTDIR)$(libdir)/libpvkit-$(l).so.$(VERSION) $(DESTDIR)$(pkgconfigdir)/pvkit-$(l).pc;)
 	rm -f $(addprefix $(DESTDIR)$(bindir)/,$(PROGS))
+	rm -f $(DESTDIR)$(libdir)/nbdkit/plugins/nbdkit-pvkit-plugin.so
+	-rmdir $(DESTDIR)$(libdir)/nbdkit/plugins $(DESTDIR)$(libdir)/nbdkit 2>/dev/null
 	rm -f $(DESTDIR)$(mandir)/man1/pvkit.1 $(DESTDIR)$(mandir)/man8/pvkit-backd.8 \
 		$(DESTDIR)$(mandir)/man8/pvkit-simd.8 $(DESTDIR)$(unitdir)/pvkit-backd.service
 

@@ -18,5 +18,6 @@ hv_DESC := pvkit hypervisor interface: grants, event channels, xenstore, xenbus
 
 # hv.c names pvk_xenlib_sim only when the simulator's client layer is
 # part of the library.
-$(B)/obj/hypercall/hv.o: CPPFLAGS += $(if $(strip $(SIM_CLIENT_SRCS)),-DPVK_HAVE_XENLIB_SIM)
-$(B)/obj/hypercall/hv.o: $(wildcard hypercall/sim/sim.mk)
+$(B)/obj/hypercall/hv.o $(B)/obj-nosan/hypercall/hv.o: \
+	CPPFLAGS += $(if $(strip $(SIM_CLIENT_SRCS)),-DPVK_HAVE_XENLIB_SIM)
+$(B)/obj/hypercall/hv.o $(B)/obj-nosan/hypercall/hv.o: $(wildcard hypercall/sim/sim.mk)

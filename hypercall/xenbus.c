@@ -338,7 +338,11 @@ static int read_state(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *dir)
 	int ret;
 
 	ret = read_node_ulong(hv, txn, dir, "state", &v);
-	if (ret == -ENOENT)
+	/* xenstored answers EACCES, not ENOENT, for a node under a removed
+	 * directory whose nearest remaining ancestor we may not read (the
+	 * toolstack removes a backend's empty parents, as libxl does): gone
+	 * all the same. */
+	if (ret == -ENOENT || ret == -EACCES)
 		return PVK_XENBUS_UNKNOWN;
 	if (ret)
 		return ret;

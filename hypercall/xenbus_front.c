@@ -40,7 +40,7 @@ bool pvk_xenbus_front_exists(struct pvk_xenbus_front *f)
 	int rc = pvk_xenbus_read(&f->dev, PVK_XS_NO_TXN, false, "backend", &v);
 
 	free(v);
-	return rc != -ENOENT;
+	return rc != -ENOENT && rc != -EACCES; /* see read_state() */
 }
 
 /* The toolstack clears "online" before it removes a device. */

@@ -7,7 +7,8 @@
 
 DEB_BUILD_DEPS := gcc make pkg-config libxen-dev libcmocka-dev liburing-dev \
 		  xen-utils-4.17 xenstore-utils libnbd-bin qemu-utils \
-		  libmnl-dev iputils-ping iproute2 clang libclang-rt-14-dev help2man man-db
+		  libmnl-dev iputils-ping iproute2 clang libclang-rt-14-dev help2man man-db \
+		  nbdkit nbdkit-plugin-dev
 DEPS_STAMP := $(B)/.deps-ok
 
 .PHONY: deps

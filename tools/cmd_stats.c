@@ -204,6 +204,8 @@ static int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "raw", no_argument, NULL, 'r' },
+		{ "control", required_argument, NULL, 's' },
+		/* the old name, kept */
 		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -225,11 +227,11 @@ static int cmd_show(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 'h':
-			printf("usage: pvkit stats show [--raw] [--socket PATH]\n");
+			printf("usage: pvkit stats show [--raw] [--control PATH]\n");
 			return 0;
 		default:
 			fprintf(stderr,
-				"usage: pvkit stats show [--raw] [--socket "
+				"usage: pvkit stats show [--raw] [--control "
 				"PATH]\n");
 			return 2;
 		}
@@ -246,7 +248,7 @@ static int cmd_show(int argc, char **argv)
 	if (!in) {
 		fprintf(stderr,
 			"pvkit stats: %s: %s: is pvkit-backd running? (start it, "
-			"or name its socket with --socket; on the simulator "
+			"or name its socket with --control (as pvkit-backd's); on the simulator "
 			"--dir or PVKIT_SIM_DIR names the one to ask)\n",
 			sock, strerror(errno));
 		return 1;
@@ -262,7 +264,7 @@ static int cmd_show(int argc, char **argv)
 }
 
 static const struct pvk_cmd stats_cmds[] = {
-	{ "show", "[--raw] [--socket PATH]",
+	{ "show", "[--raw] [--control PATH]",
 	  "pvkit-backd's per-device counters and latency histogram", cmd_show },
 	{ 0 },
 };

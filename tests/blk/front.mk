@@ -6,10 +6,11 @@ front-unit_SRCS := tests/blk/front-unit.c tests/blk/front_double.c
 front-unit_LIBS := front hv ring
 front-unit_LDLIBS := -lcmocka
 
-# front-nbd: `pvkit disk serve-nbd` (included) against stock nbdinfo,
-# nbdcopy, qemu-img and qemu-io over a unix socket; skips without them.
+# front-nbd: the disk behind `pvkit disk serve-nbd` (tools/nbd_disk.c, what
+# the nbdkit plugin calls) against the test double, from many threads; the
+# plugin in nbdkit against stock clients is tests/blk/front-sim-nbd.sh.
 TESTS += front-nbd
-front-nbd_SRCS := tests/blk/front-nbd.c tests/blk/front_double.c tools/devcmd.c
+front-nbd_SRCS := tests/blk/front-nbd.c tests/blk/front_double.c tools/nbd_disk.c
 front-nbd_LIBS := front hv ring
 front-nbd_LDLIBS := -lcmocka
 

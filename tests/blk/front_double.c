@@ -36,6 +36,7 @@ struct t_dbl {
 	uint8_t *disk;
 	pthread_t th;
 	int stop;
+	int silent; /* t_dbl_silence() */
 	pthread_mutex_t lock; /* st */
 	struct t_dbl_q q[T_DBL_MAXQ];
 	uint32_t nq;
@@ -566,7 +567,8 @@ static void *dbl_main(void *arg)
 		}
 		while ((port = pvk_evtchn_pending(d->ev)) >= 0)
 			pvk_evtchn_unmask(d->ev, (uint32_t)port);
-		if (d->connected)
+		if (d->connected &&
+		    !__atomic_load_n(&d->silent, __ATOMIC_ACQUIRE))
 			serve(d);
 	}
 	disconnect(d);
@@ -661,6 +663,11 @@ void t_dbl_stop(struct t_dbl *d)
 	pthread_mutex_destroy(&d->lock);
 	free(d->disk);
 	free(d);
+}
+
+void t_dbl_silence(struct t_dbl *d, bool on)
+{
+	__atomic_store_n(&d->silent, on, __ATOMIC_RELEASE);
 }
 
 void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st)

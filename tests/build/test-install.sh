@@ -22,7 +22,8 @@ lib=$tmp/usr/lib${ma:+/$ma}
 for f in include/pvkit/ring.h "${lib#"$tmp/usr/"}"/libpvkit-ring.a \
 	 "${lib#"$tmp/usr/"}"/libpvkit-ring.so.1 "${lib#"$tmp/usr/"}"/pkgconfig/pvkit-ring.pc \
 	 share/man/man1/pvkit.1 share/man/man8/pvkit-backd.8 share/man/man8/pvkit-simd.8 \
-	 lib/systemd/system/pvkit-backd.service bin/pvkit bin/pvkit-backd; do
+	 lib/systemd/system/pvkit-backd.service bin/pvkit bin/pvkit-backd \
+	 "${lib#"$tmp/usr/"}"/nbdkit/plugins/nbdkit-pvkit-plugin.so; do
 	[ -e "$tmp/usr/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
 # The unit runs the installed daemon; the man pages render without a
