@@ -681,8 +681,14 @@ static const struct pvk_cmd disk_cmds[] = {
 	  cmd_detach },
 	{ "list", "[DOMAIN] [--type vbd] [--json]",
 	  "the virtual disks this domain serves (xl's too)", cmd_list },
-	{ "serve-nbd", "[VDEV] (--unix PATH | --tcp PORT)",
-	  "inside a guest: export a PV disk over NBD", cmd_serve_nbd },
+	{ "serve-nbd",
+	  "[VDEV] (--unix PATH | --tcp PORT [--bind ADDR]) [--name NAME] "
+	  "[--readonly] [--timeout SECS] [--once] [--tls-certificates DIR | "
+	  "--tls-psk FILE] [--threads N] [--queue-depth N] [--max-ring-order "
+	  "N] [--max-queues N] [--no-indirect] [--no-persistent] [--poll-us N]",
+	  "inside a guest: export a PV disk over NBD (nbdkit with pvkit's "
+	  "plugin)",
+	  cmd_serve_nbd },
 	{ 0 },
 };
 
