@@ -136,6 +136,20 @@ base_root "$r" dom0-init
 for f in xenstored xl xen-init-dom0 xenconsoled; do
 	copy_prog "$r" "$xenbin/$f"
 done
+# libxl's hotplug scripts, for xl block-attach and network-attach (cell
+# 19): they are bash scripts.
+if [ -x /etc/xen/scripts/block ] && [ -x /bin/bash ]; then
+	copy_prog "$r" /bin/bash
+	mkdir -p "$r/usr/share/pvk-xen"
+	cp -a /etc/xen/scripts "$r/usr/share/pvk-xen/"
+	# What they use that busybox lacks or does differently: flock, and
+	# stat -L on /dev/stdin for their lock (util-linux, coreutils).  In
+	# /usr/bin, which the scripts search first; the cells' PATH finds
+	# busybox's in /bin.
+	for f in flock stat; do
+		[ -x "/usr/bin/$f" ] && copy_prog "$r" "/usr/bin/$f"
+	done
+fi
 # ext4 images made and checked in dom0 (cell 18).
 for f in mke2fs e2fsck; do
 	[ -x "/usr/sbin/$f" ] && copy_prog "$r" "/usr/sbin/$f"

@@ -67,7 +67,7 @@ cell_dom0() {
 	net_ping_both
 	net_exchange
 	[ "$NET_BACK" = kernel ] ||
-		pvkit stats show --raw --socket "/run/$CELL.sock"
+		pvkit stats show --raw --control "/run/$CELL.sock"
 	vif_detach "$DOMU_ID" $devid $type || fail "detach did not complete"
 	domu net_domu_gone "$mac" || fail "the NIC is still in the domU after detach"
 	[ "$NET_BACK" = kernel ] || backd_term

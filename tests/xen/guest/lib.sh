@@ -154,33 +154,18 @@ blocked_tasks() {
 
 # vbd_attach FE NAME TARGET [MODE [TYPE]]: give domain FE a virtual block
 # device NAME (xvda..xvdp) served from dom0 by the backend that watches
-# backend/TYPE (default vbd: Linux's xen-blkback) from TARGET, by writing
-# libxl's xenstore layout.  A block device TARGET is also named by
-# physical-device (major:minor in hex), which is what xen-blkback opens.
-# Every node but the two `state` nodes is written first: xenbus probes a
-# device only when its state reads Initialising, so writing state last
-# (after the permissions are right) means neither driver sees a half-made
-# device.
+# backend/TYPE (default vbd: Linux's xen-blkback) from TARGET, with
+# `pvkit disk attach`: libxl's layout, which cell 19 compares node by node
+# with what `xl block-attach` writes, in one transaction, and for a block
+# device its physical-device (what xen-blkback opens), as xl's hotplug
+# script adds it.  It does not wait for the backend (--no-wait): cells
+# check what they expect.
 vbd_attach() {
-	local fe=$1 name=$2 target=$3 mode=${4:-w} type=${5:-vbd} dev be fp
-	local phys=""
-	dev=$(vbd_number "$name") || return 1
-	be=/local/domain/0/backend/$type/$fe/$dev
-	fp=/local/domain/$fe/device/vbd/$dev
-	[ -b "$target" ] && phys="$be/physical-device $(stat -L -c '%t:%T' "$target")"
-	# shellcheck disable=SC2086 # $phys is two words or none
-	xenstore-write \
-		"$be/frontend" "$fp" "$be/frontend-id" "$fe" \
-		"$be/online" 1 "$be/removable" 0 "$be/bootable" 1 \
-		"$be/dev" "$name" "$be/type" phy "$be/mode" "$mode" \
-		"$be/device-type" disk "$be/params" "$target" \
-		"$be/physical-device-path" "$target" $phys \
-		"$fp/backend" "$be" "$fp/backend-id" 0 \
-		"$fp/virtual-device" "$dev" "$fp/device-type" disk || return 1
-	xenstore-chmod -r "$be" n0 "r$fe" || return 1
-	xenstore-chmod -r "$fp" "n$fe" r0 || return 1
-	xenstore-write "$fp/state" 1 || return 1
-	xenstore-write "$be/state" 1
+	local ro=""
+	[ "${4:-w}" = r ] && ro=--ro
+	# shellcheck disable=SC2086 # $ro is one word or none
+	"$PVK_BIN/pvkit" disk attach "$1" "$3" --vdev "$2" --type "${5:-vbd}" \
+		--no-wait $ro >/dev/null
 }
 
 # vbd_number NAME: Linux's xvd encoding, (202 << 8) | (disk << 4).
@@ -216,6 +201,9 @@ dev_detach() {
 	sysdev=/sys/bus/xen-backend/devices/$type-$fe-$dev
 	xenstore-exists "$be" 2>/dev/null || {
 		xenstore-rm "$fp" 2>/dev/null
+		xenstore-rm "/libxl/$fe/device/$kind/$dev" 2>/dev/null
+		xs_rm_empty "/local/domain/$fe/device/$kind"
+		xs_rm_empty "/libxl/$fe/device/$kind"
 		return 0
 	}
 	fstate=$(xenstore-read "$fp/state" 2>/dev/null)
@@ -225,13 +213,26 @@ dev_detach() {
 		xenstore-write "$be/online" 0 "$be/state" 5 || rc=1
 		xs_wait "$be/state" 6 "$secs" || rc=1
 	fi
+	# With libxl's record of the device (pvkit disk attach writes it, and
+	# xl refuses a vdev it still names).
 	xenstore-rm "$be" "$fp" 2>/dev/null
-	xenstore-rm "/local/domain/0/backend/$type/$fe" 2>/dev/null
+	xenstore-rm "/libxl/$fe/device/$kind/$dev" 2>/dev/null
+	# And, as libxl, the parents that leaves empty.
+	xs_rm_empty "/local/domain/0/backend/$type/$fe"
+	xs_rm_empty "/local/domain/$fe/device/$kind"
+	xs_rm_empty "/libxl/$fe/device/$kind"
 	if ! wait_gone "$sysdev" 10; then
 		echo "${kind}_detach: $sysdev still there" >&2
 		rc=1
 	fi
 	return $rc
+}
+
+# xs_rm_empty PATH: remove xenstore directory PATH if it has no children.
+xs_rm_empty() {
+	xenstore-exists "$1" 2>/dev/null && [ -z "$(xenstore-list "$1" 2>/dev/null)" ] &&
+		xenstore-rm "$1" 2>/dev/null
+	return 0
 }
 
 # wait_gone PATH SECS: wait until PATH does not exist; wait_present
@@ -429,7 +430,7 @@ backd_wait_taken() {
 # writes.
 backd_check_stats() {
 	local out line
-	out=$(pvkit stats show --raw --socket "$1") || fail "pvkit stats failed"
+	out=$(pvkit stats show --raw --control "$1") || fail "pvkit stats failed"
 	echo "--- pvkit stats ---"
 	echo "$out"
 	line=$(echo "$out" | grep -m1 '^counters ')
