@@ -596,6 +596,40 @@ static int bf_wait(struct pvk_blkfront *bf, int timeout_ms)
 	return 0;
 }
 
+/*
+ * Take, without waiting, what makes pvk_blkfront_fd() poll readable: every
+ * pending port (unmasked again, so that the next notification is seen)
+ * and the xenstore watch queue, acting on a change of the backend's
+ * state.  Afterwards the descriptor is readable only for what comes later.
+ * Called before the rings are looked at: a response published after that
+ * look notifies again.  A port stays masked until we unmask it, so it is
+ * queued once: the loop is bounded by the ports bound (plus any left over
+ * from a torn-down connection; the rest, if any, keep the descriptor
+ * readable for the next call).
+ */
+static void bf_take_events(struct pvk_blkfront *bf)
+{
+	int ports[2 * PVK_BLKFRONT_MAX_QUEUES], i, n, np = 0, port;
+	struct epoll_event evs[2];
+	bool xs = false;
+
+	n = epoll_wait(bf->epfd, evs, 2, 0);
+	for (i = 0; i < n; i++) {
+		if (evs[i].data.u32 == 1) {
+			xs = true;
+			continue;
+		}
+		while (np < (int)(sizeof(ports) / sizeof(ports[0])) &&
+		       (port = pvk_evtchn_pending(bf->ev)) >= 0)
+			ports[np++] = port;
+	}
+	for (i = 0; i < np; i++)
+		pvk_evtchn_unmask(bf->ev, (uint32_t)ports[i]);
+	bf->st.events += (uint64_t)np;
+	if (xs)
+		pvk_xenbus_front_handle(&bf->fr);
+}
+
 /* ---- connection lifecycle (called by blkfront_xs.c) -------------------- */
 
 int bf_rings_alloc(struct pvk_blkfront *bf, uint32_t order, uint32_t nq)
@@ -1062,16 +1096,13 @@ int pvk_blkfront_submit(struct pvk_blkfront *bf, struct pvk_blkfront_io *io)
 	return 0;
 }
 
-int pvk_blkfront_reap(struct pvk_blkfront *bf, struct pvk_blkfront_io **done,
-		      unsigned int min_complete, unsigned int max,
-		      int timeout_ms)
+static int bf_reap(struct pvk_blkfront *bf, struct pvk_blkfront_io **done,
+		   unsigned int min_complete, unsigned int max, int timeout_ms)
 {
 	uint64_t deadline = 0;
 	unsigned int n = 0;
 	int rc;
 
-	if (!done || !max || min_complete > max)
-		return -EINVAL;
 	if (timeout_ms > 0)
 		deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
@@ -1102,6 +1133,25 @@ int pvk_blkfront_reap(struct pvk_blkfront *bf, struct pvk_blkfront_io **done,
 		if (rc < 0 && rc != -EIO)
 			return n ? (int)n : rc;
 	}
+}
+
+int pvk_blkfront_reap(struct pvk_blkfront *bf, struct pvk_blkfront_io **done,
+		      unsigned int min_complete, unsigned int max,
+		      int timeout_ms)
+{
+	int rc;
+
+	if (!done || !max || min_complete > max)
+		return -EINVAL;
+	/* What pvk_blkfront_fd() polls readable for (bf_wait() takes it
+	 * when reap waits). */
+	if (!timeout_ms)
+		bf_take_events(bf);
+	rc = bf_reap(bf, done, min_complete, max, timeout_ms);
+	/* Completions freed ring slots and pages: put the ios that waited
+	 * for them on the rings, or no event would ever bring them. */
+	pvk_blkfront_kick(bf);
+	return rc;
 }
 
 /* Run one io to completion, leaving other completions for reap(). */

@@ -126,21 +126,22 @@ static void submit_pending(struct nbd_disk *d)
 
 /*
  * The I/O thread: submit what callers queued, reap what the backend
- * answered.  While something is in flight it waits in reap() (which
- * takes the backend's events and xenstore changes) for at most a
- * millisecond at a time, so that a new request waits no longer than that
- * to be put on the rings; idle, it sleeps on the eventfd.
+ * answered, and sleep on both the callers' eventfd and the device's fd
+ * (pvk_blkfront_fd(): readable when reap(..., 0) has work, which then
+ * takes the backend's events and xenstore changes, idle or not).
  */
 static void *io_thread(void *arg)
 {
 	struct nbd_disk *d = arg;
 	struct pvk_blkfront_io *done[ND_REAP];
-	struct pollfd p = { .fd = d->efd, .events = POLLIN };
-	unsigned int idle_ms = 0;
-	uint64_t v;
+	struct pollfd p[2];
+	uint64_t v, stop_ms = 0;
 	bool stop;
 	int i, n;
 
+	p[0] = (struct pollfd){ .fd = d->efd, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = pvk_blkfront_fd(d->bf),
+				.events = POLLIN };
 	for (;;) {
 		pthread_mutex_lock(&d->lock);
 		if (d->qhead) {
@@ -152,21 +153,19 @@ static void *io_thread(void *arg)
 		stop = d->stop;
 		pthread_mutex_unlock(&d->lock);
 		submit_pending(d);
-		if (pvk_blkfront_in_flight(d->bf)) {
-			n = pvk_blkfront_reap(d->bf, done, 1, ND_REAP, 1);
-			for (i = 0; i < n; i++)
-				complete(d, done[i]->user, done[i]->result);
-			idle_ms = n > 0 ? 0 : idle_ms + 1;
-			/* Closing with a backend that does not answer: give
-			 * up after a while; pvk_blkfront_close() waits a
-			 * little more. */
-			if (stop && idle_ms > 2000)
-				break;
+		n = pvk_blkfront_reap(d->bf, done, 1, ND_REAP, 0);
+		for (i = 0; i < n; i++)
+			complete(d, done[i]->user, done[i]->result);
+		if (n > 0)
 			continue;
-		}
-		if (stop && !d->phead)
+		if (stop && !d->phead && !pvk_blkfront_in_flight(d->bf))
 			break;
-		if (poll(&p, 1, d->phead ? 1 : 1000) > 0 &&
+		/* Closing with a backend that does not answer: give up
+		 * after a while; pvk_blkfront_close() waits a little more. */
+		if (stop && stop_ms++ > 20)
+			break;
+		if (poll(p, 2, stop ? 100 : 1000) > 0 &&
+		    (p[0].revents & POLLIN) &&
 		    read(d->efd, &v, sizeof(v)) < 0) {
 			/* EAGAIN: nothing to take */
 		}

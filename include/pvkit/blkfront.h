@@ -312,7 +312,11 @@ int pvk_blkfront_kick(struct pvk_blkfront *bf);
  * (0: do not wait, -1: forever) for at least @min_complete of them
  * (0 < min_complete <= max).  Returns the number collected (>= 0; fewer
  * than min_complete on timeout), or -errno if nothing can ever complete
- * (nothing in flight: -ENOENT).
+ * (nothing in flight: -ENOENT).  With @timeout_ms 0 it first takes what
+ * pvk_blkfront_fd() polls readable for, in flight or not: event-channel
+ * notifications, and xenstore changes (a backend state change, a resize,
+ * a reconnect, removal are acted on).  Before returning it puts the ios
+ * that waited for ring space or pages on the rings (see kick()).
  */
 int pvk_blkfront_reap(struct pvk_blkfront *bf, struct pvk_blkfront_io **done,
 		      unsigned int min_complete, unsigned int max,
@@ -320,7 +324,10 @@ int pvk_blkfront_reap(struct pvk_blkfront *bf, struct pvk_blkfront_io **done,
 /* ios submitted and not yet reaped. */
 unsigned int pvk_blkfront_in_flight(const struct pvk_blkfront *bf);
 /* A descriptor that polls readable when pvk_blkfront_reap(..., 0) may
- * have work: backend events and xenstore changes. */
+ * have work: backend events and xenstore changes.  reap(..., 0) takes
+ * them, so it stops polling readable until something new comes; an
+ * event loop polls it, then calls reap(..., 0) (which may find no
+ * completion: 0, or -ENOENT with nothing in flight), and polls again. */
 int pvk_blkfront_fd(const struct pvk_blkfront *bf);
 
 /* Counters, for `pvkit stats` and tests. */

@@ -7,6 +7,7 @@
  * reconnect with requests in flight, and hostile backends.
  */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1024,6 +1025,93 @@ static void t_indirect_inner_op(void **state)
 	t_down(&e);
 }
 
+/* ---- an event loop on pvk_blkfront_fd() and reap(..., 0) ---------------- */
+
+static int t_fd_ready(struct pvk_blkfront *bf, int timeout_ms)
+{
+	struct pollfd p = { .fd = pvk_blkfront_fd(bf), .events = POLLIN };
+
+	return poll(&p, 1, timeout_ms);
+}
+
+/*
+ * blkfront.h: pvk_blkfront_fd() polls readable when reap(..., 0) may have
+ * work.  So reap(0) takes the notifications it polls readable for (no
+ * busy loop once one is pending), puts the ios that waited for ring
+ * slots on the ring (nothing else would: no kick here), and acts on a
+ * backend state change with nothing in flight.
+ */
+static void t_fd_reap0(void **state)
+{
+	struct pvk_blkfront_opts opts = { .flags = PVK_BLKFRONT_NO_INDIRECT,
+					  .queue_depth = 64 };
+	struct t_dbl_cfg cfg = t_cfg_all();
+	static struct pvk_blkfront_io io[64];
+	static uint8_t buf[64][4096];
+	struct pvk_blkfront_io *done[64];
+	struct pvk_blkfront_info info;
+	unsigned int got = 0, wakeups = 0, i;
+	struct t_env e;
+	int n;
+
+	(void)state;
+	cfg.max_ring_order = -1; /* 32 slots: half the ios wait for one */
+	cfg.max_queues = -1;
+	assert_int_equal(t_up(&e, &cfg, &opts), 0);
+	pvk_blkfront_info(e.bf, &info);
+	assert_int_equal(info.ring_entries, 32);
+	assert_int_equal(t_fd_ready(e.bf, 0), 0);
+
+	/* One read: once its completion is reaped, the fd is quiet. */
+	memset(&io[0], 0, sizeof(io[0]));
+	io[0].op = PVK_BLKFRONT_READ;
+	io[0].len = 4096;
+	io[0].buf = buf[0];
+	assert_int_equal(pvk_blkfront_submit(e.bf, &io[0]), 0);
+	assert_int_equal(pvk_blkfront_kick(e.bf), 0);
+	while (!got && wakeups++ < 100) {
+		assert_int_equal(t_fd_ready(e.bf, 5000), 1);
+		n = pvk_blkfront_reap(e.bf, done, 1, 1, 0);
+		assert_true(n == 0 || n == 1);
+		got += (unsigned int)n;
+	}
+	assert_int_equal(got, 1);
+	assert_int_equal(done[0]->result, 0);
+	assert_int_equal(t_fd_ready(e.bf, 0), 0);
+
+	/* Twice the ring: a wake-up each time the backend answers, none
+	 * for nothing, and the ios held back go out from reap. */
+	for (i = 0; i < 64; i++) {
+		memset(&io[i], 0, sizeof(io[i]));
+		io[i].op = PVK_BLKFRONT_READ;
+		io[i].offset = (uint64_t)i * 4096;
+		io[i].len = 4096;
+		io[i].buf = buf[i];
+		assert_int_equal(pvk_blkfront_submit(e.bf, &io[i]), 0);
+	}
+	assert_int_equal(pvk_blkfront_kick(e.bf), 0);
+	for (got = 0, wakeups = 0; got < 64 && wakeups < 200; wakeups++) {
+		assert_int_equal(t_fd_ready(e.bf, 5000), 1);
+		n = pvk_blkfront_reap(e.bf, done, 1, 64, 0);
+		assert_true(n >= 0);
+		for (i = 0; i < (unsigned int)n; i++)
+			assert_int_equal(done[i]->result, 0);
+		got += (unsigned int)n;
+	}
+	assert_int_equal(got, 64);
+	/* A notification that came while the last ones were processed. */
+	assert_int_equal(pvk_blkfront_reap(e.bf, done, 1, 64, 0), -ENOENT);
+	assert_int_equal(t_fd_ready(e.bf, 0), 0);
+
+	/* Idle: the backend says the disk shrank (a state change). */
+	assert_int_equal(t_dbl_resize(e.dbl, T_DISK / 2), 0);
+	assert_int_equal(t_fd_ready(e.bf, 5000), 1);
+	assert_int_equal(pvk_blkfront_reap(e.bf, done, 1, 64, 0), -ENOENT);
+	assert_int_equal(pvk_blkfront_size(e.bf), T_DISK / 2);
+	assert_int_equal(t_fd_ready(e.bf, 0), 0);
+	t_down(&e);
+}
+
 int main(void)
 {
 	struct CMUnitTest tests[64];
@@ -1092,5 +1180,6 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_large_sectors);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_linux_4k_sectors);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_indirect_inner_op);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(t_fd_reap0);
 	return _cmocka_run_group_tests("blkfront", tests, n, NULL, NULL);
 }

@@ -24,9 +24,9 @@
  * one input in EVIL_ONE_IN only (by a hash of its bytes), for each costs
  * a close and an open of the disk (milliseconds); in the others the same
  * bytes play an honest answer.  A restart costs two 1 ms waits (the
- * frontend handles xenstore only while it waits for I/O), so restarts
- * are played by one input in RESTART_ONE_IN.  Each disk has one queue:
- * the order of requests on it is what the model follows.
+ * handshake's steps, taken by reap()), so restarts are played by one
+ * input in RESTART_ONE_IN.  Each disk has one queue: the order of
+ * requests on it is what the model follows.
  *
  * The target models blkfront (what pvkit/blkfront.h promises): ios are
  * split in submission order into requests of at most max_segments pages,
@@ -976,7 +976,8 @@ static void op_answer(struct fz *f, struct bfx *x)
 
 /*
  * Grants per request: every grant of a request answered must be gone,
- * unless the same ref now serves a request in flight or the ring.
+ * unless the same ref now serves a request in flight (taken: call after
+ * take_all()) or the ring.
  */
 static void grant_checkpoint(struct bfx *x)
 {
@@ -1058,8 +1059,12 @@ static void publish(struct bfx *x, uint32_t ahead, bool notify)
 		x->fe_cons = prod;
 	}
 	collect(x, 0);
-	if (!in.violation)
-		grant_checkpoint(x);
+	if (in.violation)
+		return;
+	/* reap() flushes: the ios that waited for the slots and pages just
+	 * freed are on the ring now, maybe with the same grant refs. */
+	take_all(x);
+	grant_checkpoint(x);
 }
 
 static void op_scribble(struct fz *f, struct bfx *x)
