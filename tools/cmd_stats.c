@@ -19,6 +19,7 @@
 #include <pvkit/blkback.h>
 
 #include "cmd.h"
+#include "devcmd.h"
 
 static bool on_xen(void)
 {
@@ -200,10 +201,149 @@ static void pretty(FILE *in)
 		printf("pvkit-backd serves no devices\n");
 }
 
+/* A "key=value" token as a JSON member: numbers as numbers. */
+static void json_kv(const char *tok, size_t len, bool *first)
+{
+	char k[64], v[512];
+	const char *eq = memchr(tok, '=', len);
+	size_t kl, vl, i;
+	bool num;
+
+	if (!eq || eq == tok)
+		return;
+	kl = (size_t)(eq - tok) < sizeof(k) - 1 ? (size_t)(eq - tok) :
+						  sizeof(k) - 1;
+	memcpy(k, tok, kl);
+	k[kl] = 0;
+	/* "p50<=12": the key is "p50_us" (a bound, in microseconds). */
+	if (kl && k[kl - 1] == '<') {
+		k[kl - 1] = 0;
+		snprintf(k + kl - 1, sizeof(k) - kl + 1, "_us");
+	}
+	vl = len - (size_t)(eq + 1 - tok);
+	vl = vl < sizeof(v) - 1 ? vl : sizeof(v) - 1;
+	memcpy(v, eq + 1, vl);
+	v[vl] = 0;
+	for (i = 0, num = vl > 0 && vl < 20; i < vl && num; i++)
+		num = v[i] >= '0' && v[i] <= '9';
+	printf("%s", *first ? "" : ", ");
+	*first = false;
+	if (num) {
+		printf("\"%s\": %s", k, v);
+	} else {
+		pvk_cmd_json_str(k, v, false);
+	}
+}
+
+/* Every key=value token of @p, and "lo-hius:n" histogram buckets into
+ * "buckets". */
+static void json_tokens(const char *p)
+{
+	bool first = true, bfirst = true;
+	uint64_t lo, hi, n;
+	size_t len;
+
+	for (; *p; p += len) {
+		p += strspn(p, " \n");
+		len = strcspn(p, " \n");
+		if (!len)
+			break;
+		if (sscanf(p, "%" SCNu64 "-%" SCNu64 "us:%" SCNu64, &lo, &hi,
+			   &n) == 3) {
+			printf("%s%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 "]",
+			       bfirst ? (first ? "\"buckets\": [" :
+						 ", \"buckets\": [") :
+					", ",
+			       "", lo, hi, n);
+			bfirst = false;
+			continue;
+		}
+		if (!bfirst) {
+			printf("]");
+			bfirst = true;
+			first = false;
+		}
+		json_kv(p, len, &first);
+	}
+	if (!bfirst)
+		printf("]");
+}
+
+/*
+ * The daemon's lines as JSON (README "Machine-readable output"): an array
+ * with one object per device: "type" (vbd, vif), "device" ("<domid>/
+ * <devid>"), "domain", "domain_name", "devid", "state", the device line's
+ * key=value fields, "counters" {...} and, for a vbd, "latency" {"read":
+ * {"count", "p50_us", ..., "buckets": [[lo_us, hi_us, n], ...]}, ...}.
+ */
+static void json_dump(FILE *in)
+{
+	char line[8192], name[64], state[32], type[8], kind[16], *sl;
+	int devices = 0, lats = 0;
+	bool open = false;
+	const char *rest;
+	struct pvk_hv *hv = NULL;
+
+	if (pvk_hv_open(&hv, 0) < 0)
+		hv = NULL;
+	printf("[");
+	while (fgets(line, sizeof(line), in)) {
+		rest = NULL;
+		if (sscanf(line, "device vif %63s %31s", name, state) == 2) {
+			snprintf(type, sizeof(type), "vif");
+			rest = line + strlen("device vif ");
+		} else if (sscanf(line, "device %63s %31s", name, state) == 2) {
+			snprintf(type, sizeof(type), "vbd");
+			rest = line + strlen("device ");
+		}
+		if (rest) {
+			char dom[16], *dn;
+
+			if (open)
+				printf("%s}", lats ? "}" : "");
+			printf("%s{\"type\": \"%s\", ", devices++ ? ", " : "",
+			       type);
+			pvk_cmd_json_str("device", name, true);
+			snprintf(dom, sizeof(dom), "%.*s",
+				 (int)strcspn(name, "/"), name);
+			sl = strchr(name, '/');
+			printf("\"domain\": %s, \"devid\": %s, ",
+			       dom[0] ? dom : "null", sl ? sl + 1 : "null");
+			dn = hv ? pvk_dev_domain_name(hv, dom) : NULL;
+			pvk_cmd_json_str("domain_name", dn, true);
+			free(dn);
+			pvk_cmd_json_str("state", state, false);
+			/* the fields after name and state */
+			rest += strlen(name);
+			rest += strspn(rest, " ");
+			rest += strlen(state);
+			if (strchr(rest, '='))
+				printf(", ");
+			json_tokens(rest);
+			open = true;
+			lats = 0;
+		} else if (open && !strncmp(line, "counters ", 9)) {
+			printf(", \"counters\": {");
+			json_tokens(line + 9);
+			printf("}");
+		} else if (open && sscanf(line, "latency %15s", kind) == 1) {
+			printf("%s\"%s\": {",
+			       lats++ ? "}, " : ", \"latency\": {", kind);
+			json_tokens(line + 8 + strlen(kind));
+		}
+	}
+	if (open)
+		printf("%s}", lats ? "}}" : "");
+	printf("]\n");
+	if (hv)
+		pvk_hv_close(hv);
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "raw", no_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "control", required_argument, NULL, 's' },
 		/* the old name, kept */
 		{ "socket", required_argument, NULL, 's' },
@@ -212,7 +352,7 @@ static int cmd_show(int argc, char **argv)
 	};
 	char path[256], buf[4096];
 	const char *sock = NULL;
-	bool raw = false;
+	bool raw = false, json = false;
 	size_t n;
 	FILE *in;
 	int c;
@@ -223,16 +363,19 @@ static int cmd_show(int argc, char **argv)
 		case 'r':
 			raw = true;
 			break;
+		case 'j':
+			json = true;
+			break;
 		case 's':
 			sock = optarg;
 			break;
 		case 'h':
-			printf("usage: pvkit stats show [--raw] [--control PATH]\n");
+			printf("usage: pvkit stats show [--raw | --json] [--control PATH]\n");
 			return 0;
 		default:
 			fprintf(stderr,
-				"usage: pvkit stats show [--raw] [--control "
-				"PATH]\n");
+				"usage: pvkit stats show [--raw | --json] "
+				"[--control PATH]\n");
 			return 2;
 		}
 	}
@@ -256,6 +399,8 @@ static int cmd_show(int argc, char **argv)
 	if (raw) {
 		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
 			fwrite(buf, 1, n, stdout);
+	} else if (json) {
+		json_dump(in);
 	} else {
 		pretty(in);
 	}
@@ -264,7 +409,7 @@ static int cmd_show(int argc, char **argv)
 }
 
 static const struct pvk_cmd stats_cmds[] = {
-	{ "show", "[--raw] [--control PATH]",
+	{ "show", "[--raw | --json] [--control PATH]",
 	  "pvkit-backd's per-device counters and latency histogram", cmd_show },
 	{ 0 },
 };

@@ -241,6 +241,14 @@ else
 	bad "pvkit stats show"
 	cat "$W/stats.txt"
 fi
+"$PVKIT" stats show --json >"$W/stats.json" 2>&1
+if grep -q "{\"type\": \"vbd\", \"device\": \"$g2/51712\", \"domain\": $g2, \"devid\": 51712, \"domain_name\": \"g2\", \"state\": \"[A-Za-z]*\", .*\"mode\": \"w\", .*\"counters\": {\"reads\": [0-9]*, " "$W/stats.json" &&
+	{ ! command -v python3 >/dev/null || python3 -m json.tool "$W/stats.json" >/dev/null; }; then
+	ok "pvkit stats show --json"
+else
+	bad "pvkit stats show --json"
+	cat "$W/stats.json"
+fi
 if "$PVKIT" stats >"$W/stats2.txt" 2>&1 && cmp -s "$W/stats.txt" "$W/stats2.txt" &&
 	"$PVKIT" stats --raw 2>&1 | grep -q "^device $g2/51712 "; then
 	ok "pvkit stats (no command) and pvkit stats --raw"
