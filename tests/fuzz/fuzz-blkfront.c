@@ -211,27 +211,7 @@ static void quiet(void *arg, const char *line)
 		fprintf(stderr, "blkfront: %s\n", line);
 }
 
-/* ---- patterns ------------------------------------------------------------ */
-
-#define PTAB 65536u
-static uint8_t ptab[PTAB + PVK_PAGE_SIZE];
-
-static const uint8_t *pat(uint32_t gen)
-{
-	return ptab + (gen * 2654435761u) % PTAB;
-}
-
-static void pat_init(void)
-{
-	uint32_t x = 2463534242u, i;
-
-	for (i = 0; i < sizeof(ptab); i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		ptab[i] = (uint8_t)x;
-	}
-}
+/* Page contents: fz_pat() (fuzz.h). */
 
 static uint32_t next_gen(void)
 {
@@ -499,7 +479,7 @@ static uint32_t chunk(const struct mreq *r, uint32_t i)
 /* What data page @i of @r holds, if the backend wrote it. */
 static void page_content(const struct mreq *r, uint32_t i, uint8_t *out)
 {
-	memcpy(out, pat(r->gen[i]), PVK_PAGE_SIZE);
+	memcpy(out, fz_pat(r->gen[i]), PVK_PAGE_SIZE);
 	if (i == 0 && r->plen)
 		memcpy(out, r->prefix, r->plen);
 }
@@ -787,7 +767,7 @@ static int submit(struct bfx *x, uint8_t op, uint64_t off, uint64_t len)
 		m->buf = m->blk + IO_BYTES - len;
 		m->io.buf = m->buf;
 		for (k = 0; k < len; k += PVK_PAGE_SIZE)
-			memcpy(m->buf + k, pat(next_gen()),
+			memcpy(m->buf + k, fz_pat(next_gen()),
 			       len - k < PVK_PAGE_SIZE ? len - k :
 							 PVK_PAGE_SIZE);
 		if (op == PVK_BLKFRONT_READ) {
@@ -1084,7 +1064,7 @@ static void op_scribble(struct fz *f, struct bfx *x)
 	i %= r->nseg + r->nind;
 	g = i < r->nseg ? r->gref[i] : r->igref[i - r->nseg];
 	gen = next_gen();
-	memcpy(page, pat(gen), sizeof(page));
+	memcpy(page, fz_pat(gen), sizeof(page));
 	st = gcopy(x, g, page, PVK_PAGE_SIZE, true);
 	/* Per-request grants of a write are read-only (blkfront.h). */
 	ro = !info_of(x).grant_pool && !data_read(r);
@@ -1341,7 +1321,7 @@ static void setup(void)
 					    "device-type=disk", NULL };
 	uint32_t i;
 
-	pat_init();
+	fz_pat_init();
 	FZ_CHECK(pvk_loop_create(&fx.loop) == 0);
 	FZ_CHECK(pvk_hv_open_loop(&fx.tool, fx.loop, 0) == 0);
 	FZ_CHECK(pvk_loop_domain_create(fx.loop, "guest", &fx.guest) == 0);

@@ -177,30 +177,7 @@ static void connect(void)
 	model_reset();
 }
 
-/*
- * The pattern the double fills rx pages with: page j of generation gen is
- * ptab[start(gen) + j], ptab random bytes, so a byte from another page or
- * another place of the page is (almost always) another byte.
- */
-#define PTAB 65536u
-static uint8_t ptab[PTAB + PVK_PAGE_SIZE];
-
-static const uint8_t *pat(uint32_t gen)
-{
-	return ptab + (gen * 2654435761u) % PTAB;
-}
-
-static void pat_init(void)
-{
-	uint32_t x = 2463534242u, i;
-
-	for (i = 0; i < sizeof(ptab); i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		ptab[i] = (uint8_t)x;
-	}
-}
+/* rx pages are filled with fz_pat() (fuzz.h). */
 
 /* Is @b the @len bytes of @s's page from @at? */
 static bool page_is(const struct dslot *s, uint32_t at, const uint8_t *b,
@@ -211,7 +188,7 @@ static bool page_is(const struct dslot *s, uint32_t at, const uint8_t *b,
 	/* before the prefix, the prefix, after it */
 	if (at < p0) {
 		k = len < p0 - at ? len : p0 - at;
-		if (memcmp(b, pat(s->gen) + at, k))
+		if (memcmp(b, fz_pat(s->gen) + at, k))
 			return false;
 		b += k;
 		at += k;
@@ -225,7 +202,7 @@ static bool page_is(const struct dslot *s, uint32_t at, const uint8_t *b,
 		at += k;
 		len -= k;
 	}
-	return !len || !memcmp(b, pat(s->gen) + at, len);
+	return !len || !memcmp(b, fz_pat(s->gen) + at, len);
 }
 
 /* ---- tx ---------------------------------------------------------------- */
@@ -479,7 +456,7 @@ static bool rx_slot(struct fz *f, bool closing)
 		}
 		page = t_be_rx_page(&fx.net.be, &q);
 		FZ_CHECK(page);
-		memcpy(page, pat(d.gen), PVK_PAGE_SIZE);
+		memcpy(page, fz_pat(d.gen), PVK_PAGE_SIZE);
 		if (d.plen && (uint32_t)off + d.plen <= PVK_PAGE_SIZE)
 			memcpy(page + off, d.prefix, d.plen);
 		else
@@ -712,7 +689,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t op;
 
 	if (!fx.up) {
-		pat_init();
+		fz_pat_init();
 		connect();
 	}
 	memset(&in.rp, 0, sizeof(in.rp));

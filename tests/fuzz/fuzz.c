@@ -36,3 +36,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	return 0;
 }
+
+uint8_t fz_ptab[FZ_PTAB + FZ_PAGE];
+
+void fz_pat_init(void)
+{
+	uint32_t x = 2463534242u, i;
+
+	for (i = 0; i < sizeof(fz_ptab); i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		fz_ptab[i] = (uint8_t)x;
+	}
+}

@@ -116,6 +116,21 @@ static inline void fzo_u64(struct fz_out *o, uint64_t v)
 	fzo_u32(o, (uint32_t)(v >> 32));
 }
 
+/*
+ * Page contents a target writes where pvkit must copy them exactly: page
+ * @gen is FZ_PAGE bytes of a table of random bytes from an offset of
+ * @gen's, so a byte from another page or another place of the page is
+ * (almost always) another byte.  fz_pat_init() once, first.
+ */
+#define FZ_PTAB 65536u
+#define FZ_PAGE 4096u
+extern uint8_t fz_ptab[FZ_PTAB + FZ_PAGE];
+void fz_pat_init(void);
+static inline const uint8_t *fz_pat(uint32_t gen)
+{
+	return fz_ptab + (gen * 2654435761u) % FZ_PTAB;
+}
+
 /* Each target: emit its seeds with fz_seed_emit(). */
 void fuzz_seeds(void);
 void fz_seed_emit(const char *name, const struct fz_out *o);
