@@ -71,6 +71,15 @@ fuzz-netback_SRCS := tests/fuzz/fuzz-netback.c tests/fuzz/fuzz.c \
 fuzz-netback_LIBS := back hv ring net
 fuzz-netback_LDLIBS := $(FUZZ_LINK)
 
+# fuzz-nbd: the request path of `pvkit disk serve-nbd` -- the calls
+# nbdkit makes into pvkit's plugin core (tools/nbd_disk.c) for hostile
+# clients, from 1 to 4 threads, against the blkif test double.
+FUZZERS += fuzz-nbd
+fuzz-nbd_SRCS := tests/fuzz/fuzz-nbd.c tests/fuzz/fuzz.c \
+		 tests/blk/front_double.c tools/nbd_disk.c
+fuzz-nbd_LIBS := front hv ring
+fuzz-nbd_LDLIBS := $(FUZZ_LINK)
+
 # fuzz-simctl: pvkit-simd's request dispatch in-process against two guest
 # clients (tests/fuzz/fuzz-simctl.c): framing, descriptors, every op.
 FUZZERS += fuzz-simctl
