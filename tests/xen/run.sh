@@ -240,19 +240,34 @@ if [ -n "$fatal" ]; then
 	tail -n 40 "$serial"
 	echo "-----"
 fi
-pass=0 failn=0 skipn=0
+pass=0 failn=0 skipn=0 knownn=0
 for c in "${cells[@]}"; do
 	if [ -z "${result[$c]:-}" ]; then
 		result[$c]=FAIL
 		reason[$c]="not run: ${fatal:-no result}"
 		print_result "$c"
 	fi
+	# A cell with an open, documented bug (CELL_KNOWN_ISSUE="...") is
+	# run and reported like any other, but its failure does not fail
+	# the lane: it is printed as such, with the issue.
+	known=$(sed -n 's/^CELL_KNOWN_ISSUE="\(.*\)"$/\1/p' "$src/cells/$c.sh" 2>/dev/null | head -n1)
 	case ${result[$c]} in
 	PASS) pass=$((pass + 1)) ;;
 	SKIP) skipn=$((skipn + 1)) ;;
-	*) failn=$((failn + 1)) ;;
+	*)
+		if [ -n "$known" ] && [ -z "$fatal" ]; then
+			knownn=$((knownn + 1))
+			echo "KNOWN $c failed; open issue: $known"
+		else
+			failn=$((failn + 1))
+		fi
+		;;
 	esac
 done
 echo "real-Xen lane: logs and timings in $logs (total $(elapsed)s)"
-echo "$pass passed, $failn failed, $skipn skipped"
+if [ "$knownn" -gt 0 ]; then
+	echo "$pass passed, $failn failed, $skipn skipped, $knownn failed with a known open issue"
+else
+	echo "$pass passed, $failn failed, $skipn skipped"
+fi
 [ $failn -eq 0 ]

@@ -12,6 +12,10 @@
 #
 # xen-dom0-kmods: xen-blkback
 # xen-domu-kmods: xen-blkfront ext4 crc32c_generic
+# Open: in 1 run of 4 (session 11) a write failed with EIO some seconds
+# after the second recovery (the guest's ext4 then aborts its journal);
+# the cell still runs and reports, but does not fail the lane until fixed.
+CELL_KNOWN_ISSUE="intermittent EIO on a write after the second kill -9 and recovery (tests/xen/README.md)"
 CELL_TIMEOUT=300
 BACKEND_TYPE=vbd
 IMG_MIB=64
