@@ -12,10 +12,11 @@
 #
 # xen-dom0-kmods: xen-blkback
 # xen-domu-kmods: xen-blkfront ext4 crc32c_generic
-# Open: in 1 run of 4 (session 11) a write failed with EIO some seconds
-# after the second recovery (the guest's ext4 then aborts its journal);
-# the cell still runs and reports, but does not fail the lane until fixed.
-CELL_KNOWN_ISSUE="intermittent EIO on a write after the second kill -9 and recovery (tests/xen/README.md)"
+# At most 160 files of 256 KiB (40 MiB): the two failures seen (session
+# 11, both at f213 = 53 MiB) look like the 64 MiB image running full on
+# a fast run, not a lost write.  Until that is confirmed the cell still
+# names it as open: it runs and reports, but does not fail the lane.
+CELL_KNOWN_ISSUE="EIO on a write after the second kill -9 and recovery, twice at file 213: probably the image full (tests/xen/README.md)"
 CELL_TIMEOUT=300
 BACKEND_TYPE=vbd
 IMG_MIB=64
@@ -97,13 +98,14 @@ fs_domu_start() {
 	: >/tmp/fs.sums
 	setsid sh -c '
 		i=0
-		while [ ! -e /tmp/fs.stop ]; do
+		while [ ! -e /tmp/fs.stop ] && [ $i -lt 160 ]; do
 			dd if=/dev/urandom of=/tmp/fs.buf bs=64k count=4 2>/dev/null
 			dd if=/tmp/fs.buf of=/mnt/x/f$i bs=64k conv=fsync 2>/dev/null ||
 				{ echo "write f$i failed" >/tmp/fs.done; exit 1; }
 			echo "$(sha256sum </tmp/fs.buf | cut -d" " -f1)  /mnt/x/f$i" >>/tmp/fs.sums
 			i=$((i + 1))
 		done
+		until [ -e /tmp/fs.stop ]; do sleep 0.1; done
 		echo ok >/tmp/fs.done' </dev/null >/dev/null 2>&1 &
 	echo "writer started"
 }
