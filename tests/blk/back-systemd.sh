@@ -25,6 +25,16 @@ bad() {
 	fail=1
 }
 
+# Attach a.img to g1 and wait (5 s at most) for pvkit-backd's InitWait.
+attach_a() {
+	"$PVKIT" disk attach g1 "$W/a.img" --no-wait >/dev/null 2>&1
+	i=0
+	until grep -q "InitWait" "$W/backd.out" || [ $i -ge 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+
 "$B/tests/pvk-sd-notify-recv" "$W/notify" 8 >"$W/notified" &
 rpid=$!
 i=0
@@ -39,12 +49,7 @@ js=$(stat -c '%d:%i' "$W/backd.out")
 NOTIFY_SOCKET=$W/notify JOURNAL_STREAM=$js blk_backd_start || exit 1
 "$PVKIT" domain create g1 -d -- sleep 60 >/dev/null 2>&1
 blk_image "$W/a.img" 4
-"$PVKIT" disk attach g1 "$W/a.img" --no-wait >/dev/null 2>&1
-i=0
-until grep -q "InitWait" "$W/backd.out" || [ $i -ge 100 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
+attach_a
 blk_backd_stop TERM
 wait "$rpid"
 
@@ -67,12 +72,7 @@ fi
 : >"$W/backd.log"
 JOURNAL_STREAM=1:1 blk_backd_start || exit 1
 "$PVKIT" disk detach g1 xvda --force >/dev/null 2>&1
-"$PVKIT" disk attach g1 "$W/a.img" --no-wait >/dev/null 2>&1
-i=0
-until grep -q "InitWait" "$W/backd.out" || [ $i -ge 100 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
+attach_a
 blk_backd_stop TERM
 if grep -q "^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]* pvkit-backd: vbd 1/51712: InitWait$" "$W/backd.log" &&
 	! grep -q "^<" "$W/backd.log"; then
