@@ -158,7 +158,7 @@ struct pvk_blkback {
 	struct pvk_xenbus_bus *bus;
 	bool own_bus; /* made by pvk_blkback_create, destroyed with us */
 	struct pvk_blkback_config cfg;
-	char type[PVK_XENBUS_TYPE_MAX];
+	char type[PVK_XENBUS_TYPE_MAX], fe_type[PVK_XENBUS_TYPE_MAX];
 	struct pvk_xenbus_driver drv;
 };
 

@@ -607,13 +607,16 @@ int pvk_blkback_create_on(struct pvk_blkback **out, struct pvk_xenbus_bus *bus,
 	bb->cfg.type = bb->type;
 	if (strchr(bb->type, '/') || strlen(bb->type) >= sizeof(bb->type) - 1)
 		goto free_bb;
+	snprintf(bb->fe_type, sizeof(bb->fe_type), "%s",
+		 bb->cfg.fe_type && *bb->cfg.fe_type ? bb->cfg.fe_type : "vbd");
+	bb->cfg.fe_type = bb->fe_type;
 	bb->bus = bus;
 	bb->drv = (struct pvk_xenbus_driver){
 		.name = "vbd",
 		.type = bb->type,
 		/* The guest sees an ordinary vbd whatever our directory is
-		 * called. */
-		.fe_type = "vbd",
+		 * called, unless told otherwise. */
+		.fe_type = bb->fe_type,
 		.connect_on_initialised = true,
 		.probe = bb_probe,
 		.publish = bb_publish,

@@ -48,7 +48,7 @@ struct nb_ctrl;
 struct pvk_netback {
 	struct pvk_xenbus_bus *bus;
 	struct pvk_netback_config cfg;
-	char type[PVK_XENBUS_TYPE_MAX];
+	char type[PVK_XENBUS_TYPE_MAX], fe_type[PVK_XENBUS_TYPE_MAX];
 	char bridge[PVK_NET_IFNAMSIZ];
 	char tap_fmt[32];
 	struct pvk_xenbus_driver drv;

@@ -478,11 +478,14 @@ int pvk_netback_create_on(struct pvk_netback **out, struct pvk_xenbus_bus *bus,
 		 nb->cfg.bridge ? nb->cfg.bridge : "xenbr0");
 	snprintf(nb->tap_fmt, sizeof(nb->tap_fmt), "%s",
 		 nb->cfg.tap_fmt ? nb->cfg.tap_fmt : "vif%u.%u");
+	snprintf(nb->fe_type, sizeof(nb->fe_type), "%s",
+		 nb->cfg.fe_type && *nb->cfg.fe_type ? nb->cfg.fe_type : "vif");
+	nb->cfg.fe_type = nb->fe_type;
 	nb->bus = bus;
 	nb->drv = (struct pvk_xenbus_driver){
 		.name = "vif",
 		.type = nb->type,
-		.fe_type = "vif",
+		.fe_type = nb->fe_type,
 		.connect_on_initialised = false,
 		.probe = nb_probe,
 		.publish = nb_publish,

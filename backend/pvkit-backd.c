@@ -37,9 +37,14 @@ static void usage(FILE *f)
 		"for every guest.\n"
 		"\n"
 		"Drivers:\n"
-		"  --driver NAME[=TYPE]  serve the devices of driver NAME (vbd, "
+		"  --driver NAME[=TYPE[,frontend=FETYPE]]\n"
+		"                        serve the devices of driver NAME (vbd, "
 		"vif) in backend\n"
-		"                        directory TYPE (default: NAME); "
+		"                        directory TYPE (default: NAME) whose "
+		"frontends are in\n"
+		"                        device/FETYPE (default: NAME; pvkit's "
+		"guest kernel\n"
+		"                        drivers bind pvkvbd and pvkvif); "
 		"repeatable; default vbd\n"
 		"  --type TYPE           the same as --driver vbd=TYPE\n"
 		"\n"
@@ -172,17 +177,18 @@ struct backd_driver {
 	/* On Xen, the kernel module that serves backend/<name> itself. */
 	const char *kmod, *kmod_name;
 	int (*start)(void **drv, struct pvk_xenbus_bus *bus, const char *type,
-		     const struct opts *o);
+		     const char *fe_type, const struct opts *o);
 	int (*stats)(void *drv, FILE *f);
 	void (*destroy)(void *drv);
 };
 
 static int vbd_start(void **drv, struct pvk_xenbus_bus *bus, const char *type,
-		     const struct opts *o)
+		     const char *fe_type, const struct opts *o)
 {
 	struct pvk_blkback_config c = o->blk;
 
 	c.type = type;
+	c.fe_type = fe_type;
 	return pvk_blkback_create_on((struct pvk_blkback **)drv, bus, &c);
 }
 
@@ -197,11 +203,12 @@ static void vbd_destroy(void *drv)
 }
 
 static int vif_start(void **drv, struct pvk_xenbus_bus *bus, const char *type,
-		     const struct opts *o)
+		     const char *fe_type, const struct opts *o)
 {
 	struct pvk_netback_config c = o->net;
 
 	c.type = type;
+	c.fe_type = fe_type;
 	return pvk_netback_create_on((struct pvk_netback **)drv, bus, &c);
 }
 
@@ -226,16 +233,25 @@ static const struct backd_driver drivers[] = {
 
 struct served {
 	const struct backd_driver *drv;
-	char type[PVK_XENBUS_TYPE_MAX];
+	char type[PVK_XENBUS_TYPE_MAX], fe_type[PVK_XENBUS_TYPE_MAX];
 	void *h;
 };
 
-/* "NAME[=TYPE]" into @sv; a clear message and -EINVAL when wrong. */
+static bool good_type(const char *t, size_t n)
+{
+	return n && n < PVK_XENBUS_TYPE_MAX - 1 && !memchr(t, '/', n);
+}
+
+/* "NAME[=TYPE[,frontend=FETYPE]]" into @sv; a clear message and -EINVAL
+ * when wrong. */
 static int parse_driver(const char *arg, struct served *sv)
 {
 	const char *eq = strchr(arg, '=');
 	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
 	const char *type = eq ? eq + 1 : arg;
+	const char *comma = eq ? strchr(type, ',') : NULL;
+	size_t tn = comma ? (size_t)(comma - type) : strlen(type);
+	const char *fe = NULL;
 	unsigned int i;
 
 	for (i = 0; i < NR_DRIVERS; i++)
@@ -251,16 +267,31 @@ static int parse_driver(const char *arg, struct served *sv)
 		fprintf(stderr, ")\n");
 		return -EINVAL;
 	}
-	if (!*type || strchr(type, '/') ||
-	    strlen(type) >= PVK_XENBUS_TYPE_MAX - 1) {
+	if (!good_type(type, tn)) {
 		fprintf(stderr,
 			"pvkit-backd: --driver %s: the backend type must be "
 			"1 to %d characters without '/'\n",
 			arg, PVK_XENBUS_TYPE_MAX - 2);
 		return -EINVAL;
 	}
+	if (comma) {
+		fe = comma + 1;
+		if (strncmp(fe, "frontend=", 9) ||
+		    !good_type(fe + 9, strlen(fe + 9)) || strchr(fe + 9, ',')) {
+			fprintf(stderr,
+				"pvkit-backd: --driver %s: after the backend "
+				"type only ',frontend=TYPE' may follow (the "
+				"frontends' device directory type, 1 to %d "
+				"characters without '/' or ',')\n",
+				arg, PVK_XENBUS_TYPE_MAX - 2);
+			return -EINVAL;
+		}
+		fe += 9;
+	}
 	sv->drv = &drivers[i];
-	snprintf(sv->type, sizeof(sv->type), "%s", type);
+	snprintf(sv->type, sizeof(sv->type), "%.*s", (int)tn, type);
+	/* The guest sees an ordinary vbd or vif unless told otherwise. */
+	snprintf(sv->fe_type, sizeof(sv->fe_type), "%s", fe ?: sv->drv->name);
 	return 0;
 }
 
@@ -573,7 +604,8 @@ int main(int argc, char **argv)
 		goto close_listen;
 	}
 	for (i = 0; i < nsv; i++) {
-		err = sv[i].drv->start(&sv[i].h, bus, sv[i].type, &o);
+		err = sv[i].drv->start(&sv[i].h, bus, sv[i].type, sv[i].fe_type,
+				       &o);
 		if (err < 0) {
 			fprintf(stderr,
 				"pvkit-backd: driver %s (backend/%s): %s\n",

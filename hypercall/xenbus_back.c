@@ -716,6 +716,12 @@ int pvk_xenbus_bus_create(struct pvk_xenbus_bus **out, struct pvk_hv *hv,
 	return 0;
 }
 
+static bool type_ok(const char *t)
+{
+	return t && *t && !strchr(t, '/') &&
+	       strlen(t) < PVK_XENBUS_TYPE_MAX - 1;
+}
+
 int pvk_xenbus_bus_register(struct pvk_xenbus_bus *bus,
 			    const struct pvk_xenbus_driver *drv, void *arg)
 {
@@ -723,10 +729,9 @@ int pvk_xenbus_bus_register(struct pvk_xenbus_bus *bus,
 	unsigned int i;
 	int err;
 
-	if (!drv || !drv->type || !drv->fe_type || !drv->name || !drv->probe ||
-	    !drv->connect || !drv->disconnect || !drv->remove || !*drv->type ||
-	    strchr(drv->type, '/') ||
-	    strlen(drv->type) >= PVK_XENBUS_TYPE_MAX - 1)
+	if (!drv || !type_ok(drv->type) || !type_ok(drv->fe_type) ||
+	    !drv->name || !drv->probe || !drv->connect || !drv->disconnect ||
+	    !drv->remove)
 		return -EINVAL;
 	for (i = 0; i < bus->nr_drvs; i++)
 		if (!strcmp(bus->drvs[i].drv->type, drv->type))

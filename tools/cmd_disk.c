@@ -77,7 +77,7 @@ static void bad_vdev(const char *cmd, const char *vdev)
 
 struct attach {
 	struct pvk_hv *hv;
-	const char *type;
+	const char *type, *fe_type;
 	uint32_t fe, be, devid;
 	const char *vdev, *params, *mode, *protocol;
 	bool blk;
@@ -159,7 +159,7 @@ static int check_sharing(struct pvk_hv *hv, pvk_xs_txn_t t, struct attach *a,
  */
 static int attach_nodes(struct attach *a, struct pvk_dev_add *d)
 {
-	pvk_dev_add_init(d, a->hv, "vbd", a->type, a->be, a->fe, a->devid);
+	pvk_dev_add_init(d, a->hv, a->fe_type, a->type, a->be, a->fe, a->devid);
 	pvk_dev_node(d, PVK_DEV_BE, "frontend", "%s", d->fe_path);
 	pvk_dev_node(d, PVK_DEV_BE, "params", "%s", a->params);
 	pvk_dev_node(d, PVK_DEV_BE, "script", "%s", BLOCK_SCRIPT);
@@ -252,7 +252,7 @@ static void usage_attach(FILE *f)
 {
 	fprintf(f, "usage: pvkit disk attach DOMAIN IMAGE [--ro] [--vdev "
 		   "xvda] [--format raw] [--backend-domain ID] [--type vbd] "
-		   "[--no-wait]\n");
+		   "[--frontend-type vbd] [--no-wait]\n");
 }
 
 /* The format an image's header names (pvk_blkback_image_format), NULL
@@ -281,12 +281,13 @@ static int cmd_attach(int argc, char **argv)
 		{ "vdev", required_argument, NULL, 'v' },
 		{ "backend-domain", required_argument, NULL, 'b' },
 		{ "type", required_argument, NULL, 't' },
+		{ "frontend-type", required_argument, NULL, 'T' },
 		{ "no-wait", no_argument, NULL, 'n' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct attach a = { .vdev = "xvda", .mode = "w" };
+	struct attach a = { .vdev = "xvda", .mode = "w", .fe_type = "vbd" };
 	const char *format = NULL;
 	const char *be_arg = NULL;
 	char real[PATH_MAX], path[PVK_XENBUS_PATH_MAX + 32], *v;
@@ -311,6 +312,9 @@ static int cmd_attach(int argc, char **argv)
 			break;
 		case 't':
 			a.type = optarg;
+			break;
+		case 'T':
+			a.fe_type = optarg;
 			break;
 		case 'n':
 			wait = false;
@@ -337,6 +341,15 @@ static int cmd_attach(int argc, char **argv)
 			"component of letters, digits, '-' and '_' (default "
 			"vbd)\n",
 			a.type);
+		return 2;
+	}
+	if (!pvk_dev_valid_type(a.fe_type)) {
+		fprintf(stderr,
+			"pvkit disk attach: bad --frontend-type '%s': one "
+			"path component of letters, digits, '-' and '_' "
+			"(default vbd; a guest driver of its own, such as "
+			"pvkit-blkfront's pvkvbd, binds another)\n",
+			a.fe_type);
 		return 2;
 	}
 	devid = vdev_to_devid(a.vdev);
@@ -670,7 +683,8 @@ static int cmd_serve_nbd(int argc, char **argv)
 static const struct pvk_cmd disk_cmds[] = {
 	{ "attach",
 	  "DOMAIN IMAGE [--ro] [--vdev xvda] [--format raw] "
-	  "[--backend-domain ID] [--type vbd] [--no-wait]",
+	  "[--backend-domain ID] [--type vbd] [--frontend-type vbd] "
+	  "[--no-wait]",
 	  "give DOMAIN a virtual disk backed by IMAGE (a file or block "
 	  "device), as xl block-attach",
 	  cmd_attach },

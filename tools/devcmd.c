@@ -323,6 +323,27 @@ struct rm_dev {
 	const char *be, *fe;
 };
 
+/* The frontend directory backend @be names, if it is one of guest @fe's
+ * (device/<type>/<devid>: a guest driver of its own may bind another
+ * type than the kind's); @buf keeps the kind's path otherwise. */
+static void frontend_of(struct pvk_hv *hv, const char *be, uint32_t fe,
+			uint32_t devid, char *buf, size_t len)
+{
+	char *v = pvk_dev_read_node(hv, PVK_XS_NO_TXN, be, "frontend");
+	char type[PVK_XENBUS_TYPE_MAX], want[PVK_XENBUS_PATH_MAX];
+	unsigned int d;
+
+	/* Only the canonical spelling of that guest's device @devid. */
+	if (v &&
+	    sscanf(v, "/local/domain/%u/device/%15[A-Za-z0-9_-]/", &d, type) ==
+		    2 &&
+	    pvk_xenbus_frontend_path(want, sizeof(want), type, fe, devid) >=
+		    0 &&
+	    !strcmp(v, want))
+		snprintf(buf, len, "%s", v);
+	free(v);
+}
+
 /* Remove @path and then its parent directory if that left it empty, as
  * libxl does (device/vbd, /libxl/<fe>/device/vbd, backend/vbd/<fe>). */
 static int rm_with_parent(struct pvk_hv *hv, pvk_xs_txn_t t, const char *path)
@@ -496,6 +517,7 @@ int pvk_dev_cmd_detach(const struct pvk_dev_kind *k, int argc, char **argv)
 		goto close_hv;
 	}
 	free(v);
+	frontend_of(hv, be, fe_id, devid, fe, sizeof(fe));
 	if (pvk_dev_detach(hv, k->group, be, fe, timeout, force) < 0)
 		goto close_hv;
 	printf("%s: detached\n", be);

@@ -162,6 +162,11 @@ struct pvk_blkback_config {
 	 * outlives the process; NULL: none, and a crash costs the frontend
 	 * a reconnection. */
 	const char *state_dir;
+	/* The frontends' device directory type (device/<fe_type>/), default
+	 * "vbd": Linux's xen-blkfront and pvkit's userspace blkfront bind
+	 * vbd; a guest driver of its own binds another (pvkit-blkfront in
+	 * guest-kernel-patches/ binds "pvkvbd"). */
+	const char *fe_type;
 };
 
 /*

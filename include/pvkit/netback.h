@@ -103,6 +103,9 @@ struct pvk_netback_config {
 	/* TAP name template, "%u" twice for fe and devid; default
 	 * "vif%u.%u" as Xen names them. */
 	const char *tap_fmt;
+	/* The frontends' device directory type, default "vif"; a guest
+	 * driver of its own binds another (pvkit-netfront: "pvkvif"). */
+	const char *fe_type;
 };
 
 /* Serve @cfg's directory type on @bus (NULL cfg: defaults).  -EINVAL for a

@@ -12,7 +12,10 @@
 #     device to detach -- fails with a non-zero exit, a message naming
 #     the value and what to do, and leaves xenstore exactly as it was;
 #  3. detach removes both directories;
-#  4. pvkit stats show lists the devices; `pvkit stats` alone is show.
+#  4. pvkit stats show lists the devices; `pvkit stats` alone is show;
+#  5. a frontend device type of its own (--frontend-type, what pvkit's
+#     guest kernel blkfront binds) served by pvkit-backd's
+#     --driver vbd=TYPE,frontend=TYPE, listed and detached.
 set -u
 # shellcheck disable=SC2034 # B is read by blk-env.sh
 B=${PVK_BUILD:-build}
@@ -61,7 +64,7 @@ expect_fail() {
 	fi
 }
 
-blk_backd_start || exit 1
+blk_backd_start --driver vbd --driver vbd=pvkvbd,frontend=pvkvbd || exit 1
 for g in g1 g2; do
 	"$PVKIT" domain create $g -- sleep 120 >"$W/$g.out" 2>&1 &
 	BLK_GUESTS="$BLK_GUESTS $!"
@@ -255,6 +258,50 @@ if "$PVKIT" stats >"$W/stats2.txt" 2>&1 && cmp -s "$W/stats.txt" "$W/stats2.txt"
 else
 	bad "pvkit stats without a command"
 	cat "$W/stats2.txt"
+fi
+
+# 5. device/pvkvbd (pvkit-blkfront's type) served from backend/pvkvbd.
+expect_fail "bad --frontend-type" "bad --frontend-type 'a/b'" \
+	"$PVKIT" disk attach g2 "$W/b.img" --vdev xvdc --frontend-type a/b
+blk_image "$W/c.img" 4
+be=/local/domain/0/backend/pvkvbd/$g2/51744
+fe=/local/domain/$g2/device/pvkvbd/51744
+if "$PVKIT" disk attach g2 "$W/c.img" --vdev xvdc --type pvkvbd \
+	--frontend-type pvkvbd >"$W/out" 2>&1 &&
+	[ "$(xenstore-read "$be/frontend")" = "$fe" ] &&
+	[ "$(xenstore-read "$fe/backend")" = "$be" ] &&
+	[ "$(xenstore-read "$be/state")" = 2 ] &&
+	"$PVKIT" disk list g2 --type pvkvbd | grep -q " xvdc .*Init"; then
+	ok "attach --frontend-type pvkvbd: backend/pvkvbd reached InitWait"
+else
+	bad "attach --frontend-type pvkvbd"
+	cat "$W/out"
+	xenstore-ls -f "$be" "$fe" 2>&1 | head -20
+fi
+# The vbd driver (frontends in device/vbd) must not take it.
+if "$PVKIT" disk attach g2 "$W/c.img" --ro --vdev xvdd \
+	--frontend-type pvkvbd --no-wait >"$W/out" 2>&1; then
+	sleep 0.5
+	st=$(xenstore-read "/local/domain/0/backend/vbd/$g2/51760/state")
+	if [ "$st" != 2 ] && [ "$st" != 4 ]; then
+		ok "backend/vbd did not serve a device/pvkvbd frontend (state $st)"
+	else
+		bad "backend/vbd served a device/pvkvbd frontend (state $st)"
+	fi
+	"$PVKIT" disk detach g2 xvdd --force >/dev/null 2>&1
+else
+	bad "attach xvdd --frontend-type pvkvbd on backend/vbd"
+	cat "$W/out"
+fi
+if "$PVKIT" disk detach g2 xvdc --type pvkvbd --timeout 2000 >"$W/out" 2>&1 &&
+	! xenstore-read "$fe/state" 2>/dev/null &&
+	! xenstore-read "$be/state" 2>/dev/null &&
+	! xenstore-read "/local/domain/$g2/device/pvkvbd" 2>/dev/null; then
+	ok "detach of a device/pvkvbd disk removes both directories"
+else
+	bad "detach of a device/pvkvbd disk"
+	cat "$W/out"
+	xenstore-ls -f "/local/domain/$g2/device" 2>&1 | head
 fi
 
 # The last disk of a domain gone: no empty directory is left behind (as
