@@ -11,12 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <pvkit/xenbus.h>
 
 #define BUS_MAX_DRIVERS 8
 #define HANDOVER_NODE "pvkit-handover"
+/* Reconnections per device: a burst of RECONNECT_BURST, then one per
+ * RECONNECT_MS (a frontend that reconnects in a loop because connecting
+ * keeps failing -- no event channel, no grant -- costs a wake-up a
+ * second, not a core). */
+#define RECONNECT_BURST 8
+#define RECONNECT_MS 1000
+#define PUBLISH_RETRY_MS 500
 
 struct bus_drv {
 	const struct pvk_xenbus_driver *drv;
@@ -35,6 +45,7 @@ struct pvk_xenbus_bus {
 	struct bus_drv drvs[BUS_MAX_DRIVERS];
 	unsigned int nr_drvs;
 	struct pvk_xenbus_backdev *devs;
+	int epfd, tfd, xsfd; /* the bus fd: xenstore's fd and a timer */
 };
 
 typedef struct pvk_xenbus_backdev bdev_t;
@@ -149,16 +160,80 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 	return d->drv->publish ? d->drv->publish(d, t) : 0;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void bus_arm(struct pvk_xenbus_bus *bus);
+
+/* Offer the device (InitWait).  A failure (xenstore kept conflicting,
+ * quota) is tried again after PUBLISH_RETRY_MS: nothing else would. */
 static void dev_publish(bdev_t *d, const char *why)
 {
 	int err = pvk_xs_transaction(d->bus->hv, 0, publish_txn, d);
 
 	if (err < 0) {
-		pvk_xenbus_bus_log(d->bus, "%s: publishing features: %s",
-				   d->name, strerror(-err));
+		pvk_xenbus_bus_log(d->bus,
+				   "%s: publishing features: %s (trying "
+				   "again in %d ms)",
+				   d->name, strerror(-err), PUBLISH_RETRY_MS);
+		d->deferred = true;
+		d->retry_at_ms = now_ms() + PUBLISH_RETRY_MS;
+		bus_arm(d->bus);
 		return;
 	}
+	d->deferred = false;
 	dev_switch(d, PVK_XENBUS_INITWAIT, PVK_XENBUS_PH_INITWAIT, why);
+}
+
+/* Arm the bus timer for the earliest deferred device (or disarm it). */
+static void bus_arm(struct pvk_xenbus_bus *bus)
+{
+	struct itimerspec it = { 0 };
+	uint64_t first = UINT64_MAX, now = now_ms();
+	bdev_t *d;
+
+	for (d = bus->devs; d; d = d->next)
+		if (d->deferred && d->retry_at_ms < first)
+			first = d->retry_at_ms;
+	if (first != UINT64_MAX) {
+		first = first > now ? first - now : 1;
+		it.it_value.tv_sec = (time_t)(first / 1000);
+		it.it_value.tv_nsec = (long)(first % 1000) * 1000000;
+	}
+	timerfd_settime(bus->tfd, 0, &it, NULL);
+}
+
+/* Offer the device again (InitWait) after a disconnection, at most at
+ * the reconnection rate (GCRA: a burst, then one per RECONNECT_MS);
+ * otherwise wait in Closed and let the bus timer bring it back. */
+static void dev_republish(bdev_t *d, const char *why)
+{
+	uint64_t now = now_ms(), tat = d->reconnect_tat_ms;
+	const uint64_t slack = (RECONNECT_BURST - 1) * RECONNECT_MS;
+
+	if (tat < now)
+		tat = now;
+	if (tat - now > slack) {
+		if (!d->deferred)
+			pvk_xenbus_bus_log(
+				d->bus,
+				"%s: reconnecting too often: the "
+				"next try in %llu ms",
+				d->name,
+				(unsigned long long)(tat - now - slack));
+		d->deferred = true;
+		d->retry_at_ms = tat - slack;
+		bus_arm(d->bus);
+		return;
+	}
+	d->deferred = false;
+	d->reconnect_tat_ms = tat + RECONNECT_MS;
+	dev_publish(d, why);
 }
 
 static void dev_go_closing(bdev_t *d, const char *why)
@@ -415,6 +490,8 @@ static void reconcile(bdev_t *d)
 		/* Never served; still let go with the domain. */
 		if (domain_gone(bus, d->xb.fe_domid))
 			dev_drop_rm(d, "frontend domain gone");
+		else if (d->deferred && d->retry_at_ms <= now_ms())
+			dev_publish(d, NULL); /* the first offer failed */
 		return;
 	}
 	if (pvk_xenbus_backdev_read_uint(d, "online", 1, &online) < 0)
@@ -442,7 +519,7 @@ static void reconcile(bdev_t *d)
 			    d->drv->connect_on_initialised)
 				dev_connect(d);
 		} else if (d->phase == PVK_XENBUS_PH_CLOSED) {
-			dev_publish(d, NULL);
+			dev_republish(d, NULL);
 		}
 		break;
 	case PVK_XENBUS_CLOSING:
@@ -465,7 +542,7 @@ static void reconcile(bdev_t *d)
 			return;
 		}
 		if (!bus->shutting_down)
-			dev_publish(d, "ready for the frontend to reconnect");
+			dev_republish(d, "ready for the frontend to reconnect");
 		break;
 	case PVK_XENBUS_INITIALISING:
 	case PVK_XENBUS_INITWAIT:
@@ -479,7 +556,7 @@ static void reconcile(bdev_t *d)
 		if (d->phase == PVK_XENBUS_PH_CONNECTED)
 			d->drv->disconnect(d);
 		if (d->phase != PVK_XENBUS_PH_INITWAIT && !bus->shutting_down)
-			dev_publish(d, "frontend restarted");
+			dev_republish(d, "frontend restarted");
 		break;
 	default:
 		if (d->phase == PVK_XENBUS_PH_CONNECTED)
@@ -625,14 +702,44 @@ static void classify(struct pvk_xenbus_bus *bus, const char *path,
 		rescan[i] = true;
 }
 
+/* The bus fd is an epoll set of xenstore's watch fd and the timer: keep
+ * it on the watch fd the handle has now. */
+static int bus_track_xsfd(struct pvk_xenbus_bus *bus)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = pvk_xs_watch_fd(bus->hv);
+
+	if (fd == bus->xsfd)
+		return 0;
+	if (bus->xsfd >= 0)
+		epoll_ctl(bus->epfd, EPOLL_CTL_DEL, bus->xsfd, NULL);
+	bus->xsfd = -1;
+	if (fd < 0)
+		return fd;
+	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	bus->xsfd = fd;
+	return 0;
+}
+
 int pvk_xenbus_bus_handle_events(struct pvk_xenbus_bus *bus)
 {
 	bool rescan[BUS_MAX_DRIVERS] = { false };
 	bdev_t *d, *next;
 	char *path, *token;
 	unsigned int i;
+	uint64_t expired, now;
 	int n, err = 0;
 
+	err = bus_track_xsfd(bus);
+	if (err < 0)
+		return err;
+	if (read(bus->tfd, &expired, sizeof(expired)) > 0) {
+		now = now_ms();
+		for (d = bus->devs; d; d = d->next)
+			if (d->deferred && d->retry_at_ms <= now)
+				d->dirty = true;
+	}
 	while ((n = pvk_xs_read_watch(bus->hv, &path, &token)) == 1) {
 		classify(bus, path, token, rescan);
 		free(path);
@@ -655,12 +762,13 @@ int pvk_xenbus_bus_handle_events(struct pvk_xenbus_bus *bus)
 		d->dirty = false;
 		reconcile(d);
 	}
+	bus_arm(bus);
 	return err;
 }
 
 int pvk_xenbus_bus_fd(struct pvk_xenbus_bus *bus)
 {
-	return pvk_xs_watch_fd(bus->hv);
+	return bus->epfd;
 }
 
 int pvk_xenbus_bus_count(struct pvk_xenbus_bus *bus,
@@ -693,6 +801,7 @@ bdev_t *pvk_xenbus_bus_next(struct pvk_xenbus_bus *bus,
 int pvk_xenbus_bus_create(struct pvk_xenbus_bus **out, struct pvk_hv *hv,
 			  pvk_log_fn *log, void *log_arg)
 {
+	struct epoll_event ev = { .events = EPOLLIN };
 	struct pvk_xenbus_bus *bus;
 	int err;
 
@@ -704,16 +813,41 @@ int pvk_xenbus_bus_create(struct pvk_xenbus_bus **out, struct pvk_hv *hv,
 	bus->log = log ? log : log_stderr;
 	bus->log_arg = log_arg;
 	bus->self = pvk_hv_domid(hv);
+	bus->xsfd = -1;
+	bus->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (bus->epfd < 0) {
+		err = -errno;
+		goto free_bus;
+	}
+	bus->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (bus->tfd < 0) {
+		err = -errno;
+		goto close_epfd;
+	}
+	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, bus->tfd, &ev) < 0) {
+		err = -errno;
+		goto close_tfd;
+	}
+	err = bus_track_xsfd(bus);
+	if (err < 0)
+		goto close_tfd;
 	pthread_mutex_init(&bus->log_lock, NULL);
 	err = pvk_xs_watch(hv, "@releaseDomain", "rel");
-	if (err < 0) {
-		pthread_mutex_destroy(&bus->log_lock);
-		free(bus);
-		return err;
-	}
+	if (err < 0)
+		goto destroy_lock;
 	bus->rel_watched = true;
 	*out = bus;
 	return 0;
+
+destroy_lock:
+	pthread_mutex_destroy(&bus->log_lock);
+close_tfd:
+	close(bus->tfd);
+close_epfd:
+	close(bus->epfd);
+free_bus:
+	free(bus);
+	return err;
 }
 
 static bool type_ok(const char *t)
@@ -914,5 +1048,7 @@ void pvk_xenbus_bus_destroy(struct pvk_xenbus_bus *bus)
 	if (bus->rel_watched)
 		pvk_xs_unwatch(bus->hv, "@releaseDomain", "rel");
 	pthread_mutex_destroy(&bus->log_lock);
+	close(bus->tfd);
+	close(bus->epfd);
 	free(bus);
 }

@@ -328,6 +328,9 @@ struct pvk_xenbus_backdev {
 	char fe_nodes[PVK_XENBUS_FE_WATCH_MAX][32];
 	unsigned int nr_fe_nodes;
 	struct pvk_xenbus_backdev *next;
+	/* Reconnection rate limit (GCRA): when the next offer is due. */
+	uint64_t reconnect_tat_ms, retry_at_ms;
+	bool deferred; /* waiting in Closed for retry_at_ms */
 };
 
 enum pvk_xenbus_phase {
@@ -352,9 +355,15 @@ int pvk_xenbus_bus_register(struct pvk_xenbus_bus *bus,
  * xenstore (as pvk_xenbus_bus_destroy). */
 void pvk_xenbus_bus_unregister(struct pvk_xenbus_bus *bus,
 			       const struct pvk_xenbus_driver *drv);
-/* Polls readable when xenstore events are queued: handle_events then.
- * Process every queued event; never blocks on a peer.  0 or -errno (the
- * xenstore connection is lost). */
+/* Polls readable when xenstore events are queued or a deferred device is
+ * due (an epoll fd: xenstore's watch fd and the bus's timer):
+ * handle_events then.  Process every queued event; never blocks on a
+ * peer.  0 or -errno (the xenstore connection is lost).
+ *
+ * A device that disconnects is offered again (InitWait) at once a few
+ * times, then at most once a second: a frontend reconnecting in a loop
+ * (connecting keeps failing: no free event channel or grant, a hostile
+ * peer) costs a wake-up a second, logged once per deferral. */
 int pvk_xenbus_bus_fd(struct pvk_xenbus_bus *bus);
 int pvk_xenbus_bus_handle_events(struct pvk_xenbus_bus *bus);
 /* Devices of @drv (NULL: all) served, and how many are Connected. */

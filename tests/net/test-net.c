@@ -721,7 +721,7 @@ static void test_tap_bridge_veth(void **state)
 	/* veth -> bridge -> TAP, read with its vnet header. */
 	f.b[f.len - 1] = 0x77;
 	assert_int_equal(write(ps, f.b, f.len), (ssize_t)f.len);
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 16; i++) {
 		n = read_timeout(fds[0], buf, sizeof(buf), 1500);
 		if (n < 0)
 			n = read_timeout(fds[1], buf, sizeof(buf), 1500);

@@ -15,7 +15,9 @@
 #     guest finishes its verified run;
 #  3. PVKIT_FAULTS: a malformed value is reported and ignored; with every
 #     event-channel bind failing the vbd does not connect and the log
-#     says why; a pvkit-backd without it then connects the waiting guest;
+#     says why, and the guest retrying in a loop is offered the device
+#     at most about once a second (bounded CPU); a pvkit-backd without
+#     the fault then connects the waiting guest;
 #  4. xenstored dies: pvkit-backd says so and exits (status 3) within
 #     10 s, without spinning.
 set -u
@@ -160,6 +162,20 @@ if grep -q "vbd .*No space left on device" "$W/backd.out" &&
 else
 	bad "PVKIT_FAULTS=evtchn_alloc:1: no clear refusal"
 	cat "$W/backd.out"
+fi
+# The guest retries at once, in a loop: after a burst, the backend offers
+# the device once a second (bounded CPU), logging why.
+sleep 2
+r0=$(grep -c "vbd .*No space left" "$W/backd.out") t0=$(ticks "$BACKD_PID")
+sleep 5
+r1=$(grep -c "vbd .*No space left" "$W/backd.out") t1=$(ticks "$BACKD_PID")
+n=$((r1 - r0)) used=$((t1 - t0))
+if [ "$n" -ge 2 ] && [ "$n" -le 7 ] &&
+	grep -q "vbd .*reconnecting too often: the next try in" "$W/backd.out"; then
+	ok "a guest reconnecting in a loop: $n refusals in 5 s, pvkit-backd used $((used * 1000 / hz)) ms of CPU"
+else
+	bad "a guest reconnecting in a loop: $n refusals in 5 s, $((used * 1000 / hz)) ms of CPU"
+	tail -5 "$W/backd.out"
 fi
 blk_backd_stop TERM
 blk_backd_start || exit 1

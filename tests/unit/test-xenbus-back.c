@@ -422,6 +422,88 @@ static void test_register_rejects_bad_drivers(void **state)
 	assert_string_equal(pvk_xenbus_phase_name(42), "invalid");
 }
 
+/* Wait on the bus fd alone (no xenstore event is coming) for up to @ms
+ * and handle what it reports; how long it took, in ms. */
+static long wait_bus(struct env *e, int ms)
+{
+	struct pollfd p = { .fd = pvk_xenbus_bus_fd(e->bus), .events = POLLIN };
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (poll(&p, 1, ms) == 1)
+		assert_int_equal(pvk_xenbus_bus_handle_events(e->bus), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0.tv_sec) * 1000 +
+	       (t1.tv_nsec - t0.tv_nsec) / 1000000;
+}
+
+/* A frontend that reconnects in a loop (as pvkit's does when connecting
+ * keeps failing) is offered the device at once 8 times, then once a
+ * second; the bus fd wakes the caller when the next offer is due. */
+static void test_reconnect_rate_limited(void **state)
+{
+	struct env *e = *state;
+	struct mock *mp = &e->m[0];
+	long waited;
+	int i;
+
+	mock_init(mp, "pvkmock", false);
+	assert_int_equal(pvk_xenbus_bus_register(e->bus, &mp->drv, mp), 0);
+	attach(e, "pvkmock", 0, NULL);
+	pump(e);
+	assert_int_equal(mp->publishes, 1);
+	for (i = 0; i < 12; i++) {
+		fe_state(e, 0, PVK_XENBUS_CONNECTED);
+		pump(e);
+		fe_state(e, 0, PVK_XENBUS_CLOSED);
+		pump(e);
+	}
+	/* The first offer is not a reconnection; then a burst of 8. */
+	assert_int_equal(mp->publishes, 1 + 8);
+	assert_int_equal(mp->connects, 9);
+	assert_int_equal(be_node(e, "pvkmock", 0, "state"), PVK_XENBUS_CLOSED);
+	assert_non_null(strstr(e->lines, "mock 1/0: reconnecting too often"));
+	waited = wait_bus(e, 3000);
+	assert_int_equal(be_node(e, "pvkmock", 0, "state"),
+			 PVK_XENBUS_INITWAIT);
+	assert_int_equal(mp->publishes, 10);
+	print_message("the deferred offer came after %ld ms\n", waited);
+	assert_true(waited >= 200 && waited < 2000);
+	/* Not faster than once a second from now on. */
+	fe_state(e, 0, PVK_XENBUS_CONNECTED);
+	pump(e);
+	fe_state(e, 0, PVK_XENBUS_CLOSED);
+	pump(e);
+	assert_int_equal(mp->publishes, 10);
+	waited = wait_bus(e, 3000);
+	assert_int_equal(mp->publishes, 11);
+	assert_true(waited >= 500 && waited < 2000);
+}
+
+/* A first offer that xenstore refuses (every commit conflicts) is made
+ * again by the bus itself, woken through its fd. */
+static void test_publish_retried(void **state)
+{
+	struct env *e = *state;
+	struct mock *mp = &e->m[0];
+
+	mock_init(mp, "pvkmock", false);
+	assert_int_equal(pvk_xenbus_bus_register(e->bus, &mp->drv, mp), 0);
+	attach(e, "pvkmock", 0, NULL);
+	assert_int_equal(pvk_hv_fault_set(PVK_HV_FAULT_XS_COMMIT, 1), 0);
+	pump(e);
+	assert_int_equal(pvk_hv_fault_set(PVK_HV_FAULT_XS_COMMIT, 0), 0);
+	assert_true(mp->publishes >= 1);
+	assert_int_not_equal(be_node(e, "pvkmock", 0, "state"),
+			     PVK_XENBUS_INITWAIT);
+	assert_non_null(strstr(e->lines, "publishing features: Resource "
+					 "temporarily unavailable (trying "
+					 "again in"));
+	wait_bus(e, 3000);
+	assert_int_equal(be_node(e, "pvkmock", 0, "state"),
+			 PVK_XENBUS_INITWAIT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +517,10 @@ int main(void)
 			test_drivers_do_not_share_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_hostile_frontend_path_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_rate_limited,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_retried, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_probe_failure_and_retry,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
