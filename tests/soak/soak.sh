@@ -13,7 +13,9 @@
 #     destroyed mid-I/O and created again; a disk detached under I/O, the
 #     guest then re-created with it; pvkit-backd killed with SIGKILL
 #     (block rings recovered from the crash journal, vifs reconnect);
-#     pvkit-backd stopped with SIGTERM --handover and restarted.
+#     pvkit-backd stopped with SIGTERM --handover and restarted
+#     (SOAK_BACKD_RESTARTS=0 leaves pvkit-backd alone: one instance lives
+#     the whole run, which shows its memory over a long life);
 # Sampled every 10 s: RSS and open fds of pvkit-backd and pvkit-simd.  At
 # the end all guests are stopped (their final read-back must pass) and
 # destroyed, and the daemons' fds must be back at their count before the
@@ -26,6 +28,9 @@ net_isolate "$0" "$@"
 B=${PVK_BUILD:-build}
 DUR=${1:-${SOAK_SECONDS:-600}}
 CHAOS=${SOAK_CHAOS:-15}
+# 4 kinds of chaos event, or only the first 2 (no pvkit-backd restarts).
+KINDS=4
+[ "${SOAK_BACKD_RESTARTS:-1}" = 0 ] && KINDS=2
 case "$DUR$CHAOS" in *[!0-9]*)
 	echo "soak.sh: SECONDS ($DUR) and SOAK_CHAOS ($CHAOS) are whole seconds" >&2
 	exit 2 ;;
@@ -135,7 +140,7 @@ while [ $(($(date +%s) - T0)) -lt "$DUR" ]; do
 	if [ "$now" -ge "$next_chaos" ]; then
 		next_chaos=$((now + CHAOS))
 		n=$(($(rnd 6) + 3)) # g3..g8: g1/g2 carry the network load
-		case $(rnd 4) in
+		case $(rnd $KINDS) in
 		0)
 			say "chaos: g$n destroyed mid-I/O, created again"
 			guest_down $n
