@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pvkit/dm.h>
 #include <pvkit/hv.h>
 
-#define PVK_PAGE_SIZE 4096u
 /* Longest xenstore path and value accepted (xs_wire.h: XENSTORE_ABS_PATH_MAX
  * and XENSTORE_PAYLOAD_MAX). */
 #define PVK_XS_PATH_MAX 3072u
@@ -73,6 +73,31 @@ struct pvk_hv_ops {
 
 	int (*domain_info)(struct pvk_hv *hv, uint32_t domid,
 			   struct pvk_domain_info *info);
+
+	/* pvkit/dm.h; NULL where the hypervisor has none (-EOPNOTSUPP). */
+	int (*dm_server_create)(struct pvk_hv *hv, uint32_t domid,
+				unsigned int flags, pvk_ioservid_t *id);
+	int (*dm_server_map)(struct pvk_hv *hv, uint32_t domid,
+			     pvk_ioservid_t id, struct pvk_dm_server *s);
+	void (*dm_server_unmap)(struct pvk_hv *hv, struct pvk_dm_server *s);
+	int (*dm_range)(struct pvk_hv *hv, uint32_t domid, pvk_ioservid_t id,
+			enum pvk_dm_space space, uint64_t start, uint64_t end,
+			bool map);
+	int (*dm_server_enable)(struct pvk_hv *hv, uint32_t domid,
+				pvk_ioservid_t id, bool enabled);
+	int (*dm_server_destroy)(struct pvk_hv *hv, uint32_t domid,
+				 pvk_ioservid_t id);
+	int (*dm_set_isa_irq)(struct pvk_hv *hv, uint32_t domid,
+			      unsigned int irq, unsigned int level);
+	int (*dm_foreign_map)(struct pvk_hv *hv, uint32_t domid,
+			      const uint64_t *gfns, uint32_t count,
+			      bool writable, void **addr);
+	int (*dm_foreign_unmap)(struct pvk_hv *hv, void *addr, uint32_t count);
+	int (*dm_guest_io)(struct pvk_hv *hv, unsigned int vcpu,
+			   struct pvk_ioreq *req, int timeout_ms);
+	int (*dm_guest_irq_fd)(struct pvk_hv *hv);
+	int (*dm_guest_irqs)(struct pvk_hv *hv, uint16_t *lines);
+	int (*dm_guest_memory)(struct pvk_hv *hv, void **addr, uint64_t *size);
 };
 
 struct pvk_hv {

@@ -23,7 +23,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "hv_impl.h"
+#include "loop_priv.h"
 
 #define LOOP_MAX_DOMAINS 256
 #define LOOP_GNT_RESERVED 8u /* refs 0-7: toolstack's (console, xenstore) */
@@ -175,6 +175,7 @@ struct pvk_loop {
 	uint64_t xs_gen;
 	uint32_t next_txn;
 	struct loop_hv *handles;
+	struct loop_dm *dm; /* loop_dm.c, made on first use */
 };
 
 static const struct pvk_hv_ops loop_ops;
@@ -1947,6 +1948,7 @@ static void loop_free(struct pvk_loop *l)
 		free(d);
 	}
 	node_free(l->root);
+	loop_dm_free(l->dm);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
@@ -2006,6 +2008,7 @@ static void loop_close(struct pvk_hv *hv)
 	struct loop_event *e, *en;
 	struct loop_dom *d;
 
+	loop_dm_handle_close(hv);
 	lock(l);
 	d = self_dom(lh);
 	lh_detach(lh);
@@ -2299,4 +2302,34 @@ static const struct pvk_hv_ops loop_ops = {
 	.xs_watch_fd = loop_xs_watch_fd,
 	.xs_read_watch = loop_xs_read_watch,
 	.domain_info = loop_domain_info,
+	.dm_server_create = loop_dm_server_create,
+	.dm_server_map = loop_dm_server_map,
+	.dm_server_unmap = loop_dm_server_unmap,
+	.dm_range = loop_dm_range,
+	.dm_server_enable = loop_dm_server_enable,
+	.dm_server_destroy = loop_dm_server_destroy,
+	.dm_set_isa_irq = loop_dm_set_isa_irq,
+	.dm_foreign_map = loop_dm_foreign_map,
+	.dm_foreign_unmap = loop_dm_foreign_unmap,
+	.dm_guest_io = loop_dm_guest_io,
+	.dm_guest_irq_fd = loop_dm_guest_irq_fd,
+	.dm_guest_irqs = loop_dm_guest_irqs,
+	.dm_guest_memory = loop_dm_guest_memory,
 };
+
+struct pvk_loop *loop_of(struct pvk_hv *hv)
+{
+	return to_lh(hv)->loop;
+}
+
+struct loop_dm *loop_dm_get(struct pvk_loop *l)
+{
+	struct loop_dm *dm;
+
+	lock(l);
+	if (!l->dm)
+		l->dm = loop_dm_new();
+	dm = l->dm;
+	unlock(l);
+	return dm;
+}

@@ -28,6 +28,8 @@ struct xen_hv {
 	xengnttab_handle *gt;
 	xengntshr_handle *gs;
 	xc_interface *xc;
+	xendevicemodel_handle *dm;
+	xenforeignmemory_handle *fm;
 };
 
 struct xen_evtchn {
@@ -121,6 +123,10 @@ static void xen_close(struct pvk_hv *hv)
 		xh->lib->gntshr_close(xh->gs);
 	if (xh->xc)
 		xh->lib->xc_close(xh->xc);
+	if (xh->dm)
+		xh->lib->dm_close(xh->dm);
+	if (xh->fm)
+		xh->lib->fmem_close(xh->fm);
 	xs_close(xh->xs);
 	pthread_mutex_destroy(&xh->lock);
 	free(xh);
@@ -490,6 +496,213 @@ static int xen_domain_info(struct pvk_hv *hv, uint32_t domid,
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* device models: libxendevicemodel, libxenforeignmemory               */
+
+/* The handles, opened on first use; NULL with errno set (EOPNOTSUPP
+ * from a provider without them). */
+static xendevicemodel_handle *get_dm(struct xen_hv *xh)
+{
+	if (!xh->lib->dm_open) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	pthread_mutex_lock(&xh->lock);
+	if (!xh->dm)
+		xh->dm = xh->lib->dm_open(&pvk_xenlib_quiet_logger, 0);
+	pthread_mutex_unlock(&xh->lock);
+	return xh->dm;
+}
+
+static xenforeignmemory_handle *get_fm(struct xen_hv *xh)
+{
+	if (!xh->lib->fmem_open) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	pthread_mutex_lock(&xh->lock);
+	if (!xh->fm)
+		xh->fm = xh->lib->fmem_open(&pvk_xenlib_quiet_logger, 0);
+	pthread_mutex_unlock(&xh->lock);
+	return xh->fm;
+}
+
+static int xen_dm_server_create(struct pvk_hv *hv, uint32_t domid,
+				unsigned int flags, pvk_ioservid_t *id)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xendevicemodel_handle *dm = get_dm(xh);
+	ioservid_t sid;
+
+	if (!dm)
+		return neg_errno();
+	/* HVM_IOREQSRV_BUFIOREQ_ATOMIC: the pointers move together. */
+	if (xh->lib->dm_create_ioreq_server(
+		    dm, (domid_t)domid,
+		    flags & PVK_DM_BUFIOREQ ? HVM_IOREQSRV_BUFIOREQ_ATOMIC :
+					      HVM_IOREQSRV_BUFIOREQ_OFF,
+		    &sid) < 0)
+		return neg_errno();
+	*id = sid;
+	return 0;
+}
+
+static int xen_dm_server_map(struct pvk_hv *hv, uint32_t domid,
+			     pvk_ioservid_t id, struct pvk_dm_server *s)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xendevicemodel_handle *dm = get_dm(xh);
+	xenforeignmemory_handle *fm = get_fm(xh);
+	xenforeignmemory_resource_handle *res;
+	evtchn_port_t port = 0;
+	xc_interface *xc = get_xc(xh);
+	xc_domaininfo_t di;
+	void *addr = NULL;
+
+	if (!dm || !fm || !xc)
+		return neg_errno();
+	if (xh->lib->xc_domain_getinfolist(xc, domid, 1, &di) != 1 ||
+	    di.domain != domid)
+		return -ESRCH;
+	/* No gfns asked for: the pages are mapped as a resource. */
+	if (xh->lib->dm_get_ioreq_server_info(dm, (domid_t)domid, id, NULL,
+					      NULL, &port) < 0)
+		return neg_errno();
+	/* Frame 0 is the buffered page (when there is one), 1 the
+	 * synchronous one. */
+	res = xh->lib->fmem_map_resource(fm, (domid_t)domid,
+					 XENMEM_resource_ioreq_server, id,
+					 port ? 0 : 1, port ? 2 : 1, &addr,
+					 PROT_READ | PROT_WRITE, 0);
+	if (!res)
+		return neg_errno();
+	s->domid = domid;
+	s->id = id;
+	s->nr_vcpus = di.max_vcpu_id + 1 < PVK_IOREQ_MAX_VCPUS ?
+			      di.max_vcpu_id + 1 :
+			      PVK_IOREQ_MAX_VCPUS;
+	s->buf = port ? addr : NULL;
+	s->ioreq =
+		(struct pvk_ioreq *)((char *)addr + (port ? PVK_PAGE_SIZE : 0));
+	s->buf_port = port;
+	s->priv = res;
+	return 0;
+}
+
+static void xen_dm_server_unmap(struct pvk_hv *hv, struct pvk_dm_server *s)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	if (xh->fm && s->priv)
+		xh->lib->fmem_unmap_resource(xh->fm, s->priv);
+	memset(s, 0, sizeof(*s));
+}
+
+static int xen_dm_range(struct pvk_hv *hv, uint32_t domid, pvk_ioservid_t id,
+			enum pvk_dm_space space, uint64_t start, uint64_t end,
+			bool map)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xendevicemodel_handle *dm = get_dm(xh);
+	int mmio = space == PVK_DM_MMIO;
+
+	if (!dm)
+		return neg_errno();
+	if ((map ? xh->lib->dm_map_io_range : xh->lib->dm_unmap_io_range)(
+		    dm, (domid_t)domid, id, mmio, start, end) < 0)
+		return neg_errno();
+	return 0;
+}
+
+static int xen_dm_server_enable(struct pvk_hv *hv, uint32_t domid,
+				pvk_ioservid_t id, bool enabled)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xendevicemodel_handle *dm = get_dm(xh);
+
+	if (!dm)
+		return neg_errno();
+	return xh->lib->dm_set_ioreq_server_state(dm, (domid_t)domid, id,
+						  enabled) < 0 ?
+		       neg_errno() :
+		       0;
+}
+
+static int xen_dm_server_destroy(struct pvk_hv *hv, uint32_t domid,
+				 pvk_ioservid_t id)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xendevicemodel_handle *dm = get_dm(xh);
+
+	if (!dm)
+		return neg_errno();
+	return xh->lib->dm_destroy_ioreq_server(dm, (domid_t)domid, id) < 0 ?
+		       neg_errno() :
+		       0;
+}
+
+static int xen_dm_set_isa_irq(struct pvk_hv *hv, uint32_t domid,
+			      unsigned int irq, unsigned int level)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xendevicemodel_handle *dm = get_dm(xh);
+
+	if (!dm)
+		return neg_errno();
+	return xh->lib->dm_set_isa_irq_level(dm, (domid_t)domid, (uint8_t)irq,
+					     level) < 0 ?
+		       neg_errno() :
+		       0;
+}
+
+static int xen_dm_foreign_map(struct pvk_hv *hv, uint32_t domid,
+			      const uint64_t *gfns, uint32_t count,
+			      bool writable, void **addr)
+{
+	struct xen_hv *xh = to_xh(hv);
+	xenforeignmemory_handle *fm = get_fm(xh);
+	xen_pfn_t *pfns;
+	int *err, ret = 0;
+	void *p;
+
+	if (!fm)
+		return neg_errno();
+	pfns = calloc(count, sizeof(*pfns));
+	err = calloc(count, sizeof(*err));
+	if (!pfns || !err) {
+		ret = -ENOMEM;
+		goto free_arrays;
+	}
+	for (uint32_t i = 0; i < count; i++)
+		pfns[i] = (xen_pfn_t)gfns[i];
+	p = xh->lib->fmem_map(fm, domid,
+			      PROT_READ | (writable ? PROT_WRITE : 0), count,
+			      pfns, err);
+	if (!p) {
+		ret = neg_errno();
+		goto free_arrays;
+	}
+	for (uint32_t i = 0; i < count && !ret; i++)
+		ret = err[i] ? (err[i] < 0 ? err[i] : -err[i]) : 0;
+	if (ret)
+		xh->lib->fmem_unmap(fm, p, count);
+	else
+		*addr = p;
+free_arrays:
+	free(pfns);
+	free(err);
+	return ret;
+}
+
+static int xen_dm_foreign_unmap(struct pvk_hv *hv, void *addr, uint32_t count)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	if (!xh->fm)
+		return -EINVAL;
+	return xh->lib->fmem_unmap(xh->fm, addr, count) < 0 ? neg_errno() : 0;
+}
+
 static const struct pvk_hv_ops xen_ops = {
 	.name = "xen",
 	.close = xen_close,
@@ -520,4 +733,14 @@ static const struct pvk_hv_ops xen_ops = {
 	.xs_watch_fd = xen_xs_watch_fd,
 	.xs_read_watch = xen_xs_read_watch,
 	.domain_info = xen_domain_info,
+	.dm_server_create = xen_dm_server_create,
+	.dm_server_map = xen_dm_server_map,
+	.dm_server_unmap = xen_dm_server_unmap,
+	.dm_range = xen_dm_range,
+	.dm_server_enable = xen_dm_server_enable,
+	.dm_server_destroy = xen_dm_server_destroy,
+	.dm_set_isa_irq = xen_dm_set_isa_irq,
+	.dm_foreign_map = xen_dm_foreign_map,
+	.dm_foreign_unmap = xen_dm_foreign_unmap,
+	/* The guest's side of a trap is Xen's own. */
 };

@@ -21,7 +21,9 @@
 #define PVK_HYPERCALL_XENLIB_H
 
 #include <xenctrl.h>
+#include <xendevicemodel.h>
 #include <xenevtchn.h>
+#include <xenforeignmemory.h>
 #include <xengnttab.h>
 
 struct pvk_xenlib {
@@ -72,6 +74,38 @@ struct pvk_xenlib {
 	int (*xc_close)(xc_interface *);
 	int (*xc_domain_getinfolist)(xc_interface *, uint32_t, unsigned int,
 				     xc_domaininfo_t *);
+
+	/* Device models (pvkit/dm.h); NULL where the provider has none
+	 * (the simulator, for now): -EOPNOTSUPP. */
+	xendevicemodel_handle *(*dm_open)(struct xentoollog_logger *,
+					  unsigned int);
+	int (*dm_close)(xendevicemodel_handle *);
+	int (*dm_create_ioreq_server)(xendevicemodel_handle *, domid_t, int,
+				      ioservid_t *);
+	int (*dm_get_ioreq_server_info)(xendevicemodel_handle *, domid_t,
+					ioservid_t, xen_pfn_t *, xen_pfn_t *,
+					evtchn_port_t *);
+	int (*dm_map_io_range)(xendevicemodel_handle *, domid_t, ioservid_t,
+			       int, uint64_t, uint64_t);
+	int (*dm_unmap_io_range)(xendevicemodel_handle *, domid_t, ioservid_t,
+				 int, uint64_t, uint64_t);
+	int (*dm_set_ioreq_server_state)(xendevicemodel_handle *, domid_t,
+					 ioservid_t, int);
+	int (*dm_destroy_ioreq_server)(xendevicemodel_handle *, domid_t,
+				       ioservid_t);
+	int (*dm_set_isa_irq_level)(xendevicemodel_handle *, domid_t, uint8_t,
+				    unsigned int);
+	xenforeignmemory_handle *(*fmem_open)(struct xentoollog_logger *,
+					      unsigned int);
+	int (*fmem_close)(xenforeignmemory_handle *);
+	void *(*fmem_map)(xenforeignmemory_handle *, uint32_t, int, size_t,
+			  const xen_pfn_t *, int *);
+	int (*fmem_unmap)(xenforeignmemory_handle *, void *, size_t);
+	xenforeignmemory_resource_handle *(*fmem_map_resource)(
+		xenforeignmemory_handle *, domid_t, unsigned int, unsigned int,
+		unsigned long, unsigned long, void **, int, int);
+	int (*fmem_unmap_resource)(xenforeignmemory_handle *,
+				   xenforeignmemory_resource_handle *);
 };
 
 /* A logger that drops everything, so that xc_interface_open() and friends
