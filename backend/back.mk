@@ -4,12 +4,13 @@
 LIBS += back
 back_SRCS := backend/blkback.c backend/blkback_xs.c backend/blkback_stats.c \
 	     backend/blkback_journal.c \
-	     backend/netback.c backend/netback_ctrl.c backend/netback_xs.c
+	     backend/netback.c backend/netback_ctrl.c backend/netback_xs.c \
+	     backend/dmodel.c
 back_MAP := backend/libpvkit-back.map
 back_LDLIBS := -luring
 back_PCREQ := liburing
 back_PCLIBS := hv ring net
-back_DESC := pvkit backends: blkif over io_uring, netif over TAP, on the xenbus backend bus
+back_DESC := pvkit backends: blkif over io_uring, netif over TAP, on the xenbus backend bus; device models
 
 PROGS += pvkit-backd
 pvkit-backd_SRCS := backend/pvkit-backd.c backend/backd_systemd.c

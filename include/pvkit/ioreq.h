@@ -140,7 +140,7 @@ static inline void pvk_ioreq_get(const struct pvk_ioreq *slot,
 /*
  * The device model's check of a copied request: a size of 1, 2, 4 or 8;
  * a count of at least 1 (exactly 1 unless data_is_ptr); a known type; a
- * port below 65536 for PIO; an address range (count * size bytes, walked
+ * port below 65536 and at most 4 bytes for PIO; an address range (count * size bytes, walked
  * down when df) that does not wrap.  0 or -EINVAL.
  */
 static inline int pvk_ioreq_check(const struct pvk_ioreq *r)
@@ -154,7 +154,9 @@ static inline int pvk_ioreq_check(const struct pvk_ioreq *r)
 		return -EINVAL;
 	switch (r->type) {
 	case PVK_IOREQ_TYPE_PIO:
-		if (r->addr > 0xffff || r->addr + r->size > 0x10000)
+		/* x86 port I/O is 1, 2 or 4 bytes. */
+		if (r->size == 8 || r->addr > 0xffff ||
+		    r->addr + r->size > 0x10000)
 			return -EINVAL;
 		break;
 	case PVK_IOREQ_TYPE_COPY:

@@ -6,3 +6,9 @@ TESTS += test-dm
 test-dm_SRCS := tests/unit/test-dm.c
 test-dm_LIBS := hv
 test-dm_LDLIBS := -lcmocka
+
+# test-dmodel: the device-model core (pvkit/dmodel.h) on loop (cmocka).
+TESTS += test-dmodel
+test-dmodel_SRCS := tests/unit/test-dmodel.c
+test-dmodel_LIBS := back hv ring net
+test-dmodel_LDLIBS := -lcmocka

@@ -98,6 +98,9 @@ static void t_check(void **state)
 	assert_int_equal(pvk_ioreq_check(&r), -EINVAL);
 	r.flags = PVK_IOREQ_F_DATA_IS_PTR;
 	assert_int_equal(pvk_ioreq_check(&r), 0);
+	r.size = 8; /* no 8-byte port I/O on x86 */
+	assert_int_equal(pvk_ioreq_check(&r), -EINVAL);
+	r.size = 4;
 	r.addr = 0xfffe; /* a 4-byte port access past 0xffff */
 	assert_int_equal(pvk_ioreq_check(&r), -EINVAL);
 	r.type = PVK_IOREQ_TYPE_COPY;
