@@ -10,5 +10,5 @@ test-dm_LDLIBS := -lcmocka
 # test-dmodel: the device-model core (pvkit/dmodel.h) on loop (cmocka).
 TESTS += test-dmodel
 test-dmodel_SRCS := tests/unit/test-dmodel.c
-test-dmodel_LIBS := back hv ring net
+test-dmodel_LIBS := back front hv ring net
 test-dmodel_LDLIBS := -lcmocka

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <pvkit/dmodel.h>
+#include <pvkit/gio.h>
 
 /* A toy device: 256 byte-registers; register 0xff counts accesses;
  * writing register 0x10 asks for a DMA of 16 bytes from guest address
@@ -319,6 +320,37 @@ static void t_device_fd_dma_irq(void **state)
 		assert_int_equal(e->mmio_dev.regs[0x40 + i], 0x50 + i);
 }
 
+/* The guest's side as drivers use it (pvkit/gio.h). */
+static void t_gio(void **state)
+{
+	struct env *e = *state;
+	struct pvk_gio *g;
+	uint16_t lines = 1;
+
+	assert_int_equal(pvk_gio_open(&g, e->ghv, 1), 0);
+	assert_ptr_equal(g->ram, e->ram);
+	pvk_outb(g, 0x305, 0x7e);
+	assert_int_equal(pvk_inb(g, 0x305), 0x7e);
+	pvk_outl(g, 0x308, 0xcafef00d);
+	assert_int_equal(pvk_inw(g, 0x30a), 0xcafe);
+	pvk_mmio_write32(g, MMIO + 0x30, 0x12345678);
+	assert_int_equal(pvk_mmio_read32(g, MMIO + 0x30), 0x12345678);
+	assert_int_equal(pvk_inb(g, 0x60), 0xff); /* nobody's */
+	/* 3000 words out of guest memory: split into page-sized ioreqs. */
+	for (int i = 0; i < 6000; i++)
+		g->ram[0x10000 + i] = (uint8_t)i;
+	assert_int_equal(g->ops->rep(g, 0x330, 2, 3000, 0x10000, false), 0);
+	assert_int_equal(e->port_dev.regs[0x30], (uint8_t)5998);
+	assert_int_equal(e->port_dev.regs[0x31], (uint8_t)5999);
+	assert_int_equal(g->ops->rep(g, 0x330, 2, 4, g->ram_size - 4, true),
+			 -EFAULT);
+	assert_int_equal(g->err, 0);
+	assert_int_equal(g->traps, 7 + 2); /* rep: 2048 + 952 items */
+	assert_int_equal(pvk_gio_irqs(g, &lines), 0);
+	assert_int_equal(lines, 0);
+	pvk_gio_close(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +360,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(t_device_fd_dma_irq, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(t_gio, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
