@@ -21,11 +21,13 @@
 #define BUS_MAX_DRIVERS 8
 #define HANDOVER_NODE "pvkit-handover"
 /* Reconnections per device: a burst of RECONNECT_BURST, then one per
- * RECONNECT_MS (a frontend that reconnects in a loop because connecting
- * keeps failing -- no event channel, no grant -- costs a wake-up a
- * second, not a core). */
+ * reconnect_ms (RECONNECT_MS, or $PVKIT_RECONNECT_MS; 0: no limit): a
+ * frontend that reconnects in a loop because connecting keeps failing --
+ * no event channel, no grant, values we refuse -- costs a wake-up a
+ * second, not a core. */
 #define RECONNECT_BURST 8
 #define RECONNECT_MS 1000
+#define RECONNECT_MS_MAX 60000
 #define PUBLISH_RETRY_MS 500
 
 struct bus_drv {
@@ -46,6 +48,7 @@ struct pvk_xenbus_bus {
 	unsigned int nr_drvs;
 	struct pvk_xenbus_backdev *devs;
 	int epfd, tfd, xsfd; /* the bus fd: xenstore's fd and a timer */
+	uint64_t reconnect_ms;
 };
 
 typedef struct pvk_xenbus_backdev bdev_t;
@@ -152,11 +155,19 @@ static void dev_switch(bdev_t *d, enum pvk_xenbus_state st, int phase,
 				   why ? why : "");
 }
 
+/* The driver's features, in a transaction that first checks the device
+ * directory is still there: a toolstack that removed it meanwhile (a
+ * forced detach) must not see it come back. */
 static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 {
 	bdev_t *d = arg;
+	char *v;
+	int err;
 
-	(void)hv;
+	err = pvk_xs_read(hv, t, d->xb.be_path, &v);
+	if (err < 0)
+		return err;
+	free(v);
 	return d->drv->publish ? d->drv->publish(d, t) : 0;
 }
 
@@ -176,6 +187,8 @@ static void dev_publish(bdev_t *d, const char *why)
 {
 	int err = pvk_xs_transaction(d->bus->hv, 0, publish_txn, d);
 
+	if (err == -ENOENT) /* removed: the scan drops it */
+		return;
 	if (err < 0) {
 		pvk_xenbus_bus_log(d->bus,
 				   "%s: publishing features: %s (trying "
@@ -214,7 +227,7 @@ static void bus_arm(struct pvk_xenbus_bus *bus)
 static void dev_republish(bdev_t *d, const char *why)
 {
 	uint64_t now = now_ms(), tat = d->reconnect_tat_ms;
-	const uint64_t slack = (RECONNECT_BURST - 1) * RECONNECT_MS;
+	const uint64_t slack = (RECONNECT_BURST - 1) * d->bus->reconnect_ms;
 
 	if (tat < now)
 		tat = now;
@@ -232,7 +245,7 @@ static void dev_republish(bdev_t *d, const char *why)
 		return;
 	}
 	d->deferred = false;
-	d->reconnect_tat_ms = tat + RECONNECT_MS;
+	d->reconnect_tat_ms = tat + d->bus->reconnect_ms;
 	dev_publish(d, why);
 }
 
@@ -798,6 +811,27 @@ bdev_t *pvk_xenbus_bus_next(struct pvk_xenbus_bus *bus,
 	return d;
 }
 
+static uint64_t reconnect_ms(void)
+{
+	const char *e = getenv("PVKIT_RECONNECT_MS");
+	unsigned long v;
+	char *end;
+
+	if (!e || !*e)
+		return RECONNECT_MS;
+	errno = 0;
+	v = strtoul(e, &end, 10);
+	if (errno || *end || *e == '-' || v > RECONNECT_MS_MAX) {
+		fprintf(stderr,
+			"pvkit: PVKIT_RECONNECT_MS='%s' ignored: milliseconds "
+			"between a device's reconnections, 0 to %d (0: no "
+			"limit)\n",
+			e, RECONNECT_MS_MAX);
+		return RECONNECT_MS;
+	}
+	return v;
+}
+
 int pvk_xenbus_bus_create(struct pvk_xenbus_bus **out, struct pvk_hv *hv,
 			  pvk_log_fn *log, void *log_arg)
 {
@@ -814,6 +848,7 @@ int pvk_xenbus_bus_create(struct pvk_xenbus_bus **out, struct pvk_hv *hv,
 	bus->log_arg = log_arg;
 	bus->self = pvk_hv_domid(hv);
 	bus->xsfd = -1;
+	bus->reconnect_ms = reconnect_ms();
 	bus->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (bus->epfd < 0) {
 		err = -errno;

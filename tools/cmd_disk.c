@@ -533,6 +533,7 @@ static const struct pvk_dev_kind disk_kind = {
 		 "[--type vbd]",
 	.backend_type = backend_type,
 	.devid = disk_devid,
+	.devname = devid_name,
 };
 
 static int cmd_detach(int argc, char **argv)
@@ -540,135 +541,23 @@ static int cmd_detach(int argc, char **argv)
 	return pvk_dev_cmd_detach(&disk_kind, argc, argv);
 }
 
-static void usage_list(FILE *f)
-{
-	fprintf(f, "usage: pvkit disk list [DOMAIN] [--type vbd] [--json]\n");
-}
+/* README "Machine-readable output" documents the JSON fields. */
+static const struct pvk_dev_col disk_cols[] = {
+	{ "domain", 6, "domain", PVK_DEV_COL_DOMAIN, NULL },
+	{ "name", 12, "domain_name", PVK_DEV_COL_NAME, NULL },
+	{ "vdev", 6, "vdev", PVK_DEV_COL_DEVNAME, NULL },
+	{ "devid", 6, "devid", PVK_DEV_COL_DEVID, NULL },
+	{ "mode", 4, "mode", PVK_DEV_COL_NODE, "mode" },
+	{ "backend", 12, "backend_state", PVK_DEV_COL_BSTATE, NULL },
+	{ "frontend", 12, "frontend_state", PVK_DEV_COL_FSTATE, NULL },
+	{ "params", 0, "params", PVK_DEV_COL_NODE, "params" },
+	{ NULL, 0, "backend_path", PVK_DEV_COL_PATH, NULL },
+	{ 0 },
+};
 
-/*
- * Every vbd this domain serves from backend/TYPE (of DOMAIN only, if
- * given): whoever attached it, pvkit or xl.  --json: an array of objects
- * with the fields domain, domain_name, vdev, devid, mode, backend_state,
- * frontend_state, params, backend_path (README: "Machine-readable
- * output").
- */
 static int cmd_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "type", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ 0 },
-	};
-	char base[PVK_XENBUS_PATH_MAX], dir[PVK_XENBUS_PATH_MAX + 64];
-	char **fes = NULL, **ids = NULL, vdev[16];
-	const char *type = NULL;
-	uint32_t only = UINT32_MAX;
-	bool json = false, first = true;
-	struct pvk_hv *hv;
-	int nfe, nid, i, j, c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 't') {
-			type = optarg;
-		} else if (c == 'j') {
-			json = true;
-		} else {
-			usage_list(stderr);
-			return 2;
-		}
-	}
-	if (argc - optind > 1) {
-		usage_list(stderr);
-		return 2;
-	}
-	type = backend_type(type);
-	if (!pvk_dev_valid_type(type)) {
-		fprintf(stderr,
-			"pvkit disk list: bad backend type '%s': one path "
-			"component of letters, digits, '-' and '_' (default "
-			"vbd)\n",
-			type);
-		return 2;
-	}
-	if (pvk_dev_open_hv("disk", &hv) < 0)
-		return 1;
-	if (argc - optind == 1 &&
-	    pvk_dev_find_domain(hv, argv[optind], &only) < 0) {
-		pvk_dev_no_domain("disk", "list", "guest", argv[optind]);
-		pvk_hv_close(hv);
-		return 1;
-	}
-	snprintf(base, sizeof(base), "/local/domain/%u/backend/%s",
-		 pvk_hv_domid(hv), type);
-	if (json)
-		printf("[");
-	else
-		printf("%-6s %-12s %-6s %-6s %-4s %-12s %-12s %s\n", "domain",
-		       "name", "vdev", "devid", "mode", "backend", "frontend",
-		       "params");
-	nfe = pvk_xs_directory(hv, PVK_XS_NO_TXN, base, &fes);
-	for (i = 0; i < nfe; i++) {
-		if (only != UINT32_MAX && strtoul(fes[i], NULL, 10) != only)
-			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", base, fes[i]);
-		nid = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
-		for (j = 0; j < nid; j++) {
-			char *mode, *bst, *fst, *params, *fpath, *name;
-
-			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
-				 ids[j]);
-			mode = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir,
-						 "mode");
-			bst = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir,
-						"state");
-			params = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir,
-						   "params");
-			fpath = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir,
-						  "frontend");
-			fst = fpath ? pvk_dev_read_node(hv, PVK_XS_NO_TXN,
-							fpath, "state") :
-				      NULL;
-			name = pvk_dev_domain_name(hv, fes[i]);
-			devid_name((uint32_t)strtoul(ids[j], NULL, 10), vdev,
-				   sizeof(vdev));
-			if (json) {
-				printf("%s{\"domain\": %s, ", first ? "" : ", ",
-				       fes[i]);
-				pvk_cmd_json_str("domain_name", name, true);
-				pvk_cmd_json_str("vdev", vdev, true);
-				printf("\"devid\": %s, ", ids[j]);
-				pvk_cmd_json_str("mode", mode, true);
-				pvk_cmd_json_str("backend_state",
-						 pvk_dev_state_name(bst), true);
-				pvk_cmd_json_str("frontend_state",
-						 pvk_dev_state_name(fst), true);
-				pvk_cmd_json_str("params", params, true);
-				pvk_cmd_json_str("backend_path", dir, false);
-				printf("}");
-				first = false;
-			} else {
-				printf("%-6s %-12s %-6s %-6s %-4s %-12s %-12s "
-				       "%s\n",
-				       fes[i], name ?: "-", vdev, ids[j],
-				       mode ?: "-", pvk_dev_state_name(bst),
-				       pvk_dev_state_name(fst), params ?: "-");
-			}
-			free(mode);
-			free(bst);
-			free(fst);
-			free(params);
-			free(fpath);
-			free(name);
-		}
-		free(ids);
-		ids = NULL;
-	}
-	free(fes);
-	if (json)
-		printf("]\n");
-	pvk_hv_close(hv);
-	return 0;
+	return pvk_dev_cmd_list(&disk_kind, disk_cols, argc, argv);
 }
 
 static int cmd_serve_nbd(int argc, char **argv)

@@ -452,116 +452,23 @@ static int cmd_detach(int argc, char **argv)
 	return pvk_dev_cmd_detach(&nic_kind, argc, argv);
 }
 
+/* README "Machine-readable output" documents the JSON fields. */
+static const struct pvk_dev_col nic_cols[] = {
+	{ "domain", 6, "domain", PVK_DEV_COL_DOMAIN, NULL },
+	{ "name", 12, "domain_name", PVK_DEV_COL_NAME, NULL },
+	{ "devid", 5, "devid", PVK_DEV_COL_DEVID, NULL },
+	{ "mac", 17, "mac", PVK_DEV_COL_NODE, "mac" },
+	{ "bridge", 10, "bridge", PVK_DEV_COL_NODE, "bridge" },
+	{ "backend", 12, "backend_state", PVK_DEV_COL_BSTATE, NULL },
+	{ "frontend", 12, "frontend_state", PVK_DEV_COL_FSTATE, NULL },
+	{ "hotplug", 0, "hotplug_status", PVK_DEV_COL_NODE, "hotplug-status" },
+	{ NULL, 0, "backend_path", PVK_DEV_COL_PATH, NULL },
+	{ 0 },
+};
+
 static int cmd_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "type", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ 0 },
-	};
-	char base[PVK_XENBUS_PATH_MAX], dir[PVK_XENBUS_PATH_MAX + 64];
-	char **fes = NULL, **ids = NULL;
-	const char *type = NULL;
-	struct pvk_hv *hv;
-	uint32_t only = UINT32_MAX;
-	bool json = false, first = true;
-	int nfe, nid, i, j, c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 't')
-			type = optarg;
-		else if (c == 'j')
-			json = true;
-		else
-			goto usage;
-	}
-	if (argc - optind > 1)
-		goto usage;
-	type = backend_type(type);
-	if (!pvk_dev_valid_type(type)) {
-		fprintf(stderr, "pvkit nic list: bad backend type '%s'\n",
-			type);
-		return 2;
-	}
-	if (pvk_dev_open_hv("nic", &hv) < 0)
-		return 1;
-	if (argc - optind == 1 &&
-	    pvk_dev_find_domain(hv, argv[optind], &only) < 0) {
-		pvk_dev_no_domain("nic", "list", "guest", argv[optind]);
-		pvk_hv_close(hv);
-		return 1;
-	}
-	snprintf(base, sizeof(base), "/local/domain/%u/backend/%s",
-		 pvk_hv_domid(hv), type);
-	if (json)
-		printf("[");
-	else
-		printf("%-6s %-12s %-5s %-17s %-10s %-12s %-12s %s\n", "domain",
-		       "name", "devid", "mac", "bridge", "backend", "frontend",
-		       "hotplug");
-	nfe = pvk_xs_directory(hv, PVK_XS_NO_TXN, base, &fes);
-	for (i = 0; i < nfe; i++) {
-		if (only != UINT32_MAX && strtoul(fes[i], NULL, 10) != only)
-			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", base, fes[i]);
-		nid = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
-		for (j = 0; j < nid; j++) {
-			char *mac, *br, *bst, *fst, *hp, *fpath, *name;
-
-			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
-				 ids[j]);
-			mac = pvk_dev_read_node(hv, 0, dir, "mac");
-			br = pvk_dev_read_node(hv, 0, dir, "bridge");
-			bst = pvk_dev_read_node(hv, 0, dir, "state");
-			hp = pvk_dev_read_node(hv, 0, dir, "hotplug-status");
-			fpath = pvk_dev_read_node(hv, 0, dir, "frontend");
-			fst = fpath ? pvk_dev_read_node(hv, 0, fpath, "state") :
-				      NULL;
-			name = pvk_dev_domain_name(hv, fes[i]);
-			if (json) {
-				printf("%s{\"domain\": %s, ", first ? "" : ", ",
-				       fes[i]);
-				pvk_cmd_json_str("domain_name", name, true);
-				printf("\"devid\": %s, ", ids[j]);
-				pvk_cmd_json_str("mac", mac, true);
-				pvk_cmd_json_str("bridge", br, true);
-				pvk_cmd_json_str("backend_state",
-						 pvk_dev_state_name(bst), true);
-				pvk_cmd_json_str("frontend_state",
-						 pvk_dev_state_name(fst), true);
-				pvk_cmd_json_str("hotplug_status", hp, true);
-				pvk_cmd_json_str("backend_path", dir, false);
-				printf("}");
-				first = false;
-			} else {
-				printf("%-6s %-12s %-5s %-17s %-10s %-12s %-12s "
-				       "%s\n",
-				       fes[i], name ?: "-", ids[j], mac ?: "-",
-				       br ?: "-", pvk_dev_state_name(bst),
-				       pvk_dev_state_name(fst),
-				       hp && *hp ? hp : "-");
-			}
-			free(mac);
-			free(br);
-			free(bst);
-			free(fst);
-			free(hp);
-			free(fpath);
-			free(name);
-		}
-		free(ids);
-		ids = NULL;
-	}
-	free(fes);
-	if (json)
-		printf("]\n");
-	pvk_hv_close(hv);
-	return 0;
-usage:
-	fprintf(stderr, "usage: pvkit nic list [DOMAIN] [--json] [--type "
-			"vif]\n");
-	return 2;
+	return pvk_dev_cmd_list(&nic_kind, nic_cols, argc, argv);
 }
 
 static const struct pvk_cmd nic_cmds[] = {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd.h"
 #include "devcmd.h"
 
 int pvk_dev_open_hv(const char *group, struct pvk_hv **hv)
@@ -527,5 +528,161 @@ close_hv:
 	return rc;
 usage:
 	fprintf(stderr, "usage: pvkit %s detach %s\n", k->group, k->usage);
+	return 2;
+}
+
+/* One cell of a list row, malloc'ed (NULL: none); *@num when the JSON
+ * value is a number. */
+static char *list_cell(struct pvk_hv *hv, const struct pvk_dev_kind *k,
+		       const struct pvk_dev_col *c, const char *fe,
+		       const char *id, const char *dir, bool *num)
+{
+	char buf[32], *v, *fpath;
+
+	*num = false;
+	switch (c->what) {
+	case PVK_DEV_COL_DOMAIN:
+		*num = true;
+		return strdup(fe);
+	case PVK_DEV_COL_NAME:
+		return pvk_dev_domain_name(hv, fe);
+	case PVK_DEV_COL_DEVID:
+		*num = true;
+		return strdup(id);
+	case PVK_DEV_COL_DEVNAME:
+		k->devname((uint32_t)strtoul(id, NULL, 10), buf, sizeof(buf));
+		return strdup(buf);
+	case PVK_DEV_COL_NODE:
+		return pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir, c->node);
+	case PVK_DEV_COL_BSTATE:
+		v = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir, "state");
+		break;
+	case PVK_DEV_COL_FSTATE:
+		fpath = pvk_dev_read_node(hv, PVK_XS_NO_TXN, dir, "frontend");
+		v = fpath ? pvk_dev_read_node(hv, PVK_XS_NO_TXN, fpath,
+					      "state") :
+			    NULL;
+		free(fpath);
+		break;
+	case PVK_DEV_COL_PATH:
+	default:
+		return strdup(dir);
+	}
+	fpath = strdup(pvk_dev_state_name(v));
+	free(v);
+	return fpath;
+}
+
+/* A table cell: padded to the column, the last one not. */
+static void list_text(const struct pvk_dev_col *c, const char *v)
+{
+	if (c->width)
+		printf("%-*s ", c->width, v);
+	else
+		printf("%s", v);
+}
+
+static void list_row(struct pvk_hv *hv, const struct pvk_dev_kind *k,
+		     const struct pvk_dev_col *cols, const char *fe,
+		     const char *id, const char *dir, bool json, bool first)
+{
+	const struct pvk_dev_col *c;
+	bool num;
+	char *v;
+
+	if (json)
+		printf("%s{", first ? "" : ", ");
+	for (c = cols; c->json; c++) {
+		v = list_cell(hv, k, c, fe, id, dir, &num);
+		if (json && num)
+			printf("\"%s\": %s%s", c->json, v ?: "null",
+			       c[1].json ? ", " : "");
+		else if (json)
+			pvk_cmd_json_str(c->json, v, c[1].json != NULL);
+		else if (c->title)
+			list_text(c, v && *v ? v : "-");
+		free(v);
+	}
+	printf(json ? "}" : "\n");
+}
+
+int pvk_dev_cmd_list(const struct pvk_dev_kind *k,
+		     const struct pvk_dev_col *cols, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "type", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 },
+	};
+	char base[PVK_XENBUS_PATH_MAX], dir[PVK_XENBUS_PATH_MAX + 64];
+	char **fes = NULL, **ids = NULL;
+	const struct pvk_dev_col *c;
+	uint32_t only = UINT32_MAX;
+	bool json = false, first = true;
+	const char *type = NULL;
+	struct pvk_hv *hv;
+	int nfe, nid, i, j, opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 't')
+			type = optarg;
+		else if (opt == 'j')
+			json = true;
+		else
+			goto usage;
+	}
+	if (argc - optind > 1)
+		goto usage;
+	type = k->backend_type(type);
+	if (!pvk_dev_valid_type(type)) {
+		fprintf(stderr,
+			"pvkit %s list: bad backend type '%s': one path "
+			"component of letters, digits, '-' and '_' (default "
+			"%s)\n",
+			k->group, type, k->fe_type);
+		return 2;
+	}
+	if (pvk_dev_open_hv(k->group, &hv) < 0)
+		return 1;
+	if (argc - optind == 1 &&
+	    pvk_dev_find_domain(hv, argv[optind], &only) < 0) {
+		pvk_dev_no_domain(k->group, "list", "guest", argv[optind]);
+		pvk_hv_close(hv);
+		return 1;
+	}
+	snprintf(base, sizeof(base), "/local/domain/%u/backend/%s",
+		 pvk_hv_domid(hv), type);
+	if (json) {
+		printf("[");
+	} else {
+		for (c = cols; c->json; c++)
+			if (c->title)
+				list_text(c, c->title);
+		printf("\n");
+	}
+	nfe = pvk_xs_directory(hv, PVK_XS_NO_TXN, base, &fes);
+	for (i = 0; i < nfe; i++) {
+		if (only != UINT32_MAX && strtoul(fes[i], NULL, 10) != only)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", base, fes[i]);
+		nid = pvk_xs_directory(hv, PVK_XS_NO_TXN, dir, &ids);
+		for (j = 0; j < nid; j++) {
+			snprintf(dir, sizeof(dir), "%s/%s/%s", base, fes[i],
+				 ids[j]);
+			list_row(hv, k, cols, fes[i], ids[j], dir, json, first);
+			first = false;
+		}
+		free(ids);
+		ids = NULL;
+	}
+	free(fes);
+	if (json)
+		printf("]\n");
+	pvk_hv_close(hv);
+	return 0;
+usage:
+	fprintf(stderr, "usage: pvkit %s list [DOMAIN] [--type %s] [--json]\n",
+		k->group, k->fe_type);
 	return 2;
 }

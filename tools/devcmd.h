@@ -121,8 +121,37 @@ struct pvk_dev_kind {
 	/* DEVICE (of guest @fe) to its devid; < 0 after printing why. */
 	int (*devid)(struct pvk_hv *hv, uint32_t fe, const char *arg,
 		     uint32_t *devid);
+	/* A devid's name for PVK_DEV_COL_DEVNAME (xvda...). */
+	void (*devname)(uint32_t devid, char *buf, size_t len);
 };
 /* The whole command: 0, 1 (failed), 2 (usage). */
 int pvk_dev_cmd_detach(const struct pvk_dev_kind *k, int argc, char **argv);
+
+/* A column of `pvkit <group> list`: its table title and width (0: the
+ * last, unpadded; NULL title: JSON only), its JSON key, and what it
+ * shows. */
+enum pvk_dev_col_what {
+	PVK_DEV_COL_DOMAIN, /* the frontend domain's id (a JSON number) */
+	PVK_DEV_COL_NAME, /* its name */
+	PVK_DEV_COL_DEVID, /* the device id (a JSON number) */
+	PVK_DEV_COL_DEVNAME, /* kind->devname() of the device id */
+	PVK_DEV_COL_NODE, /* a node of the backend directory */
+	PVK_DEV_COL_BSTATE, /* the backend's state, by name */
+	PVK_DEV_COL_FSTATE, /* the frontend's (its backend's frontend node) */
+	PVK_DEV_COL_PATH, /* the backend directory */
+};
+struct pvk_dev_col {
+	const char *title;
+	int width;
+	const char *json;
+	enum pvk_dev_col_what what;
+	const char *node; /* PVK_DEV_COL_NODE */
+};
+/* `pvkit <group> list [DOMAIN] [--type TYPE] [--json]`: every device this
+ * domain serves from backend/TYPE (of DOMAIN only, if given), whoever
+ * attached it, one row (or JSON object) each with @cols, an array ended
+ * by a zeroed column.  0, 1 (failed), 2 (usage). */
+int pvk_dev_cmd_list(const struct pvk_dev_kind *k,
+		     const struct pvk_dev_col *cols, int argc, char **argv);
 
 #endif /* PVK_TOOLS_DEVCMD_H */

@@ -22,7 +22,7 @@
 #include <pvkit/netif.h>
 
 #define T_NFE_PAGES 64
-#define T_NFE_TMO_MS 3000
+#define T_NFE_TMO_MS 10000 /* for what must happen: generous under load */
 
 /* Drive the backend for up to @ms (its bus's events), or just wait. */
 typedef void t_nfe_pump_fn(void *arg, int ms);

@@ -714,7 +714,7 @@ static void test_tap_bridge_veth(void **state)
 	iov[0] = (struct iovec){ &vh, sizeof(vh) };
 	iov[1] = (struct iovec){ f.b, f.len };
 	assert_int_equal(writev(fds[1], iov, 2), (ssize_t)(sizeof(vh) + f.len));
-	n = read_timeout(ps, buf, sizeof(buf), 3000);
+	n = read_timeout(ps, buf, sizeof(buf), 10000);
 	assert_int_equal(n, (ssize_t)f.len);
 	assert_memory_equal(buf, f.b, f.len);
 
