@@ -5,7 +5,8 @@ LIBS += back
 back_SRCS := backend/blkback.c backend/blkback_xs.c backend/blkback_stats.c \
 	     backend/blkback_journal.c \
 	     backend/netback.c backend/netback_ctrl.c backend/netback_xs.c \
-	     backend/dmodel.c
+	     backend/dmodel.c backend/dm_ide.c \
+	     backend/dm_e1000.c
 back_MAP := backend/libpvkit-back.map
 back_LDLIBS := -luring
 back_PCREQ := liburing

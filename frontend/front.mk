@@ -2,7 +2,8 @@
 # libpvkit-front: the guest-side drivers (blkfront, netfront).
 LIBS += front
 front_SRCS := frontend/gntpool.c frontend/blkfront.c frontend/blkfront_xs.c \
-	frontend/netfront.c frontend/netfront_xs.c frontend/gio.c
+	frontend/netfront.c frontend/netfront_xs.c frontend/gio.c \
+	frontend/ide_guest.c frontend/e1000_guest.c
 front_MAP := frontend/libpvkit-front.map
 front_PCLIBS := hv ring net
 front_DESC := pvkit frontends: Xen blkfront (vbd) and netfront (vif) over libpvkit-hv

@@ -9,6 +9,6 @@ test-dm_LDLIBS := -lcmocka
 
 # test-dmodel: the device-model core (pvkit/dmodel.h) on loop (cmocka).
 TESTS += test-dmodel
-test-dmodel_SRCS := tests/unit/test-dmodel.c
+test-dmodel_SRCS := tests/unit/test-dmodel.c tests/common/t_dmodel.c
 test-dmodel_LIBS := back front hv ring net
 test-dmodel_LDLIBS := -lcmocka

@@ -23,6 +23,8 @@
 #include <pvkit/dmodel.h>
 #include <pvkit/gio.h>
 
+#include "../common/t_dmodel.h"
+
 /* A toy device: 256 byte-registers; register 0xff counts accesses;
  * writing register 0x10 asks for a DMA of 16 bytes from guest address
  * (regs 0x20..0x27) into regs 0x40.., done from the device's own fd. */
@@ -90,29 +92,11 @@ struct env {
 	uint32_t guest;
 	struct pvk_dmodel *dm;
 	struct toy port_dev, mmio_dev;
-	pthread_t thread;
-	int stop_fd;
+	struct t_dmthread dmt;
 	uint8_t *ram;
 };
 
 #define MMIO 0xfe000000ull
-
-static void *dm_main(void *arg)
-{
-	struct env *e = arg;
-	struct pollfd p[2];
-
-	for (;;) {
-		p[0] = (struct pollfd){ .fd = pvk_dmodel_fd(e->dm),
-					.events = POLLIN };
-		p[1] = (struct pollfd){ .fd = e->stop_fd, .events = POLLIN };
-		if (poll(p, 2, -1) < 0)
-			continue;
-		if (p[1].revents)
-			return NULL;
-		assert_int_equal(pvk_dmodel_handle(e->dm), 0);
-	}
-}
 
 static int setup(void **state)
 {
@@ -142,8 +126,7 @@ static int setup(void **state)
 					PVK_DM_PORT, 0x3ff, 0x400),
 			 -EEXIST);
 	assert_int_equal(pvk_dmodel_enable(e->dm), 0);
-	e->stop_fd = eventfd(0, EFD_CLOEXEC);
-	assert_int_equal(pthread_create(&e->thread, NULL, dm_main, e), 0);
+	assert_int_equal(t_dmthread_start(&e->dmt, e->dm), 0);
 	*state = e;
 	return 0;
 }
@@ -151,12 +134,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	uint64_t one = 1;
-
-	assert_int_equal(write(e->stop_fd, &one, sizeof(one)), 8);
-	pthread_join(e->thread, NULL);
+	t_dmthread_stop(&e->dmt);
+	assert_int_equal(e->dmt.err, 0);
 	pvk_dmodel_destroy(e->dm);
-	close(e->stop_fd);
 	close(e->port_dev.efd);
 	close(e->mmio_dev.efd);
 	pvk_hv_close(e->ghv);
