@@ -116,7 +116,7 @@ check-asan:
 # headers-check: every public header must compile alone, in C11 and
 # (for the ring headers) freestanding, as a guest kernel would use them.
 FREESTANDING_HEADERS := include/pvkit/spin.h include/pvkit/ring.h include/pvkit/blkif.h include/pvkit/netif.h \
-			include/pvkit/ioreq.h
+			include/pvkit/ioreq.h include/pvkit/x86dec.h
 .PHONY: headers-check
 headers-check: $(patsubst include/pvkit/%.h,$(B)/hdrchk/%.ok,$(HEADERS)) \
 	       $(patsubst include/pvkit/%.h,$(B)/hdrchk/%.ffs.ok,$(filter $(HEADERS),$(FREESTANDING_HEADERS)))
