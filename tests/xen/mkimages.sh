@@ -59,28 +59,51 @@ copy_prog() {
 # into ROOT/lib/modules/NAME.ko, with ROOT/lib/modules/deps lines
 # "NAME:DEP DEP".
 copy_kmods() {
-	local root=$1 m path deps d tmp
+	local root=$1 m path
 	shift
 	mkdir -p "$root/lib/modules"
-	tmp=$(mktemp)
 	for m in "$@"; do
 		[ -e "$root/lib/modules/$m.ko" ] && continue
 		path=$(grep -m1 -E "/$m\.ko$|/$(echo "$m" | tr - _)\.ko$" \
 			"$mods/modules.order" || true)
 		[ -n "$path" ] || die "kernel has no module $m"
-		cp "$mods/$path" "$root/lib/modules/$m.ko"
-		objcopy -O binary --only-section=.modinfo "$mods/$path" "$tmp"
-		deps=$(tr '\0' '\n' <"$tmp" | sed -n 's/^depends=//p' | tr , ' ')
-		echo "$m:$deps" >>"$root/lib/modules/deps"
-		for d in $deps; do
-			copy_kmods "$root" "$d"
-		done
+		install_ko "$root" "$mods/$path" "$m"
 	done
+}
+
+# install_ko ROOT FILE NAME: module FILE as ROOT/lib/modules/NAME.ko, its
+# line in ROOT/lib/modules/deps, and the kernel's modules it depends on.
+install_ko() {
+	local root=$1 ko=$2 m=$3 deps d tmp
+	cp "$ko" "$root/lib/modules/$m.ko"
+	tmp=$(mktemp)
+	objcopy -O binary --only-section=.modinfo "$ko" "$tmp"
+	deps=$(tr '\0' '\n' <"$tmp" | sed -n 's/^depends=//p' | tr , ' ')
 	rm -f "$tmp"
+	echo "$m:$deps" >>"$root/lib/modules/deps"
+	for d in $deps; do
+		copy_kmods "$root" "$d"
+	done
 }
 
 cell_kmods() {
 	sed -n "s/^# xen-$1-kmods://p" "$src"/cells/*.sh | tr ' ' '\n' | sort -u
+}
+
+# pvkit's own guest modules (make kmods: BUILD/kmods/NAME.ko) that cells
+# ask for with "# pvk-domu-kmods: NAME...", copied like the kernel's (with
+# their dependencies); one not built is left out and the cell skips.
+copy_pvk_kmods() {
+	local root=$1 m
+	mkdir -p "$root/lib/modules"
+	for m in $(sed -n "s/^# pvk-$2-kmods://p" "$src"/cells/*.sh |
+		tr ' ' '\n' | sort -u); do
+		[ -f "$build/kmods/$m.ko" ] || {
+			echo "mkimages.sh: $build/kmods/$m.ko not built (make kmods)" >&2
+			continue
+		}
+		install_ko "$root" "$build/kmods/$m.ko" "$m"
+	done
 }
 
 # The parts both guests share.
@@ -127,7 +150,13 @@ done
 r=$xendir/root-domu
 base_root "$r" domu-init
 copy_kmods "$r" $DOMU_BOOT_KMODS $(cell_kmods domu)
+copy_pvk_kmods "$r" domu
 echo "$DOMU_BOOT_KMODS" >"$r/lib/modules/boot"
+# ext4 made and checked in the domU on pvkit-blkfront's disk (cells 20, 21).
+for f in mke2fs e2fsck; do
+	[ -x "/usr/sbin/$f" ] && copy_prog "$r" "/usr/sbin/$f"
+done
+[ -f /etc/mke2fs.conf ] && mkdir -p "$r/etc" && cp /etc/mke2fs.conf "$r/etc/"
 pack "$r" "$xendir/domu.cpio"
 
 # dom0
@@ -150,8 +179,9 @@ if [ -x /etc/xen/scripts/block ] && [ -x /bin/bash ]; then
 		[ -x "/usr/bin/$f" ] && copy_prog "$r" "/usr/bin/$f"
 	done
 fi
-# ext4 images made and checked in dom0 (cell 18).
-for f in mke2fs e2fsck; do
+# ext4 images made and checked in dom0 (cell 18); util-linux losetup for
+# loop devices with 4096-byte sectors (-b, cell 20), in /usr/sbin.
+for f in mke2fs e2fsck losetup; do
 	[ -x "/usr/sbin/$f" ] && copy_prog "$r" "/usr/sbin/$f"
 done
 [ -f /etc/mke2fs.conf ] && mkdir -p "$r/etc" && cp /etc/mke2fs.conf "$r/etc/"

@@ -152,9 +152,10 @@ blocked_tasks() {
 	dmesg | tail -n 80
 }
 
-# vbd_attach FE NAME TARGET [MODE [TYPE]]: give domain FE a virtual block
-# device NAME (xvda..xvdp) served from dom0 by the backend that watches
-# backend/TYPE (default vbd: Linux's xen-blkback) from TARGET, with
+# vbd_attach FE NAME TARGET [MODE [TYPE [FETYPE]]]: give domain FE a virtual
+# block device NAME (xvda..xvdp) served from dom0 by the backend that watches
+# backend/TYPE (default vbd: Linux's xen-blkback) from TARGET, its frontend
+# in device/FETYPE (default vbd; pvkvbd: pvkit-blkfront's own type), with
 # `pvkit disk attach`: libxl's layout, which cell 19 compares node by node
 # with what `xl block-attach` writes, in one transaction, and for a block
 # device its physical-device (what xen-blkback opens), as xl's hotplug
@@ -165,7 +166,7 @@ vbd_attach() {
 	[ "${4:-w}" = r ] && ro=--ro
 	# shellcheck disable=SC2086 # $ro is one word or none
 	"$PVK_BIN/pvkit" disk attach "$1" "$3" --vdev "$2" --type "${5:-vbd}" \
-		--no-wait $ro >/dev/null
+		${6:+--frontend-type "$6"} --no-wait $ro >/dev/null
 }
 
 # vbd_number NAME: Linux's xvd encoding, (202 << 8) | (disk << 4).
@@ -179,7 +180,7 @@ vbd_number() {
 	return 1
 }
 
-# vbd_detach FE NAME [TYPE [SECS]]: as `xl block-detach`: ask the
+# vbd_detach FE NAME [TYPE [SECS [FETYPE]]]: as `xl block-detach`: ask the
 # backend to close (online=0, state Closing), wait (30 s) until it is
 # Closed, remove the nodes (also when it did not close: as --force), and
 # wait until a kernel backend has let go of its device.  A frontend that
@@ -189,7 +190,7 @@ vbd_number() {
 vbd_detach() {
 	local dev
 	dev=$(vbd_number "$2") || return 1
-	dev_detach vbd "$1" "$dev" "${3:-vbd}" "${4:-30}"
+	dev_detach "${5:-vbd}" "$1" "$dev" "${3:-vbd}" "${4:-30}"
 }
 
 # dev_detach KIND FE DEV TYPE SECS: vbd_detach and vif_detach: device DEV
