@@ -104,3 +104,11 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	@tests/fuzz/run.sh --smoke build/fuzz $(FUZZ_TARGETS)
+
+# fuzz-emu: the device model core with the IDE disk and the e1000 against
+# a hostile HVM guest's registers, string I/O, RAM and frames, on the loop
+# hypervisor; the target is vCPU and device model at once (no thread).
+FUZZERS += fuzz-emu
+fuzz-emu_SRCS := tests/fuzz/fuzz-emu.c tests/fuzz/fuzz.c tests/common/t_wire.c
+fuzz-emu_LIBS := back hv ring net
+fuzz-emu_LDLIBS := $(FUZZ_LINK)
