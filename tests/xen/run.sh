@@ -96,7 +96,8 @@ elapsed() { # seconds since QEMU started, 0.1 s resolution
 }
 
 coproc QEMU {
-	exec "$qemu" -M pc -accel tcg,thread=single -cpu qemu64 -m 1280 -smp 1 \
+	exec "$qemu" -M pc -accel tcg,thread=single -cpu "${XEN_QEMU_CPU:-qemu64}" \
+		-m 1280 -smp 1 \
 		-nodefaults -display none -no-reboot -serial stdio \
 		-kernel "$cache/boot/xen" -append "$xen_args" \
 		-initrd "$cache/boot/vmlinux $dom0_args,$xendir/dom0.cpio" 2>&1
