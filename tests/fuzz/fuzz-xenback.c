@@ -115,7 +115,10 @@ static void setup(void)
 		 dir && *dir ? dir : "/tmp");
 	fd = mkstemp(fx.img);
 	FZ_CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
-	close(fd);
+	/* Gone from the directory at once (no file left behind however the
+	 * fuzzer ends); the backend opens it through this process's fd. */
+	unlink(fx.img);
+	snprintf(fx.img, sizeof(fx.img), "/proc/self/fd/%d", fd);
 	snprintf(fx.fe_dir, sizeof(fx.fe_dir), "/local/domain/%u/device/vbd/%u",
 		 fx.dom, DEVID);
 	snprintf(fx.be_dir, sizeof(fx.be_dir),
