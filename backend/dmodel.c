@@ -233,11 +233,6 @@ int pvk_dmodel_dma_write(struct pvk_dmodel *dm, uint64_t gpa, const void *buf,
 /* ------------------------------------------------------------------ */
 /* requests                                                             */
 
-static uint64_t mask(unsigned int size)
-{
-	return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
-}
-
 static struct dm_dev *decoder(struct pvk_dmodel *dm, enum pvk_dm_space space,
 			      uint64_t addr)
 {
@@ -259,7 +254,8 @@ static uint64_t item_read(struct pvk_dmodel *dm, struct dm_dev *d,
 		dm->st.unclaimed++;
 		return ~0ull;
 	}
-	return d->ops->read(d->dev, space, addr, size) & mask(size);
+	return d->ops->read(d->dev, space, addr, size) &
+	       pvk_ioreq_size_mask(size);
 }
 
 static void item_write(struct pvk_dmodel *dm, struct dm_dev *d,
@@ -271,7 +267,8 @@ static void item_write(struct pvk_dmodel *dm, struct dm_dev *d,
 		dm->st.unclaimed++;
 		return;
 	}
-	d->ops->write(d->dev, space, addr, size, val & mask(size));
+	d->ops->write(d->dev, space, addr, size,
+		      val & pvk_ioreq_size_mask(size));
 }
 
 /* rep ins/outs (and rep movs to or from MMIO): item i moves between the

@@ -10,11 +10,6 @@
 
 #define GIO_TIMEOUT_MS 10000
 
-static uint64_t all_ones(unsigned int size)
-{
-	return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
-}
-
 static int post(struct pvk_gio *g, struct pvk_ioreq *r)
 {
 	int ret = pvk_dm_guest_io(g->hv, g->vcpu, r, GIO_TIMEOUT_MS);
@@ -37,7 +32,7 @@ static uint64_t io_read(struct pvk_gio *g, enum pvk_dm_space space,
 		.flags = PVK_IOREQ_F_DIR_READ,
 	};
 
-	return post(g, &r) < 0 ? all_ones(size) : r.data;
+	return post(g, &r) < 0 ? pvk_ioreq_size_mask(size) : r.data;
 }
 
 static void io_write(struct pvk_gio *g, enum pvk_dm_space space, uint64_t addr,

@@ -512,11 +512,6 @@ struct trap_gio {
 	} win[MAX_WINS];
 };
 
-static uint64_t all_ones(unsigned int size)
-{
-	return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
-}
-
 static void gio_fail(struct pvk_gio *g, int err)
 {
 	if (!g->err)
@@ -599,14 +594,14 @@ static uint64_t trap_read(struct pvk_gio *g, enum pvk_dm_space space,
 
 	if (!size_ok(space, size) || (space == PVK_DM_PORT && addr > 0xffff)) {
 		gio_fail(g, -EINVAL);
-		return all_ones(size);
+		return pvk_ioreq_size_mask(size);
 	}
 	if (space == PVK_DM_PORT) {
 		v = port_in((uint16_t)addr, size);
 	} else {
 		p = mmio_va(t, addr, size);
 		if (!p)
-			return all_ones(size);
+			return pvk_ioreq_size_mask(size);
 		switch (size) {
 		case 1:
 			v = *(volatile uint8_t *)p;

@@ -512,11 +512,6 @@ int loop_dm_foreign_unmap(struct pvk_hv *hv, void *addr, uint32_t count)
 /* ------------------------------------------------------------------ */
 /* the hypervisor's side: a vCPU's trapped access                      */
 
-static uint64_t size_mask(uint32_t size)
-{
-	return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
-}
-
 /* The enabled server claiming @r's first byte (under dm->lock). */
 static struct dm_server *claim(struct loop_dm *dm, uint32_t domid,
 			       const struct pvk_ioreq *r)
@@ -569,14 +564,14 @@ static int await(struct dm_server *s, unsigned int v, struct pvk_ioreq *req,
 		st = pvk_ioreq_load_state(slot);
 		if (__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE) ||
 		    st == PVK_IOREQ_NONE) {
-			req->data = size_mask(req->size);
+			req->data = pvk_ioreq_size_mask(req->size);
 			break;
 		}
 		if (st == PVK_IORESP_READY) {
 			if (pvk_ioreq_is_read(req) &&
 			    !(req->flags & PVK_IOREQ_F_DATA_IS_PTR))
 				req->data = *(volatile uint64_t *)&slot->data &
-					    size_mask(req->size);
+					    pvk_ioreq_size_mask(req->size);
 			pvk_ioreq_store_state(slot, PVK_IOREQ_NONE);
 			break;
 		}
@@ -625,7 +620,7 @@ int loop_dm_guest_io(struct pvk_hv *hv, unsigned int vcpu,
 	pthread_mutex_unlock(&dm->lock);
 	if (!s) {
 		if (pvk_ioreq_is_read(req))
-			req->data = size_mask(req->size);
+			req->data = pvk_ioreq_size_mask(req->size);
 		return 1;
 	}
 	slot = &s->page[vcpu];

@@ -89,6 +89,13 @@ struct pvk_buf_iopage {
 	struct pvk_buf_ioreq slot[PVK_BUF_IOREQ_SLOTS];
 };
 
+/* The bits an access of @size bytes carries: what a read with nobody to
+ * answer returns (all-ones), and what a value is cut to. */
+static inline uint64_t pvk_ioreq_size_mask(unsigned int size)
+{
+	return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
 static inline unsigned int pvk_ioreq_state(const struct pvk_ioreq *r)
 {
 	return r->flags & PVK_IOREQ_F_STATE;
