@@ -17,7 +17,7 @@ pvkit_LIBS := front hv ring net
 # libraries it needs rather than their (maybe sanitized) archives.
 NBDKIT_PLUGIN := $(B)/lib/nbdkit-pvkit-plugin.so
 nbdplugin_SRCS = tools/nbdkit-pvkit-plugin.c tools/nbd_disk.c \
-		 $(front_SRCS) $(hv_SRCS) $(ring_SRCS) $(net_SRCS)
+		 $(front_SRCS) $(hv_SRCS) $(ring_SRCS) $(net_SRCS) $(emu_SRCS)
 nbdplugin_OBJS = $(patsubst %.c,$(B)/obj-nosan/%.o,$(nbdplugin_SRCS))
 $(NBDKIT_PLUGIN): $(nbdplugin_OBJS) tools/nbdkit-pvkit-plugin.map
 	@mkdir -p $(@D)
@@ -25,6 +25,12 @@ $(NBDKIT_PLUGIN): $(nbdplugin_OBJS) tools/nbdkit-pvkit-plugin.map
 	@$(CC) -shared $(filter-out $(SANFLAGS),$(PVK_LDFLAGS)) $(LDFLAGS) \
 		-Wl,--version-script=tools/nbdkit-pvkit-plugin.map -o $@ \
 		$(nbdplugin_OBJS) $(hv_LDLIBS) $(net_LDLIBS)
+	@# -shared links with undefined symbols; only nbdkit's own may be.
+	@bad=$$(nm -D --undefined-only $@ | awk '$$1 == "U" && $$2 !~ /@/ && \
+		$$2 !~ /^nbdkit_/ { print $$2 }'); \
+	if [ -n "$$bad" ]; then \
+		echo "$@: undefined symbols (add their sources to nbdplugin_SRCS):" $$bad >&2; \
+		rm -f $@; exit 1; fi
 progs: $(NBDKIT_PLUGIN)
 # serve-nbd finds the plugin beside itself (build/bin -> build/lib) or here.
 $(B)/obj/tools/cmd_disk_nbd.o: CPPFLAGS += \
