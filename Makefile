@@ -11,6 +11,7 @@
 #   make check-asan       the same tests built with ASan+UBSan (build/asan/)
 #   make fuzz             every libFuzzer target for FUZZ_SECONDS (build/fuzz/)
 #   make bench            every benchmark; bench-<name> for one
+#   make lab              PV vs emulated disk latency lab (bench/lab.mk, build/lab/)
 #   make headers-check    compile each public header on its own
 #   make install DESTDIR=... prefix=...   /  make uninstall
 #   make deps             install (as root on Debian) or name missing packages
@@ -152,7 +153,8 @@ demo: all $(B)/tests/pvk-tcp
 
 # Man pages: made by help2man from each program's --help (the one source
 # of its options) and man/<program>.h2m (the prose).
-MAN_PAGES := $(B)/man/pvkit.1 $(B)/man/pvkit-backd.8 $(B)/man/pvkit-simd.8
+MAN_PAGES := $(B)/man/pvkit.1 $(B)/man/pvkit-backd.8 $(B)/man/pvkit-simd.8 \
+	     $(B)/man/pvkit-dm.8
 .PHONY: man
 man: $(MAN_PAGES)
 $(B)/man/%.1: $(B)/bin/% man/%.h2m
@@ -181,7 +183,8 @@ install: all man
 	install -m 0755 $(NBDKIT_PLUGIN) $(DESTDIR)$(libdir)/nbdkit/plugins/
 	install -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(unitdir)
 	install -m 0644 $(B)/man/pvkit.1 $(DESTDIR)$(mandir)/man1/
-	install -m 0644 $(B)/man/pvkit-backd.8 $(B)/man/pvkit-simd.8 $(DESTDIR)$(mandir)/man8/
+	install -m 0644 $(B)/man/pvkit-backd.8 $(B)/man/pvkit-simd.8 \
+		$(B)/man/pvkit-dm.8 $(DESTDIR)$(mandir)/man8/
 	sed 's|@bindir@|$(bindir)|g' contrib/systemd/pvkit-backd.service.in \
 		> $(DESTDIR)$(unitdir)/pvkit-backd.service
 
@@ -195,7 +198,8 @@ uninstall:
 	rm -f $(DESTDIR)$(libdir)/nbdkit/plugins/nbdkit-pvkit-plugin.so
 	-rmdir $(DESTDIR)$(libdir)/nbdkit/plugins $(DESTDIR)$(libdir)/nbdkit 2>/dev/null
 	rm -f $(DESTDIR)$(mandir)/man1/pvkit.1 $(DESTDIR)$(mandir)/man8/pvkit-backd.8 \
-		$(DESTDIR)$(mandir)/man8/pvkit-simd.8 $(DESTDIR)$(unitdir)/pvkit-backd.service
+		$(DESTDIR)$(mandir)/man8/pvkit-simd.8 $(DESTDIR)$(mandir)/man8/pvkit-dm.8 \
+		$(DESTDIR)$(unitdir)/pvkit-backd.service
 
 .PHONY: format format-check
 format:

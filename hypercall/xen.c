@@ -703,6 +703,41 @@ static int xen_dm_foreign_unmap(struct pvk_hv *hv, void *addr, uint32_t count)
 	return xh->lib->fmem_unmap(xh->fm, addr, count) < 0 ? neg_errno() : 0;
 }
 
+/* The guest's side of a trapped access: Xen's own on Xen (the CPU traps
+ * and Xen posts the ioreq), the provider's on the simulator. */
+static int xen_dm_guest_io(struct pvk_hv *hv, unsigned int vcpu,
+			   struct pvk_ioreq *req, int timeout_ms)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	if (!xh->lib->guest_io)
+		return -EOPNOTSUPP;
+	return xh->lib->guest_io(vcpu, req, timeout_ms);
+}
+
+static int xen_dm_guest_irq_fd(struct pvk_hv *hv)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	return xh->lib->guest_irq_fd ? xh->lib->guest_irq_fd() : -EOPNOTSUPP;
+}
+
+static int xen_dm_guest_irqs(struct pvk_hv *hv, uint16_t *lines)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	return xh->lib->guest_irqs ? xh->lib->guest_irqs(lines) : -EOPNOTSUPP;
+}
+
+static int xen_dm_guest_memory(struct pvk_hv *hv, void **addr, uint64_t *size)
+{
+	struct xen_hv *xh = to_xh(hv);
+
+	if (!xh->lib->guest_memory)
+		return -EOPNOTSUPP;
+	return xh->lib->guest_memory(addr, size);
+}
+
 static const struct pvk_hv_ops xen_ops = {
 	.name = "xen",
 	.close = xen_close,
@@ -742,5 +777,8 @@ static const struct pvk_hv_ops xen_ops = {
 	.dm_set_isa_irq = xen_dm_set_isa_irq,
 	.dm_foreign_map = xen_dm_foreign_map,
 	.dm_foreign_unmap = xen_dm_foreign_unmap,
-	/* The guest's side of a trap is Xen's own. */
+	.dm_guest_io = xen_dm_guest_io,
+	.dm_guest_irq_fd = xen_dm_guest_irq_fd,
+	.dm_guest_irqs = xen_dm_guest_irqs,
+	.dm_guest_memory = xen_dm_guest_memory,
 };

@@ -26,6 +26,8 @@
 #include <xenforeignmemory.h>
 #include <xengnttab.h>
 
+struct pvk_ioreq;
+
 struct pvk_xenlib {
 	const char *name; /* "xen" or "sim" */
 	/* Called once before any other entry: connect, set XENSTORED_PATH.
@@ -75,8 +77,8 @@ struct pvk_xenlib {
 	int (*xc_domain_getinfolist)(xc_interface *, uint32_t, unsigned int,
 				     xc_domaininfo_t *);
 
-	/* Device models (pvkit/dm.h); NULL where the provider has none
-	 * (the simulator, for now): -EOPNOTSUPP. */
+	/* Device models (pvkit/dm.h); NULL where the provider has none:
+	 * -EOPNOTSUPP. */
 	xendevicemodel_handle *(*dm_open)(struct xentoollog_logger *,
 					  unsigned int);
 	int (*dm_close)(xendevicemodel_handle *);
@@ -106,6 +108,16 @@ struct pvk_xenlib {
 		unsigned long, unsigned long, void **, int, int);
 	int (*fmem_unmap_resource)(xenforeignmemory_handle *,
 				   xenforeignmemory_resource_handle *);
+
+	/* The hypervisor's side of an HVM guest's trapped access
+	 * (pvkit/dm.h's pvk_dm_guest_*), for a guest process: pvkit's
+	 * -errno returns, not libxen's.  NULL where the hypervisor does it
+	 * itself (Xen: the CPU traps): -EOPNOTSUPP. */
+	int (*guest_io)(unsigned int vcpu, struct pvk_ioreq *req,
+			int timeout_ms);
+	int (*guest_irq_fd)(void);
+	int (*guest_irqs)(uint16_t *lines);
+	int (*guest_memory)(void **addr, uint64_t *size);
 };
 
 /* A logger that drops everything, so that xc_interface_open() and friends

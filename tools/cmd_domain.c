@@ -89,6 +89,8 @@ static void kill_children(pid_t pgid)
 struct supervisor {
 	const char *name;
 	char **argv;
+	uint32_t memory_mib; /* HVM: its RAM; 0: a PV domain */
+	uint32_t vcpus;
 	int report_fd; /* --detach: the parent waits for "<domid>\n" */
 	/* --detach: stdout and stderr go here once the domain exists (not
 	 * before: a duplicate name must not truncate the running domain's
@@ -183,7 +185,8 @@ static int supervise(struct supervisor *s)
 	rc = open_sim(&s->sim);
 	if (rc < 0)
 		return 1;
-	rc = pvk_sim_domain_create(s->sim, s->name, &s->domid);
+	rc = pvk_simc_domain_create(s->sim, s->name, s->memory_mib, s->vcpus,
+				    &s->domid);
 	if (rc < 0) {
 		if (rc == -EEXIST)
 			pvk_cmd_err("a domain named '%s' already exists: pick "
@@ -345,10 +348,37 @@ close_sim:
 	return exit_code;
 }
 
+#define HVM_MEMORY_DEFAULT 16u /* MiB */
+
+/* --memory MiB / --vcpus N: @what's value in @lo..@hi, else a clear
+ * error and -1. */
+static int hvm_arg(const char *what, const char *val, unsigned long lo,
+		   unsigned long hi, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!val) {
+		pvk_cmd_err("domain create: %s needs a value", what);
+		return -1;
+	}
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (errno || end == val || *end || *val == '-' || v < lo || v > hi) {
+		pvk_cmd_err("domain create: %s '%s': give a whole number from "
+			    "%lu to %lu",
+			    what, val, lo, hi);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static int domain_create(int argc, char **argv)
 {
 	struct supervisor s = { .report_fd = -1 };
-	bool detach = false;
+	bool detach = false, hvm = false;
+	uint32_t memory = 0, vcpus = 0;
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -359,7 +389,19 @@ static int domain_create(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "-d") || !strcmp(argv[i], "--detach"))
 			detach = true;
-		else if (!strcmp(argv[i], "--"))
+		else if (!strcmp(argv[i], "--hvm"))
+			hvm = true;
+		else if (!strcmp(argv[i], "--memory") ||
+			 !strcmp(argv[i], "--vcpus")) {
+			bool mem = argv[i][2] == 'm';
+
+			if (hvm_arg(argv[i], argv[i + 1], 1,
+				    mem ? PVK_SIMP_HVM_MEM_MAX :
+					  PVK_SIMP_HVM_VCPUS,
+				    mem ? &memory : &vcpus) < 0)
+				return 2;
+			i++;
+		} else if (!strcmp(argv[i], "--"))
 			break;
 		else if (argv[i][0] == '-') {
 			pvk_cmd_err("domain create: unknown option '%s'",
@@ -374,8 +416,18 @@ static int domain_create(int argc, char **argv)
 		i++;
 	if (!s.name || i >= argc) {
 		pvk_cmd_err("domain create needs a NAME and a command: pvkit "
-			    "domain create NAME [--detach] -- CMD [ARGS...]");
+			    "domain create NAME [--detach] [--hvm [--memory "
+			    "MiB] [--vcpus N]] -- CMD [ARGS...]");
 		return 2;
+	}
+	if ((memory || vcpus) && !hvm) {
+		pvk_cmd_err("domain create: --memory and --vcpus are for HVM "
+			    "domains: add --hvm");
+		return 2;
+	}
+	if (hvm) {
+		s.memory_mib = memory ? memory : HVM_MEMORY_DEFAULT;
+		s.vcpus = vcpus ? vcpus : 1;
 	}
 	s.argv = argv + i;
 	if (detach) {
@@ -578,9 +630,13 @@ static int domain_exec(int argc, char **argv)
 }
 
 static const struct pvk_cmd domain_cmds[] = {
-	{ "create", "NAME [--detach] -- CMD [ARGS...]",
+	{ "create",
+	  "NAME [--detach] [--hvm [--memory MiB] [--vcpus N]] -- CMD "
+	  "[ARGS...]",
 	  "run CMD as a new domain; wait for it and exit with its status "
-	  "(--detach: in the background)",
+	  "(--detach: in the background; --hvm: an HVM guest with RAM, 16 "
+	  "MiB unless --memory, and vCPUs, 1 unless --vcpus, whose port and "
+	  "MMIO accesses a device model such as pvkit-dm serves)",
 	  domain_create },
 	{ "list", "[--json]", "list the domains", domain_list },
 	{ "destroy", "NAME|ID", "end a domain and its processes",

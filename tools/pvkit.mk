@@ -35,3 +35,9 @@ progs: $(NBDKIT_PLUGIN)
 # serve-nbd finds the plugin beside itself (build/bin -> build/lib) or here.
 $(B)/obj/tools/cmd_disk_nbd.o: CPPFLAGS += \
 	-DPVK_NBDKIT_PLUGIN='"$(libdir)/nbdkit/plugins/nbdkit-pvkit-plugin.so"'
+
+# pvkit-dm: a device model in domain 0 for one HVM guest (an IDE disk, an
+# e1000), over an ioreq server on Xen or the simulator.
+PROGS += pvkit-dm
+pvkit-dm_SRCS := tools/pvkit-dm.c
+pvkit-dm_LIBS := back hv ring net

@@ -359,6 +359,12 @@ int pvk_sim_domain_destroy(struct pvk_sim *sim, uint32_t domid)
 int pvk_sim_domain_create(struct pvk_sim *sim, const char *name,
 			  uint32_t *domid)
 {
+	return pvk_simc_domain_create(sim, name, 0, 0, domid);
+}
+
+int pvk_simc_domain_create(struct pvk_sim *sim, const char *name,
+			   uint32_t memory_mib, uint32_t vcpus, uint32_t *domid)
+{
 	struct pvk_simp_req req = { .op = PVK_SIMP_DOMAIN_CREATE };
 	struct pvk_simp_rep rep;
 	int rc, fd = -1, n;
@@ -366,6 +372,11 @@ int pvk_sim_domain_create(struct pvk_sim *sim, const char *name,
 	if (strlen(name) >= PVK_SIMP_NAME_MAX)
 		return -ENAMETOOLONG;
 	snprintf(req.u.create.name, sizeof(req.u.create.name), "%s", name);
+	if (memory_mib) {
+		req.u.create.flags = PVK_SIMP_CREATE_HVM;
+		req.u.create.memory_mib = memory_mib;
+		req.u.create.vcpus = vcpus;
+	}
 	rc = pvk_simc_call(sim, &req, NULL, 0, &rep, &fd, 1, &n);
 	if (rc < 0)
 		return rc;

@@ -50,13 +50,34 @@
  *               raise SIGPIPE.  Not an eventfd: its O_NONBLOCK is shared
  *               with the owner, who could clear it and fill the counter
  *               to block every notifier in write().
+ *
+ *   HVM         an HVM domain (DOMAIN_CREATE with PVK_SIMP_CREATE_HVM) has
+ *               RAM (a memfd the daemon owns), vCPUs, at most
+ *               PVK_SIMP_HVM_SERVERS ioreq servers and 16 ISA lines.  Its
+ *               "hvm page" (struct pvk_simp_hvm_page, a memfd only the
+ *               daemon writes; the guest maps it read-only) publishes the
+ *               servers and their ranges under a seqlock (gen odd while the
+ *               daemon writes).  A server's ioreq memfd is two pages, as
+ *               Xen's ioreq-server resource: frame 0 the buffered page,
+ *               frame 1 the synchronous one (struct pvk_ioreq per vCPU);
+ *               the device model (dom0) and the guest's own process (which
+ *               plays the hypervisor for its vCPUs) both map it.  Each
+ *               vCPU of each server has a port in the guest, unbound for
+ *               dom0, which the device model binds; HVM_VCPU makes a guest
+ *               handle the owner of vCPU N's ports.  So an access is: the
+ *               guest writes the slot, notifies, waits on its port; the
+ *               device model answers and notifies back -- the daemon is not
+ *               on that path.  A server destroyed (or whose device model
+ *               went away) is cleared from the hvm page (uid 0, gen
+ *               bumped) and its guest ports raised, which wakes a vCPU
+ *               waiting on it: the access completes with all-ones.
  */
 #ifndef PVK_HYPERCALL_SIM_PROTO_H
 #define PVK_HYPERCALL_SIM_PROTO_H
 
 #include <stdint.h>
 
-#define PVK_SIMP_VERSION 2u
+#define PVK_SIMP_VERSION 3u
 #define PVK_SIMP_SOCK "simd.sock"
 #define PVK_SIMP_PAGE 4096u
 #define PVK_SIMP_NR_GRANTS 32768u /* per domain; pools are this many pages */
@@ -104,6 +125,16 @@ enum pvk_simp_op {
 	PVK_SIMP_GNT_UNMAP,
 	PVK_SIMP_GNT_TABLE,
 	PVK_SIMP_GNT_QUERY,
+	PVK_SIMP_HVM_INFO, /* guest: fds [RAM, hvm page (ro), irq pipe] */
+	PVK_SIMP_HVM_VCPU, /* guest: handle becomes vCPU's (u.hvm.handle) */
+	PVK_SIMP_HVM_SERVER_PAGE, /* guest: fd: server u.hvm.index's page */
+	PVK_SIMP_IOREQ_CREATE, /* dom0: u.hvm.{domid, flags} -> id */
+	PVK_SIMP_IOREQ_MAP, /* dom0: fd: ioreq memfd; rep: ports */
+	PVK_SIMP_IOREQ_RANGE, /* dom0: u.hvm.{type, start, end, flags} */
+	PVK_SIMP_IOREQ_STATE, /* dom0: u.hvm.flags: enabled */
+	PVK_SIMP_IOREQ_DESTROY,
+	PVK_SIMP_ISA_IRQ, /* dom0: u.hvm.{index: line, flags: level} */
+	PVK_SIMP_FOREIGN_RAM, /* dom0: fd: the guest's RAM; rep: size */
 	PVK_SIMP_OP_MAX,
 };
 
@@ -127,6 +158,49 @@ enum pvk_simp_port_state {
 /* DOMAIN_LIST entry flags. */
 #define PVK_SIMP_DOM_DYING 0x1u
 #define PVK_SIMP_DOM_SHUTDOWN 0x2u
+#define PVK_SIMP_DOM_HVM 0x4u
+
+/* DOMAIN_CREATE flags. */
+#define PVK_SIMP_CREATE_HVM 0x1u
+
+/* HVM limits and layout (see "HVM" above). */
+#define PVK_SIMP_HVM_SERVERS 8u /* per guest, as Xen */
+#define PVK_SIMP_HVM_RANGES 64u /* per server */
+#define PVK_SIMP_HVM_VCPUS 32u
+#define PVK_SIMP_HVM_MEM_MAX 65536u /* MiB */
+#define PVK_SIMP_IOREQ_PAGES 2u /* buffered, synchronous */
+
+/* IOREQ_RANGE type: Xen's XEN_DMOP_IO_RANGE_*; flags 1: map, 0: unmap. */
+#define PVK_SIMP_RANGE_PORT 0u
+#define PVK_SIMP_RANGE_MMIO 1u
+#define PVK_SIMP_RANGE_PCI 2u
+/* IOREQ_CREATE flags: a buffered page and port too. */
+#define PVK_SIMP_IOREQ_BUF 0x1u
+
+struct pvk_simp_hvm_range {
+	uint64_t start, end; /* inclusive */
+	uint32_t type; /* PVK_SIMP_RANGE_* */
+	uint32_t pad;
+};
+
+struct pvk_simp_hvm_server {
+	uint64_t uid; /* 0: no server in this slot; never reused */
+	uint32_t id; /* the ioservid */
+	uint32_t enabled;
+	uint32_t nr_ranges;
+	uint32_t pad;
+	uint32_t port[PVK_SIMP_HVM_VCPUS]; /* the guest's port per vCPU */
+	struct pvk_simp_hvm_range range[PVK_SIMP_HVM_RANGES];
+};
+
+struct pvk_simp_hvm_page {
+	uint32_t gen; /* odd while the daemon writes */
+	uint32_t nr_vcpus;
+	uint64_t ram_size;
+	uint32_t lines; /* ISA lines high, bit N: IRQ N */
+	uint32_t pad;
+	struct pvk_simp_hvm_server srv[PVK_SIMP_HVM_SERVERS];
+};
 
 struct pvk_simp_req {
 	uint32_t op;
@@ -137,6 +211,9 @@ struct pvk_simp_req {
 		} hello;
 		struct {
 			char name[PVK_SIMP_NAME_MAX];
+			uint32_t flags; /* PVK_SIMP_CREATE_* */
+			uint32_t memory_mib; /* HVM: RAM */
+			uint32_t vcpus; /* HVM */
 		} create;
 		struct {
 			uint32_t port; /* the guest's xenbus port (for dom0) */
@@ -159,6 +236,16 @@ struct pvk_simp_req {
 			uint32_t flags; /* GNT_END: PVK_SIMP_GNT_END_* */
 			uint32_t refs[PVK_SIMP_MAX_REFS];
 		} gnt;
+		struct {
+			uint32_t domid; /* the guest (dom0's requests) */
+			uint32_t id; /* the server */
+			uint32_t index; /* server slot, vCPU or ISA line */
+			uint32_t handle; /* HVM_VCPU: an evtchn handle */
+			uint32_t type; /* IOREQ_RANGE */
+			uint32_t flags;
+			uint64_t start, end;
+			uint64_t uid; /* HVM_SERVER_PAGE: the slot's server */
+		} hvm;
 	} u;
 };
 
@@ -166,7 +253,7 @@ struct pvk_simp_dominfo {
 	uint32_t domid;
 	uint32_t flags; /* PVK_SIMP_DOM_* */
 	int32_t pid; /* supervisor, 0 for domain 0 */
-	uint32_t pad;
+	uint32_t vcpus; /* HVM: vCPUs; 0 otherwise */
 	char name[PVK_SIMP_NAME_MAX];
 };
 
@@ -230,6 +317,16 @@ struct pvk_simp_rep {
 			uint32_t frame;
 			uint32_t pins;
 		} query;
+		struct {
+			/* IOREQ_CREATE: id.  IOREQ_MAP: nr_vcpus, buf_port.
+			 * HVM_INFO, FOREIGN_RAM: ram_size, nr_vcpus. */
+			uint32_t id;
+			uint32_t nr_vcpus;
+			uint32_t buf_port;
+			uint32_t pad;
+			uint64_t ram_size;
+			uint64_t uid; /* the domain's */
+		} hvm;
 	} u;
 };
 

@@ -5,12 +5,14 @@
 # libpvkit-xensim.so, the same under libxen's names for LD_PRELOAD into
 # Xen's own xenstored and tools.
 
-SIM_CLIENT_SRCS := hypercall/sim/client.c hypercall/sim/xenlib_sim.c
+SIM_CLIENT_SRCS := hypercall/sim/client.c hypercall/sim/xenlib_sim.c \
+		   hypercall/sim/dm_sim.c
 SIM_CLIENT_LDLIBS :=
 
 PROGS += pvkit-simd
 pvkit-simd_SRCS := hypercall/sim/simd_main.c hypercall/sim/simd.c \
-		   hypercall/sim/simd_res.c hypercall/sim/simd_ts.c
+		   hypercall/sim/simd_res.c hypercall/sim/simd_ts.c \
+		   hypercall/sim/simd_hvm.c
 pvkit-simd_LDLIBS := -lxenstore
 
 LIBS += xensim

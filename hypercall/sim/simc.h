@@ -7,6 +7,7 @@
 #ifndef PVK_HYPERCALL_SIM_SIMC_H
 #define PVK_HYPERCALL_SIM_SIMC_H
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sys/types.h>
@@ -36,6 +37,19 @@ int pvk_simc_call(struct pvk_sim *sim, struct pvk_simp_req *req,
  * again in a child after fork()).  NULL with errno set if there is no
  * simulator. */
 struct pvk_sim *pvk_simc_self(void);
+
+/* libxen's error convention: -1 (or NULL) with errno = -@negerr. */
+static inline int pvk_simx_fail(int negerr)
+{
+	errno = -negerr;
+	return -1;
+}
+
+static inline void *pvk_simx_fail_null(int negerr)
+{
+	errno = -negerr;
+	return NULL;
+}
 
 /* The libxen-semantics functions, under pvkit names (xenlib_sim.c). */
 #include <xenctrl.h>
@@ -93,5 +107,73 @@ int pvk_simx_xc_domain_getinfo(xc_interface *xch, uint32_t first_domid,
 int pvk_simx_xc_domain_getinfolist(xc_interface *xch, uint32_t first_domain,
 				   unsigned int max_domains,
 				   xc_domaininfo_t *info);
+
+/* HVM vCPUs (xenlib_sim.c, for dm_sim.c): the handle's id; take a port
+ * the daemon made ours (HVM_VCPU) into it, or drop one locally; wait
+ * until one of its ports is pending (taken and unmasked), *@word differs
+ * from @seen, or @timeout_ms (-1: none) passed: 0 or -ETIMEDOUT.  The
+ * handle's fd must never have been asked for. */
+uint32_t pvk_simx_evtchn_id(xenevtchn_handle *h);
+int pvk_simx_evtchn_adopt(xenevtchn_handle *h, evtchn_port_t port);
+void pvk_simx_evtchn_forget(xenevtchn_handle *h, evtchn_port_t port);
+int pvk_simx_evtchn_wait(xenevtchn_handle *h, const uint32_t *word,
+			 uint32_t seen, int timeout_ms);
+
+/* Device models on the simulator (dm_sim.c): libxendevicemodel and
+ * libxenforeignmemory semantics (-1/NULL with errno). */
+#include <xendevicemodel.h>
+#include <xenforeignmemory.h>
+
+xendevicemodel_handle *pvk_simx_dm_open(struct xentoollog_logger *logger,
+					unsigned int flags);
+int pvk_simx_dm_close(xendevicemodel_handle *dmod);
+int pvk_simx_dm_create_ioreq_server(xendevicemodel_handle *dmod, domid_t domid,
+				    int handle_bufioreq, ioservid_t *id);
+int pvk_simx_dm_get_ioreq_server_info(xendevicemodel_handle *dmod,
+				      domid_t domid, ioservid_t id,
+				      xen_pfn_t *ioreq_gfn,
+				      xen_pfn_t *bufioreq_gfn,
+				      evtchn_port_t *bufioreq_port);
+int pvk_simx_dm_map_io_range(xendevicemodel_handle *dmod, domid_t domid,
+			     ioservid_t id, int is_mmio, uint64_t start,
+			     uint64_t end);
+int pvk_simx_dm_unmap_io_range(xendevicemodel_handle *dmod, domid_t domid,
+			       ioservid_t id, int is_mmio, uint64_t start,
+			       uint64_t end);
+int pvk_simx_dm_set_ioreq_server_state(xendevicemodel_handle *dmod,
+				       domid_t domid, ioservid_t id,
+				       int enabled);
+int pvk_simx_dm_destroy_ioreq_server(xendevicemodel_handle *dmod, domid_t domid,
+				     ioservid_t id);
+int pvk_simx_dm_set_isa_irq_level(xendevicemodel_handle *dmod, domid_t domid,
+				  uint8_t irq, unsigned int level);
+xenforeignmemory_handle *pvk_simx_fmem_open(struct xentoollog_logger *logger,
+					    unsigned int flags);
+int pvk_simx_fmem_close(xenforeignmemory_handle *fmem);
+void *pvk_simx_fmem_map(xenforeignmemory_handle *fmem, uint32_t dom, int prot,
+			size_t num, const xen_pfn_t arr[], int err[]);
+int pvk_simx_fmem_unmap(xenforeignmemory_handle *fmem, void *addr, size_t num);
+xenforeignmemory_resource_handle *
+pvk_simx_fmem_map_resource(xenforeignmemory_handle *fmem, domid_t domid,
+			   unsigned int type, unsigned int id,
+			   unsigned long frame, unsigned long nr_frames,
+			   void **paddr, int prot, int flags);
+int pvk_simx_fmem_unmap_resource(xenforeignmemory_handle *fmem,
+				 xenforeignmemory_resource_handle *fres);
+
+/* An HVM guest's own side (dm_sim.c), pvkit/dm.h's pvk_dm_guest_*:
+ * -errno returns.  The process's domain must be an HVM one
+ * (-EOPNOTSUPP). */
+struct pvk_ioreq;
+int pvk_simx_guest_io(unsigned int vcpu, struct pvk_ioreq *req, int timeout_ms);
+int pvk_simx_guest_irq_fd(void);
+int pvk_simx_guest_irqs(uint16_t *lines);
+int pvk_simx_guest_memory(void **addr, uint64_t *size);
+
+/* DOMAIN_CREATE (client.c): pvk_sim_domain_create, HVM when @memory_mib
+ * is not 0 (RAM in MiB, @vcpus vCPUs). */
+int pvk_simc_domain_create(struct pvk_sim *sim, const char *name,
+			   uint32_t memory_mib, uint32_t vcpus,
+			   uint32_t *domid);
 
 #endif /* PVK_HYPERCALL_SIM_SIMC_H */

@@ -436,9 +436,20 @@ static int op_create(struct simd_conn *c, const struct pvk_simp_req *req,
 	id = alloc_domid();
 	if (!id)
 		return -ENOSPC;
+	if (req->u.create.flags & ~PVK_SIMP_CREATE_HVM)
+		return -EINVAL;
 	rc = simd_dom_new(id, req->u.create.name, &d);
 	if (rc < 0)
 		return rc;
+	if (req->u.create.flags & PVK_SIMP_CREATE_HVM) {
+		rc = simd_hvm_init(d, req->u.create.memory_mib,
+				   req->u.create.vcpus);
+		if (rc < 0) {
+			d->state = SIMD_DOM_DYING;
+			dom_unlink_free(d);
+			return rc;
+		}
+	}
 	d->pid = c->pid;
 	d->pidfd = pidfd_open_(c->pid);
 	d->kernel = c;
@@ -452,8 +463,14 @@ static int op_create(struct simd_conn *c, const struct pvk_simp_req *req,
 	}
 	/* This connection is now the domain's kernel connection. */
 	c->domid = id;
-	simd_log("domain %u (%s) created, supervisor pid %d", id, d->name,
-		 (int)c->pid);
+	if (d->hvm)
+		simd_log("domain %u (%s) created (HVM: %u MiB, %u vCPUs), "
+			 "supervisor pid %d",
+			 id, d->name, req->u.create.memory_mib,
+			 req->u.create.vcpus, (int)c->pid);
+	else
+		simd_log("domain %u (%s) created, supervisor pid %d", id,
+			 d->name, (int)c->pid);
 	rep->u.hello.domid = id;
 	rep->u.hello.uid = d->uid;
 	rep->u.hello.nr_ports = PVK_SIMP_NR_PORTS;
@@ -505,6 +522,10 @@ static int op_list(struct simd_conn *c, const struct pvk_simp_req *req,
 		e = &rep->u.list.d[n++];
 		e->domid = d->domid;
 		e->flags = d->state == SIMD_DOM_DYING ? PVK_SIMP_DOM_DYING : 0;
+		if (d->hvm) {
+			e->flags |= PVK_SIMP_DOM_HVM;
+			e->vcpus = simd_hvm_vcpus(d);
+		}
 		e->pid = d->pid;
 		memcpy(e->name, d->name, sizeof(e->name));
 	}

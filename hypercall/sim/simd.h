@@ -39,6 +39,9 @@ struct simd_port {
 	uint32_t rport;
 	uint32_t virq;
 	struct simd_handle *h; /* owner; NULL: none (e.g. dom0's xsd port) */
+	/* An ioreq server's vCPU port in its guest (simd_hvm.c): outlives
+	 * its owner handle, and the guest cannot unbind it. */
+	bool hvm;
 };
 
 struct simd_gmeta {
@@ -58,6 +61,8 @@ struct simd_pool {
 };
 
 enum simd_dom_state { SIMD_DOM_RUNNING, SIMD_DOM_DYING };
+
+struct simd_hvm; /* simd_hvm.c */
 
 struct simd_dom {
 	uint32_t domid;
@@ -84,6 +89,7 @@ struct simd_dom {
 	struct simd_pool *pools;
 
 	uint32_t xenbus_port;
+	struct simd_hvm *hvm; /* NULL: not an HVM domain */
 	struct simd_dom *next; /* sorted by domid */
 };
 
@@ -168,16 +174,41 @@ void simd_res_dom_kill(struct simd_dom *d);
 void simd_res_peer_gone(uint32_t peer);
 /* Retry ends of access a grant copy held up (a timer's job). */
 void simd_res_retry_ends(void);
+/* A sealed memfd of @size bytes (it can neither shrink nor grow): fd or
+ * -errno. */
+int simd_memfd_sized(const char *name, size_t size);
 void simd_res_conn_close(struct simd_conn *c);
 void simd_virq_fire(uint32_t virq);
 int simd_evtchn_alloc(struct simd_dom *d, struct simd_handle *h,
 		      uint32_t remote);
+/* Port primitives, for simd_hvm.c: a free port (-ENOSPC); a new binding
+ * (seq bumped); raise (pending + wake its owner); close (the remote end of
+ * an interdomain channel reverts to unbound). */
+int simd_port_alloc(struct simd_dom *d);
+void simd_port_rebind(struct simd_dom *d, uint32_t port, bool keep_flags);
+void simd_port_raise(struct simd_dom *d, uint32_t port);
+void simd_port_close(struct simd_dom *d, uint32_t port);
+struct simd_handle *simd_handle_find(struct simd_conn *c, uint32_t id);
 /* The guest's xenstore ring page: grant ref 1, page 1 of this fd. */
 int simd_gnt_xenstore_fd(struct simd_dom *d, int *ring_fd);
 /* Request handlers: fill @rep, put descriptors to send in @fds. */
 int simd_res_handle(struct simd_conn *c, const struct pvk_simp_req *req,
 		    struct pvk_simp_rep *rep, int *fds, int nfds_in,
 		    const int *fds_in);
+
+/* simd_hvm.c: HVM domains (RAM, vCPUs, ioreq servers, ISA lines). */
+int simd_hvm_init(struct simd_dom *d, uint32_t memory_mib, uint32_t vcpus);
+/* Its servers go (the domain died); then, at the end, everything. */
+void simd_hvm_kill(struct simd_dom *d);
+void simd_hvm_fini(struct simd_dom *d);
+uint32_t simd_hvm_vcpus(const struct simd_dom *d);
+/* Servers created by @c go; called before its handles close. */
+void simd_hvm_conn_gone(struct simd_conn *c);
+/* Handle @h of domain @d closes: its vCPU ports lose their owner. */
+void simd_hvm_handle_gone(struct simd_dom *d, struct simd_handle *h);
+bool simd_hvm_op(uint32_t op);
+int simd_hvm_handle(struct simd_conn *c, const struct pvk_simp_req *req,
+		    struct pvk_simp_rep *rep, int *fds);
 
 /* simd_ts.c */
 enum simd_job_type { SIMD_JOB_START, SIMD_JOB_INTRODUCE, SIMD_JOB_RELEASE };

@@ -26,7 +26,7 @@ static uint32_t *waiter_word(struct simd_dom *d, uint32_t slot)
 	return (uint32_t *)(d->ev_page + PVK_SIMP_NR_PORTS) + slot;
 }
 
-static int memfd_sized(const char *name, size_t size)
+int simd_memfd_sized(const char *name, size_t size)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
@@ -84,7 +84,8 @@ static struct simd_pool *pool_get(struct simd_dom *g, uint32_t peer, bool ro)
 		return NULL;
 	snprintf(name, sizeof(name), "pvk-pool-%u-to-%u%s", g->domid, peer,
 		 ro ? "-ro" : "");
-	fd = memfd_sized(name, POOL_SIZE + (ro ? 0 : PVK_SIMP_COPY_PINS_SIZE));
+	fd = simd_memfd_sized(name,
+			      POOL_SIZE + (ro ? 0 : PVK_SIMP_COPY_PINS_SIZE));
 	if (fd < 0)
 		goto free_p;
 	p->fd_rw = fd;
@@ -141,7 +142,7 @@ int simd_res_dom_init(struct simd_dom *d)
 		goto free_arrays;
 	}
 	snprintf(name, sizeof(name), "pvk-evtchn-%u", d->domid);
-	d->ev_fd = memfd_sized(name, evsz);
+	d->ev_fd = simd_memfd_sized(name, evsz);
 	if (d->ev_fd < 0) {
 		rc = d->ev_fd;
 		goto free_arrays;
@@ -153,7 +154,7 @@ int simd_res_dom_init(struct simd_dom *d)
 		goto close_ev;
 	}
 	snprintf(name, sizeof(name), "pvk-gnttab-%u", d->domid);
-	d->gt_fd = memfd_sized(name, gtsz);
+	d->gt_fd = simd_memfd_sized(name, gtsz);
 	if (d->gt_fd < 0) {
 		rc = d->gt_fd;
 		goto unmap_ev;
@@ -209,6 +210,7 @@ void simd_res_dom_fini(struct simd_dom *d)
 {
 	struct simd_pool *p, *next;
 
+	simd_hvm_fini(d);
 	for (p = d->pools; p; p = next) {
 		next = p->next;
 		pool_free(p);
@@ -238,7 +240,7 @@ int simd_gnt_xenstore_fd(struct simd_dom *d, int *ring_fd)
 
 /* New binding on @port: bump its seq so that notifiers holding the old one
  * are refused; the flags survive only if @keep_flags. */
-static void port_rebind(struct simd_dom *d, uint32_t port, bool keep_flags)
+void simd_port_rebind(struct simd_dom *d, uint32_t port, bool keep_flags)
 {
 	uint64_t *w = &d->ev_page[port];
 	uint64_t old = __atomic_load_n(w, __ATOMIC_ACQUIRE), nw;
@@ -251,7 +253,7 @@ static void port_rebind(struct simd_dom *d, uint32_t port, bool keep_flags)
 		w, &old, nw, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
 }
 
-static void port_raise(struct simd_dom *d, uint32_t port)
+void simd_port_raise(struct simd_dom *d, uint32_t port)
 {
 	uint64_t *w = &d->ev_page[port];
 	uint64_t old = __atomic_load_n(w, __ATOMIC_ACQUIRE);
@@ -285,10 +287,10 @@ void simd_virq_fire(uint32_t virq)
 	for (p = 1; p < PVK_SIMP_NR_PORTS; p++)
 		if (d0->ports[p].state == PVK_SIMP_PORT_VIRQ &&
 		    d0->ports[p].virq == virq)
-			port_raise(d0, p);
+			simd_port_raise(d0, p);
 }
 
-static int port_alloc(struct simd_dom *d)
+int simd_port_alloc(struct simd_dom *d)
 {
 	uint32_t p;
 
@@ -301,20 +303,20 @@ static int port_alloc(struct simd_dom *d)
 int simd_evtchn_alloc(struct simd_dom *d, struct simd_handle *h,
 		      uint32_t remote)
 {
-	int p = port_alloc(d);
+	int p = simd_port_alloc(d);
 
 	if (p < 0)
 		return p;
 	d->ports[p] = (struct simd_port){ .state = PVK_SIMP_PORT_UNBOUND,
 					  .rdom = remote,
 					  .h = h };
-	port_rebind(d, (uint32_t)p, false);
+	simd_port_rebind(d, (uint32_t)p, false);
 	return p;
 }
 
 /* Close @port of @d: the remote end of an interdomain channel reverts to
  * unbound (its notifies are dropped from now on), as evtchn_close does. */
-static void port_close(struct simd_dom *d, uint32_t port)
+void simd_port_close(struct simd_dom *d, uint32_t port)
 {
 	struct simd_port *sp = &d->ports[port];
 
@@ -327,14 +329,14 @@ static void port_close(struct simd_dom *d, uint32_t port)
 		    r->ports[sp->rport].rport == port) {
 			r->ports[sp->rport].state = PVK_SIMP_PORT_UNBOUND;
 			r->ports[sp->rport].rport = 0;
-			port_rebind(r, sp->rport, true);
+			simd_port_rebind(r, sp->rport, true);
 		}
 	}
 	memset(sp, 0, sizeof(*sp));
-	port_rebind(d, port, false);
+	simd_port_rebind(d, port, false);
 }
 
-static struct simd_handle *handle_find(struct simd_conn *c, uint32_t id)
+struct simd_handle *simd_handle_find(struct simd_conn *c, uint32_t id)
 {
 	struct simd_handle *h;
 
@@ -351,9 +353,10 @@ static void handle_close(struct simd_conn *c, struct simd_handle *h)
 	uint32_t p;
 
 	if (d) {
+		simd_hvm_handle_gone(d, h);
 		for (p = 1; p < PVK_SIMP_NR_PORTS; p++)
 			if (d->ports[p].h == h)
-				port_close(d, p);
+				simd_port_close(d, p);
 		__atomic_store_n(waiter_word(d, h->slot), 0, __ATOMIC_RELEASE);
 		d->slot_used[h->slot] = 0;
 	}
@@ -430,7 +433,7 @@ static int ev_op(struct simd_conn *c, const struct pvk_simp_req *req,
 		 struct pvk_simp_rep *rep, int *fds)
 {
 	struct simd_dom *d = simd_dom_find(c->domid), *r;
-	struct simd_handle *h = handle_find(c, req->u.ev.handle);
+	struct simd_handle *h = simd_handle_find(c, req->u.ev.handle);
 	uint32_t port = req->u.ev.port;
 	struct simd_port *sp;
 	int lp;
@@ -461,7 +464,7 @@ static int ev_op(struct simd_conn *c, const struct pvk_simp_req *req,
 		sp = &r->ports[port];
 		if (sp->state != PVK_SIMP_PORT_UNBOUND || sp->rdom != d->domid)
 			return -EINVAL;
-		lp = port_alloc(d);
+		lp = simd_port_alloc(d);
 		if (lp < 0)
 			return lp;
 		d->ports[lp] =
@@ -469,10 +472,10 @@ static int ev_op(struct simd_conn *c, const struct pvk_simp_req *req,
 					    .rdom = r->domid,
 					    .rport = port,
 					    .h = h };
-		port_rebind(d, (uint32_t)lp, false);
+		simd_port_rebind(d, (uint32_t)lp, false);
 		sp->state = PVK_SIMP_PORT_INTERDOMAIN;
 		sp->rport = (uint32_t)lp;
-		port_rebind(r, port, true);
+		simd_port_rebind(r, port, true);
 		rep->u.ev.port = (uint32_t)lp;
 		return 0;
 	case PVK_SIMP_EVTCHN_BIND_VIRQ: {
@@ -484,13 +487,13 @@ static int ev_op(struct simd_conn *c, const struct pvk_simp_req *req,
 			if (d->ports[p].state == PVK_SIMP_PORT_VIRQ &&
 			    d->ports[p].virq == port)
 				return -EEXIST;
-		lp = port_alloc(d);
+		lp = simd_port_alloc(d);
 		if (lp < 0)
 			return lp;
 		d->ports[lp] = (struct simd_port){ .state = PVK_SIMP_PORT_VIRQ,
 						   .virq = port,
 						   .h = h };
-		port_rebind(d, (uint32_t)lp, false);
+		simd_port_rebind(d, (uint32_t)lp, false);
 		rep->u.ev.port = (uint32_t)lp;
 		return 0;
 	}
@@ -500,7 +503,9 @@ static int ev_op(struct simd_conn *c, const struct pvk_simp_req *req,
 		if (d->ports[port].h != h ||
 		    d->ports[port].state == PVK_SIMP_PORT_CLOSED)
 			return -ENOTCONN;
-		port_close(d, port);
+		if (d->ports[port].hvm)
+			return -EACCES; /* its ioreq server's, while it lives */
+		simd_port_close(d, port);
 		return 0;
 	case PVK_SIMP_EVTCHN_PEER: {
 		struct simd_port *rp;
@@ -951,6 +956,10 @@ int simd_res_handle(struct simd_conn *c, const struct pvk_simp_req *req,
 		rc = ev_open(c, rep, nfds_in, fds_in);
 		goto close_in; /* it keeps an open file of its own */
 	}
+	if (simd_hvm_op(req->op)) {
+		rc = simd_hvm_handle(c, req, rep, fds);
+		goto close_in;
+	}
 	switch (req->op) {
 	case PVK_SIMP_EVTCHN_CLOSE:
 	case PVK_SIMP_EVTCHN_ALLOC_UNBOUND:
@@ -993,6 +1002,7 @@ void simd_res_conn_close(struct simd_conn *c)
 	struct simd_dom *d;
 	uint32_t r;
 
+	simd_hvm_conn_gone(c);
 	while (c->handles)
 		handle_close(c, c->handles);
 	while (c->nmaps)
@@ -1052,7 +1062,8 @@ void simd_res_dom_kill(struct simd_dom *d)
 {
 	uint32_t p;
 
+	simd_hvm_kill(d);
 	for (p = 1; p < PVK_SIMP_NR_PORTS; p++)
 		if (d->ports[p].state != PVK_SIMP_PORT_CLOSED)
-			port_close(d, p);
+			simd_port_close(d, p);
 }

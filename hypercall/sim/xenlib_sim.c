@@ -23,18 +23,6 @@
 #include "../xenlib.h"
 #include "simc.h"
 
-static int fail(int negerr)
-{
-	errno = -negerr;
-	return -1;
-}
-
-static void *fail_null(int negerr)
-{
-	errno = -negerr;
-	return NULL;
-}
-
 /*
  * Peer evtchn pages, mapped once per process and kept: they are small and
  * a notify must not have to ask the daemon.  Keyed by the domain's uid,
@@ -175,13 +163,13 @@ xenevtchn_handle *pvk_simx_evtchn_open(struct xentoollog_logger *logger,
 	int rc, sv[2];
 
 	if (flags & ~XENEVTCHN_NO_CLOEXEC)
-		return fail_null(-EINVAL);
+		return pvk_simx_fail_null(-EINVAL);
 	sim = pvk_simc_self();
 	if (!sim)
 		return NULL;
 	h = calloc(1, sizeof(*h));
 	if (!h)
-		return fail_null(-ENOMEM);
+		return pvk_simx_fail_null(-ENOMEM);
 	h->sim = sim;
 	if (pipe2(sv,
 		  O_NONBLOCK | (flags & XENEVTCHN_NO_CLOEXEC ? 0 : O_CLOEXEC)) <
@@ -207,7 +195,7 @@ close_efd:
 	close(h->kick);
 free_h:
 	free(h);
-	return fail_null(rc);
+	return pvk_simx_fail_null(rc);
 }
 
 int pvk_simx_evtchn_close(xenevtchn_handle *h)
@@ -256,15 +244,15 @@ static xenevtchn_port_or_error_t ev_bind(xenevtchn_handle *h, uint32_t op,
 	req.u.ev.port = port;
 	rc = pvk_simc_call(h->sim, &req, NULL, 0, &rep, NULL, 0, NULL);
 	if (rc < 0)
-		return fail(rc);
+		return pvk_simx_fail(rc);
 	if (rep.u.ev.port == 0 || rep.u.ev.port >= PVK_SIMP_NR_PORTS)
-		return fail(-EPROTO);
+		return pvk_simx_fail(-EPROTO);
 	rc = evport_add(h, rep.u.ev.port);
 	if (rc < 0) {
 		req.op = PVK_SIMP_EVTCHN_UNBIND;
 		req.u.ev.port = rep.u.ev.port;
 		pvk_simc_call(h->sim, &req, NULL, 0, &rep, NULL, 0, NULL);
-		return fail(rc);
+		return pvk_simx_fail(rc);
 	}
 	return (xenevtchn_port_or_error_t)rep.u.ev.port;
 }
@@ -296,12 +284,13 @@ int pvk_simx_evtchn_unbind(xenevtchn_handle *h, evtchn_port_t port)
 	int rc;
 
 	if (!p)
-		return fail(port >= PVK_SIMP_NR_PORTS ? -EINVAL : -ENOTCONN);
+		return pvk_simx_fail(port >= PVK_SIMP_NR_PORTS ? -EINVAL :
+								 -ENOTCONN);
 	req.u.ev.handle = h->id;
 	req.u.ev.port = port;
 	rc = pvk_simc_call(h->sim, &req, NULL, 0, &rep, NULL, 0, NULL);
 	if (rc < 0)
-		return fail(rc);
+		return pvk_simx_fail(rc);
 	evport_forget(p);
 	*p = h->ports[--h->nports];
 	return 0;
@@ -396,14 +385,15 @@ int pvk_simx_evtchn_notify(xenevtchn_handle *h, evtchn_port_t port)
 	int rc;
 
 	if (!p)
-		return fail(port >= PVK_SIMP_NR_PORTS ? -EINVAL : -ENOTCONN);
+		return pvk_simx_fail(port >= PVK_SIMP_NR_PORTS ? -EINVAL :
+								 -ENOTCONN);
 	/* Acquire: pairs with the daemon's release when it re-binds the
 	 * port, so a changed seq means our cached peer is stale. */
 	own = __atomic_load_n(&h->sim->ev_page[port], __ATOMIC_ACQUIRE);
 	if (!p->known || PVK_SIMP_EV_SEQ(own) != p->own_seq) {
 		rc = evport_refresh(h, p);
 		if (rc < 0)
-			return fail(rc);
+			return pvk_simx_fail(rc);
 	}
 	if (p->peer_efd < 0)
 		return 0; /* unbound or peer gone: dropped, as on Xen */
@@ -513,7 +503,7 @@ xenevtchn_port_or_error_t pvk_simx_evtchn_pending(xenevtchn_handle *h)
 			if (h->nonblock) {
 				__atomic_store_n(h->waiter, 0,
 						 __ATOMIC_RELAXED);
-				return fail(-EAGAIN);
+				return pvk_simx_fail(-EAGAIN);
 			}
 			if (futex(h->waiter, FUTEX_WAIT, 1) < 0 &&
 			    errno != EAGAIN && errno != EINTR)
@@ -545,7 +535,7 @@ xenevtchn_port_or_error_t pvk_simx_evtchn_pending(xenevtchn_handle *h)
 				return port;
 		}
 		if (h->nonblock)
-			return fail(-EAGAIN);
+			return pvk_simx_fail(-EAGAIN);
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			return -1;
 	}
@@ -556,13 +546,76 @@ int pvk_simx_evtchn_unmask(xenevtchn_handle *h, evtchn_port_t port)
 	uint64_t *w, old;
 
 	if (!evport_find(h, port))
-		return fail(port >= PVK_SIMP_NR_PORTS ? -EINVAL : -ENOTCONN);
+		return pvk_simx_fail(port >= PVK_SIMP_NR_PORTS ? -EINVAL :
+								 -ENOTCONN);
 	w = &h->sim->ev_page[port];
 	old = __atomic_fetch_and(w, ~PVK_SIMP_EV_MASKED, __ATOMIC_ACQ_REL);
 	/* Arrived while masked: re-signal the fd.  An unpolled handle's
 	 * pending() finds it by scanning. */
 	if ((old & PVK_SIMP_EV_PENDING) && h->polled)
 		efd_kick(h->kick);
+	return 0;
+}
+
+/*
+ * For an HVM guest's vCPUs (dm_sim.c): a handle that owns ports the daemon
+ * gave it (HVM_VCPU), and a wait with a timeout that also ends when a word
+ * of the daemon's changes.  The handle's fd is never handed out: waits
+ * sleep on its futex word.
+ */
+uint32_t pvk_simx_evtchn_id(xenevtchn_handle *h)
+{
+	return h->id;
+}
+
+int pvk_simx_evtchn_adopt(xenevtchn_handle *h, evtchn_port_t port)
+{
+	if (port == 0 || port >= PVK_SIMP_NR_PORTS)
+		return -EINVAL;
+	return evport_find(h, port) ? 0 : evport_add(h, port);
+}
+
+void pvk_simx_evtchn_forget(xenevtchn_handle *h, evtchn_port_t port)
+{
+	struct evport *p = evport_find(h, port);
+
+	if (p) {
+		evport_forget(p);
+		*p = h->ports[--h->nports];
+	}
+}
+
+int pvk_simx_evtchn_wait(xenevtchn_handle *h, const uint32_t *word,
+			 uint32_t seen, int timeout_ms)
+{
+	struct timespec ts, *tp = NULL;
+	long r;
+	int port;
+
+	port = ev_take(h, false);
+	if (port < 0) {
+		__atomic_store_n(h->waiter, 1, __ATOMIC_SEQ_CST);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		port = ev_take(h, false);
+		if (port < 0 &&
+		    (!word ||
+		     __atomic_load_n(word, __ATOMIC_ACQUIRE) == seen)) {
+			if (timeout_ms >= 0) {
+				ts.tv_sec = timeout_ms / 1000;
+				ts.tv_nsec =
+					(long)(timeout_ms % 1000) * 1000000;
+				tp = &ts;
+			}
+			r = syscall(SYS_futex, h->waiter, FUTEX_WAIT, 1, tp,
+				    NULL, 0);
+			__atomic_store_n(h->waiter, 0, __ATOMIC_RELAXED);
+			return r < 0 && errno == ETIMEDOUT ? -ETIMEDOUT : 0;
+		}
+		__atomic_store_n(h->waiter, 0, __ATOMIC_RELAXED);
+	}
+	if (port >= 0)
+		__atomic_fetch_and(&h->sim->ev_page[port], ~PVK_SIMP_EV_MASKED,
+				   __ATOMIC_ACQ_REL);
 	return 0;
 }
 
@@ -604,13 +657,13 @@ static struct xengntdev_handle *gnt_open(unsigned int flags)
 	struct pvk_sim *sim;
 
 	if (flags)
-		return fail_null(-EINVAL);
+		return pvk_simx_fail_null(-EINVAL);
 	sim = pvk_simc_self();
 	if (!sim)
 		return NULL;
 	h = calloc(1, sizeof(*h));
 	if (!h)
-		return fail_null(-ENOMEM);
+		return pvk_simx_fail_null(-ENOMEM);
 	h->sim = sim;
 	pthread_mutex_init(&h->lock, NULL);
 	return h;
@@ -697,10 +750,10 @@ void *pvk_simx_gnttab_map_grant_refs(xengnttab_handle *h, uint32_t count,
 	int rc;
 
 	if (!count || count > (1u << 20) || (prot & ~(PROT_READ | PROT_WRITE)))
-		return fail_null(-EINVAL);
+		return pvk_simx_fail_null(-EINVAL);
 	m = calloc(1, sizeof(*m));
 	if (!m)
-		return fail_null(-ENOMEM);
+		return pvk_simx_fail_null(-ENOMEM);
 	m->domids = calloc(count, sizeof(uint32_t));
 	m->refs = calloc(count, sizeof(uint32_t));
 	if (!m->domids || !m->refs) {
@@ -767,7 +820,7 @@ free_m:
 	free(m->domids);
 	free(m->refs);
 	free(m);
-	return fail_null(rc);
+	return pvk_simx_fail_null(rc);
 }
 
 void *pvk_simx_gnttab_map_domain_grant_refs(xengnttab_handle *h, uint32_t count,
@@ -813,7 +866,8 @@ int pvk_simx_gnttab_unmap(xengnttab_handle *h, void *addr, uint32_t count)
 	struct gmapping *m = gmap_take(h, addr, count, false);
 
 	if (!m)
-		return fail(-EINVAL); /* not mapped, or already unmapped */
+		return pvk_simx_fail(
+			-EINVAL); /* not mapped, or already unmapped */
 	munmap(m->addr, (size_t)m->count * PVK_SIMP_PAGE);
 	gnt_unmap_rpc(h->sim, m->domids, m->refs, m->count, m->writable);
 	free(m->domids);
@@ -1025,10 +1079,10 @@ void *pvk_simx_gntshr_share_pages(xengntshr_handle *h, uint32_t domid,
 	int rc;
 
 	if (count <= 0 || count > (1 << 20) || domid > 0x7FEF)
-		return fail_null(-EINVAL);
+		return pvk_simx_fail_null(-EINVAL);
 	m = calloc(1, sizeof(*m));
 	if (!m)
-		return fail_null(-ENOMEM);
+		return pvk_simx_fail_null(-ENOMEM);
 	m->refs = calloc((size_t)count, sizeof(uint32_t));
 	if (!m->refs) {
 		rc = -ENOMEM;
@@ -1089,7 +1143,7 @@ end_access:
 free_m:
 	free(m->refs);
 	free(m);
-	return fail_null(rc);
+	return pvk_simx_fail_null(rc);
 }
 
 /*
@@ -1108,7 +1162,7 @@ int pvk_simx_gntshr_munmap(xengntshr_handle *h, void *addr, uint32_t count)
 		return 0;
 	m = gmap_take(h, addr, count, true);
 	if (!m)
-		return fail(-EINVAL);
+		return pvk_simx_fail(-EINVAL);
 	munmap(m->addr, (size_t)m->count * PVK_SIMP_PAGE);
 	for (i = 0; i < count; i += PVK_SIMP_MAX_REFS) {
 		uint32_t n = count - i > PVK_SIMP_MAX_REFS ? PVK_SIMP_MAX_REFS :
@@ -1147,7 +1201,7 @@ xc_interface *pvk_simx_xc_open(struct xentoollog_logger *logger,
 		return NULL;
 	xch = calloc(1, sizeof(*xch));
 	if (!xch)
-		return fail_null(-ENOMEM);
+		return pvk_simx_fail_null(-ENOMEM);
 	xch->sim = sim;
 	return xch;
 }
@@ -1196,7 +1250,7 @@ int pvk_simx_xc_domain_getinfo(xc_interface *xch, uint32_t first_domid,
 		max_doms = 65536;
 	d = calloc(max_doms ? max_doms : 1, sizeof(*d));
 	if (!d)
-		return fail(-ENOMEM);
+		return pvk_simx_fail(-ENOMEM);
 	n = dom_scan(xch, first_domid, max_doms, d);
 	for (i = 0; i < n; i++) {
 		memset(&info[i], 0, sizeof(info[i]));
@@ -1204,12 +1258,14 @@ int pvk_simx_xc_domain_getinfo(xc_interface *xch, uint32_t first_domid,
 		info[i].dying = !!(d[i].flags & PVK_SIMP_DOM_DYING);
 		info[i].shutdown = !!(d[i].flags & PVK_SIMP_DOM_SHUTDOWN);
 		info[i].running = !info[i].dying && !info[i].shutdown;
-		info[i].nr_online_vcpus = 1;
+		info[i].hvm = !!(d[i].flags & PVK_SIMP_DOM_HVM);
+		info[i].nr_online_vcpus = d[i].vcpus ? d[i].vcpus : 1;
+		info[i].max_vcpu_id = d[i].vcpus ? d[i].vcpus - 1 : 0;
 		info[i].max_memkb = 0;
 		info[i].cpupool = 0;
 	}
 	free(d);
-	return n < 0 ? fail(n) : n;
+	return n < 0 ? pvk_simx_fail(n) : n;
 }
 
 int pvk_simx_xc_domain_getinfolist(xc_interface *xch, uint32_t first_domain,
@@ -1223,7 +1279,7 @@ int pvk_simx_xc_domain_getinfolist(xc_interface *xch, uint32_t first_domain,
 		max_domains = 65536;
 	d = calloc(max_domains ? max_domains : 1, sizeof(*d));
 	if (!d)
-		return fail(-ENOMEM);
+		return pvk_simx_fail(-ENOMEM);
 	n = dom_scan(xch, first_domain, max_domains, d);
 	for (i = 0; i < n; i++) {
 		memset(&info[i], 0, sizeof(info[i]));
@@ -1234,11 +1290,13 @@ int pvk_simx_xc_domain_getinfolist(xc_interface *xch, uint32_t first_domain,
 			info[i].flags |= XEN_DOMINF_shutdown;
 		else
 			info[i].flags |= XEN_DOMINF_running;
-		info[i].max_vcpu_id = 0;
-		info[i].nr_online_vcpus = 1;
+		if (d[i].flags & PVK_SIMP_DOM_HVM)
+			info[i].flags |= XEN_DOMINF_hvm_guest;
+		info[i].max_vcpu_id = d[i].vcpus ? d[i].vcpus - 1 : 0;
+		info[i].nr_online_vcpus = d[i].vcpus ? d[i].vcpus : 1;
 	}
 	free(d);
-	return n < 0 ? fail(n) : n;
+	return n < 0 ? pvk_simx_fail(n) : n;
 }
 
 /*
@@ -1296,4 +1354,25 @@ const struct pvk_xenlib pvk_xenlib_sim = {
 	.xc_open = pvk_simx_xc_open,
 	.xc_close = pvk_simx_xc_close,
 	.xc_domain_getinfolist = pvk_simx_xc_domain_getinfolist,
+
+	.dm_open = pvk_simx_dm_open,
+	.dm_close = pvk_simx_dm_close,
+	.dm_create_ioreq_server = pvk_simx_dm_create_ioreq_server,
+	.dm_get_ioreq_server_info = pvk_simx_dm_get_ioreq_server_info,
+	.dm_map_io_range = pvk_simx_dm_map_io_range,
+	.dm_unmap_io_range = pvk_simx_dm_unmap_io_range,
+	.dm_set_ioreq_server_state = pvk_simx_dm_set_ioreq_server_state,
+	.dm_destroy_ioreq_server = pvk_simx_dm_destroy_ioreq_server,
+	.dm_set_isa_irq_level = pvk_simx_dm_set_isa_irq_level,
+	.fmem_open = pvk_simx_fmem_open,
+	.fmem_close = pvk_simx_fmem_close,
+	.fmem_map = pvk_simx_fmem_map,
+	.fmem_unmap = pvk_simx_fmem_unmap,
+	.fmem_map_resource = pvk_simx_fmem_map_resource,
+	.fmem_unmap_resource = pvk_simx_fmem_unmap_resource,
+
+	.guest_io = pvk_simx_guest_io,
+	.guest_irq_fd = pvk_simx_guest_irq_fd,
+	.guest_irqs = pvk_simx_guest_irqs,
+	.guest_memory = pvk_simx_guest_memory,
 };

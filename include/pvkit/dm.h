@@ -25,13 +25,13 @@
  *
  * then it binds each vCPU's vp_eport (pvk_evtchn_bind to the guest) and
  * serves: on an event, pvk_ioreq_load_state == PVK_IOREQ_READY, copy,
- * check, emulate, answer.  Implemented by the xen and loop hypervisors;
- * the simulator answers -EOPNOTSUPP until its HVM guests land.
+ * check, emulate, answer.  Implemented by Xen, the simulator (for its HVM
+ * domains, `pvkit domain create --hvm`; -EOPNOTSUPP for others) and loop.
  *
  * The hypervisor's side of a trapped access (pvk_dm_guest_*) is Xen's
- * own on a Xen host (the CPU traps, Xen posts the ioreq).  The loop
- * hypervisor implements it so that a guest thread can drive a device
- * model in a test; on xen it is -EOPNOTSUPP.
+ * own on a Xen host (the CPU traps, Xen posts the ioreq): -EOPNOTSUPP
+ * there.  The simulator runs it in the HVM guest's own process, loop in
+ * the test's, so that a guest thread can drive a device model.
  */
 #ifndef PVKIT_DM_H
 #define PVKIT_DM_H

@@ -22,6 +22,7 @@ lib=$tmp/usr/lib${ma:+/$ma}
 for f in include/pvkit/ring.h "${lib#"$tmp/usr/"}"/libpvkit-ring.a \
 	 "${lib#"$tmp/usr/"}"/libpvkit-ring.so.1 "${lib#"$tmp/usr/"}"/pkgconfig/pvkit-ring.pc \
 	 share/man/man1/pvkit.1 share/man/man8/pvkit-backd.8 share/man/man8/pvkit-simd.8 \
+	 share/man/man8/pvkit-dm.8 bin/pvkit-dm \
 	 lib/systemd/system/pvkit-backd.service bin/pvkit bin/pvkit-backd \
 	 "${lib#"$tmp/usr/"}"/nbdkit/plugins/nbdkit-pvkit-plugin.so; do
 	[ -e "$tmp/usr/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
@@ -30,7 +31,7 @@ done
 # warning and name every option --help does.
 grep -q "^ExecStart=$tmp/usr/bin/pvkit-backd " "$tmp/usr/lib/systemd/system/pvkit-backd.service" ||
 	{ echo "FAIL: the unit's ExecStart is not the installed pvkit-backd"; exit 1; }
-for m in man1/pvkit.1 man8/pvkit-backd.8 man8/pvkit-simd.8; do
+for m in man1/pvkit.1 man8/pvkit-backd.8 man8/pvkit-simd.8 man8/pvkit-dm.8; do
 	warn=$(man --warnings -l -Tutf8 "$tmp/usr/share/man/$m" 2>&1 >/dev/null)
 	[ -z "$warn" ] || { echo "FAIL: $m: $warn"; exit 1; }
 done

@@ -85,25 +85,29 @@ fuzz-nbd_LDLIBS := $(FUZZ_LINK)
 FUZZERS += fuzz-simctl
 fuzz-simctl_SRCS := tests/fuzz/fuzz-simctl.c tests/fuzz/fuzz.c \
 		    hypercall/sim/simd.c hypercall/sim/simd_res.c \
-		    hypercall/sim/simd_ts.c
+		    hypercall/sim/simd_ts.c hypercall/sim/simd_hvm.c
 fuzz-simctl_LIBS :=
 fuzz-simctl_LDLIBS := -lxenstore $(FUZZ_LINK)
 
 TEST_SCRIPTS += tests/fuzz/smoke.sh
 
 .PHONY: fuzz-build fuzz fuzz-smoke
+# The fuzz build lives in $(B)/fuzz (build/fuzz by default), so
+# `make B=DIR fuzz-smoke` builds and runs in DIR/fuzz.
 ifeq ($(SAN),fuzz)
+FUZZ_B := $(B)
 fuzz-build: fuzzers
 else
+FUZZ_B := $(B)/fuzz
 fuzz-build:
-	@$(MAKE) --no-print-directory SAN=fuzz CC=$(FUZZ_CC) B=build/fuzz fuzzers
+	@$(MAKE) --no-print-directory SAN=fuzz CC=$(FUZZ_CC) B=$(FUZZ_B) fuzzers
 endif
 
 fuzz: fuzz-build
-	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) build/fuzz $(FUZZ_TARGETS)
+	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_B) $(FUZZ_TARGETS)
 
 fuzz-smoke: fuzz-build
-	@tests/fuzz/run.sh --smoke build/fuzz $(FUZZ_TARGETS)
+	@tests/fuzz/run.sh --smoke $(FUZZ_B) $(FUZZ_TARGETS)
 
 # fuzz-emu: the device model core with the IDE disk and the e1000 against
 # a hostile HVM guest's registers, string I/O, RAM and frames, on the loop

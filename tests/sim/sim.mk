@@ -12,7 +12,12 @@ test-sim-client_LDLIBS := -lxenstore
 TEST_SCRIPTS += tests/sim/service.sh tests/sim/pingpong.sh \
 		tests/sim/xenstore.sh tests/sim/death.sh tests/sim/badinput.sh \
 		tests/sim/fds.sh tests/sim/netns.sh tests/sim/faults.sh \
-		tests/sim/readme-walkthrough.sh
+		tests/sim/readme-walkthrough.sh tests/sim/hvm.sh
+
+# HVM guests: the guest side tests/sim/hvm.sh runs against pvkit-dm.
+TESTS += hvm-guest
+hvm-guest_SRCS := tests/sim/hvm-guest.c tests/common/t_dmodel.c
+hvm-guest_LIBS := back front emu hv ring net
 
 # The guest xenbus multiplexer against a scripted, sometimes hostile,
 # xenstored (the event channel is a mock).
