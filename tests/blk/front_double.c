@@ -37,6 +37,7 @@ struct t_dbl {
 	pthread_t th;
 	int stop;
 	int silent; /* t_dbl_silence() */
+	pthread_mutex_t serving; /* held while serving: silence waits */
 	pthread_mutex_t lock; /* st */
 	struct t_dbl_q q[T_DBL_MAXQ];
 	uint32_t nq;
@@ -567,9 +568,11 @@ static void *dbl_main(void *arg)
 		}
 		while ((port = pvk_evtchn_pending(d->ev)) >= 0)
 			pvk_evtchn_unmask(d->ev, (uint32_t)port);
+		pthread_mutex_lock(&d->serving);
 		if (d->connected &&
 		    !__atomic_load_n(&d->silent, __ATOMIC_ACQUIRE))
 			serve(d);
+		pthread_mutex_unlock(&d->serving);
 	}
 	disconnect(d);
 	pvk_xs_unwatch(d->hv, path, "dbl");
@@ -614,6 +617,7 @@ int t_dbl_start(struct t_dbl **dp, struct pvk_loop *loop, uint32_t fe,
 	d->devid = devid;
 	d->disk = calloc(1, cfg->disk_bytes);
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->serving, NULL);
 	rc = pvk_hv_open_loop(&d->hv, loop, 0);
 	if (rc < 0 || !d->disk)
 		goto free_d;
@@ -661,13 +665,16 @@ void t_dbl_stop(struct t_dbl *d)
 	pvk_xs_rm(d->hv, PVK_XS_NO_TXN, d->fe_dir);
 	pvk_hv_close(d->hv);
 	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->serving);
 	free(d->disk);
 	free(d);
 }
 
 void t_dbl_silence(struct t_dbl *d, bool on)
 {
+	pthread_mutex_lock(&d->serving);
 	__atomic_store_n(&d->silent, on, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&d->serving);
 }
 
 void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st)

@@ -54,6 +54,7 @@
  *    granted (the backend's copy from it fails).
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -179,6 +180,10 @@ struct bfx {
 	uint64_t seq;
 	struct mreq req[MAX_REQS];
 	uint32_t nlive;
+	/* Slots at and above req_hi were never used (each request takes
+	 * the first free slot): the model's loops over requests stop there
+	 * (scanning all of them cost a third of an execution). */
+	uint32_t req_hi;
 	/* per-request grants: refs of answered requests, to check */
 	bool per_req; /* this connection grants per request */
 	uint32_t retired[GREF_MAX];
@@ -440,7 +445,7 @@ static struct mreq *req_by_id(struct bfx *x, uint64_t id)
 {
 	uint32_t i;
 
-	for (i = 0; i < MAX_REQS; i++)
+	for (i = 0; i < x->req_hi; i++)
 		if (x->req[i].live && x->req[i].id == id)
 			return &x->req[i];
 	return NULL;
@@ -451,12 +456,12 @@ static struct mreq *req_pick(struct bfx *x, uint32_t k)
 {
 	uint32_t i, n = 0;
 
-	for (i = 0; i < MAX_REQS; i++)
+	for (i = 0; i < x->req_hi; i++)
 		n += x->req[i].live && !x->req[i].pending;
 	if (!n)
 		return NULL;
 	k %= n;
-	for (i = 0; i < MAX_REQS; i++)
+	for (i = 0; i < x->req_hi; i++)
 		if (x->req[i].live && !x->req[i].pending && !k--)
 			return &x->req[i];
 	return NULL;
@@ -521,6 +526,8 @@ static void attribute(struct bfx *x, const struct pvk_blkfront_info *bi,
 		if (!x->req[i].live)
 			r = &x->req[i];
 	FZ_CHECK(r != NULL);
+	if (i > x->req_hi)
+		x->req_hi = i;
 	FZ_CHECK(!req_by_id(x, q->rw.id));
 	memset(r, 0, offsetof(struct mreq, gref));
 	memset(r->gen, 0, sizeof(r->gen));
@@ -971,7 +978,7 @@ static void grant_checkpoint(struct bfx *x)
 	for (i = 0; i < x->pages; i++)
 		if (x->refs[i] < GREF_MAX)
 			live[x->refs[i] / 8] |= (uint8_t)(1u << x->refs[i] % 8);
-	for (i = 0; i < MAX_REQS; i++) {
+	for (i = 0; i < x->req_hi; i++) {
 		const struct mreq *r = &x->req[i];
 
 		for (k = 0; r->live && k < r->nseg + r->nind; k++) {
@@ -1119,14 +1126,36 @@ static void op_submit(struct fz *f, struct bfx *x)
 
 /* ---- restarts and reconnections ------------------------------------------ */
 
-/* Let the frontend handle xenstore: it does only while waiting for I/O,
- * so give it one to wait for. */
-static void pump(struct bfx *x)
+/* Let the frontend handle xenstore until @done(@x) or it is broken: it
+ * does only while waiting for I/O, so give it one to wait for.  A change
+ * the backend made is already signalled (the loop hypervisor's xenstore
+ * is synchronous) and reap(..., 0) takes it; only a frontend that has not
+ * got there yet is waited for, on its descriptor (up to PUMP_MS, ending
+ * at the next change), never a fixed sleep per step. */
+static void pump_until(struct bfx *x, bool (*done)(struct bfx *))
 {
-	collect(x, 0);
-	if (!x->unreaped)
-		submit(x, PVK_BLKFRONT_READ, 0, 512);
-	collect(x, PUMP_MS);
+	struct pollfd p = { .fd = pvk_blkfront_fd(x->bf), .events = POLLIN };
+	uint32_t i;
+
+	for (i = 0; i < PUMPS_MAX && !broken(x) && !done(x); i++) {
+		collect(x, 0);
+		if (!x->unreaped)
+			submit(x, PVK_BLKFRONT_READ, 0, 512);
+		collect(x, 0);
+		if (broken(x) || done(x))
+			break;
+		(void)poll(&p, 1, PUMP_MS);
+	}
+}
+
+static bool fe_initialised(struct bfx *x)
+{
+	return fe_state(x) == PVK_XENBUS_INITIALISED;
+}
+
+static bool fe_connected_again(struct bfx *x)
+{
+	return info_of(x).connects != x->connects;
 }
 
 static void check_info(struct bfx *x)
@@ -1165,7 +1194,7 @@ static void restart(struct bfx *x, const struct feat *f)
 
 	collect(x, 0);
 	be_disconnect(x);
-	for (i = 0; i < MAX_REQS; i++)
+	for (i = 0; i < x->req_hi; i++)
 		if (x->req[i].live)
 			req_free(x, &x->req[i]);
 	for (i = 0; i < MAX_IOS; i++) {
@@ -1187,17 +1216,11 @@ static void restart(struct bfx *x, const struct feat *f)
 	be_publish(x, f);
 	/* A wait can end before the frontend looked (a busy machine): as
 	 * many as it takes, each one a step of the handshake. */
-	for (i = 0; i < PUMPS_MAX && !broken(x) &&
-		    fe_state(x) != PVK_XENBUS_INITIALISED;
-	     i++)
-		pump(x);
+	pump_until(x, fe_initialised);
 	if (!broken(x)) {
 		FZ_CHECK(fe_state(x) == PVK_XENBUS_INITIALISED);
 		FZ_CHECK(be_connect(x) == 0);
-		for (i = 0; i < PUMPS_MAX && !broken(x) &&
-			    info_of(x).connects == x->connects;
-		     i++)
-			pump(x);
+		pump_until(x, fe_connected_again);
 	}
 	FZ_CHECK(broken(x) == in.violation);
 	if (in.violation)
@@ -1277,7 +1300,7 @@ static void model_reset(struct bfx *x)
 	for (i = 0; i < MAX_IOS; i++)
 		if (x->io[i].state)
 			mio_free(x, &x->io[i]);
-	for (i = 0; i < MAX_REQS; i++)
+	for (i = 0; i < x->req_hi; i++)
 		x->req[i].live = x->req[i].pending = false;
 	x->nlive = x->nretired = 0;
 	x->ios = x->errors = x->bytes_read = x->bytes_written = 0;
@@ -1394,7 +1417,7 @@ static void quiesce(struct bfx *x)
 	for (round = 0; x->unreaped && round < 256; round++) {
 		pvk_blkfront_kick(x->bf);
 		take_all(x);
-		for (i = 0; i < MAX_REQS; i++)
+		for (i = 0; i < x->req_hi; i++)
 			if (x->req[i].live && !x->req[i].pending)
 				answer(x, &x->req[i], 0, PVK_BLKIF_RSP_OKAY,
 				       NULL, 0);

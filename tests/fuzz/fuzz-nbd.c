@@ -27,7 +27,7 @@
  * ends with every client idle (started once and reused, or started and
  * joined for each input with -DFZ_NBD_JOIN=1, see below).  In 1 input in
  * SILENT_ONE_IN (by a hash of its bytes) one step may be played instead
- * on a fifth disk with a 30 ms timeout while the backend does not answer
+ * on a fifth disk with a 10 ms timeout while the backend does not answer
  * (t_dbl_silence()), by the main thread alone.
  *
  * PVK_FUZZ_NBD_TRACE=1 prints every call, its result and its time.
@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NDISK 5
 #define SILENT 4 /* the disk silent steps play on */
-#define SILENT_MS 30 /* its timeout */
+#define SILENT_MS 10 /* its timeout */
 #define SILENT_ONE_IN 32
 #define MAX_SILENT 1 /* silent steps per input */
 #define MAX_THREADS 4
@@ -462,11 +462,9 @@ static bool needs_backend(const struct disk *k, const struct op *o,
 }
 
 /* How a step is judged: on the silenced disk, calls that need the
- * backend time out -- unless the double took requests after it was told
- * to be silent (t_dbl_silence() takes effect at its next look, so the
- * harness gives it time; should it still be late, such calls may also
- * have been answered). */
-enum { J_NORMAL, J_SILENT, J_SILENT_LATE };
+ * backend time out (t_dbl_silence() returns once the double takes
+ * nothing more: no request of the step is ever answered in time). */
+enum { J_NORMAL, J_SILENT };
 
 /* Judge @o's return code; on the silenced disk, *stuck says an earlier
  * call timed out (the I/O thread may be waiting for the backend). */
@@ -478,8 +476,6 @@ static void judge(struct disk *k, struct op *o, int mode, bool *stuck)
 	o->effect = eff;
 	effect_range(k, o);
 	if (mode != J_NORMAL && needs_backend(k, o, &thread)) {
-		if (mode == J_SILENT_LATE && (o->rc == want || o->rc == alt))
-			return;
 		if (o->rc != -ETIMEDOUT)
 			fprintf(stderr,
 				"fuzz-nbd: silenced op %u off %llu len %u fua %d: %d\n",
@@ -813,9 +809,9 @@ static void silent_step(unsigned int n)
 	bool timed = false;
 	int rc;
 
-	t_dbl_stats(k->dbl, &st0);
+	/* Once this returns the double takes nothing: no wait for it. */
 	t_dbl_silence(k->dbl, true);
-	usleep(12000); /* the double looks at least every 10 ms */
+	t_dbl_stats(k->dbl, &st0);
 	for (unsigned int i = 0; i < n; i++) {
 		struct op *o = &R.ops[i];
 
@@ -825,13 +821,14 @@ static void silent_step(unsigned int n)
 		el = ms_now() - t0;
 		/* The timeout, not a hang. */
 		if (o->rc == -ETIMEDOUT) {
-			FZ_CHECK(el + 5 >= SILENT_MS && el < 5000);
+			FZ_CHECK(el + 2 >= SILENT_MS && el < 5000);
 			timed = true;
 		}
 	}
 	if (timed)
 		FZ_CHECK(nbd_disk_gone(k->d));
 	t_dbl_stats(k->dbl, &st);
+	FZ_CHECK(st.requests == st0.requests);
 	t_dbl_silence(k->dbl, false);
 	/* The flush queues behind the abandoned calls, on the one ring.
 	 * Under load an answer may still take longer than the timeout:
@@ -841,9 +838,7 @@ static void silent_step(unsigned int n)
 		rc = nbd_disk_flush(k->d);
 	while (rc == -ETIMEDOUT && ms_now() < end);
 	FZ_CHECK(rc == 0);
-	check_step(k, R.ops, n,
-		   st.requests == st0.requests ? J_SILENT : J_SILENT_LATE,
-		   &st0);
+	check_step(k, R.ops, n, J_SILENT, &st0);
 	back = malloc(k->size);
 	FZ_CHECK(back);
 	do
