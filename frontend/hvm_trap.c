@@ -267,6 +267,12 @@ static void post(const struct vcpu *v, struct pvk_ioreq *req, uint64_t rip)
 		die(v,
 		    "the device model broke the ioreq protocol: crashing the domain",
 		    rip, req->addr);
+	if (ret == -EINVAL)
+		die(v,
+		    "ioreq refused (-EINVAL: a vCPU the domain does not have, "
+		    "see `pvkit domain create --vcpus`, or a malformed request): "
+		    "crashing the domain",
+		    rip, req->addr);
 	if (ret < 0)
 		die(v, "ioreq refused by the hypervisor: crashing the domain",
 		    rip, req->addr);

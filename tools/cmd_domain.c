@@ -638,7 +638,10 @@ static const struct pvk_cmd domain_cmds[] = {
 	  "MiB unless --memory, and vCPUs, 1 unless --vcpus, whose port and "
 	  "MMIO accesses a device model such as pvkit-dm serves)",
 	  domain_create },
-	{ "list", "[--json]", "list the domains", domain_list },
+	{ "list", "[--json]",
+	  "list the domains: id, name, state, supervisor pid, type (pv or "
+	  "hvm) and an HVM domain's vCPUs",
+	  domain_list },
 	{ "destroy", "NAME|ID", "end a domain and its processes",
 	  domain_destroy },
 	{ "exec", "NAME|ID -- CMD [ARGS...]",

@@ -104,19 +104,27 @@ void pvk_cmd_print_domains(const struct pvk_sim_domain *d, int n, bool json)
 	int i;
 
 	if (!json)
-		printf("%5s  %-24s %-8s %s\n", "ID", "NAME", "STATE", "PID");
+		printf("%5s  %-24s %-8s %-7s %-4s %s\n", "ID", "NAME", "STATE",
+		       "PID", "TYPE", "VCPUS");
 	for (i = 0; i < n; i++) {
 		const char *st = d[i].dying ? "dying" : "running";
+		const char *type = d[i].hvm ? "hvm" : "pv";
 
 		if (!json) {
-			printf("%5u  %-24s %-8s %d\n", d[i].domid, d[i].name,
-			       st, d[i].pid);
+			printf("%5u  %-24s %-8s %-7d %-4s ", d[i].domid,
+			       d[i].name, st, d[i].pid, type);
+			if (d[i].hvm)
+				printf("%u\n", d[i].vcpus);
+			else
+				printf("-\n");
 			continue;
 		}
 		printf("%s{\"domid\": %u, ", i ? ", " : "", d[i].domid);
 		pvk_cmd_json_str("name", d[i].name, true);
 		pvk_cmd_json_str("state", st, true);
-		printf("\"pid\": %d}", d[i].pid);
+		printf("\"pid\": %d, ", d[i].pid);
+		pvk_cmd_json_str("type", type, true);
+		printf("\"vcpus\": %u}", d[i].vcpus);
 	}
 }
 

@@ -303,6 +303,8 @@ int pvk_sim_domain_list(struct pvk_sim *sim, struct pvk_sim_domain **doms)
 			v[n].domid = e->domid;
 			v[n].dying = e->flags & PVK_SIMP_DOM_DYING;
 			v[n].pid = e->pid;
+			v[n].hvm = e->flags & PVK_SIMP_DOM_HVM;
+			v[n].vcpus = v[n].hvm ? e->vcpus : 0;
 			memcpy(v[n].name, e->name, sizeof(v[n].name));
 			v[n].name[sizeof(v[n].name) - 1] = 0;
 			n++;

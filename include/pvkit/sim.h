@@ -71,6 +71,8 @@ struct pvk_sim_domain {
 	bool dying; /* dead, but pages still mapped by others */
 	int pid; /* its supervisor; 0 for domain 0 */
 	char name[PVK_SIM_NAME_MAX];
+	bool hvm; /* `pvkit domain create --hvm` */
+	uint32_t vcpus; /* an HVM domain's vCPUs; 0 for a PV one */
 };
 /* All domains, by domid: *@doms is malloc'ed; returns the count.
  * -EPERM from a guest (as Xen's getdomaininfo). */

@@ -14,59 +14,10 @@
 #    again, and the guest's destruction ends it cleanly.
 . "$(dirname "$0")/lib.sh"
 
-GUEST="$B/tests/hvm-guest"
-DM="$B/bin/pvkit-dm"
-for f in "$GUEST" "$DM"; do
-	[ -x "$f" ] || t_fail "$f is not built (run make)"
-done
+. "$(dirname "$0")/hvm-lib.sh"
 IMG="$PVKIT_SIM_DIR/disk.img"
 truncate -s 8M "$IMG"
 t_start
-
-# t_hvm NAME [OPTION...] -- CMD...: an HVM domain in the background.
-t_hvm() {
-	local name=$1
-	shift
-	"$PVKIT" domain create "$name" --hvm --detach "$@" >/dev/null ||
-		t_fail "domain create --hvm $name"
-}
-
-# t_dm NAME LOG [OPTION...]: pvkit-dm for NAME in the background; waits
-# until it serves; sets DM_PID.
-t_dm() {
-	local i name=$1 log=$2
-	shift 2
-	"$DM" --domain "$name" --ide "$IMG" "$@" >"$log" 2>&1 &
-	DM_PID=$!
-	for i in $(seq 200); do
-		grep -qs "serving domain" "$log" && return 0
-		kill -0 $DM_PID 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$log"
-	t_fail "pvkit-dm for $name did not start serving"
-}
-
-# t_wait_exit PID SECONDS: its exit status (124 if it is still running).
-t_wait_exit() {
-	local i
-	for i in $(seq $(($2 * 20))); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -0 "$1" 2>/dev/null && return 124
-	wait "$1"
-}
-
-# t_wait_file FILE SECONDS
-t_wait_file() {
-	local i
-	for i in $(seq $(($2 * 20))); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	t_fail "$1 did not appear within $2 s"
-}
 
 # --- bad input ------------------------------------------------------------
 for args in "--memory 0" "--memory 65537" "--memory 12x" "--vcpus 0" \
@@ -100,7 +51,7 @@ echo "$out" | grep -q "not an HVM guest" || t_fail "pvkit-dm on PV: $out"
 T="$PVKIT_SIM_DIR/ide"
 mkdir -p "$T"
 t_hvm ide --memory 32 --vcpus 2 -- "$GUEST" ide "$T"
-t_dm ide "$T/dm.log"
+t_dm ide "$T/dm.log" --ide "$IMG"
 touch "$T/go"
 t_wait_exit $DM_PID 60
 rc=$?
@@ -122,7 +73,7 @@ for spin in 20 0; do
 	T="$PVKIT_SIM_DIR/bench$spin"
 	mkdir -p "$T"
 	PVKIT_HVM_SPIN_US=$spin t_hvm bench$spin -- "$GUEST" bench "$T" 100000
-	t_dm bench$spin "$T/dm.log"
+	t_dm bench$spin "$T/dm.log" --ide "$IMG"
 	touch "$T/go"
 	t_wait_exit $DM_PID 120 || t_fail "pvkit-dm (bench) did not end cleanly"
 	echo "PVKIT_HVM_SPIN_US=$spin:"
@@ -135,7 +86,7 @@ done
 T="$PVKIT_SIM_DIR/spin"
 mkdir -p "$T"
 t_hvm spin -- "$GUEST" spin "$T"
-t_dm spin "$T/dm.log"
+t_dm spin "$T/dm.log" --ide "$IMG"
 touch "$T/go"
 t_wait_file "$T/spinning" 30
 kill -KILL $DM_PID
@@ -152,7 +103,7 @@ grep -q "all-ones after" "$PVKIT_SIM_DIR/domain-spin.log" ||
 T="$PVKIT_SIM_DIR/timeout"
 mkdir -p "$T"
 t_hvm timeout -- "$GUEST" timeout "$T"
-t_dm timeout "$T/dm.log"
+t_dm timeout "$T/dm.log" --ide "$IMG"
 touch "$T/go"
 t_wait_file "$T/ready" 30
 kill -STOP $DM_PID
@@ -169,18 +120,18 @@ grep -q "timeout ok" "$PVKIT_SIM_DIR/domain-timeout.log" ||
 T="$PVKIT_SIM_DIR/hold"
 mkdir -p "$T"
 t_hvm hold -- "$GUEST" hold "$T"
-t_dm hold "$T/dm1.log"
+t_dm hold "$T/dm1.log" --ide "$IMG"
 touch "$T/go"
 t_wait_file "$T/held" 30
 kill -TERM $DM_PID
 t_wait_exit $DM_PID 10 || t_fail "pvkit-dm did not exit 0 on SIGTERM"
 # The second one with an e1000 too, where a TAP can be made.
 if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ]; then
-	t_dm hold "$T/dm2.log" --e1000 tap=pvkdm%d
+	t_dm hold "$T/dm2.log" --ide "$IMG" --e1000 tap=pvkdm%d
 	grep -q "e1000 pvkdm" "$T/dm2.log" || t_fail "no e1000: $(cat "$T/dm2.log")"
 else
 	echo "(not root: no e1000)"
-	t_dm hold "$T/dm2.log"
+	t_dm hold "$T/dm2.log" --ide "$IMG"
 fi
 "$PVKIT" domain destroy hold >/dev/null || t_fail "destroy hold"
 t_wait_exit $DM_PID 10 || t_fail "pvkit-dm did not end with its guest"

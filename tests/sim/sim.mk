@@ -12,7 +12,8 @@ test-sim-client_LDLIBS := -lxenstore
 TEST_SCRIPTS += tests/sim/service.sh tests/sim/pingpong.sh \
 		tests/sim/xenstore.sh tests/sim/death.sh tests/sim/badinput.sh \
 		tests/sim/fds.sh tests/sim/netns.sh tests/sim/faults.sh \
-		tests/sim/readme-walkthrough.sh tests/sim/hvm.sh
+		tests/sim/readme-walkthrough.sh tests/sim/hvm.sh \
+		tests/sim/hvm-net.sh
 
 # HVM guests: the guest side tests/sim/hvm.sh runs against pvkit-dm.
 TESTS += hvm-guest
