@@ -11,7 +11,7 @@
 #   make check-asan       the same tests built with ASan+UBSan (build/asan/)
 #   make fuzz             every libFuzzer target for FUZZ_SECONDS (build/fuzz/)
 #   make bench            every benchmark; bench-<name> for one
-#   make lab              PV vs emulated disk latency lab (bench/lab.mk, build/lab/)
+#   make lab              PV vs emulated lab, disks and NICs (bench/lab.mk, build/lab/; pvkit lab)
 #   make headers-check    compile each public header on its own
 #   make install DESTDIR=... prefix=...   /  make uninstall
 #   make deps             install (as root on Debian) or name missing packages

@@ -190,7 +190,7 @@ static void bench_print(const struct pvk_bench *b)
 		       PVK_BENCH_LOADED_CPUS, loaded);
 }
 
-static void bench_json_str(FILE *f, const char *s)
+void pvk_bench_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -246,17 +246,17 @@ static int bench_write_json(const struct pvk_bench *b)
 		const struct pvk_bench_case *c = &b->cases[i];
 
 		fputs("  {\"name\": ", f);
-		bench_json_str(f, c->name);
+		pvk_bench_json_str(f, c->name);
 		fputs(", \"metric\": ", f);
-		bench_json_str(f, c->metric);
+		pvk_bench_json_str(f, c->metric);
 		fputs(", \"unit\": ", f);
-		bench_json_str(f, c->unit);
+		pvk_bench_json_str(f, c->unit);
 		fputs(", \"value\": ", f);
 		bench_json_num(f, c->value);
 		fputs(", \"baseline\": ", f);
 		if (c->baseline_name) {
 			fputs("{\"name\": ", f);
-			bench_json_str(f, c->baseline_name);
+			pvk_bench_json_str(f, c->baseline_name);
 			fputs(", \"value\": ", f);
 			bench_json_num(f, c->baseline_value);
 			fputs("}", f);
@@ -436,15 +436,19 @@ double pvk_bench_load_end(const struct pvk_bench_load *l)
 
 	getrusage(RUSAGE_SELF, &self);
 	getrusage(RUSAGE_CHILDREN, &children);
-	if (!busy || !l->busy_ticks || hz <= 0 || wall <= l->wall_ns)
+	if (!busy || !l->busy_ticks || hz <= 0 ||
+	    wall < l->wall_ns + PVK_BENCH_LOAD_MIN_MS * 1000000ull)
 		return -1;
 	secs = (double)(wall - l->wall_ns) / 1e9;
 	all = (double)(busy - l->busy_ticks) / hz;
 	ours = bench_rusage_s(&l->self, &self) +
 	       bench_rusage_s(&l->children, &children) +
 	       (bench_peers_s() - l->peers_s);
-	/* /proc/stat ticks are coarse (1/HZ per CPU): never below 0. */
-	return all > ours ? (all - ours) / secs : 0;
+	/* /proc/stat ticks are coarse (1/HZ per CPU): never below 0, never
+	 * above the CPUs there are. */
+	if (all <= ours)
+		return 0;
+	return fmin((all - ours) / secs, (double)sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 double pvk_bench_idle_check(unsigned int ms)

@@ -40,6 +40,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -72,6 +73,9 @@ int pvk_bench_close(struct pvk_bench *b);
 /* Path the JSON will be written to (valid until close). */
 const char *pvk_bench_json_path(const struct pvk_bench *b);
 
+/* Write @s to @f as a JSON string (quotes, escapes). */
+void pvk_bench_json_str(FILE *f, const char *s);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 static inline uint64_t pvk_bench_now_ns(void)
 {
@@ -103,8 +107,11 @@ struct pvk_bench_load {
 
 void pvk_bench_load_begin(struct pvk_bench_load *l);
 /* CPUs (0 .. nr_cpus) used by other processes since _begin; children
- * count as ours only once waited for.  Negative if /proc/stat is
- * unavailable. */
+ * count as ours only once waited for.  Negative (not measured) if
+ * /proc/stat is unavailable, or if the interval is shorter than
+ * PVK_BENCH_LOAD_MIN_MS: /proc/stat counts in ticks (1/HZ per CPU), so
+ * over a few milliseconds one tick reads as several CPUs. */
+#define PVK_BENCH_LOAD_MIN_MS 200
 double pvk_bench_load_end(const struct pvk_bench_load *l);
 
 /* Sleep @ms and return others' CPU use meanwhile: an idle check before a

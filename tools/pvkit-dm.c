@@ -5,6 +5,7 @@
  * served through an ioreq server (pvkit/dmodel.h).
  *
  *   pvkit-dm --domain NAME|ID [--ide FILE[,ro]] [--e1000 tap=IFNAME[,mac=M]]
+ *            [--stats FILE]
  *
  * It runs until the guest dies (exit 0), SIGTERM or SIGINT (exit 0), or
  * the hypervisor fails it (exit 1).
@@ -39,6 +40,16 @@ struct opts {
 	char *tap;
 	uint8_t mac[6];
 	bool have_mac;
+	const char *stats;
+};
+
+/* --stats FILE: the counters, rewritten on SIGUSR1 and at exit. */
+struct dm_stats {
+	const char *path;
+	struct pvk_dmodel *dm;
+	struct pvk_ide *ide;
+	struct pvk_e1000 *nic;
+	unsigned long long gen;
 };
 
 static void usage(FILE *f)
@@ -46,6 +57,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: pvkit-dm --domain NAME|ID [--ide FILE[,ro]] "
 		"[--e1000 tap=IFNAME[,mac=MAC]]\n"
+		"                [--stats FILE]\n"
 		"A device model in domain 0 for one HVM guest (`pvkit domain "
 		"create --hvm`), as QEMU is on Xen:\n"
 		"emulated devices served through an ioreq server.\n"
@@ -60,6 +72,12 @@ static void usage(FILE *f)
 		"missing): its BAR at\n"
 		"                     0xfebc0000 (128 KiB), IRQ 11; MAC "
 		"52:54:00:12:34:56 unless given\n"
+		"  --stats FILE       write the counters to FILE on SIGUSR1 "
+		"and at exit, one line:\n"
+		"                     pvkit-dm-stats GEN ioreqs N ide_irqs N "
+		"ide_commands N\n"
+		"                     e1000_irqs N e1000_tx_frames N "
+		"e1000_rx_frames N\n"
 		"  --help             this text\n"
 		"  --version          the version\n"
 		"\n"
@@ -186,7 +204,45 @@ static void log_line(void *arg, const char *line)
 	fprintf(stderr, "pvkit-dm: %s: %s\n", (const char *)arg, line);
 }
 
-static int serve(struct pvk_hv *hv, uint32_t domid, struct pvk_dmodel *dm)
+/* One line, written whole (a new file renamed over the old). */
+static void stats_write(struct dm_stats *st)
+{
+	struct pvk_dmodel_stats ds = { 0 };
+	struct pvk_ide_stats is = { 0 };
+	struct pvk_e1000_stats es = { 0 };
+	char tmp[4096];
+	FILE *f;
+
+	if (!st->path)
+		return;
+	pvk_dmodel_stats(st->dm, &ds);
+	if (st->ide)
+		pvk_ide_stats(st->ide, &is);
+	if (st->nic)
+		pvk_e1000_stats(st->nic, &es);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", st->path);
+	f = fopen(tmp, "w");
+	if (!f) {
+		err("--stats %s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f,
+		"pvkit-dm-stats %llu ioreqs %llu ide_irqs %llu ide_commands "
+		"%llu e1000_irqs %llu e1000_tx_frames %llu e1000_rx_frames "
+		"%llu\n",
+		++st->gen, (unsigned long long)ds.requests,
+		(unsigned long long)is.irqs, (unsigned long long)is.commands,
+		(unsigned long long)es.irq_raised,
+		(unsigned long long)es.tx_frames,
+		(unsigned long long)es.rx_frames);
+	if (fclose(f) || rename(tmp, st->path) < 0) {
+		err("--stats %s: %s", st->path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+static int serve(struct pvk_hv *hv, uint32_t domid, struct pvk_dmodel *dm,
+		 struct dm_stats *st)
 {
 	struct pollfd pfd[3];
 	sigset_t set;
@@ -197,6 +253,7 @@ static int serve(struct pvk_hv *hv, uint32_t domid, struct pvk_dmodel *dm)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
@@ -232,8 +289,13 @@ static int serve(struct pvk_hv *hv, uint32_t domid, struct pvk_dmodel *dm)
 			}
 		}
 		if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-			printf("pvkit-dm: signal %u: stopping\n", si.ssi_signo);
-			break;
+			if (si.ssi_signo == SIGUSR1) {
+				stats_write(st);
+			} else {
+				printf("pvkit-dm: signal %u: stopping\n",
+				       si.ssi_signo);
+				break;
+			}
 		}
 		if (pfd[2].revents) {
 			while (pvk_xs_read_watch(hv, &path, &token) > 0) {
@@ -258,6 +320,7 @@ int main(int argc, char **argv)
 		{ "domain", required_argument, NULL, 'd' },
 		{ "ide", required_argument, NULL, 'i' },
 		{ "e1000", required_argument, NULL, 'e' },
+		{ "stats", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -267,6 +330,8 @@ int main(int argc, char **argv)
 	struct pvk_e1000 *nic = NULL;
 	struct pvk_dmodel *dm = NULL;
 	struct pvk_hv *hv = NULL;
+	struct dm_stats st;
+	sigset_t usr1;
 	uint32_t domid = 0;
 	int c, rc, ret = 1;
 
@@ -290,6 +355,9 @@ int main(int argc, char **argv)
 			}
 			if (parse_e1000(&o, optarg) < 0)
 				return 2;
+			break;
+		case 's':
+			o.stats = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -384,10 +452,20 @@ int main(int argc, char **argv)
 		err("cannot enable the ioreq server: %s", strerror(-rc));
 		goto destroy;
 	}
+	/* SIGUSR1 asks for --stats from now on: hold it until serve()
+	 * takes it from its signalfd, rather than die of it. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
 	printf("pvkit-dm: serving domain %u:%s%s%s%s\n", domid,
 	       ide ? " ide " : "", ide ? o.ide : "", nic ? " e1000 " : "",
 	       nic ? pvk_e1000_ifname(nic) : "");
-	ret = serve(hv, domid, dm);
+	st = (struct dm_stats){
+		.path = o.stats, .dm = dm, .ide = ide, .nic = nic
+	};
+	stats_write(&st);
+	ret = serve(hv, domid, dm, &st);
+	stats_write(&st);
 destroy:
 	pvk_dmodel_destroy(dm);
 	if (ide)

@@ -7,7 +7,7 @@ PROGS += pvkit
 pvkit_SRCS := tools/pvkit.c tools/cmd_sim.c tools/cmd_domain.c \
 	      hypercall/sim/xbmux.c \
 	      tools/devcmd.c tools/cmd_disk.c tools/cmd_disk_nbd.c \
-	      tools/cmd_stats.c tools/cmd_nic.c tools/cmd_nic_tap.c
+	      tools/cmd_stats.c tools/cmd_nic.c tools/cmd_nic_tap.c tools/cmd_lab.c
 pvkit_LIBS := front hv ring net
 
 # nbdkit-pvkit-plugin.so: the NBD export `pvkit disk serve-nbd` runs in
