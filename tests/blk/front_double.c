@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <pvkit/blkif.h>
 #include <pvkit/xenbus.h>
@@ -37,6 +39,9 @@ struct t_dbl {
 	pthread_t th;
 	int stop;
 	int silent; /* t_dbl_silence() */
+	int wake; /* eventfd: unsilenced or stopping, look now (a frontend
+		   * does not notify for requests it queued while we were
+		   * silent: they passed req_event already) */
 	pthread_mutex_t serving; /* held while serving: silence waits */
 	pthread_mutex_t lock; /* st */
 	struct t_dbl_q q[T_DBL_MAXQ];
@@ -548,7 +553,8 @@ static void *dbl_main(void *arg)
 {
 	struct t_dbl *d = arg;
 	char path[256], *p, *t;
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
+	eventfd_t n;
 	int port;
 
 	if (pvk_evtchn_open(d->hv, &d->ev) < 0)
@@ -558,9 +564,11 @@ static void *dbl_main(void *arg)
 	publish(d);
 	pfd[0].fd = pvk_xs_watch_fd(d->hv);
 	pfd[1].fd = pvk_evtchn_fd(d->ev);
-	pfd[0].events = pfd[1].events = POLLIN;
+	pfd[2].fd = d->wake;
+	pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
-		poll(pfd, 2, 10);
+		poll(pfd, 3, 10);
+		(void)eventfd_read(d->wake, &n);
 		while (pvk_xs_read_watch(d->hv, &p, &t) > 0) {
 			free(p);
 			free(t);
@@ -618,9 +626,14 @@ int t_dbl_start(struct t_dbl **dp, struct pvk_loop *loop, uint32_t fe,
 	d->disk = calloc(1, cfg->disk_bytes);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->serving, NULL);
+	d->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->wake < 0) {
+		rc = -errno;
+		goto free_d;
+	}
 	rc = pvk_hv_open_loop(&d->hv, loop, 0);
 	if (rc < 0 || !d->disk)
-		goto free_d;
+		goto close_wake;
 	snprintf(d->be, sizeof(d->be), "/local/domain/0/backend/vbd/%u/%u", fe,
 		 devid);
 	snprintf(d->fe_dir, sizeof(d->fe_dir), "/local/domain/%u/device/vbd/%u",
@@ -648,6 +661,8 @@ int t_dbl_start(struct t_dbl **dp, struct pvk_loop *loop, uint32_t fe,
 
 close_hv:
 	pvk_hv_close(d->hv);
+close_wake:
+	close(d->wake);
 free_d:
 	free(d->disk);
 	free(d);
@@ -659,7 +674,9 @@ void t_dbl_stop(struct t_dbl *d)
 	if (!d)
 		return;
 	__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
+	(void)eventfd_write(d->wake, 1);
 	pthread_join(d->th, NULL);
+	close(d->wake);
 	t_dbl_release(d);
 	pvk_xs_rm(d->hv, PVK_XS_NO_TXN, d->be);
 	pvk_xs_rm(d->hv, PVK_XS_NO_TXN, d->fe_dir);
@@ -675,6 +692,8 @@ void t_dbl_silence(struct t_dbl *d, bool on)
 	pthread_mutex_lock(&d->serving);
 	__atomic_store_n(&d->silent, on, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&d->serving);
+	if (!on)
+		(void)eventfd_write(d->wake, 1);
 }
 
 void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st)

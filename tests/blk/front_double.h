@@ -90,7 +90,8 @@ int t_dbl_start(struct t_dbl **d, struct pvk_loop *loop, uint32_t fe,
 void t_dbl_stop(struct t_dbl *d);
 /* While @on, take no requests and answer none (a backend stopped, e.g.
  * SIGSTOP): the frontend's requests wait on the ring.  Silencing returns
- * once the double is not serving: it takes nothing after that. */
+ * once the double is not serving: it takes nothing after that.  Lifting
+ * it wakes the double at once: it serves what waited (a SIGCONT). */
 void t_dbl_silence(struct t_dbl *d, bool on);
 void t_dbl_stats(struct t_dbl *d, struct t_dbl_stats *st);
 /* Shrink the disk to @bytes and say so as Linux's blkback does: new

@@ -33,12 +33,23 @@
  * Control responses come in order with their request's id and type and a
  * known status.  Every wait is bounded: a hang fails the input.  After a
  * fatal input the frontend reconnects (Closing, Closed, Connected).
+ *
+ * No fixed sleeps: each wait ends at its event.  The latch is awaited on
+ * netback's log line (it logs once it has latched); "nothing answered
+ * after the violation" is checked once the backend says Closing, when
+ * its queue threads are joined (so over all the time it could still
+ * answer, not a fixed 1 ms), together with every rx response left; frames
+ * injected for the guest are awaited on the event channel until each has
+ * an answer or 200 us passed (the old fixed wait), and never when no rx
+ * buffer is posted (nothing can answer; a stray answer is caught by the
+ * next drain, as one later than 200 us always was).
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_CTRL 8
 #define MAX_FRAMES 6
 #define WAIT_MS 5000
+#define RX_WAIT_NS 200000 /* at most, for injected frames' answers */
 
 enum {
 	OP_TX = 1,
@@ -101,6 +113,7 @@ static struct {
 	} okay[4 * MAX_TX];
 	uint32_t nokay, batch;
 	char last_log[256];
+	int log_fd; /* eventfd: netback logged a line (it latched broken) */
 } fx;
 
 static uint64_t ms_now(void)
@@ -113,9 +126,13 @@ static uint64_t ms_now(void)
 
 static void log_line(void *arg, const char *line)
 {
+	uint64_t one = 1;
+
 	snprintf(fx.last_log, sizeof(fx.last_log), "%s", line);
 	if (getenv("FUZZ_VERBOSE"))
 		fprintf(stderr, "netback: %s\n", line);
+	if (fx.log_fd > 0)
+		(void)!write(fx.log_fd, &one, sizeof(one));
 }
 
 static void pump(void *arg, int ms)
@@ -145,6 +162,8 @@ static void setup(void)
 				"its own (needs root and /dev/net/tun)\n");
 		exit(0);
 	}
+	fx.log_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	FZ_CHECK(fx.log_fd > 0);
 	FZ_CHECK(pvk_loop_create(&fx.loop) == 0);
 	FZ_CHECK(pvk_hv_open_loop(&fx.hv0, fx.loop, 0) == 0);
 	FZ_CHECK(pvk_hv_open_loop(&fx.tool, fx.loop, 0) == 0);
@@ -164,9 +183,20 @@ static void setup(void)
 	FZ_CHECK(fx.fe.rx.nr_ents <= 256);
 }
 
-static void reconnect(void)
+static uint32_t rx_drain(void);
+
+/* Closing: once the backend says so its queue threads are joined, so the
+ * rings hold every answer it will ever give.  @tx_done: nothing more may
+ * be answered on tx (a violation latched the vif).  Then up again. */
+static void reconnect(bool tx_done)
 {
-	FZ_CHECK(t_nfe_reconnect(&fx.fe) == 0);
+	struct pvk_netif_tx_response r;
+
+	FZ_CHECK(t_nfe_close_wait(&fx.fe) == 0);
+	if (tx_done)
+		FZ_CHECK(pvk_ring_get(&fx.fe.tx, &r, sizeof(r)) == 0);
+	rx_drain();
+	FZ_CHECK(t_nfe_reopen(&fx.fe) == 0);
 	FZ_CHECK(!t_nfe_be_broken(&fx.fe, fx.nb));
 	rx_reset();
 }
@@ -375,13 +405,16 @@ violation:
 	return p;
 }
 
+/* netback latches, then logs: wait for its lines, not a clock. */
 static void wait_broken(void)
 {
-	uint64_t t0 = ms_now();
+	struct pollfd p = { .fd = fx.log_fd, .events = POLLIN };
+	uint64_t t0 = ms_now(), n;
 
 	while (!t_nfe_be_broken(&fx.fe, fx.nb)) {
 		FZ_CHECK(ms_now() - t0 < WAIT_MS);
-		usleep(500);
+		if (poll(&p, 1, 10) > 0)
+			(void)!read(fx.log_fd, &n, sizeof(n));
 	}
 }
 
@@ -442,10 +475,9 @@ static bool tx_batch(struct fz *f)
 		}
 	}
 	if (fatal) {
-		/* A violation latches the vif; nothing more is answered. */
+		/* A violation latches the vif; nothing more is answered
+		 * (checked by reconnect(), once netback has stopped). */
 		wait_broken();
-		usleep(1000);
-		FZ_CHECK(pvk_ring_get(&fx.fe.tx, &r, sizeof(r)) == 0);
 	} else {
 		/* Nothing more: every slot had exactly one answer. */
 		FZ_CHECK(pvk_ring_get(&fx.fe.tx, &r, sizeof(r)) == 0);
@@ -453,7 +485,7 @@ static bool tx_batch(struct fz *f)
 	}
 	tap_drain();
 	if (fatal)
-		reconnect();
+		reconnect(true);
 	return !fatal;
 }
 
@@ -466,7 +498,7 @@ static void tx_scribble(struct fz *f)
 	__atomic_store_n(&s->req_prod, s->req_prod + jump, __ATOMIC_RELEASE);
 	FZ_CHECK(pvk_evtchn_notify(fx.fe.ev, fx.fe.port) == 0);
 	wait_broken();
-	reconnect();
+	reconnect(false);
 }
 
 /* --- rx --------------------------------------------------------------------- */
@@ -477,11 +509,12 @@ static bool ring_ref(uint32_t ref)
 	       ref == fx.fe.ctrl_ref;
 }
 
-/* Take the rx responses there are: each in its request's slot. */
-static void rx_drain(void)
+/* Take the rx responses there are: each in its request's slot.  Returns
+ * how many answered a request (extra-info slots not counted). */
+static uint32_t rx_drain(void)
 {
 	union pvk_netif_rx_slot s;
-	uint32_t at;
+	uint32_t at, n = 0;
 	int rc;
 
 	for (;;) {
@@ -491,7 +524,7 @@ static void rx_drain(void)
 		if (!rc && pvk_ring_final_check(&fx.fe.rx) > 0)
 			continue;
 		if (!rc)
-			break;
+			return n;
 		/* Only for requests we posted. */
 		FZ_CHECK(fx.rx_posted - at - 1 < fx.fe.rx.nr_ents);
 		if (fx.rx_extra) {
@@ -506,13 +539,45 @@ static void rx_drain(void)
 			  s.rsp.offset + (uint32_t)s.rsp.status <=
 				  PVK_PAGE_SIZE));
 		fx.rx_extra = s.rsp.flags & PVK_NETRXF_extra_info;
+		n++;
+	}
+}
+
+static uint64_t ns_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Answers to @want injected frames: each as it comes (the event channel),
+ * up to RX_WAIT_NS in all. */
+static void rx_wait(uint32_t want)
+{
+	uint64_t end = ns_now() + RX_WAIT_NS, now;
+	struct pollfd p = { .fd = pvk_evtchn_fd(fx.fe.ev), .events = POLLIN };
+	struct timespec ts;
+	uint32_t got = 0;
+	int port;
+
+	for (;;) {
+		got += rx_drain();
+		now = ns_now();
+		if (got >= want || now >= end)
+			return;
+		ts = (struct timespec){ 0, (long)(end - now) };
+		if (ppoll(&p, 1, &ts, NULL) <= 0)
+			continue;
+		while ((port = pvk_evtchn_pending(fx.fe.ev)) >= 0)
+			pvk_evtchn_unmask(fx.fe.ev, (uint32_t)port);
 	}
 }
 
 static void rx_batch(struct fz *f)
 {
 	struct pvk_netif_rx_request rq;
-	uint32_t n = fz_u8(f) % MAX_RX, i, nf;
+	uint32_t n = fz_u8(f) % MAX_RX, i, nf, sent = 0, posted;
 	uint8_t frame[1600];
 	uint16_t flen;
 
@@ -539,11 +604,11 @@ static void rx_batch(struct fz *f)
 		fz_bytes(f, frame, flen < 64 ? flen : 64);
 		memset(frame + 64, (int)i, sizeof(frame) - 64);
 		/* The kernel may refuse a frame (a bad one): not our case. */
-		(void)!send(fx.ps, frame, flen, 0);
+		sent += send(fx.ps, frame, flen, 0) == flen;
 	}
-	if (nf)
-		usleep(200);
-	rx_drain();
+	/* Each frame takes a posted buffer (or waits for one). */
+	posted = fx.rx_posted - fx.fe.rx.cons;
+	rx_wait(sent < posted ? sent : posted);
 }
 
 /* --- ctrl ------------------------------------------------------------------- */

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -172,6 +173,8 @@ enum {
 static struct {
 	struct pvk_loop *loop;
 	struct pvk_hv *tool, *be, *fe;
+	struct pvk_hv *hs; /* the handshake thread's: its watch */
+	int hs_wake; /* eventfd: open returned */
 	uint32_t dom;
 } fx;
 
@@ -215,6 +218,9 @@ static void setup(void)
 	FZ_CHECK(pvk_hv_open_loop(&fx.be, fx.loop, 0) == 0);
 	FZ_CHECK(pvk_loop_domain_create(fx.loop, "fuzz", &fx.dom) == 0);
 	FZ_CHECK(pvk_hv_open_loop(&fx.fe, fx.loop, fx.dom) == 0);
+	FZ_CHECK(pvk_hv_open_loop(&fx.hs, fx.loop, 0) == 0);
+	fx.hs_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	FZ_CHECK(fx.hs_wake >= 0);
 }
 
 /* ---- the model's parse (xenbus.h: strict unsigned decimal) ------------ */
@@ -740,26 +746,48 @@ static uint64_t ms_now(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void hs_drain(void)
+{
+	char *path, *token;
+
+	while (pvk_xs_read_watch(fx.hs, &path, &token) > 0) {
+		free(path);
+		free(token);
+	}
+}
+
 /* Once the frontend has published (or open gave up): the connect-time
  * nodes, then Connected.  The frontend watches only the state node, so it
- * sees these as one change: deterministic. */
+ * sees these as one change: deterministic.  The state is looked at each
+ * time it changes (a watch of its own; it fires once at registration) and
+ * when open returns (hs_wake), not on a clock. */
 static void *handshake(void *arg)
 {
 	int want = in.vif ? PVK_XENBUS_CONNECTED : PVK_XENBUS_INITIALISED;
+	struct pollfd p[2] = {
+		{ .fd = pvk_xs_watch_fd(fx.hs), .events = POLLIN },
+		{ .fd = fx.hs_wake, .events = POLLIN },
+	};
 	uint64_t t0 = ms_now();
+	char path[160];
 	int i;
 
 	(void)arg;
+	snprintf(path, sizeof(path), "%s/state", in.fe_dir);
+	FZ_CHECK(pvk_xs_watch(fx.hs, path, "hs") == 0);
 	while (!__atomic_load_n(&in.open_done, __ATOMIC_ACQUIRE)) {
+		hs_drain();
 		if (fe_state_node() == want) {
 			for (i = 0; i < in.nconn; i++)
 				be_write(in.conn_node[i], &in.conn_w[i]);
 			be_put(0, "4");
-			return NULL;
+			break;
 		}
 		FZ_CHECK(ms_now() - t0 < 5000);
-		usleep(20);
+		(void)poll(p, 2, 100);
 	}
+	FZ_CHECK(pvk_xs_unwatch(fx.hs, path, "hs") == 0);
+	hs_drain();
 	return NULL;
 }
 
@@ -817,6 +845,7 @@ static int node_of(struct fz *f)
 
 static int open_front(struct fz *f)
 {
+	eventfd_t wake;
 	pthread_t th;
 	int rc, i, n;
 	struct val x;
@@ -850,7 +879,9 @@ static int open_front(struct fz *f)
 	else
 		rc = pvk_blkfront_open(&in.bf, fx.fe, "51712", &in.bo);
 	__atomic_store_n(&in.open_done, 1, __ATOMIC_RELEASE);
+	FZ_CHECK(eventfd_write(fx.hs_wake, 1) == 0);
 	pthread_join(th, NULL);
+	(void)eventfd_read(fx.hs_wake, &wake);
 	in.talked = published();
 	if (in.talked)
 		check_published();

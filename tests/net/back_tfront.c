@@ -143,7 +143,7 @@ int t_nfe_connect(struct t_nfe *fe, struct pvk_hv *tool, struct pvk_hv *hvu,
 	return publish(fe);
 }
 
-int t_nfe_reconnect(struct t_nfe *fe)
+int t_nfe_close_wait(struct t_nfe *fe)
 {
 	uint64_t t0 = ms_now();
 	unsigned long st;
@@ -157,13 +157,29 @@ int t_nfe_reconnect(struct t_nfe *fe)
 		if (ms_now() - t0 > T_NFE_TMO_MS)
 			return -ETIMEDOUT;
 	}
+	return err;
+}
+
+int t_nfe_reopen(struct t_nfe *fe)
+{
+	/* As a frontend that starts again: Closed, then Initialising (a
+	 * backend leaves a device that closed in order Closed until then). */
+	int err = t_nfe_write(fe, "state", PVK_XENBUS_CLOSED);
+
 	if (!err)
-		err = t_nfe_write(fe, "state", PVK_XENBUS_CLOSED);
+		err = t_nfe_write(fe, "state", PVK_XENBUS_INITIALISING);
 	if (!err)
 		err = wait_be(fe, PVK_XENBUS_INITWAIT);
 	if (!err)
 		err = publish(fe);
 	return err;
+}
+
+int t_nfe_reconnect(struct t_nfe *fe)
+{
+	int err = t_nfe_close_wait(fe);
+
+	return err ? err : t_nfe_reopen(fe);
 }
 
 bool t_nfe_be_broken(struct t_nfe *fe, struct pvk_netback *nb)

@@ -54,6 +54,11 @@ int t_nfe_connect(struct t_nfe *fe, struct pvk_hv *tool, struct pvk_hv *hvu,
 /* After a fatal error: Closing, Closed, wait for InitWait, fresh rings
  * on the same pages, Connected again.  0 or -errno. */
 int t_nfe_reconnect(struct t_nfe *fe);
+/* Its two halves.  Closing, until the backend is Closing or Closed (a
+ * backend disconnects first: its queues are stopped, the rings hold all
+ * it will ever answer); then Closed, InitWait, fresh rings, Connected. */
+int t_nfe_close_wait(struct t_nfe *fe);
+int t_nfe_reopen(struct t_nfe *fe);
 /* Has @nb latched this vif broken (its stats say broken=1)? */
 bool t_nfe_be_broken(struct t_nfe *fe, struct pvk_netback *nb);
 /* Close the event channel, free the grants. */
