@@ -12,9 +12,10 @@
 # next to the sources, so the sources are linked into $(B)/kmods/src and
 # built there, leaving the tree clean.
 
-KMODS := pvkit-blkfront
+KMODS := pvkit-blkfront pvkit-netfront
 KMODS_SRC := guest-kernel-patches/linux
-KMODS_FILES := Kbuild pvkit-blkfront.c blkfront-core.h
+KMODS_FILES := Kbuild pvkit-front.h pvkit-blkfront.c blkfront-core.h pvkit-netfront.c \
+	netfront-core.h
 KVER ?=
 KDIR ?=
 
@@ -56,5 +57,19 @@ kmods:
 kmods-clean:
 	rm -rf $(B)/kmods
 
-# The real-Xen lane's domU carries the modules (cells 20-22).
+# The real-Xen lane's domU carries the modules (cells 20-25).
 test-xen: kmods
+
+# make kpatches: the modules as a patch series against Linux v6.1 that adds
+# them in-tree (guest-kernel-patches/v6.1/, written by mkpatches.sh from the
+# sources above); make kpatches-check: the series is current, applies to
+# Debian's linux-source-6.1 and its drivers compile in the patched layout
+# (against KDIR, default the newest /usr/src/linux-headers-6.1*-amd64).
+# Debian's linux-source-6.1 .deb is downloaded once into $(B)/kpatch.
+.PHONY: kpatches kpatches-check
+kpatches:
+	guest-kernel-patches/mkpatches.sh --cache $(abspath $(B))/kpatch
+
+kpatches-check:
+	guest-kernel-patches/mkpatches.sh --check --cache $(abspath $(B))/kpatch \
+		$(if $(KDIR),--kdir $(KDIR))

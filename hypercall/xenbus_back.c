@@ -200,6 +200,7 @@ static void dev_publish(bdev_t *d, const char *why)
 		return;
 	}
 	d->deferred = false;
+	d->fe_closed_in_order = false;
 	dev_switch(d, PVK_XENBUS_INITWAIT, PVK_XENBUS_PH_INITWAIT, why);
 }
 
@@ -537,8 +538,10 @@ static void reconcile(bdev_t *d)
 		break;
 	case PVK_XENBUS_CLOSING:
 		if (d->phase == PVK_XENBUS_PH_CONNECTED ||
-		    d->phase == PVK_XENBUS_PH_INITWAIT)
+		    d->phase == PVK_XENBUS_PH_INITWAIT) {
+			d->fe_closed_in_order = true;
 			dev_go_closing(d, "frontend closing");
+		}
 		break;
 	case PVK_XENBUS_CLOSED:
 		if (d->phase == PVK_XENBUS_PH_CONNECTED ||
@@ -554,7 +557,13 @@ static void reconcile(bdev_t *d)
 			dev_drop(d, "detached");
 			return;
 		}
-		if (!bus->shutting_down)
+		/* A frontend that closed in order on its own stays Closed
+		 * until it says Initialising (below), as Linux's backends
+		 * have it: it may be waiting to read our Closed
+		 * (xen-netfront's remove polls for it every 5 s, for ever).
+		 * One that dropped to Closed, or closed because we did, is
+		 * offered the device again at once. */
+		if (!d->fe_closed_in_order && !bus->shutting_down)
 			dev_republish(d, "ready for the frontend to reconnect");
 		break;
 	case PVK_XENBUS_INITIALISING:

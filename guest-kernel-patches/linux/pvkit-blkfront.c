@@ -32,6 +32,7 @@
 #include <xen/xenbus.h>
 
 #include "blkfront-core.h"
+#include "pvkit-front.h"
 
 #define PVKBF_TYPE "pvkvbd"
 #define PVKBF_MINORS 16
@@ -115,21 +116,9 @@ static unsigned int pvkbf_ppr(const struct pvkbf_info *info)
 
 static void pvkbf_pool_free(struct pvkbf_info *info, struct pvkbf_ring *ring)
 {
-	unsigned int i, n = info->geom.depth * pvkbf_ppr(info);
-
-	if (!ring->pool_pages)
-		goto free_arrays;
-	for (i = 0; i < n; i++) {
-		if (!ring->pool_pages[i])
-			continue;
-		if (ring->pool_grefs[i] != INVALID_GRANT_REF)
-			/* Frees the page once the backend has unmapped it. */
-			gnttab_end_foreign_access(ring->pool_grefs[i],
-						  ring->pool_pages[i]);
-		else
-			__free_page(ring->pool_pages[i]);
-	}
-free_arrays:
+	if (ring->pool_pages)
+		pvkfront_pages_end(ring->pool_pages, ring->pool_grefs,
+				   info->geom.depth * pvkbf_ppr(info));
 	kvfree(ring->pool_pages);
 	kvfree(ring->pool_grefs);
 	kvfree(ring->shadow);
@@ -141,8 +130,6 @@ free_arrays:
 static int pvkbf_pool_alloc(struct pvkbf_info *info, struct pvkbf_ring *ring)
 {
 	unsigned int ppr = pvkbf_ppr(info), n = info->geom.depth * ppr, i;
-	domid_t be = info->xbdev->otherend_id;
-	int ref;
 
 	ring->shadow =
 		kvcalloc(info->geom.depth, sizeof(*ring->shadow), GFP_KERNEL);
@@ -150,20 +137,11 @@ static int pvkbf_pool_alloc(struct pvkbf_info *info, struct pvkbf_ring *ring)
 	ring->pool_grefs = kvcalloc(n, sizeof(*ring->pool_grefs), GFP_KERNEL);
 	if (!ring->shadow || !ring->pool_pages || !ring->pool_grefs)
 		goto fail;
-	for (i = 0; i < n; i++)
-		ring->pool_grefs[i] = INVALID_GRANT_REF;
-	for (i = 0; i < n; i++) {
-		ring->pool_pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
-		if (!ring->pool_pages[i])
-			goto fail;
-		/* Writable, indirect pages too: a backend keeping grants
-		 * mapped (feature-persistent) maps every one read-write. */
-		ref = gnttab_grant_foreign_access(
-			be, xen_page_to_gfn(ring->pool_pages[i]), 0);
-		if (ref < 0)
-			goto fail;
-		ring->pool_grefs[i] = ref;
-	}
+	/* Writable, indirect pages too: a backend keeping grants mapped
+	 * (feature-persistent) maps every one read-write. */
+	if (pvkfront_pages_grant(info->xbdev, ring->pool_pages,
+				 ring->pool_grefs, n, false))
+		goto fail;
 	for (i = 0; i < info->geom.depth; i++) {
 		ring->shadow[i].pages = &ring->pool_pages[i * ppr];
 		ring->shadow[i].grefs = &ring->pool_grefs[i * ppr];
@@ -254,21 +232,17 @@ static void pvkbf_set_broken(struct pvkbf_ring *ring, const char *why,
 			     const struct pvk_blkif_response *rsp)
 {
 	struct pvkbf_info *info = ring->info;
+	char detail[64];
 
 	pvk_ring_set_broken(&ring->ring, why);
-	if (READ_ONCE(info->broken))
-		return;
-	WRITE_ONCE(info->broken, true);
 	if (rsp)
-		dev_err(&info->xbdev->dev,
-			"backend protocol violation on queue %u: %s (id %llu, operation %u, status %d); device disabled\n",
-			ring->idx, why, (unsigned long long)rsp->id,
-			rsp->operation, rsp->status);
-	else
-		dev_err(&info->xbdev->dev,
-			"backend protocol violation on queue %u: %s; device disabled\n",
-			ring->idx, why);
-	schedule_work(&info->fail_work);
+		snprintf(detail, sizeof(detail),
+			 "id %llu, operation %u, status %d",
+			 (unsigned long long)rsp->id, rsp->operation,
+			 rsp->status);
+	if (pvkfront_set_broken(info->xbdev, &info->broken, ring->idx, why,
+				rsp ? detail : NULL))
+		schedule_work(&info->fail_work);
 }
 
 /* ---- responses ----------------------------------------------------- */
@@ -517,12 +491,7 @@ static const struct block_device_operations pvkbf_fops = {
 
 static void pvkbf_ring_free(struct pvkbf_info *info, struct pvkbf_ring *ring)
 {
-	if (ring->irq > 0)
-		unbind_from_irqhandler(ring->irq, ring);
-	else if (ring->evtchn)
-		xenbus_free_evtchn(info->xbdev, ring->evtchn);
-	ring->irq = 0;
-	ring->evtchn = 0;
+	pvkfront_evtchn_unbind(info->xbdev, &ring->evtchn, &ring->irq, ring);
 	pvkbf_pool_free(info, ring);
 	if (ring->sring)
 		xenbus_teardown_ring(&ring->sring, 1u << info->rg.order,
@@ -553,21 +522,15 @@ static int pvkbf_ring_setup(struct pvkbf_info *info, struct pvkbf_ring *ring)
 				   (size_t)pages * PVK_PAGE_SIZE);
 	if (err)
 		return err;
-	err = xenbus_alloc_evtchn(dev, &ring->evtchn);
-	if (err)
-		return err;
-	err = bind_evtchn_to_irqhandler_lateeoi(ring->evtchn, pvkbf_interrupt,
-						0, "pvkvbd", ring);
-	if (err < 0)
-		return err;
-	ring->irq = err;
-	return 0;
+	return pvkfront_evtchn_bind(dev, &ring->evtchn, &ring->irq,
+				    pvkbf_interrupt, "pvkvbd", ring);
 }
 
-static int pvkbf_write_ring(struct xenbus_transaction xbt,
-			    struct pvkbf_info *info, struct pvkbf_ring *ring,
-			    const char *dir)
+static int pvkbf_write_ring(struct xenbus_transaction xbt, void *arg,
+			    unsigned int q, const char *dir)
 {
+	struct pvkbf_info *info = arg;
+	struct pvkbf_ring *ring = &info->rings[q];
 	unsigned int i, pages = 1u << info->rg.order;
 	char node[16];
 	int err;
@@ -584,52 +547,24 @@ static int pvkbf_write_ring(struct xenbus_transaction xbt,
 	return xenbus_printf(xbt, dir, "event-channel", "%u", ring->evtchn);
 }
 
-static int pvkbf_write_nodes(struct pvkbf_info *info)
+static int pvkbf_write_nodes(struct xenbus_transaction xbt, void *arg)
 {
+	struct pvkbf_info *info = arg;
 	struct xenbus_device *dev = info->xbdev;
-	struct xenbus_transaction xbt;
-	unsigned int i;
-	char *dir;
-	int err;
+	int err = 0;
 
-again:
-	err = xenbus_transaction_start(&xbt);
-	if (err)
-		return err;
 	if (info->rg.order)
 		err = xenbus_printf(xbt, dev->nodename, "ring-page-order", "%u",
 				    info->rg.order);
-	if (!err && info->rg.nr_queues > 1)
-		err = xenbus_printf(xbt, dev->nodename,
-				    "multi-queue-num-queues", "%u",
-				    info->rg.nr_queues);
-	for (i = 0; !err && i < info->rg.nr_queues; i++) {
-		if (info->rg.nr_queues == 1) {
-			err = pvkbf_write_ring(xbt, info, &info->rings[i],
-					       dev->nodename);
-			continue;
-		}
-		dir = kasprintf(GFP_KERNEL, "%s/queue-%u", dev->nodename, i);
-		if (!dir) {
-			err = -ENOMEM;
-			break;
-		}
-		err = pvkbf_write_ring(xbt, info, &info->rings[i], dir);
-		kfree(dir);
-	}
+	if (!err)
+		err = pvkfront_write_queues(xbt, dev, info->rg.nr_queues,
+					    pvkbf_write_ring, info);
 	if (!err)
 		err = xenbus_printf(xbt, dev->nodename, "protocol", "%s",
 				    "x86_64-abi");
 	if (!err)
 		err = xenbus_printf(xbt, dev->nodename, "feature-persistent",
 				    "%u", 1);
-	if (err) {
-		xenbus_transaction_end(xbt, 1);
-		return err;
-	}
-	err = xenbus_transaction_end(xbt, 0);
-	if (err == -EAGAIN)
-		goto again;
 	return err;
 }
 
@@ -672,7 +607,7 @@ static int pvkbf_talk_to_backend(struct pvkbf_info *info)
 		if (err)
 			goto free_rings;
 	}
-	err = pvkbf_write_nodes(info);
+	err = pvkfront_transact(pvkbf_write_nodes, info);
 	if (err)
 		goto free_rings;
 	return xenbus_switch_state(dev, XenbusStateInitialised);
@@ -823,14 +758,12 @@ static void pvkbf_teardown(struct pvkbf_info *info)
 	if (info->disk_added)
 		blk_mark_disk_dead(info->disk);
 	/* No more responses: unbind first (waits for a running handler). */
-	for (i = 0; info->rings && i < info->rg.nr_queues; i++) {
-		if (info->rings[i].irq > 0) {
-			unbind_from_irqhandler(info->rings[i].irq,
+	for (i = 0; info->rings && i < info->rg.nr_queues; i++)
+		if (info->rings[i].irq > 0)
+			pvkfront_evtchn_unbind(info->xbdev,
+					       &info->rings[i].evtchn,
+					       &info->rings[i].irq,
 					       &info->rings[i]);
-			info->rings[i].irq = 0;
-			info->rings[i].evtchn = 0;
-		}
-	}
 	cancel_work_sync(&info->fail_work);
 	pvkbf_fail_all(info);
 	if (info->disk_added)
@@ -846,43 +779,42 @@ static void pvkbf_teardown(struct pvkbf_info *info)
 	memset(&info->tag_set, 0, sizeof(info->tag_set));
 }
 
-static void pvkbf_backend_changed(struct xenbus_device *dev,
-				  enum xenbus_state state)
+static int pvkbf_init_wait(struct xenbus_device *dev)
+{
+	return pvkbf_talk_to_backend(dev_get_drvdata(&dev->dev));
+}
+
+static void pvkbf_connected(struct xenbus_device *dev)
 {
 	struct pvkbf_info *info = dev_get_drvdata(&dev->dev);
 	int err;
 
-	dev_dbg(&dev->dev, "backend %s, we are %s\n", xenbus_strstate(state),
-		xenbus_strstate(dev->state));
-	mutex_lock(&info->mutex);
-	switch (state) {
-	case XenbusStateInitWait:
-		if (dev->state != XenbusStateInitialising)
-			break;
-		err = pvkbf_talk_to_backend(info);
-		if (err)
-			xenbus_dev_fatal(dev, err, "setting up the rings");
-		break;
-	case XenbusStateConnected:
-		if (dev->state != XenbusStateInitialised)
-			break;
-		err = pvkbf_connect(info);
-		if (err) {
-			xenbus_dev_fatal(dev, err, "connecting the disk");
-			pvkbf_teardown(info);
-		}
-		break;
-	case XenbusStateClosing:
-	case XenbusStateClosed:
-		if (dev->state == XenbusStateClosed)
-			break;
+	if (dev->state != XenbusStateInitialised)
+		return;
+	err = pvkbf_connect(info);
+	if (err) {
+		xenbus_dev_fatal(dev, err, "connecting the disk");
 		pvkbf_teardown(info);
-		xenbus_frontend_closed(dev);
-		break;
-	default:
-		break;
 	}
-	mutex_unlock(&info->mutex);
+}
+
+static void pvkbf_closing(struct xenbus_device *dev)
+{
+	pvkbf_teardown(dev_get_drvdata(&dev->dev));
+}
+
+static const struct pvkfront_states pvkbf_states = {
+	.backend_initwait = pvkbf_init_wait,
+	.connected = pvkbf_connected,
+	.teardown = pvkbf_closing,
+};
+
+static void pvkbf_backend_changed(struct xenbus_device *dev,
+				  enum xenbus_state state)
+{
+	struct pvkbf_info *info = dev_get_drvdata(&dev->dev);
+
+	pvkfront_backend_changed(dev, state, &info->mutex, &pvkbf_states);
 }
 
 /* The disk index: xvd encoding (202 << 8 | disk << 4 | part) or the

@@ -331,6 +331,9 @@ struct pvk_xenbus_backdev {
 	/* Reconnection rate limit (GCRA): when the next offer is due. */
 	uint64_t reconnect_tat_ms, retry_at_ms;
 	bool deferred; /* waiting in Closed for retry_at_ms */
+	/* The frontend closed on its own, Closing then Closed: no new
+	 * offer until it says Initialising. */
+	bool fe_closed_in_order;
 };
 
 enum pvk_xenbus_phase {

@@ -4,3 +4,9 @@
 TESTS += test-kmod-blkfront
 test-kmod-blkfront_SRCS := tests/unit/test-kmod-blkfront.c
 test-kmod-blkfront_LDLIBS := -lcmocka
+
+# test-kmod-netfront: the pure logic of the pvkit-netfront kernel module
+# (guest-kernel-patches/linux/netfront-core.h), in userspace (cmocka).
+TESTS += test-kmod-netfront
+test-kmod-netfront_SRCS := tests/unit/test-kmod-netfront.c
+test-kmod-netfront_LDLIBS := -lcmocka

@@ -244,12 +244,19 @@ static void test_lifecycle(void **state)
 	assert_int_equal(mp->changes, 1);
 	assert_string_equal(mp->changed, "rate");
 
-	/* Frontend closes, then comes back: the device is published again. */
+	/* Frontend closes in order (Closing, then Closed), then comes back
+	 * (Initialising, as Linux's frontends do): the device stays Closed
+	 * until then -- xen-netfront's remove waits to read our Closed --
+	 * then is published again. */
 	fe_state(e, 0, PVK_XENBUS_CLOSING);
 	pump(e);
 	assert_int_equal(mp->disconnects, 1);
 	assert_int_equal(be_node(e, "pvkmock", 0, "state"), PVK_XENBUS_CLOSING);
 	fe_state(e, 0, PVK_XENBUS_CLOSED);
+	pump(e);
+	assert_int_equal(be_node(e, "pvkmock", 0, "state"), PVK_XENBUS_CLOSED);
+	assert_int_equal(mp->publishes, 1);
+	fe_state(e, 0, PVK_XENBUS_INITIALISING);
 	pump(e);
 	assert_int_equal(be_node(e, "pvkmock", 0, "state"),
 			 PVK_XENBUS_INITWAIT);

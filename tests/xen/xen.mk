@@ -17,8 +17,11 @@
 # `make test`): pvk-xen-blkio drives pvkit's blkfront from the domU,
 # pvk-xen-tcp moves one TCP stream for the network cells,
 # pvk-xen-netevil is a hostile netif frontend (cell 15), pvk-xen-blkevil a
-# hostile blkif backend (cell 22, against pvkit-blkfront).
-XEN_PROGS := pvk-xen-blkio pvk-xen-tcp pvk-xen-netevil pvk-xen-blkevil
+# hostile blkif backend (cell 22, against pvkit-blkfront),
+# pvk-xen-netbackevil a hostile netif backend (cell 25, against
+# pvkit-netfront).
+XEN_PROGS := pvk-xen-blkio pvk-xen-tcp pvk-xen-netevil pvk-xen-blkevil \
+	pvk-xen-netbackevil
 pvk-xen-blkio_SRCS := tests/xen/blkio.c
 pvk-xen-blkio_LIBS := front hv ring
 pvk-xen-tcp_SRCS := tests/xen/tcpio.c
@@ -26,6 +29,8 @@ pvk-xen-netevil_SRCS := tests/xen/netevil.c
 pvk-xen-netevil_LIBS := hv ring
 pvk-xen-blkevil_SRCS := tests/xen/blkevil.c
 pvk-xen-blkevil_LIBS := hv ring
+pvk-xen-netbackevil_SRCS := tests/xen/netbackevil.c
+pvk-xen-netbackevil_LIBS := hv ring
 $(foreach p,$(XEN_PROGS),$(eval $(call pvk_program,$(p),xen/bin)))
 
 .PHONY: test-xen xen-progs

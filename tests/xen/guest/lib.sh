@@ -536,18 +536,19 @@ vif_mac() {
 	printf '00:16:3e:5a:%02x:%02x\n' "$1" "$2"
 }
 
-# vif_attach FE DEVID [TYPE [MAC]]: give domain FE the network device
-# DEVID, served from dom0 by the backend that watches backend/TYPE
+# vif_attach FE DEVID [TYPE [MAC [FETYPE]]]: give domain FE the network
+# device DEVID, served from dom0 by the backend that watches backend/TYPE
 # (default vif: Linux's xen-netback), with libxl's xenstore layout
 # (libxl_nic.c): the backend is told the script, bridge, MAC and MTU and
 # waits for hotplug-status (vif_hotplug plays the hotplug script); the
-# frontend's mtu node is the backend's to write.  As in vbd_attach, the
-# two state nodes are written last.
+# frontend's mtu node is the backend's to write.  The frontend's nodes go
+# to device/FETYPE (default vif; pvkvif for pvkit-netfront, which binds
+# only that type).  As in vbd_attach, the two state nodes are written last.
 vif_attach() {
 	local fe=$1 devid=$2 type=${3:-vif} mac=${4:-} be fp
 	[ -n "$mac" ] || mac=$(vif_mac "$fe" "$devid")
 	be=/local/domain/0/backend/$type/$fe/$devid
-	fp=/local/domain/$fe/device/vif/$devid
+	fp=/local/domain/$fe/device/${5:-vif}/$devid
 	xenstore-write \
 		"$be/frontend" "$fp" "$be/frontend-id" "$fe" "$be/online" 1 \
 		"$be/script" /etc/xen/scripts/vif-bridge "$be/mac" "$mac" \
@@ -579,24 +580,24 @@ vif_hotplug() {
 		connected
 }
 
-# vif_connected FE DEVID [TYPE]: wait (30 s) until both ends are
+# vif_connected FE DEVID [TYPE [FETYPE]]: wait (30 s) until both ends are
 # Connected.
 vif_connected() {
 	local fe=$1 devid=$2 type=${3:-vif}
 	xs_wait "/local/domain/0/backend/$type/$fe/$devid/state" 4 30 &&
-		xs_wait "/local/domain/$fe/device/vif/$devid/state" 4 30
+		xs_wait "/local/domain/$fe/device/${4:-vif}/$devid/state" 4 30
 }
 
-# vif_detach FE DEVID [TYPE [SECS]]: as `xl network-detach` (see
+# vif_detach FE DEVID [TYPE [SECS [FETYPE]]]: as `xl network-detach` (see
 # vbd_detach): online = 0 and Closing, wait (30 s) for Closed, remove the
 # nodes, and wait until a kernel backend's device has gone.
 vif_detach() {
-	dev_detach vif "$1" "$2" "${3:-vif}" "${4:-30}"
+	dev_detach "${5:-vif}" "$1" "$2" "${3:-vif}" "${4:-30}"
 }
 
-# vif_show FE DEVID [TYPE]: a vif's xenstore nodes (for the log).
+# vif_show FE DEVID [TYPE [FETYPE]]: a vif's xenstore nodes (for the log).
 vif_show() {
-	dev_show vif "$1" "$2" "${3:-vif}"
+	dev_show "${4:-vif}" "$1" "$2" "${3:-vif}"
 }
 
 # net_ifname MAC|tun: the network device with address MAC, if any; or
