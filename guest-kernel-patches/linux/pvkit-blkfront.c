@@ -856,7 +856,17 @@ static int pvkbf_probe(struct xenbus_device *dev,
 	mutex_init(&info->mutex);
 	INIT_WORK(&info->fail_work, pvkbf_fail_work);
 	dev_set_drvdata(&dev->dev, info);
+	err = pvkfront_probe_state(dev);
+	if (err) {
+		xenbus_dev_fatal(dev, err, "switching to Initialising");
+		goto free_info;
+	}
 	return 0;
+
+free_info:
+	dev_set_drvdata(&dev->dev, NULL);
+	kfree(info);
+	return err;
 }
 
 static void pvkbf_remove(struct xenbus_device *dev)

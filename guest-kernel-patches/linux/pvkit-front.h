@@ -196,6 +196,21 @@ struct pvkfront_states {
 	void (*teardown)(struct xenbus_device *dev);
 };
 
+/*
+ * For a driver's probe: the device's state to Initialising.  A new device
+ * is already; one unbound earlier is Closed (xenbus_dev_remove()), and a
+ * backend that followed it to Closed offers the device again (InitWait)
+ * only when it reads Initialising.  Returns 0 or -errno.
+ */
+static inline int pvkfront_probe_state(struct xenbus_device *dev)
+{
+	if (dev->state == XenbusStateInitialising)
+		return 0;
+	dev_info(&dev->dev, "was %s: asking the backend to reconnect\n",
+		 xenbus_strstate(dev->state));
+	return xenbus_switch_state(dev, XenbusStateInitialising);
+}
+
 /* A driver's otherend_changed, under @mutex. */
 static inline void pvkfront_backend_changed(struct xenbus_device *dev,
 					    enum xenbus_state state,
@@ -218,8 +233,13 @@ static inline void pvkfront_backend_changed(struct xenbus_device *dev,
 	case XenbusStateConnected:
 		ops->connected(dev);
 		break;
-	case XenbusStateClosing:
 	case XenbusStateClosed:
+		/* Initialising: a rebind waits for the backend to offer the
+		 * device again (InitWait); nothing is set up to undo. */
+		if (dev->state == XenbusStateInitialising)
+			break;
+		fallthrough;
+	case XenbusStateClosing:
 		if (dev->state == XenbusStateClosed)
 			break;
 		ops->teardown(dev);

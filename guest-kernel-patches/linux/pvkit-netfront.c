@@ -1338,16 +1338,24 @@ static int pvknf_probe(struct xenbus_device *dev,
 	netif_set_real_num_rx_queues(netdev, 1);
 	netif_carrier_off(netdev);
 	dev_set_drvdata(&dev->dev, info);
+	err = pvkfront_probe_state(dev);
+	if (err) {
+		xenbus_dev_fatal(dev, err, "switching to Initialising");
+		goto free_netdev;
+	}
 	err = register_netdev(netdev);
 	if (err) {
-		dev_set_drvdata(&dev->dev, NULL);
-		free_netdev(netdev);
 		xenbus_dev_fatal(dev, err, "registering the net device");
-		return err;
+		goto free_netdev;
 	}
 	netdev_info(netdev, "pvkit-netfront on %s, mac %pM\n", dev->nodename,
 		    mac);
 	return 0;
+
+free_netdev:
+	dev_set_drvdata(&dev->dev, NULL);
+	free_netdev(netdev);
+	return err;
 }
 
 static void pvknf_remove(struct xenbus_device *dev)

@@ -87,6 +87,7 @@ kblk_run() {
 	fi
 
 	blk_exchange "$path" kernel pvkvdb
+	kblk_rebind "$dev" "$type"
 	kblk_discard "$path"
 	domu kblk_domu_fs pvkvdb || fail "ext4 on pvkvdb: $(domu_why)"
 	kblk_ro_disk
@@ -103,6 +104,30 @@ kblk_run() {
 		echo "e2fsck in dom0: clean"
 	fi
 	domu kblk_domu_dmesg_clean || fail "$(domu_why)"
+}
+
+# kblk_rebind DEV TYPE: 4 MiB written at 8 MiB, the device unbound from
+# pvkit-blkfront through sysfs (the disk goes, the frontend Closed; the
+# backend Closed with xen-blkback, InitWait again with pvkit-backd), bound
+# again: the probe switches to Initialising, the backend offers the device
+# (xen-blkback's "prepare for reconnect"), the disk comes back and reads
+# the same data.
+kblk_rebind() {
+	local fe="/local/domain/$DOMU_ID/device/pvkvbd/$1/state"
+	local be="/local/domain/0/backend/$2/$DOMU_ID/$1/state" want=2 sum got
+	[ "$KBLK_BACKEND" = kernel ] && want=6
+	sum=$(domu kblk_domu_write pvkvdb) || fail "$(domu_why)"
+	domu kblk_domu_unbind "pvkvbd-$1" pvkvdb || fail "$(domu_why)"
+	xs_wait "$fe" 6 10 && xs_wait "$be" $want 10 ||
+		fail "after unbind: frontend $(xenstore-read "$fe"), backend $(xenstore-read "$be"), expected 6 and $want"
+	echo "unbound: frontend 6, backend $want"
+	domu kblk_domu_bind "pvkvbd-$1" pvkvdb $((KBLK_MIB * 2048)) ||
+		fail "$(domu_why)"
+	xs_wait "$fe" 4 10 && xs_wait "$be" 4 10 ||
+		fail "after bind: frontend $(xenstore-read "$fe"), backend $(xenstore-read "$be"), expected both Connected (4)"
+	got=$(domu kblk_domu_read pvkvdb) || fail "$(domu_why)"
+	echo "rebound: both Connected, wrote sha256 $sum, read $got"
+	[ "$got" = "$sum" ] || fail "after the rebind pvkvdb reads other data"
 }
 
 # Discard 4 MiB at 1 MiB (the random data the domU wrote): the backend
@@ -205,6 +230,46 @@ kblk_domu_wait_disk() {
 	for f in logical_block_size max_hw_sectors_kb max_segments nr_requests \
 		write_cache discard_max_bytes; do
 		echo "queue/$f: $(cat "/sys/block/$1/queue/$f" 2>/dev/null)" >&2
+	done
+}
+
+# kblk_domu_write NAME: 4 MiB of random data at 8 MiB (O_DIRECT); prints
+# its sha256.
+kblk_domu_write() {
+	dd if=/dev/urandom of=/tmp/k.pat bs=1M count=4 2>/dev/null
+	dd if=/tmp/k.pat of="/dev/$1" bs=1M seek=8 oflag=direct 2>/dev/null ||
+		fail "write to /dev/$1 failed"
+	sha256sum </tmp/k.pat | cut -d' ' -f1
+	rm -f /tmp/k.pat
+}
+
+kblk_domu_read() {
+	dd if="/dev/$1" bs=1M skip=8 count=4 iflag=direct 2>/dev/null |
+		sha256sum | cut -d' ' -f1
+}
+
+# kblk_domu_unbind DEVICE NAME / kblk_domu_bind DEVICE NAME SECTORS:
+# through sysfs, in the background (a remove or probe that waits on the
+# backend must not hang the cell); the disk goes / comes back (15 s).
+kblk_domu_unbind() {
+	local d=/sys/bus/xen/drivers/pvkit-blkfront
+	[ -e "$d/$1" ] || fail "$1 is not bound to pvkit-blkfront"
+	echo "$1" >"$d/unbind" &
+	wait_gone "$d/$1" 15 || fail "unbind of $1 not done after 15s"
+	wait_gone "/sys/block/$2" 15 || fail "/dev/$2 still there 15s after the unbind"
+}
+
+kblk_domu_bind() {
+	local d=/sys/bus/xen/drivers/pvkit-blkfront deadline=$(($(now) + 15))
+	echo "$1" >"$d/bind" &
+	wait_present "$d/$1" 15 || fail "bind of $1 not done after 15s"
+	until [ -b "/dev/$2" ] &&
+		[ "$(cat "/sys/block/$2/size" 2>/dev/null)" = "$3" ]; do
+		[ "$(now)" -lt "$deadline" ] || {
+			dmesg | grep -i pvk | tail -n 5 >&2
+			fail "/dev/$2 not back with $3 sectors 15s after the bind"
+		}
+		sleep 0.1
 	done
 }
 
