@@ -547,11 +547,11 @@ static int await(struct dm_server *s, unsigned int v, struct pvk_ioreq *req,
 		 int timeout_ms)
 {
 	struct pvk_ioreq *slot = &s->page[v];
-	unsigned int st, prev = PVK_IOREQ_READY;
+	unsigned int prev = PVK_IOREQ_READY;
 	struct timespec end;
 	struct pollfd p[2];
 	long left = -1;
-	int port;
+	int port, rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	end.tv_sec += timeout_ms / 1000;
@@ -561,25 +561,17 @@ static int await(struct dm_server *s, unsigned int v, struct pvk_ioreq *req,
 		end.tv_nsec -= 1000000000;
 	}
 	for (;;) {
-		st = pvk_ioreq_load_state(slot);
-		if (__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE) ||
-		    st == PVK_IOREQ_NONE) {
+		if (__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE)) {
 			req->data = pvk_ioreq_size_mask(req->size);
 			break;
 		}
-		if (st == PVK_IORESP_READY) {
-			if (pvk_ioreq_is_read(req) &&
-			    !(req->flags & PVK_IOREQ_F_DATA_IS_PTR))
-				req->data = *(volatile uint64_t *)&slot->data &
-					    pvk_ioreq_size_mask(req->size);
-			pvk_ioreq_store_state(slot, PVK_IOREQ_NONE);
+		rc = pvk_ioreq_answer(slot, req, &prev);
+		if (rc > 0)
 			break;
-		}
-		if (st < prev || st > PVK_IORESP_READY) {
+		if (rc < 0) {
 			s->posted[v] = false;
-			return -EPROTO;
+			return rc;
 		}
-		prev = st;
 		if (timeout_ms >= 0) {
 			left = ms_left(&end);
 			if (left <= 0)

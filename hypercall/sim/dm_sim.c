@@ -668,7 +668,7 @@ static int await(struct gvcpu *v, struct gsrv *s, unsigned int i,
 {
 	struct pvk_ioreq *slot =
 		(struct pvk_ioreq *)(s->map + PVK_SIMP_PAGE) + vcpu;
-	unsigned int st, prev = PVK_IOREQ_READY;
+	unsigned int prev = PVK_IOREQ_READY;
 	struct timespec end;
 	long left = -1;
 	uint32_t gen;
@@ -683,30 +683,22 @@ static int await(struct gvcpu *v, struct gsrv *s, unsigned int i,
 	}
 	for (;;) {
 		gen = __atomic_load_n(&G.page->gen, __ATOMIC_ACQUIRE);
-		st = pvk_ioreq_load_state(slot);
 		if (__atomic_load_n(&G.page->srv[i].uid, __ATOMIC_ACQUIRE) !=
-			    s->uid ||
-		    st == PVK_IOREQ_NONE) {
+		    s->uid) {
 			req->data = pvk_ioreq_size_mask(req->size);
 			break;
 		}
-		if (st == PVK_IORESP_READY) {
-			if (pvk_ioreq_is_read(req) &&
-			    !(req->flags & PVK_IOREQ_F_DATA_IS_PTR))
-				req->data = *(volatile uint64_t *)&slot->data &
-					    pvk_ioreq_size_mask(req->size);
-			pvk_ioreq_store_state(slot, PVK_IOREQ_NONE);
+		rc = pvk_ioreq_answer(slot, req, &prev);
+		if (rc > 0)
 			break;
-		}
-		if (st < prev || st > PVK_IORESP_READY)
-			return -EPROTO;
-		prev = st;
+		if (rc < 0)
+			return rc;
 		if (timeout_ms >= 0) {
 			left = ms_left(&end);
 			if (left <= 0)
 				return -ETIMEDOUT;
 		}
-		if (spin(slot, st))
+		if (spin(slot, prev))
 			continue;
 		rc = pvk_simx_evtchn_wait(v->h, &G.page->gen, gen, (int)left);
 		if (rc < 0 && rc != -ETIMEDOUT)

@@ -127,6 +127,38 @@ static inline void pvk_ioreq_store_state(struct pvk_ioreq *slot,
 			 __ATOMIC_RELEASE);
 }
 
+/*
+ * The vCPU's side of a posted request: one look at its slot, as Xen
+ * handles the device model's answer.  The slot is the device model's to
+ * write, so its state and data are each read once.  Returns 1 when done:
+ * IORESP_READY (a read's value into @req->data, the slot back to NONE) or
+ * NONE (the device model gave up: a read gets all-ones); 0 while the
+ * request is still READY/INPROCESS (@*prev, starting at READY, follows
+ * it); -EPROTO for a state that went backwards or is no state at all.
+ */
+static inline int pvk_ioreq_answer(struct pvk_ioreq *slot,
+				   struct pvk_ioreq *req, unsigned int *prev)
+{
+	unsigned int st = pvk_ioreq_load_state(slot);
+
+	if (st == PVK_IOREQ_NONE) {
+		req->data = pvk_ioreq_size_mask(req->size);
+		return 1;
+	}
+	if (st == PVK_IORESP_READY) {
+		if (pvk_ioreq_is_read(req) &&
+		    !(req->flags & PVK_IOREQ_F_DATA_IS_PTR))
+			req->data = *(volatile uint64_t *)&slot->data &
+				    pvk_ioreq_size_mask(req->size);
+		pvk_ioreq_store_state(slot, PVK_IOREQ_NONE);
+		return 1;
+	}
+	if (st < *prev || st > PVK_IORESP_READY)
+		return -EPROTO;
+	*prev = st;
+	return 0;
+}
+
 /* Copy a slot whose state was loaded (acquire) once; the copy is what
  * gets validated and used, never the slot again. */
 static inline void pvk_ioreq_get(const struct pvk_ioreq *slot,
