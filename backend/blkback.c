@@ -102,14 +102,6 @@ struct bb_queue {
 #define BB_INC(q, field, v) \
 	__atomic_store_n(&(q)->c.field, (q)->c.field + (v), __ATOMIC_RELAXED)
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int bb_disk_open(struct bb_disk *d, const char *path, bool readonly,
 		 bool allow_direct)
 {
@@ -366,7 +358,7 @@ static void req_finish(struct bb_queue *q, struct bb_req *r, int16_t status)
 	struct pvk_blkif_response rsp = { .id = r->id,
 					  .operation = r->op,
 					  .status = status };
-	uint64_t us = (now_ns() - r->t0) / 1000u;
+	uint64_t us = (pvk_spin_clock_ns() - r->t0) / 1000u;
 	unsigned int kind = r->kind == BK_READ	? BB_LAT_READ :
 			    r->kind == BK_WRITE ? BB_LAT_WRITE :
 						  BB_LAT_SYNC;
@@ -523,7 +515,7 @@ static void req_start(struct bb_queue *q, struct bb_req *r,
 					 __ATOMIC_RELEASE);
 	}
 	q->inflight++;
-	r->t0 = now_ns();
+	r->t0 = pvk_spin_clock_ns();
 	r->op = req->hdr.operation;
 	r->status = PVK_BLKIF_RSP_OKAY;
 	r->sync = false;
@@ -782,7 +774,7 @@ static bool queue_spin(struct bb_queue *q)
 
 	if (!budget || q->inflight > PVK_SPIN_MAX_INFLIGHT)
 		return false;
-	end = now_ns() + budget;
+	end = pvk_spin_clock_ns() + budget;
 	do {
 		if (io_uring_cq_ready(&q->uring))
 			return true;
@@ -795,7 +787,7 @@ static bool queue_spin(struct bb_queue *q)
 			return true;
 		/* A frontend on this CPU gets it; with none, a fast return. */
 		sched_yield();
-	} while (now_ns() < end);
+	} while (pvk_spin_clock_ns() < end);
 	return false;
 }
 
@@ -835,7 +827,7 @@ static void queue_sleep(struct bb_queue *q, bool *stopping, bool broken)
 	io_uring_submit(&q->uring);
 	if (io_uring_cq_ready(&q->uring))
 		return;
-	t = now_ns();
+	t = pvk_spin_clock_ns();
 	if (q->masked_port >= 0) {
 		if (t >= q->unmask_at) {
 			pvk_evtchn_unmask(q->ev, (uint32_t)q->masked_port);
@@ -846,7 +838,7 @@ static void queue_sleep(struct bb_queue *q, bool *stopping, bool broken)
 		pfd[1].fd = -1;
 	}
 	rc = poll(pfd, 3, tmo);
-	pvk_spin_slept(&q->spin, now_ns() - t);
+	pvk_spin_slept(&q->spin, pvk_spin_clock_ns() - t);
 	if (rc <= 0)
 		return;
 	if (pfd[1].revents) {
@@ -861,7 +853,7 @@ static void queue_sleep(struct bb_queue *q, bool *stopping, bool broken)
 				pvk_evtchn_unmask(q->ev, (uint32_t)port);
 			} else {
 				q->masked_port = port;
-				q->unmask_at = now_ns() +
+				q->unmask_at = pvk_spin_clock_ns() +
 					       spurious_delay_ns(q->spurious);
 			}
 		}
@@ -1119,7 +1111,7 @@ static int queue_create(struct bb_dev *dev, uint32_t idx,
 		q->pg_shift = 32u - (uint32_t)__builtin_ctz(depth);
 		if (getrandom(&q->pg_mul, sizeof(q->pg_mul), 0) !=
 		    sizeof(q->pg_mul))
-			q->pg_mul = (uint32_t)now_ns();
+			q->pg_mul = (uint32_t)pvk_spin_clock_ns();
 		q->pg_mul |= 1u;
 	}
 	/* Two SQEs at most per request (data + sync). */

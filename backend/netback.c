@@ -59,14 +59,6 @@ struct nb_queue {
 	struct pvk_netif_tx_request frags[PVK_NETBACK_FATAL_SLOTS];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void count(uint64_t *c, uint64_t n)
 {
 	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
@@ -160,7 +152,7 @@ static bool tx_credit_ok(struct nb_queue *q, size_t len)
 		return true;
 	if ((int64_t)len <= q->credit)
 		return true;
-	now = now_ns();
+	now = pvk_spin_clock_ns();
 	if (now >= q->credit_next_ns) {
 		q->credit += (int64_t)bytes;
 		if (q->credit > (int64_t)burst)
@@ -411,7 +403,7 @@ static bool rx_read(struct nb_queue *q)
 	q->rx_hash_type =
 		nb_hash(q->vif, q->rxbuf + NB_VNET_HDR, q->rx_len, &q->rx_hash);
 	q->rx_pending = true;
-	q->rx_since_ns = now_ns();
+	q->rx_since_ns = pvk_spin_clock_ns();
 	return true;
 }
 
@@ -544,7 +536,7 @@ static bool rx_work(struct nb_queue *q)
 		}
 		if ((uint32_t)n < need) {
 			if (!q->stalled &&
-			    now_ns() - q->rx_since_ns >
+			    pvk_spin_clock_ns() - q->rx_since_ns >
 				    PVK_NETBACK_RX_STALL_MS * 1000000ull) {
 				q->stalled = true;
 				pvk_xenbus_bus_log(q->vif->bus,
@@ -610,7 +602,7 @@ static void *queue_main(void *arg)
 		}
 		tmo = -1;
 		if (q->tx_held) {
-			now = now_ns();
+			now = pvk_spin_clock_ns();
 			tmo = q->credit_next_ns > now ?
 				      (int)((q->credit_next_ns - now) /
 						    1000000 +

@@ -31,14 +31,6 @@ void bf_log(struct pvk_blkfront *bf, const char *fmt, ...)
 		fprintf(stderr, "blkfront %s: %s\n", bf->name, line);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- io lists ---------------------------------------------------------- */
 
 static void io_unlink(struct pvk_blkfront *bf, struct pvk_blkfront_io *io)
@@ -557,18 +549,18 @@ static int bf_wait(struct pvk_blkfront *bf, int timeout_ms)
 	if (n > PVK_SPIN_MAX_INFLIGHT)
 		budget = 0;
 	if (budget) {
-		uint64_t end = now_ns() + budget;
+		uint64_t end = pvk_spin_clock_ns() + budget;
 
 		do {
 			if (bf_rings_ready(bf))
 				return bf_process_rings(bf) < 0 ? -EIO : 0;
 			/* The backend, should it share this CPU, runs. */
 			sched_yield();
-		} while (now_ns() < end);
+		} while (pvk_spin_clock_ns() < end);
 	}
-	t = now_ns();
+	t = pvk_spin_clock_ns();
 	n = epoll_wait(bf->epfd, evs, 2, timeout_ms);
-	pvk_spin_slept(&bf->spin, now_ns() - t);
+	pvk_spin_slept(&bf->spin, pvk_spin_clock_ns() - t);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (i = 0; i < n; i++) {
@@ -905,7 +897,7 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 		goto fini_xs;
 
 	if (bf->opts.connect_timeout_ms > 0)
-		deadline = now_ns() +
+		deadline = pvk_spin_clock_ns() +
 			   (uint64_t)bf->opts.connect_timeout_ms * 1000000ull;
 	while (bf->fr.phase != BF_CONNECTED) {
 		if (bf->fr.phase == BF_BROKEN) {
@@ -920,7 +912,7 @@ int pvk_blkfront_open(struct pvk_blkfront **bfp, struct pvk_hv *hv,
 		}
 		tmo = 1000;
 		if (deadline) {
-			uint64_t t = now_ns();
+			uint64_t t = pvk_spin_clock_ns();
 
 			if (t >= deadline) {
 				bf_log(bf, "backend did not connect in %d ms",
@@ -961,14 +953,15 @@ void pvk_blkfront_close(struct pvk_blkfront *bf)
 		return;
 	bf->fr.closing = true;
 	/* Let outstanding I/O finish, briefly; the caller gave up on it. */
-	end = now_ns() + 5000000000ull;
-	while (bf->inc_head && bf->fr.phase == BF_CONNECTED && now_ns() < end)
+	end = pvk_spin_clock_ns() + 5000000000ull;
+	while (bf->inc_head && bf->fr.phase == BF_CONNECTED &&
+	       pvk_spin_clock_ns() < end)
 		bf_wait(bf, 100);
 	if (bf->fr.phase != BF_GONE) {
 		/* Closing, and wait for the backend to let go of our grants. */
 		pvk_xenbus_front_switch(&bf->fr, PVK_XENBUS_CLOSING);
-		end = now_ns() + 2000000000ull;
-		while (now_ns() < end) {
+		end = pvk_spin_clock_ns() + 2000000000ull;
+		while (pvk_spin_clock_ns() < end) {
 			be = pvk_xenbus_read_state(&bf->fr.dev, true);
 			if (be < 0 || be == PVK_XENBUS_CLOSING ||
 			    be == PVK_XENBUS_CLOSED || be == PVK_XENBUS_UNKNOWN)
@@ -1104,7 +1097,8 @@ static int bf_reap(struct pvk_blkfront *bf, struct pvk_blkfront_io **done,
 	int rc;
 
 	if (timeout_ms > 0)
-		deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+		deadline =
+			pvk_spin_clock_ns() + (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
 		bf_process_rings(bf);
 		while (n < max && bf->done_head) {
@@ -1122,7 +1116,7 @@ static int bf_reap(struct pvk_blkfront *bf, struct pvk_blkfront_io **done,
 			return (int)n;
 		rc = 1000;
 		if (deadline) {
-			uint64_t t = now_ns();
+			uint64_t t = pvk_spin_clock_ns();
 
 			if (t >= deadline)
 				return (int)n;

@@ -13,6 +13,7 @@
 
 #include <pvkit/e1000_guest.h>
 #include <pvkit/e1000_regs.h>
+#include <pvkit/spin.h>
 
 #define SPIN 1000 /* register polls before giving up */
 #define TXN PVK_E1000G_TX_DESCS
@@ -310,18 +311,10 @@ static int rx_take(struct pvk_e1000g *d, uint8_t *out, size_t cap)
 	return (int)got;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
-}
-
 int pvk_e1000g_recv(struct pvk_e1000g *d, void *buf, size_t len, int timeout_ms)
 {
 	struct pollfd p = { .fd = d->g->irq_fd, .events = POLLIN };
-	long long end = now_ms() + timeout_ms, left;
+	long long end = (long long)pvk_spin_clock_ms() + timeout_ms, left;
 	bool armed = false;
 	uint16_t lines;
 	int ret;
@@ -345,7 +338,8 @@ int pvk_e1000g_recv(struct pvk_e1000g *d, void *buf, size_t len, int timeout_ms)
 			armed = true;
 			continue;
 		}
-		left = timeout_ms < 0 ? -1 : end - now_ms();
+		left = timeout_ms < 0 ? -1 :
+					end - (long long)pvk_spin_clock_ms();
 		if (timeout_ms >= 0 && left <= 0)
 			return -ETIMEDOUT;
 		d->st.waits++;

@@ -152,19 +152,12 @@ void pvk_gntpool_put(struct pvk_gntpool *gp, struct pvk_gntpool_page *pg)
 	gp->nfree++;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 uint64_t pvk_gntpool_drain(struct pvk_gntpool *gp, bool (*peer_done)(void *),
 			   void *arg, int timeout_ms)
 {
 	const struct timespec tick = { 0, 10000000 };
-	uint64_t end = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	uint64_t end = pvk_spin_clock_ms() +
+		       (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	struct pvk_gntpool_chunk *c;
 	struct pvk_gntpool_zombie *z;
 	uint64_t left = 0;
@@ -180,7 +173,7 @@ uint64_t pvk_gntpool_drain(struct pvk_gntpool *gp, bool (*peer_done)(void *),
 	gp->pages = gp->nfree = 0;
 	for (;;) {
 		pvk_gntpool_reap(gp);
-		if (!gp->zombies || done || now_ms() >= end)
+		if (!gp->zombies || done || pvk_spin_clock_ms() >= end)
 			break;
 		/* The peer closed: it has unmapped all it will; one last try. */
 		done = !peer_done || peer_done(arg);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <pvkit/ide_guest.h>
+#include <pvkit/spin.h>
 
 #define CMD 0x1f0
 #define R_DATA (CMD + 0)
@@ -42,25 +43,17 @@
 #define SECTOR 512u
 #define MAX48 16384u /* sectors per EXT command (8 MiB) */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleep until IRQ 14 is high.  Not a trap: the interrupt controller. */
 static int wait_irq(struct pvk_ideg *d)
 {
-	int64_t end = now_ms() + d->timeout_ms, left;
+	int64_t end = (int64_t)pvk_spin_clock_ms() + d->timeout_ms, left;
 	struct pollfd p = { .fd = d->g->irq_fd, .events = POLLIN };
 	uint16_t lines;
 
 	for (;;) {
 		if (pvk_gio_irqs(d->g, &lines) == 0 && (lines & (1u << IRQ)))
 			return 0;
-		left = end - now_ms();
+		left = end - (int64_t)pvk_spin_clock_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		poll(&p, 1, (int)left);
@@ -150,10 +143,12 @@ static int pio(struct pvk_ideg *d, uint64_t lba, uint32_t count, uint64_t gpa,
 			 write ? (ext ? 0x34 : 0x30) : (ext ? 0x24 : 0x20));
 		if (write) {
 			/* The first block comes without an interrupt. */
-			int64_t end = now_ms() + d->timeout_ms;
+			int64_t end =
+				(int64_t)pvk_spin_clock_ms() + d->timeout_ms;
 
 			while ((d->status = pvk_inb(d->g, R_CTL)) & ST_BSY)
-				if (d->g->err || now_ms() > end)
+				if (d->g->err ||
+				    (int64_t)pvk_spin_clock_ms() > end)
 					return d->g->err ? d->g->err :
 							   -ETIMEDOUT;
 			if (d->status & (ST_ERR | ST_DF)) {

@@ -28,14 +28,6 @@ void nf_log(struct pvk_netfront *nf, const char *fmt, ...)
 		fprintf(stderr, "pvk-netfront %s: %s\n", nf->name, line);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void nf_set_broken(struct pvk_netfront *nf, const char *fmt, ...)
 {
 	va_list ap;
@@ -767,7 +759,8 @@ int pvk_netfront_open(struct pvk_netfront **nfp, struct pvk_hv *hv,
 		goto fini_xs;
 
 	if (nf->opts.connect_timeout_ms > 0)
-		deadline = now_ms() + (uint64_t)nf->opts.connect_timeout_ms;
+		deadline = pvk_spin_clock_ms() +
+			   (uint64_t)nf->opts.connect_timeout_ms;
 	while (nf->fr.phase != NF_CONNECTED) {
 		struct epoll_event ev[2];
 
@@ -781,7 +774,7 @@ int pvk_netfront_open(struct pvk_netfront **nfp, struct pvk_hv *hv,
 		}
 		tmo = -1;
 		if (deadline) {
-			uint64_t now = now_ms();
+			uint64_t now = pvk_spin_clock_ms();
 
 			if (now >= deadline) {
 				rc = -ETIMEDOUT;
@@ -826,8 +819,8 @@ void pvk_netfront_close(struct pvk_netfront *nf)
 		/* As Linux's netfront: Closing, wait for the backend to
 		 * close (it stops using our rings), then Closed. */
 		pvk_xenbus_front_switch(&nf->fr, PVK_XENBUS_CLOSING);
-		end = now_ms() + 2000;
-		while (now_ms() < end) {
+		end = pvk_spin_clock_ms() + 2000;
+		while (pvk_spin_clock_ms() < end) {
 			int be = pvk_xenbus_read_state(&nf->fr.dev, true);
 
 			if (be < 0 || be == PVK_XENBUS_CLOSING ||

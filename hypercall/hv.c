@@ -359,14 +359,6 @@ int pvk_evtchn_unbind(struct pvk_evtchn *ev, uint32_t port)
 	return ev->ops->evtchn_unbind(ev, port);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int pvk_evtchn_wait(struct pvk_evtchn *ev, int timeout_ms)
 {
 	int64_t deadline = 0;
@@ -380,14 +372,14 @@ int pvk_evtchn_wait(struct pvk_evtchn *ev, int timeout_ms)
 		return pfd.fd;
 	pfd.events = POLLIN;
 	if (timeout_ms > 0)
-		deadline = now_ms() + timeout_ms;
+		deadline = (int64_t)pvk_spin_clock_ms() + timeout_ms;
 	for (;;) {
 		/* Check before sleeping: a port may already be queued. */
 		port = ev->ops->evtchn_pending(ev);
 		if (port != -EAGAIN)
 			return port;
 		if (timeout_ms > 0) {
-			int64_t rest = deadline - now_ms();
+			int64_t rest = deadline - (int64_t)pvk_spin_clock_ms();
 
 			left = rest > 0 ? (int)rest : 0;
 		}

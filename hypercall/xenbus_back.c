@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <pvkit/xenbus.h>
+#include <pvkit/spin.h>
 
 #define BUS_MAX_DRIVERS 8
 #define HANDOVER_NODE "pvkit-handover"
@@ -171,14 +172,6 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t t, void *arg)
 	return d->drv->publish ? d->drv->publish(d, t) : 0;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void bus_arm(struct pvk_xenbus_bus *bus);
 
 /* Offer the device (InitWait).  A failure (xenstore kept conflicting,
@@ -195,7 +188,7 @@ static void dev_publish(bdev_t *d, const char *why)
 				   "again in %d ms)",
 				   d->name, strerror(-err), PUBLISH_RETRY_MS);
 		d->deferred = true;
-		d->retry_at_ms = now_ms() + PUBLISH_RETRY_MS;
+		d->retry_at_ms = pvk_spin_clock_ms() + PUBLISH_RETRY_MS;
 		bus_arm(d->bus);
 		return;
 	}
@@ -208,7 +201,7 @@ static void dev_publish(bdev_t *d, const char *why)
 static void bus_arm(struct pvk_xenbus_bus *bus)
 {
 	struct itimerspec it = { 0 };
-	uint64_t first = UINT64_MAX, now = now_ms();
+	uint64_t first = UINT64_MAX, now = pvk_spin_clock_ms();
 	bdev_t *d;
 
 	for (d = bus->devs; d; d = d->next)
@@ -227,7 +220,7 @@ static void bus_arm(struct pvk_xenbus_bus *bus)
  * otherwise wait in Closed and let the bus timer bring it back. */
 static void dev_republish(bdev_t *d, const char *why)
 {
-	uint64_t now = now_ms(), tat = d->reconnect_tat_ms;
+	uint64_t now = pvk_spin_clock_ms(), tat = d->reconnect_tat_ms;
 	const uint64_t slack = (RECONNECT_BURST - 1) * d->bus->reconnect_ms;
 
 	if (tat < now)
@@ -504,7 +497,7 @@ static void reconcile(bdev_t *d)
 		/* Never served; still let go with the domain. */
 		if (domain_gone(bus, d->xb.fe_domid))
 			dev_drop_rm(d, "frontend domain gone");
-		else if (d->deferred && d->retry_at_ms <= now_ms())
+		else if (d->deferred && d->retry_at_ms <= pvk_spin_clock_ms())
 			dev_publish(d, NULL); /* the first offer failed */
 		return;
 	}
@@ -757,7 +750,7 @@ int pvk_xenbus_bus_handle_events(struct pvk_xenbus_bus *bus)
 	if (err < 0)
 		return err;
 	if (read(bus->tfd, &expired, sizeof(expired)) > 0) {
-		now = now_ms();
+		now = pvk_spin_clock_ms();
 		for (d = bus->devs; d; d = d->next)
 			if (d->deferred && d->retry_at_ms <= now)
 				d->dirty = true;

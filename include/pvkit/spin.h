@@ -61,6 +61,27 @@ static inline void pvk_spin_slept(struct pvk_spin *s, uint64_t slept_ns)
 	}
 }
 
+#ifndef __KERNEL__
+#include <time.h>
+
+/*
+ * CLOCK_MONOTONIC, in ns and in ms: what the drivers time their sleeps,
+ * deadlines and retries by (hosted builds only).
+ */
+static inline uint64_t pvk_spin_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t pvk_spin_clock_ms(void)
+{
+	return pvk_spin_clock_ns() / 1000000u;
+}
+#endif
+
 #ifdef __cplusplus
 }
 #endif
