@@ -45,6 +45,7 @@
  * next drain, as one later than 200 us always was).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,11 +108,13 @@ static struct {
 	uint16_t rx_ids[256];
 	uint32_t rx_posted;
 	bool rx_extra; /* the next rx response slot is an extra-info */
-	/* Sizes of packets answered OKAY: frames the TAP may yet see. */
-	struct {
-		uint32_t len, batch;
-	} okay[4 * MAX_TX];
-	uint32_t nokay, batch;
+	/* Sizes of packets answered OKAY since the last drain: frames the
+	 * TAP must see, but for those netback counted as dropped. */
+	uint32_t okay[MAX_TX];
+	uint32_t nokay;
+	/* Frames seen on the TAP, and netback's tx_packets and tx_dropped
+	 * at the last drain. */
+	uint64_t seen, sent, dropped;
 	char last_log[256];
 	int log_fd; /* eventfd: netback logged a line (it latched broken) */
 } fx;
@@ -156,6 +159,7 @@ static void setup(void)
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
 				   .sll_protocol = htons(ETH_P_ALL) };
 	char tap[IFNAMSIZ];
+	int rcvbuf = 16 << 20;
 
 	if (t_net_isolate() < 0) {
 		fprintf(stderr, "fuzz-netback: SKIP: no network namespace of "
@@ -180,6 +184,9 @@ static void setup(void)
 		       htons(ETH_P_ALL));
 	FZ_CHECK(fx.ps >= 0);
 	FZ_CHECK(bind(fx.ps, (struct sockaddr *)&sll, sizeof(sll)) == 0);
+	/* Room for every frame of a batch: the socket must drop none. */
+	FZ_CHECK(setsockopt(fx.ps, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+			    sizeof(rcvbuf)) == 0);
 	FZ_CHECK(fx.fe.rx.nr_ents <= 256);
 }
 
@@ -203,44 +210,81 @@ static void reconnect(bool tx_done)
 
 /* --- the TAP: frames netback wrote ---------------------------------------- */
 
-/* Each frame netback wrote is one a packet answered OKAY had: its size
- * (this batch or one of the two before, the kernel may be late). */
+/* netback's cumulative tx_packets and tx_dropped (its stats text). */
+static void tx_counters(uint64_t *sent, uint64_t *dropped)
+{
+	static char buf[4096];
+	const char *p, *q;
+	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+
+	FZ_CHECK(f);
+	FZ_CHECK(pvk_netback_stats(fx.nb, f) == 0);
+	buf[ftell(f)] = 0;
+	fclose(f);
+	p = strstr(buf, " tx_packets=");
+	q = strstr(buf, " tx_dropped=");
+	FZ_CHECK(p && q);
+	*sent = strtoull(p + 12, NULL, 10);
+	*dropped = strtoull(q + 12, NULL, 10);
+}
+
+/* Every frame netback wrote (counted in tx_packets, which it does before
+ * answering) reaches the packet socket: wait for each, however late the
+ * kernel is, and match it with a packet answered OKAY since the last
+ * drain, by size.  Then the packets left unmatched are exactly those
+ * netback counted as dropped (the TAP refused them). */
 static void tap_drain(void)
 {
 	static uint8_t buf[65536 + 64];
+	struct pollfd pfd = { .fd = fx.ps, .events = POLLIN };
 	struct sockaddr_ll from;
+	uint64_t sent, dropped, t0 = ms_now();
 	socklen_t fl;
 	ssize_t n;
 	uint32_t i;
 
+	tx_counters(&sent, &dropped);
+	FZ_CHECK(sent >= fx.sent && dropped >= fx.dropped);
 	for (;;) {
 		fl = sizeof(from);
 		n = recvfrom(fx.ps, buf, sizeof(buf), MSG_TRUNC,
 			     (struct sockaddr *)&from, &fl);
 		if (n < 0) {
 			FZ_CHECK(errno == EAGAIN || errno == EINTR);
-			if (errno == EAGAIN)
+			if (errno == EINTR || fx.seen >= sent)
 				break;
+			if (ms_now() - t0 >= WAIT_MS)
+				fprintf(stderr,
+					"netback wrote %" PRIu64 " frames, the "
+					"TAP showed %" PRIu64 "\n",
+					sent, fx.seen);
+			FZ_CHECK(ms_now() - t0 < WAIT_MS);
+			(void)poll(&pfd, 1, 10);
 			continue;
 		}
 		if (from.sll_pkttype == PACKET_OUTGOING)
 			continue; /* to the guest: ours or the bridge's */
+		fx.seen++;
 		for (i = 0; i < fx.nokay; i++)
-			if (fx.okay[i].len == (uint32_t)n)
+			if (fx.okay[i] == (uint32_t)n)
 				break;
-		if (i == fx.nokay)
+		if (i == fx.nokay || fx.seen > sent)
 			fprintf(stderr,
 				"a %zd-byte frame from the guest that "
 				"no packet answered OKAY had\n",
 				n);
-		FZ_CHECK(i < fx.nokay);
+		FZ_CHECK(i < fx.nokay && fx.seen <= sent);
 		fx.okay[i] = fx.okay[--fx.nokay];
 	}
-	for (i = 0; i < fx.nokay;)
-		if (fx.batch - fx.okay[i].batch > 2)
-			fx.okay[i] = fx.okay[--fx.nokay];
-		else
-			i++;
+	if (fx.nokay != dropped - fx.dropped)
+		fprintf(stderr,
+			"%u packets answered OKAY never reached the TAP, "
+			"netback counted %" PRIu64 " as dropped\n",
+			fx.nokay, dropped - fx.dropped);
+	FZ_CHECK(fx.nokay == dropped - fx.dropped);
+	fx.nokay = 0;
+	fx.sent = sent;
+	fx.dropped = dropped;
 }
 
 /* --- tx --------------------------------------------------------------------- */
@@ -464,11 +508,10 @@ static bool tx_batch(struct fz *f)
 		if ((int)i == w[i].pkt) {
 			FZ_CHECK(st[i] == 2 || st[i] == r.status);
 			got = (int8_t)r.status;
-			if (got == PVK_NETIF_RSP_OKAY && len[i] &&
-			    fx.nokay < sizeof(fx.okay) / sizeof(fx.okay[0]))
-				fx.okay[fx.nokay++] =
-					(typeof(fx.okay[0])){ len[i],
-							      fx.batch };
+			if (got == PVK_NETIF_RSP_OKAY && len[i]) {
+				FZ_CHECK(fx.nokay < MAX_TX);
+				fx.okay[fx.nokay++] = len[i];
+			}
 		} else {
 			/* A fragment: its packet's status. */
 			FZ_CHECK(r.status == got);
@@ -668,7 +711,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!fx.loop)
 		setup();
-	fx.batch++;
 	tap_drain();
 	if ((ops & OP_SCRIBBLE) == OP_SCRIBBLE) {
 		tx_scribble(&f);
