@@ -159,7 +159,7 @@ static void setup(void)
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
 				   .sll_protocol = htons(ETH_P_ALL) };
 	char tap[IFNAMSIZ];
-	int rcvbuf = 16 << 20;
+	int rcvbuf = 16 << 20, one = 1;
 
 	if (t_net_isolate() < 0) {
 		fprintf(stderr, "fuzz-netback: SKIP: no network namespace of "
@@ -184,6 +184,8 @@ static void setup(void)
 		       htons(ETH_P_ALL));
 	FZ_CHECK(fx.ps >= 0);
 	FZ_CHECK(bind(fx.ps, (struct sockaddr *)&sll, sizeof(sll)) == 0);
+	FZ_CHECK(setsockopt(fx.ps, SOL_PACKET, PACKET_AUXDATA, &one,
+			    sizeof(one)) == 0);
 	/* Room for every frame of a batch: the socket must drop none. */
 	FZ_CHECK(setsockopt(fx.ps, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
 			    sizeof(rcvbuf)) == 0);
@@ -238,17 +240,26 @@ static void tap_drain(void)
 	static uint8_t buf[65536 + 64];
 	struct pollfd pfd = { .fd = fx.ps, .events = POLLIN };
 	struct sockaddr_ll from;
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+	} cm;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_name = &from,
+			     .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = &cm };
+	const struct tpacket_auxdata *aux;
 	uint64_t sent, dropped, t0 = ms_now();
-	socklen_t fl;
 	ssize_t n;
 	uint32_t i;
 
 	tx_counters(&sent, &dropped);
 	FZ_CHECK(sent >= fx.sent && dropped >= fx.dropped);
 	for (;;) {
-		fl = sizeof(from);
-		n = recvfrom(fx.ps, buf, sizeof(buf), MSG_TRUNC,
-			     (struct sockaddr *)&from, &fl);
+		mh.msg_namelen = sizeof(from);
+		mh.msg_controllen = sizeof(cm);
+		n = recvmsg(fx.ps, &mh, MSG_TRUNC);
 		if (n < 0) {
 			FZ_CHECK(errno == EAGAIN || errno == EINTR);
 			if (errno == EINTR || fx.seen >= sent)
@@ -265,6 +276,13 @@ static void tap_drain(void)
 		if (from.sll_pkttype == PACKET_OUTGOING)
 			continue; /* to the guest: ours or the bridge's */
 		fx.seen++;
+		/* The kernel takes an outer 802.1Q/802.1ad tag off the frame
+		 * (guest bytes may hold one): count it back. */
+		aux = CMSG_FIRSTHDR(&mh) ?
+			      (const void *)CMSG_DATA(CMSG_FIRSTHDR(&mh)) :
+			      NULL;
+		if (aux && (aux->tp_status & TP_STATUS_VLAN_VALID))
+			n += 4;
 		for (i = 0; i < fx.nokay; i++)
 			if (fx.okay[i] == (uint32_t)n)
 				break;
@@ -799,6 +817,22 @@ void fuzz_seeds(void)
 		 1200);
 	seed_req(&o, all, 1, 200, 0, 1000);
 	fz_seed_emit("seed-tx", &o);
+
+	/* A frame with an 802.1Q tag, then one with an 802.1ad tag: the
+	 * kernel shows both to the packet socket 4 bytes shorter. */
+	for (i = 0; i < 2; i++) {
+		o.n = 0;
+		fzo_u8(&o, OP_PAGES | OP_TX);
+		fzo_u8(&o, 2);
+		seed_frame(&o, 0, 0, 300);
+		fzo_u8(&o, 0);
+		fzo_u16(&o, 12);
+		fzo_u16(&o, 2);
+		fzo_bytes(&o, i ? "\x88\xa8" : "\x81\x00", 2);
+		fzo_u8(&o, 0); /* 1 slot */
+		seed_req(&o, all, 0, 0, 0, 300);
+		fz_seed_emit(i ? "seed-tx-qinq" : "seed-tx-vlan", &o);
+	}
 
 	/* GSO over two slots, and a multicast add. */
 	o.n = 0;
