@@ -61,12 +61,15 @@ static inline void pvk_spin_slept(struct pvk_spin *s, uint64_t slept_ns)
 	}
 }
 
-#ifndef __KERNEL__
+#if __STDC_HOSTED__ && !defined(__KERNEL__)
 #include <time.h>
+#endif
 
+#ifdef CLOCK_MONOTONIC
 /*
  * CLOCK_MONOTONIC, in ns and in ms: what the drivers time their sleeps,
- * deadlines and retries by (hosted builds only).
+ * deadlines and retries by (where the C library declares clock_gettime:
+ * POSIX, not a strict ISO C mode).
  */
 static inline uint64_t pvk_spin_clock_ns(void)
 {

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,15 +55,19 @@ struct env {
 	struct pvk_netback *nb;
 	struct t_nfe fe[2];
 	int ps; /* packet socket on the veth peer, with vnet headers */
+	pthread_mutex_t lines_lock; /* netback logs from its queue threads */
 	char lines[8192];
 };
 
 static void log_line(void *arg, const char *line)
 {
 	struct env *e = arg;
-	size_t n = strlen(e->lines);
+	size_t n;
 
+	pthread_mutex_lock(&e->lines_lock);
+	n = strlen(e->lines);
 	snprintf(e->lines + n, sizeof(e->lines) - n, "%s\n", line);
+	pthread_mutex_unlock(&e->lines_lock);
 }
 
 static uint64_t ms_now(void)
@@ -234,6 +239,8 @@ static int setup(void **state)
 	struct pvk_netback_config cfg = { .type = "vif",
 					  .tap_fmt = "pvkt%u.%u" };
 
+	assert_non_null(e);
+	pthread_mutex_init(&e->lines_lock, NULL);
 	assert_int_equal(pvk_loop_create(&e->loop), 0);
 	assert_int_equal(pvk_hv_open_loop(&e->hv0, e->loop, 0), 0);
 	assert_int_equal(pvk_hv_open_loop(&e->tool, e->loop, 0), 0);
@@ -272,8 +279,26 @@ static int teardown(void **state)
 		assert_int_equal(pvk_nl_link_index(nl, "pvkt1.1"), -ENODEV);
 		pvk_nl_close(nl);
 	}
+	pthread_mutex_destroy(&e->lines_lock);
 	free(e);
 	return 0;
+}
+
+/* Has netback logged @what?  It latches a vif broken before it logs why,
+ * so a test waits for the line (up to TMO_MS). */
+static bool logged(struct env *e, const char *what)
+{
+	uint64_t t0 = ms_now();
+	bool found;
+
+	for (;;) {
+		pthread_mutex_lock(&e->lines_lock);
+		found = strstr(e->lines, what) != NULL;
+		pthread_mutex_unlock(&e->lines_lock);
+		if (found || ms_now() - t0 >= TMO_MS)
+			return found;
+		usleep(2000);
+	}
 }
 
 static bool vif_broken(struct env *e, uint32_t devid)
@@ -292,8 +317,8 @@ static void assert_fatal(struct env *e, const char *why)
 		assert_true(ms_now() - t0 < TMO_MS);
 		usleep(2000);
 	}
-	assert_non_null(strstr(e->lines, why));
-	assert_non_null(strstr(e->lines, "vif disabled"));
+	assert_true(logged(e, why));
+	assert_true(logged(e, "vif disabled"));
 	usleep(20000);
 	assert_int_equal(pvk_ring_get(&e->fe[0].tx, &r, sizeof(r)), 0);
 	roundtrip(e, 1);
@@ -696,7 +721,7 @@ static void test_multicast_filter(void **state)
 			break;
 	}
 	assert_true(i < 8);
-	assert_non_null(strstr(e->lines, "multicast filter off"));
+	assert_true(logged(e, "multicast filter off"));
 	assert_false(vif_broken(e, 0));
 }
 
