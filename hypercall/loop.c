@@ -109,6 +109,8 @@ struct txn_op {
 
 struct txn_access {
 	struct txn_access *next;
+	uint32_t hash; /* of abs: most lookups miss, and miss here */
+	uint32_t len;
 	bool existed;
 	char abs[];
 };
@@ -335,7 +337,8 @@ static struct xs_node *node_child(struct xs_node *n, const char *name,
 				  size_t len)
 {
 	for (struct xs_node *c = n->child; c; c = c->next)
-		if (strlen(c->name) == len && memcmp(c->name, name, len) == 0)
+		if (c->name[0] == name[0] && strncmp(c->name, name, len) == 0 &&
+		    c->name[len] == '\0')
 			return c;
 	return NULL;
 }
@@ -463,15 +466,21 @@ struct xs_ctx {
 static int txn_record(struct loop_txn *t, const char *abs, bool existed)
 {
 	struct txn_access *a;
+	uint32_t hash = 2166136261u, len = 0;
 
+	for (; abs[len]; len++)
+		hash = (hash ^ (unsigned char)abs[len]) * 16777619u;
 	for (a = t->access; a; a = a->next)
-		if (strcmp(a->abs, abs) == 0)
+		if (a->hash == hash && a->len == len &&
+		    memcmp(a->abs, abs, len) == 0)
 			return 0;
-	a = calloc(1, sizeof(*a) + strlen(abs) + 1);
+	a = calloc(1, sizeof(*a) + len + 1);
 	if (!a)
 		return -ENOMEM;
+	a->hash = hash;
+	a->len = len;
 	a->existed = existed;
-	strcpy(a->abs, abs);
+	memcpy(a->abs, abs, len + 1);
 	a->next = t->access;
 	t->access = a;
 	return 0;
