@@ -734,6 +734,7 @@ static int wire_socket(const char *ifname)
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
 				   .sll_protocol = htons(ETHERTYPE) };
 	int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETHERTYPE));
+	int rcvbuf = 8 << 20;
 
 	if (s < 0)
 		die("packet socket: %s", strerror(errno));
@@ -742,6 +743,12 @@ static int wire_socket(const char *ifname)
 		die("no interface %s here", ifname);
 	if (bind(s, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		die("bind to %s: %s", ifname, strerror(errno));
+	/* The guest sends 200 frames back to back; a wire process that a
+	 * loaded machine keeps off the CPU must not lose any to a full
+	 * socket buffer. */
+	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) <
+	    0)
+		die("SO_RCVBUFFORCE: %s", strerror(errno));
 	return s;
 }
 
@@ -755,9 +762,19 @@ static void wire_expect(int s, const uint8_t *want, size_t len)
 	ssize_t n;
 
 	for (;;) {
-		if (poll(&p, 1, 5000) != 1)
-			die("wire: frame 0x%02x%02x%02x%02x not seen within 5 s",
-			    want[14], want[15], want[16], want[17]);
+		if (poll(&p, 1, 5000) != 1) {
+			struct {
+				unsigned int tp_packets, tp_drops;
+			} ps = { 0, 0 }; /* linux/if_packet.h's tpacket_stats */
+			socklen_t pl = sizeof(ps);
+
+			(void)getsockopt(s, SOL_PACKET, PACKET_STATISTICS, &ps,
+					 &pl);
+			die("wire: frame 0x%02x%02x%02x%02x not seen within 5 s "
+			    "(%u frames dropped by the socket)",
+			    want[14], want[15], want[16], want[17],
+			    ps.tp_drops);
+		}
 		sl = sizeof(sll);
 		n = recvfrom(s, got, sizeof(got), 0, (struct sockaddr *)&sll,
 			     &sl);
