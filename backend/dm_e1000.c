@@ -215,9 +215,9 @@ static void mdic_write(struct pvk_e1000 *e, uint32_t v)
 				    PVK_E1000_MDIC_READY;
 }
 
-static void reset(struct pvk_e1000 *e)
+/* The registers' reset values over all-zero registers. */
+static void reset_zeroed(struct pvk_e1000 *e)
 {
-	memset(e->r, 0, sizeof(e->r));
 	e->r[REG(PVK_E1000_CTRL)] = PVK_E1000_CTRL_FD;
 	e->r[REG(PVK_E1000_RAL)] = e->eeprom[0] | (uint32_t)e->eeprom[1] << 16;
 	e->r[REG(PVK_E1000_RAL) + 1] = e->eeprom[2] | PVK_E1000_RAH_AV;
@@ -228,6 +228,12 @@ static void reset(struct pvk_e1000 *e)
 	e->tx_descs = 0;
 	e->tx_drop = false;
 	update_irq(e);
+}
+
+static void reset(struct pvk_e1000 *e)
+{
+	memset(e->r, 0, sizeof(e->r));
+	reset_zeroed(e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -752,7 +758,7 @@ int pvk_e1000_create(struct pvk_e1000 **out, struct pvk_dmodel *dm,
 	if (ret < 0)
 		goto free_dev;
 	eeprom_init(e, cfg->mac);
-	reset(e);
+	reset_zeroed(e); /* calloc'd: 128 KiB of registers not touched twice */
 	ret = pvk_dmodel_add(dm, &e1k_ops, e, PVK_DM_MMIO, cfg->base,
 			     cfg->base + PVK_E1000_BAR_SIZE - 1);
 	if (ret < 0)

@@ -86,6 +86,7 @@ struct simd_dom {
 	uint32_t npinned; /* entries with pins */
 	bool ends_deferred; /* orphans a grant copy kept: retried */
 	uint32_t ref_hint;
+	uint32_t ref_top; /* no entry at or above was ever shared */
 	struct simd_pool *pools;
 
 	uint32_t xenbus_port;

@@ -680,6 +680,8 @@ static int gnt_share(struct simd_conn *c, const struct pvk_simp_req *req,
 	if (n < count)
 		return -ENOSPC;
 	d->ref_hint = rep->u.gnt.refs[count - 1] + 1;
+	if (d->ref_top < d->ref_hint)
+		d->ref_top = d->ref_hint;
 	for (n = 0; n < count; n++) {
 		r = rep->u.gnt.refs[n];
 		d->gmeta[r] = (struct simd_gmeta){ .used = true,
@@ -1012,7 +1014,8 @@ void simd_res_conn_close(struct simd_conn *c)
 	d = simd_dom_find(c->domid);
 	if (!c->hello || !d)
 		return;
-	for (r = GNTTAB_NR_RESERVED_ENTRIES; r < PVK_SIMP_NR_GRANTS; r++) {
+	/* Only what was ever shared: not the whole table per hang-up. */
+	for (r = GNTTAB_NR_RESERVED_ENTRIES; r < d->ref_top; r++) {
 		struct simd_gmeta *m = &d->gmeta[r];
 
 		if (m->used && m->owner == c->id)

@@ -166,12 +166,14 @@ static void client_open(struct client *cl)
 
 /* --- what a client may be handed ------------------------------------------ */
 
-static bool same_file(int fd, int theirs)
+/* @a: the client's descriptor's (fstat once per descriptor, not per
+ * candidate). */
+static bool same_file(const struct stat *a, int theirs)
 {
-	struct stat a, b;
+	struct stat b;
 
-	return theirs >= 0 && fstat(fd, &a) == 0 && fstat(theirs, &b) == 0 &&
-	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return theirs >= 0 && fstat(theirs, &b) == 0 && a->st_dev == b.st_dev &&
+	       a->st_ino == b.st_ino;
 }
 
 /*
@@ -189,16 +191,16 @@ static bool fd_allowed(int fd, uint32_t me, uint32_t op)
 	int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
 
 	FZ_CHECK(fstat(fd, &st) == 0);
-	if (own && same_file(fd, own->ev_fd))
+	if (own && same_file(&st, own->ev_fd))
 		return true;
 	if (op == PVK_SIMP_EVTCHN_PEER && S_ISFIFO(st.st_mode))
 		return true;
 	for (d = simd.doms; d; d = d->next) {
-		if (same_file(fd, d->gt_ro_fd))
+		if (same_file(&st, d->gt_ro_fd))
 			return acc == O_RDONLY;
 		for (p = d->pools; p; p = p->next) {
-			if (!same_file(fd, p->fd_rw) &&
-			    !same_file(fd, p->fd_ro))
+			if (!same_file(&st, p->fd_rw) &&
+			    !same_file(&st, p->fd_ro))
 				continue;
 			/* Its own (the granter writes its pages), or granted
 			 * to it: then a read-only pool only read-only. */
@@ -207,7 +209,7 @@ static bool fd_allowed(int fd, uint32_t me, uint32_t op)
 			return p->peer == me && (!p->ro || acc == O_RDONLY);
 		}
 		if (op != PVK_SIMP_EVTCHN_PEER || !own ||
-		    !same_file(fd, d->ev_fd))
+		    !same_file(&st, d->ev_fd))
 			continue;
 		for (port = 1; port < PVK_SIMP_NR_PORTS; port++)
 			if (own->ports[port].state ==
