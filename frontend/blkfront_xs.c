@@ -203,9 +203,28 @@ static int write_queue_nodes(struct pvk_blkfront *bf, pvk_xs_txn_t txn,
 	return own_printf(bf, txn, name, "%d", q->port);
 }
 
-static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
+/* "<prefix><N>", N in canonical decimal below @max. */
+static bool numbered(const char *name, const char *prefix, unsigned long max)
 {
-	static const char *const stale[] = {
+	size_t n = strlen(prefix);
+	unsigned long v = 0;
+	const char *p;
+
+	if (strncmp(name, prefix, n) || !name[n] ||
+	    (name[n] == '0' && name[n + 1]))
+		return false;
+	for (p = name + n; *p; p++) {
+		if (*p < '0' || *p > '9' || v >= max)
+			return false;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	return v < max;
+}
+
+/* A node an earlier connection may have left. */
+static bool stale(const char *name)
+{
+	static const char *const fixed[] = {
 		"ring-ref",
 		"event-channel",
 		"ring-page-order",
@@ -213,22 +232,33 @@ static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
 		"multi-queue-num-queues",
 		"feature-large-sector-size",
 	};
-	struct pvk_blkfront *bf = arg;
-	char name[40];
-	uint32_t i;
-	int rc = 0;
 
-	/* Nodes of an earlier connection must not survive into this one. */
-	for (i = 0; i < sizeof(stale) / sizeof(stale[0]) && !rc; i++)
-		rc = pvk_xenbus_front_rm(&bf->fr, txn, stale[i]);
-	for (i = 0; i < BF_RING_PAGES_MAX && !rc; i++) {
-		snprintf(name, sizeof(name), "ring-ref%u", i);
-		rc = pvk_xenbus_front_rm(&bf->fr, txn, name);
-	}
-	for (i = 0; i < PVK_BLKFRONT_MAX_QUEUES && !rc; i++) {
-		snprintf(name, sizeof(name), "queue-%u", i);
-		rc = pvk_xenbus_front_rm(&bf->fr, txn, name);
-	}
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (!strcmp(name, fixed[i]))
+			return true;
+	return numbered(name, "ring-ref", BF_RING_PAGES_MAX) ||
+	       numbered(name, "queue-", PVK_BLKFRONT_MAX_QUEUES);
+}
+
+static int publish_txn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *arg)
+{
+	struct pvk_blkfront *bf = arg;
+	char name[40], **names = NULL;
+	uint32_t i;
+	int rc = 0, n;
+
+	/* Nodes of an earlier connection must not survive into this one:
+	 * those there are removed (one listing, not a removal per name
+	 * that might be there). */
+	n = pvk_xs_directory(hv, txn, pvk_xenbus_own_path(&bf->fr.dev), &names);
+	if (n == -ENOENT)
+		n = 0;
+	if (n < 0)
+		return n;
+	for (i = 0; i < (uint32_t)n && !rc; i++)
+		if (stale(names[i]))
+			rc = pvk_xenbus_front_rm(&bf->fr, txn, names[i]);
+	free(names);
 	if (rc)
 		return rc;
 

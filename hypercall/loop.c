@@ -68,6 +68,7 @@ struct loop_dom {
 	uint64_t mem_pages;
 	struct loop_grant *gnt;
 	uint32_t ngnt;
+	uint32_t gnt_low; /* every ref below it (and reserved) is in use */
 	struct loop_port *ports;
 	uint32_t nports;
 	uint32_t xs_nodes; /* nodes owned, for the quota */
@@ -1303,7 +1304,9 @@ static int gnt_reserve(struct loop_dom *d, uint32_t count, uint32_t *refs)
 {
 	uint32_t found = 0, ref;
 
-	for (ref = LOOP_GNT_RESERVED; found < count; ref++) {
+	for (ref = d->gnt_low > LOOP_GNT_RESERVED ? d->gnt_low :
+						    LOOP_GNT_RESERVED;
+	     found < count; ref++) {
 		if (ref >= d->ngnt) {
 			uint32_t n = d->ngnt ? d->ngnt * 2 : 64;
 			struct loop_grant *g;
@@ -1366,6 +1369,9 @@ static int loop_grant_alloc(struct pvk_hv *hv, uint32_t peer, uint32_t count,
 		g->reading = g->writing = 0;
 	}
 	d->mem_pages += count;
+	/* The refs taken were the lowest free ones. */
+	if (count)
+		d->gnt_low = a->refs[count - 1] + 1;
 	a->addr = p;
 	a->count = count;
 	a->next = lh->allocs;
@@ -1386,17 +1392,34 @@ static bool gnt_busy(const struct loop_grant *g)
 	return g->reading || g->writing;
 }
 
-/* End access to @ref; a mapped entry is kept until its last unmap. */
-static void gnt_end(struct loop_dom *d, uint32_t ref)
+/* End access to @count refs; a mapped entry is kept until its last
+ * unmap.  Pages next to each other in the memfd (one allocation's) are
+ * given back by one call. */
+static void gnt_end(struct loop_dom *d, const uint32_t *refs, uint32_t count)
 {
-	struct loop_grant *g = &d->gnt[ref];
+	uint64_t run = 0;
+	uint32_t n = 0;
 
-	if (gnt_busy(g)) {
-		g->flags |= GE_FREE_PENDING;
-		return;
+	for (uint32_t i = 0; i < count; i++) {
+		struct loop_grant *g = &d->gnt[refs[i]];
+
+		if (gnt_busy(g)) {
+			g->flags |= GE_FREE_PENDING;
+			continue;
+		}
+		if (n && g->off != run + n) {
+			page_release(d, run, n);
+			n = 0;
+		}
+		if (!n)
+			run = g->off;
+		n++;
+		memset(g, 0, sizeof(*g));
+		if (refs[i] < d->gnt_low)
+			d->gnt_low = refs[i];
 	}
-	page_release(d, g->off, 1);
-	memset(g, 0, sizeof(*g));
+	if (n)
+		page_release(d, run, n);
 }
 
 static int loop_grant_free(struct pvk_hv *hv, void *addr, uint32_t count)
@@ -1422,11 +1445,13 @@ static int loop_grant_free(struct pvk_hv *hv, void *addr, uint32_t count)
 				goto unlock;
 			}
 		}
-		for (uint32_t i = 0; i < count; i++)
-			gnt_end(d, a->refs[i]);
 	}
-	*pp = a->next;
+	/* Our own mapping first: the pages given back are then mapped by
+	 * nobody, and the kernel has no mapping of them to zap. */
 	munmap(a->addr, (size_t)count * PVK_PAGE_SIZE);
+	if (d)
+		gnt_end(d, a->refs, count);
+	*pp = a->next;
 	free(a);
 unlock:
 	unlock(lh->loop);
@@ -1449,6 +1474,8 @@ static void map_release(struct pvk_loop *l, struct loop_map *m)
 		if ((e->flags & GE_FREE_PENDING) && !gnt_busy(e)) {
 			page_release(g, e->off, 1);
 			memset(e, 0, sizeof(*e));
+			if (m->refs[i] < g->gnt_low)
+				g->gnt_low = m->refs[i];
 		}
 	}
 	m->granter_serial = 0;
@@ -1493,13 +1520,16 @@ static int loop_grant_map(struct pvk_hv *hv, uint32_t granter, uint32_t count,
 			goto free_map;
 		}
 	}
-	p = mmap(NULL, (size_t)count * PVK_PAGE_SIZE, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* One page (what most maps are) needs no reservation. */
+	p = count == 1 ? mmap(NULL, PVK_PAGE_SIZE, prot, MAP_SHARED, g->memfd,
+			      (off_t)(g->gnt[refs[0]].off * PVK_PAGE_SIZE)) :
+			 mmap(NULL, (size_t)count * PVK_PAGE_SIZE, PROT_NONE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		ret = -errno;
 		goto free_map;
 	}
-	for (uint32_t i = 0; i < count; i++) {
+	for (uint32_t i = 0; count > 1 && i < count; i++) {
 		const struct loop_grant *e = &g->gnt[refs[i]];
 
 		if (mmap(p + (size_t)i * PVK_PAGE_SIZE, PVK_PAGE_SIZE, prot,
@@ -2030,9 +2060,9 @@ static void loop_close(struct pvk_hv *hv)
 	 * it unmaps; the rest end now. */
 	for (a = lh->allocs; a; a = an) {
 		an = a->next;
-		for (uint32_t i = 0; d && i < a->count; i++)
-			gnt_end(d, a->refs[i]);
 		munmap(a->addr, (size_t)a->count * PVK_PAGE_SIZE);
+		if (d)
+			gnt_end(d, a->refs, a->count);
 		free(a);
 	}
 	for (e = lh->evq; e; e = en) {

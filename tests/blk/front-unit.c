@@ -448,6 +448,21 @@ static void t_args(void **state)
 
 /* ---- reconnect with requests in flight ----------------------------------- */
 
+/* The frontend's node @name: 0 if it is there, or -errno. */
+static int t_fe_node(struct t_env *e, const char *name, const char *write)
+{
+	char p[128], *v = NULL;
+	int rc;
+
+	snprintf(p, sizeof(p), "/local/domain/%u/device/vbd/%u/%s", e->guest,
+		 T_XVDA, name);
+	if (write)
+		return pvk_xs_write(e->ghv, PVK_XS_NO_TXN, p, write);
+	rc = pvk_xs_read(e->ghv, PVK_XS_NO_TXN, p, &v);
+	free(v);
+	return rc < 0 ? rc : 0;
+}
+
 static void t_reconnect(bool via_close)
 {
 	struct pvk_blkfront_opts opts = { .queue_depth = 32 };
@@ -466,6 +481,12 @@ static void t_reconnect(bool via_close)
 	cfg.restart_via_close = via_close;
 	cfg.max_queues = 1;
 	assert_int_equal(t_up(&e, &cfg, &opts), 0);
+	/* Nodes a connection with more queues would have left go at the
+	 * reconnect; others stay. */
+	assert_int_equal(t_fe_node(&e, "queue-3", "x"), 0);
+	assert_int_equal(t_fe_node(&e, "multi-queue-num-queues", "4"), 0);
+	assert_int_equal(t_fe_node(&e, "ring-ref16", "x"), 0);
+	assert_int_equal(t_fe_node(&e, "queue-03", "x"), 0);
 	for (i = 0; i < 32; i++) {
 		memset(buf[i], (int)(i + 1), sizeof(buf[i]));
 		memset(&io[i], 0, sizeof(io[i]));
@@ -484,6 +505,11 @@ static void t_reconnect(bool via_close)
 	}
 	pvk_blkfront_info(e.bf, &info);
 	assert_int_equal(info.connects, 2);
+	assert_int_equal(t_fe_node(&e, "queue-3", NULL), -ENOENT);
+	assert_int_equal(t_fe_node(&e, "multi-queue-num-queues", NULL),
+			 -ENOENT);
+	assert_int_equal(t_fe_node(&e, "ring-ref16", NULL), 0);
+	assert_int_equal(t_fe_node(&e, "queue-03", NULL), 0);
 	pvk_blkfront_stats(e.bf, &fst);
 	t_dbl_stats(e.dbl, &st);
 	assert_int_equal(st.restarts, 1);

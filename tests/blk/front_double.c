@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/blk/front_double.c -- TEST DOUBLE blkif backend (see the header).
- * Deliberately simple: maps each grant for the one copy it needs, checks
- * every request it gets and counts the ones a correct frontend never
- * sends, so tests can assert the frontend's side of the protocol too.
+ * Deliberately simple: copies each segment by a grant copy (maps one only
+ * to hold it, cfg.hold_grant), checks every request it gets and counts
+ * the ones a correct frontend never sends, so tests can assert the
+ * frontend's side of the protocol too.
  */
 #include <errno.h>
 #include <poll.h>
@@ -250,6 +251,27 @@ static int seg_io(struct t_dbl *d, const struct pvk_blkif_request_segment *s,
 
 	if (s->last_sect >= PVK_PAGE_SIZE / d->unit)
 		return -EINVAL;
+	if (!d->cfg.hold_grant || d->held_once) {
+		/* A copy checks the grant as a map would (a read needs it
+		 * writable), without a mapping to make and tear down. */
+		struct pvk_grant_copy c = { .len = (uint16_t)len };
+
+		if (is_read) {
+			c.src.virt = d->disk + pos;
+			c.dst.is_gref = true;
+			c.dst.domid = d->fe;
+			c.dst.ref = s->gref;
+			c.dst.offset = (uint16_t)off;
+		} else {
+			c.src.is_gref = true;
+			c.src.domid = d->fe;
+			c.src.ref = s->gref;
+			c.src.offset = (uint16_t)off;
+			c.dst.virt = d->disk + pos;
+		}
+		rc = pvk_hv_grant_copy(d->hv, &c, 1);
+		return rc < 0 ? rc : c.status ? -EACCES : 0;
+	}
 	rc = pvk_hv_grant_map(d->hv, d->fe, 1, &s->gref, is_read, &va);
 	if (rc < 0)
 		return rc;

@@ -21,7 +21,7 @@
  * alone.
  *
  * An input is a script of steps (at most MAX_CALLS calls, BUDGET bytes
- * moved: the double maps each page it copies); a step is up to 8 calls,
+ * moved: the double grant-copies every page); a step is up to 8 calls,
  * each naming the client thread that makes it.  The threads run the step
  * at once (each its own calls in order), and meet at its end; an input
  * ends with every client idle (started once and reused, or started and
@@ -780,7 +780,7 @@ static void read_op(struct fz *f, const struct disk *k, struct op *o,
 				    (size + 1));
 		break;
 	}
-	/* The double maps every page it copies (some 10 us each): an input
+	/* The double grant-copies every page (a system call each): an input
 	 * moves at most BUDGET bytes, the rest of a call's range is cut --
 	 * but its first call may be a write-zeroes of more than the 1 MiB
 	 * nbd_disk_zero() writes at a time. */
