@@ -235,14 +235,6 @@ static int vif_to_tap(struct serve *s, unsigned int qi)
 	return n;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int serve_loop(struct serve *s)
 {
 	struct pollfd pfd[1 + PVK_NETFRONT_MAX_QUEUES];
@@ -285,12 +277,13 @@ static int serve_loop(struct serve *s)
 		 * backend closing must not wait for a quiet moment. */
 		events = ++busy_loops % 64 == 0;
 		if (work) {
-			last_work = now_ns();
+			last_work = pvk_spin_clock_ns();
 			continue;
 		}
 		/* --poll-us: look again for a while before sleeping, so a
 		 * busy peer need not wake us (it sees us polling). */
-		if (s->poll_ns && now_ns() - last_work < s->poll_ns) {
+		if (s->poll_ns &&
+		    pvk_spin_clock_ns() - last_work < s->poll_ns) {
 			sched_yield();
 			continue;
 		}

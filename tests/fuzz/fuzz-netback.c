@@ -116,21 +116,13 @@ static struct {
 		uint32_t len;
 		bool maydrop;
 	} okay[MAX_TX];
-	uint32_t nokay;
+	uint32_t nokay, nmaydrop;
 	/* Frames seen on the TAP, and dropped by the kernel; netback's
 	 * tx_packets and tx_dropped at the last drain. */
 	uint64_t seen, kdropped, sent, dropped;
 	char last_log[256];
 	int log_fd; /* eventfd: netback logged a line (it latched broken) */
 } fx;
-
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void log_line(void *arg, const char *line)
 {
@@ -256,8 +248,8 @@ static void tap_drain(void)
 			     .msg_iovlen = 1,
 			     .msg_control = &cm };
 	const struct tpacket_auxdata *aux;
-	uint64_t sent, dropped, t0 = ms_now(), lost;
-	uint32_t i, maydrop = 0, sure = 0;
+	uint64_t sent, dropped, t0 = pvk_spin_clock_ms(), lost;
+	uint32_t i, sure;
 	ssize_t n;
 
 	tx_counters(&sent, &dropped);
@@ -270,16 +262,14 @@ static void tap_drain(void)
 			FZ_CHECK(errno == EAGAIN || errno == EINTR);
 			if (errno == EINTR)
 				continue;
-			for (i = maydrop = 0; i < fx.nokay; i++)
-				maydrop += fx.okay[i].maydrop;
-			if (fx.seen + fx.kdropped + maydrop >= sent)
+			if (fx.seen + fx.kdropped + fx.nmaydrop >= sent)
 				break;
-			if (ms_now() - t0 >= WAIT_MS)
+			if (pvk_spin_clock_ms() - t0 >= WAIT_MS)
 				fprintf(stderr,
 					"netback wrote %" PRIu64 " frames, the "
 					"TAP showed %" PRIu64 "\n",
 					sent, fx.seen);
-			FZ_CHECK(ms_now() - t0 < WAIT_MS);
+			FZ_CHECK(pvk_spin_clock_ms() - t0 < WAIT_MS);
 			(void)poll(&pfd, 1, 10);
 			continue;
 		}
@@ -302,24 +292,23 @@ static void tap_drain(void)
 				"no packet answered OKAY had\n",
 				n);
 		FZ_CHECK(i < fx.nokay && fx.seen + fx.kdropped <= sent);
+		fx.nmaydrop -= fx.okay[i].maydrop;
 		fx.okay[i] = fx.okay[--fx.nokay];
 	}
 	/* Left: netback's drops, and the kernel's among the maydrop ones. */
-	for (i = maydrop = 0; i < fx.nokay; i++)
-		maydrop += fx.okay[i].maydrop;
-	sure = fx.nokay - maydrop;
+	sure = fx.nokay - fx.nmaydrop;
 	if (dropped - fx.dropped < sure || dropped - fx.dropped > fx.nokay)
 		fprintf(stderr,
 			"%u packets answered OKAY never reached the TAP (%u "
 			"the kernel may drop), netback counted %" PRIu64
 			" as dropped\n",
-			fx.nokay, maydrop, dropped - fx.dropped);
+			fx.nokay, fx.nmaydrop, dropped - fx.dropped);
 	FZ_CHECK(dropped - fx.dropped >= sure &&
 		 dropped - fx.dropped <= fx.nokay);
 	lost = fx.nokay - (dropped - fx.dropped);
 	fx.kdropped += lost;
 	FZ_CHECK(fx.seen + fx.kdropped == sent);
-	fx.nokay = 0;
+	fx.nokay = fx.nmaydrop = 0;
 	fx.sent = sent;
 	fx.dropped = dropped;
 }
@@ -513,10 +502,10 @@ violation:
 static void wait_broken(void)
 {
 	struct pollfd p = { .fd = fx.log_fd, .events = POLLIN };
-	uint64_t t0 = ms_now(), n;
+	uint64_t t0 = pvk_spin_clock_ms(), n;
 
 	while (!t_nfe_be_broken(&fx.fe, fx.nb)) {
-		FZ_CHECK(ms_now() - t0 < WAIT_MS);
+		FZ_CHECK(pvk_spin_clock_ms() - t0 < WAIT_MS);
 		if (poll(&p, 1, 10) > 0)
 			(void)!read(fx.log_fd, &n, sizeof(n));
 	}
@@ -573,6 +562,7 @@ static bool tx_batch(struct fz *f)
 				FZ_CHECK(fx.nokay < MAX_TX);
 				fx.okay[fx.nokay].len = len[i];
 				fx.okay[fx.nokay++].maydrop = mayd[i];
+				fx.nmaydrop += mayd[i];
 			}
 		} else {
 			/* A fragment: its packet's status. */
@@ -648,19 +638,11 @@ static uint32_t rx_drain(void)
 	}
 }
 
-static uint64_t ns_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Answers to @want injected frames: each as it comes (the event channel),
  * up to RX_WAIT_NS in all. */
 static void rx_wait(uint32_t want)
 {
-	uint64_t end = ns_now() + RX_WAIT_NS, now;
+	uint64_t end = pvk_spin_clock_ns() + RX_WAIT_NS, now;
 	struct pollfd p = { .fd = pvk_evtchn_fd(fx.fe.ev), .events = POLLIN };
 	struct timespec ts;
 	uint32_t got = 0;
@@ -668,7 +650,7 @@ static void rx_wait(uint32_t want)
 
 	for (;;) {
 		got += rx_drain();
-		now = ns_now();
+		now = pvk_spin_clock_ns();
 		if (got >= want || now >= end)
 			return;
 		ts = (struct timespec){ 0, (long)(end - now) };
