@@ -77,12 +77,17 @@ struct loop_dom {
 struct xs_node {
 	char *name;
 	char *value;
-	uint32_t len;
+	uint32_t namelen, len;
 	struct pvk_xs_perm *perms;
 	uint32_t nperms;
+	uint8_t inl; /* IN_*: parts kept in the node's own allocation */
+	bool shallow; /* a transaction's copy: children not copied yet */
 	uint64_t gen; /* loop->xs_gen when last changed */
 	struct xs_node *parent, *child, *next;
 };
+
+#define IN_VALUE 0x1u
+#define IN_PERMS 0x2u
 
 struct loop_watch {
 	struct loop_watch *next;
@@ -277,60 +282,80 @@ static void node_free(struct xs_node *n)
 		next = c->next;
 		node_free(c);
 	}
-	free(n->name);
-	free(n->value);
-	free(n->perms);
+	if (!(n->inl & IN_VALUE))
+		free(n->value);
+	if (!(n->inl & IN_PERMS))
+		free(n->perms);
 	free(n);
+}
+
+/* One allocation: the node, its permissions, name and value. */
+static struct xs_node *node_alloc(const char *name, size_t namelen,
+				  const char *value, uint32_t len,
+				  const struct pvk_xs_perm *perms,
+				  uint32_t nperms)
+{
+	size_t psz = nperms * sizeof(*perms);
+	struct xs_node *n = malloc(sizeof(*n) + psz + namelen + len + 2);
+
+	if (!n)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	n->perms = (struct pvk_xs_perm *)(n + 1);
+	memcpy(n->perms, perms, psz);
+	n->nperms = nperms;
+	n->name = (char *)n->perms + psz;
+	memcpy(n->name, name, namelen);
+	n->name[namelen] = '\0';
+	n->namelen = (uint32_t)namelen;
+	n->value = n->name + namelen + 1;
+	memcpy(n->value, value, len);
+	n->value[len] = '\0';
+	n->len = len;
+	n->inl = IN_VALUE | IN_PERMS;
+	return n;
 }
 
 static struct xs_node *node_new(const char *name, size_t namelen,
 				const struct pvk_xs_perm *perms,
 				uint32_t nperms)
 {
-	struct xs_node *n = calloc(1, sizeof(*n));
-
-	if (!n)
-		return NULL;
-	n->name = strndup(name, namelen);
-	n->value = strdup("");
-	n->perms = malloc(nperms * sizeof(*perms));
-	if (!n->name || !n->value || !n->perms) {
-		node_free(n);
-		return NULL;
-	}
-	memcpy(n->perms, perms, nperms * sizeof(*perms));
-	n->nperms = nperms;
-	return n;
+	return node_alloc(name, namelen, "", 0, perms, nperms);
 }
 
-static struct xs_node *node_copy(const struct xs_node *src,
-				 struct xs_node *parent)
+/* Takes ownership of @v (len bytes and a NUL). */
+static void node_set_value(struct xs_node *n, char *v, uint32_t len)
 {
-	struct xs_node *n, *c, **tail;
+	if (!(n->inl & IN_VALUE))
+		free(n->value);
+	n->inl &= ~IN_VALUE;
+	n->value = v;
+	n->len = len;
+}
 
-	n = node_new(src->name, strlen(src->name), src->perms, src->nperms);
+static void node_set_perms(struct xs_node *n, struct pvk_xs_perm *p,
+			   uint32_t count)
+{
+	if (!(n->inl & IN_PERMS))
+		free(n->perms);
+	n->inl &= ~IN_PERMS;
+	n->perms = p;
+	n->nperms = count;
+}
+
+/* A transaction's copy of @src without its children (copied when the
+ * transaction first walks through it: txn_fill). */
+static struct xs_node *node_dup(const struct xs_node *src,
+				struct xs_node *parent)
+{
+	struct xs_node *n = node_alloc(src->name, src->namelen, src->value,
+				       src->len, src->perms, src->nperms);
+
 	if (!n)
 		return NULL;
-	free(n->value);
-	n->value = malloc(src->len + 1);
-	if (!n->value) {
-		node_free(n);
-		return NULL;
-	}
-	memcpy(n->value, src->value, src->len + 1);
-	n->len = src->len;
 	n->gen = src->gen;
 	n->parent = parent;
-	tail = &n->child;
-	for (const struct xs_node *s = src->child; s; s = s->next) {
-		c = node_copy(s, n);
-		if (!c) {
-			node_free(n);
-			return NULL;
-		}
-		*tail = c;
-		tail = &c->next;
-	}
+	n->shallow = src->child != NULL;
 	return n;
 }
 
@@ -338,8 +363,7 @@ static struct xs_node *node_child(struct xs_node *n, const char *name,
 				  size_t len)
 {
 	for (struct xs_node *c = n->child; c; c = c->next)
-		if (c->name[0] == name[0] && strncmp(c->name, name, len) == 0 &&
-		    c->name[len] == '\0')
+		if (c->namelen == len && memcmp(c->name, name, len) == 0)
 			return c;
 	return NULL;
 }
@@ -501,14 +525,14 @@ static char *node_path(const struct xs_node *n)
 	if (!n->parent)
 		return strdup("/");
 	for (p = n; p->parent; p = p->parent)
-		len += strlen(p->name) + 1;
+		len += p->namelen + 1;
 	s = malloc(len + 1);
 	if (!s)
 		return NULL;
 	pos = len;
 	s[pos] = '\0';
 	for (p = n; p->parent; p = p->parent) {
-		size_t nl = strlen(p->name);
+		size_t nl = p->namelen;
 
 		pos -= nl;
 		memcpy(s + pos, p->name, nl);
@@ -690,9 +714,7 @@ static int xs_do_write(struct xs_ctx *c, const char *abs, const char *val,
 			return -ENOMEM;
 		memcpy(v, val, len);
 		v[len] = '\0';
-		free(n->value);
-		n->value = v;
-		n->len = len;
+		node_set_value(n, v, len);
 	}
 	mark(c, n);
 	if (!c->txn)
@@ -786,7 +808,7 @@ static int xs_do_directory(struct xs_ctx *c, const char *abs, char ***names)
 		return -EACCES;
 	for (struct xs_node *ch = n->child; ch; ch = ch->next) {
 		count++;
-		bytes += strlen(ch->name) + 1;
+		bytes += ch->namelen + 1;
 	}
 	/* One block, as libxenstore's xs_directory: pointers, then names. */
 	v = malloc((count + 1) * sizeof(*v) + bytes);
@@ -829,9 +851,7 @@ static int xs_do_set_perms(struct xs_ctx *c, const char *abs,
 		return -ENOMEM;
 	memcpy(np, perms, count * sizeof(*np));
 	old_owner = n->perms[0].domid;
-	free(n->perms);
-	n->perms = np;
-	n->nperms = count;
+	node_set_perms(n, np, count);
 	if (old_owner != np[0].domid) {
 		quota_adjust(c, old_owner, -1);
 		quota_adjust(c, np[0].domid, 1);
@@ -964,6 +984,82 @@ static void txn_unlink(struct loop_hv *lh, struct loop_txn *t)
 	}
 }
 
+/*
+ * A transaction copies the tree lazily: a node's children are copied from
+ * the main tree when the transaction first walks through it.  What the
+ * main tree has by then may be newer than the transaction's start; any
+ * node read that changed after the start fails the commit's generation
+ * check, as it would with a copy taken at the start.
+ */
+static struct xs_node *txn_source(struct pvk_loop *l, const struct xs_node *n)
+{
+	struct xs_node *p;
+
+	if (!n->parent)
+		return l->root;
+	p = txn_source(l, n->parent);
+	return p ? node_child(p, n->name, n->namelen) : NULL;
+}
+
+static int txn_fill(struct pvk_loop *l, struct xs_node *n)
+{
+	const struct xs_node *src;
+	struct xs_node *c, **tail = &n->child;
+
+	if (!n->shallow)
+		return 0;
+	src = txn_source(l, n);
+	for (const struct xs_node *s = src ? src->child : NULL; s;
+	     s = s->next) {
+		c = node_dup(s, n);
+		if (!c)
+			goto free_children;
+		*tail = c;
+		tail = &c->next;
+	}
+	n->shallow = false;
+	return 0;
+free_children:
+	for (c = n->child; c; c = n->child) {
+		n->child = c->next;
+		node_free(c);
+	}
+	return -ENOMEM;
+}
+
+static int txn_fill_subtree(struct pvk_loop *l, struct xs_node *n)
+{
+	int ret = txn_fill(l, n);
+
+	for (struct xs_node *c = n->child; c && !ret; c = c->next)
+		ret = txn_fill_subtree(l, c);
+	return ret;
+}
+
+/* Copy what an operation on @abs reads in the transaction's tree: the
+ * children of every node on the way, and the whole subtree for a
+ * removal. */
+static int txn_prepare(struct xs_ctx *c, const char *abs, bool subtree)
+{
+	struct xs_node *n = c->root;
+	const char *p = abs + 1, *e;
+	int ret;
+
+	if (!c->txn)
+		return 0;
+	for (;;) {
+		ret = txn_fill(c->l, n);
+		if (ret || !*p)
+			break;
+		e = strchrnul(p, '/');
+		n = node_child(n, p, e - p);
+		if (!n)
+			return 0;
+		p = *e ? e + 1 : e;
+	}
+	return ret ? ret : subtree ? txn_fill_subtree(c->l, n) : 0;
+}
+
 static int loop_xs_txn_start(struct pvk_hv *hv, pvk_xs_txn_t *txn)
 {
 	struct loop_hv *lh = to_lh(hv);
@@ -985,7 +1081,7 @@ static int loop_xs_txn_start(struct pvk_hv *hv, pvk_xs_txn_t *txn)
 		ret = -ENOMEM;
 		goto unlock;
 	}
-	t->root = node_copy(l->root, NULL);
+	t->root = node_dup(l->root, NULL);
 	if (!t->root) {
 		free(t);
 		ret = -ENOMEM;
@@ -1038,7 +1134,7 @@ unlock:
 /* xenstore ops                                                        */
 
 static int xs_begin(struct loop_hv *lh, pvk_xs_txn_t txn, const char *path,
-		    struct xs_ctx *c, char **abs)
+		    bool subtree, struct xs_ctx *c, char **abs)
 {
 	struct pvk_loop *l = lh->loop;
 
@@ -1058,7 +1154,9 @@ static int xs_begin(struct loop_hv *lh, pvk_xs_txn_t txn, const char *path,
 		c->root = c->txn->root;
 	}
 	*abs = abs_path(lh->hv.domid, path);
-	return *abs ? 0 : -ENOMEM;
+	if (!*abs)
+		return -ENOMEM;
+	return txn_prepare(c, *abs, subtree);
 }
 
 static int loop_xs_read(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path,
@@ -1070,7 +1168,7 @@ static int loop_xs_read(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path,
 	int ret;
 
 	lock(lh->loop);
-	ret = xs_begin(lh, txn, path, &c, &abs);
+	ret = xs_begin(lh, txn, path, false, &c, &abs);
 	if (!ret)
 		ret = xs_do_read(&c, abs, val);
 	unlock(lh->loop);
@@ -1088,7 +1186,7 @@ static int loop_xs_write_common(struct pvk_hv *hv, pvk_xs_txn_t txn,
 	int ret;
 
 	lock(lh->loop);
-	ret = xs_begin(lh, txn, path, &c, &abs);
+	ret = xs_begin(lh, txn, path, false, &c, &abs);
 	if (!ret)
 		ret = xs_do_write(&c, abs, val, (uint32_t)len, mkdir);
 	if (!ret && c.txn)
@@ -1118,7 +1216,7 @@ static int loop_xs_rm(struct pvk_hv *hv, pvk_xs_txn_t txn, const char *path)
 	int ret;
 
 	lock(lh->loop);
-	ret = xs_begin(lh, txn, path, &c, &abs);
+	ret = xs_begin(lh, txn, path, true, &c, &abs);
 	if (!ret)
 		ret = xs_do_rm(&c, abs);
 	if (!ret && c.txn)
@@ -1137,7 +1235,7 @@ static int loop_xs_directory(struct pvk_hv *hv, pvk_xs_txn_t txn,
 	int ret;
 
 	lock(lh->loop);
-	ret = xs_begin(lh, txn, path, &c, &abs);
+	ret = xs_begin(lh, txn, path, false, &c, &abs);
 	if (!ret)
 		ret = xs_do_directory(&c, abs, names);
 	unlock(lh->loop);
@@ -1155,7 +1253,7 @@ static int loop_xs_set_perms(struct pvk_hv *hv, pvk_xs_txn_t txn,
 	int ret;
 
 	lock(lh->loop);
-	ret = xs_begin(lh, txn, path, &c, &abs);
+	ret = xs_begin(lh, txn, path, false, &c, &abs);
 	if (!ret)
 		ret = xs_do_set_perms(&c, abs, perms, count);
 	if (!ret && c.txn)

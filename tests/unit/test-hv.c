@@ -1661,6 +1661,98 @@ static void test_loop_transactions(void **state)
 	pvk_hv_close(h0);
 }
 
+/* loop copies a transaction's tree as the transaction walks it, so what
+ * another writer changes after the start and the transaction reads later
+ * must still fail the commit, and a change elsewhere must not. */
+struct txn_lazy_arg {
+	struct pvk_hv *other;
+	int step;
+};
+
+static int txn_lazy_fn(struct pvk_hv *hv, pvk_xs_txn_t txn, void *p)
+{
+	struct txn_lazy_arg *a = p;
+	char *v, **names;
+	int ret = 0;
+
+	switch (a->step) {
+	case 0: /* changed outside after the start, then read inside */
+		if (pvk_xs_write(a->other, 0, "/tl/a/b/c", "new"))
+			return -EIO;
+		ret = pvk_xs_read(hv, txn, "/tl/a/b/c", &v);
+		if (ret >= 0)
+			free(v);
+		break;
+	case 1: /* created outside, then its directory listed inside */
+		if (pvk_xs_write(a->other, 0, "/tl/d/new", "x"))
+			return -EIO;
+		ret = pvk_xs_directory(hv, txn, "/tl/d", &names);
+		if (ret >= 0)
+			free(names);
+		break;
+	case 2: /* removed outside, then written under inside */
+		if (pvk_xs_rm(a->other, 0, "/tl/e/gone"))
+			return -EIO;
+		ret = pvk_xs_write(hv, txn, "/tl/e/gone/x", "1");
+		break;
+	case 3: /* a change elsewhere: commits */
+		if (pvk_xs_write(a->other, 0, "/tl/f/other", "1"))
+			return -EIO;
+		ret = pvk_xs_read(hv, txn, "/tl/a/b/c", &v);
+		if (ret >= 0) {
+			free(v);
+			ret = pvk_xs_write(hv, txn, "/tl/g/mine", "1");
+		}
+		break;
+	case 4: /* a removal inside takes the whole subtree, copied or not */
+		ret = pvk_xs_read(hv, txn, "/tl/a/b", &v);
+		if (ret >= 0) {
+			free(v);
+			ret = pvk_xs_rm(hv, txn, "/tl");
+		}
+		if (!ret)
+			ret = pvk_xs_read(hv, txn, "/tl/e/keep", &v) ==
+					      -ENOENT ?
+				      0 :
+				      -EIO;
+		break;
+	}
+	return ret < 0 ? ret : 0;
+}
+
+static void test_loop_transaction_lazy_copy(void **state)
+{
+	struct t_env *env = *state;
+	struct txn_lazy_arg a = { 0 };
+	struct pvk_hv *h0;
+	char *v;
+
+	if (!env->is_loop)
+		skip();
+	assert_int_equal(pvk_hv_open_loop(&h0, env->loop, 0), 0);
+	assert_int_equal(pvk_hv_open_loop(&a.other, env->loop, 0), 0);
+	assert_int_equal(pvk_xs_write(h0, 0, "/tl/a/b/c", "old"), 0);
+	assert_int_equal(pvk_xs_write(h0, 0, "/tl/d/x", "1"), 0);
+	assert_int_equal(pvk_xs_write(h0, 0, "/tl/e/gone/y", "1"), 0);
+	assert_int_equal(pvk_xs_write(h0, 0, "/tl/e/keep", "1"), 0);
+	assert_int_equal(pvk_xs_write(h0, 0, "/tl/f/x", "1"), 0);
+	assert_int_equal(pvk_xs_write(h0, 0, "/tl/g/x", "1"), 0);
+	for (a.step = 0; a.step < 3; a.step++)
+		assert_int_equal(pvk_xs_transaction(h0, 1, txn_lazy_fn, &a),
+				 -EAGAIN);
+	/* None of the refused transactions' writes landed. */
+	assert_int_equal(pvk_xs_read(h0, 0, "/tl/e/gone/x", &v), -ENOENT);
+	assert_int_equal(pvk_xs_transaction(h0, 1, txn_lazy_fn, &a), 0);
+	assert_int_equal(pvk_xs_read(h0, 0, "/tl/g/mine", &v), 1);
+	free(v);
+	a.step = 4;
+	assert_int_equal(pvk_xs_transaction(h0, 1, txn_lazy_fn, &a), 0);
+	assert_int_equal(pvk_xs_read(h0, 0, "/tl/e/keep", &v), -ENOENT);
+	assert_int_equal(pvk_xs_read(h0, 0, "/tl", &v), -ENOENT);
+	pvk_hv_close(a.other);
+	pvk_hv_close(h0);
+}
+
 /* A guest's node quota holds inside transactions too, and a commit is
  * all or nothing: loop used to skip the check inside, then apply the
  * commit's writes until the quota stopped one, and report success. */
@@ -2109,19 +2201,20 @@ static void test_spin_sizing(void **state)
 	assert_int_equal(pvk_spin_budget(&s), 0);
 }
 
-#define T_CASES                                               \
-	cmocka_unit_test(test_bad_args),                      \
-		cmocka_unit_test(test_grant_evtchn_pingpong), \
-		cmocka_unit_test(test_grant_semantics),       \
-		cmocka_unit_test(test_evtchn_semantics),      \
-		cmocka_unit_test(test_xs_permissions),        \
-		cmocka_unit_test(test_xs_watch),              \
-		cmocka_unit_test(test_xs_transaction),        \
-		cmocka_unit_test(test_xenbus_state_machine),  \
-		cmocka_unit_test(test_xenbus_hostile),        \
-		cmocka_unit_test(test_domain_destroy),        \
-		cmocka_unit_test(test_loop_xenstore_rules),   \
-		cmocka_unit_test(test_loop_transactions),     \
+#define T_CASES                                                    \
+	cmocka_unit_test(test_bad_args),                           \
+		cmocka_unit_test(test_grant_evtchn_pingpong),      \
+		cmocka_unit_test(test_grant_semantics),            \
+		cmocka_unit_test(test_evtchn_semantics),           \
+		cmocka_unit_test(test_xs_permissions),             \
+		cmocka_unit_test(test_xs_watch),                   \
+		cmocka_unit_test(test_xs_transaction),             \
+		cmocka_unit_test(test_xenbus_state_machine),       \
+		cmocka_unit_test(test_xenbus_hostile),             \
+		cmocka_unit_test(test_domain_destroy),             \
+		cmocka_unit_test(test_loop_xenstore_rules),        \
+		cmocka_unit_test(test_loop_transactions),          \
+		cmocka_unit_test(test_loop_transaction_lazy_copy), \
 		cmocka_unit_test(test_loop_transaction_quota)
 
 int main(void)
