@@ -27,6 +27,7 @@ struct nbd_req {
 	uint8_t *wdata; /* rmw write: a copy of the client's data */
 	int result;
 	bool done, abandoned;
+	pthread_cond_t cv; /* done, under the disk's lock */
 	struct nbd_req *next;
 };
 
@@ -38,17 +39,20 @@ struct nbd_disk {
 	int efd; /* wakes the I/O thread */
 	pthread_t th;
 	pthread_mutex_t lock;
-	pthread_cond_t done_cv;
+	/* Held by whoever drives bf: the I/O thread (all but its sleep), or
+	 * a caller putting its request on the rings itself. */
+	pthread_mutex_t bf_lock;
 	/* under lock */
 	struct nbd_req *qhead, **qtail; /* queued for the thread */
 	bool stop;
 	char gone[160];
-	/* the I/O thread's own */
+	/* under bf_lock */
 	struct nbd_req *phead, **ptail; /* taken, not yet on the rings */
 };
 
 static void req_free(struct nbd_req *r)
 {
+	pthread_cond_destroy(&r->cv);
 	free(r->wdata);
 	free(r->buf);
 	free(r);
@@ -81,7 +85,7 @@ static void complete(struct nbd_disk *d, struct nbd_req *r, int result)
 	if (r->abandoned)
 		req_free(r);
 	else
-		pthread_cond_broadcast(&d->done_cv);
+		pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -142,6 +146,7 @@ static void *io_thread(void *arg)
 	p[0] = (struct pollfd){ .fd = d->efd, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = pvk_blkfront_fd(d->bf),
 				.events = POLLIN };
+	pthread_mutex_lock(&d->bf_lock);
 	for (;;) {
 		pthread_mutex_lock(&d->lock);
 		if (d->qhead) {
@@ -164,12 +169,15 @@ static void *io_thread(void *arg)
 		 * after a while; pvk_blkfront_close() waits a little more. */
 		if (stop && stop_ms++ > 20)
 			break;
+		pthread_mutex_unlock(&d->bf_lock);
 		if (poll(p, 2, stop ? 100 : 1000) > 0 &&
 		    (p[0].revents & POLLIN) &&
 		    read(d->efd, &v, sizeof(v)) < 0) {
 			/* EAGAIN: nothing to take */
 		}
+		pthread_mutex_lock(&d->bf_lock);
 	}
+	pthread_mutex_unlock(&d->bf_lock);
 	return NULL;
 }
 
@@ -202,7 +210,7 @@ int nbd_disk_open(struct nbd_disk **dp, struct pvk_hv *hv, const char *vdev,
 		goto close_bf;
 	}
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->done_cv, NULL);
+	pthread_mutex_init(&d->bf_lock, NULL);
 	rc = -pthread_create(&d->th, NULL, io_thread, d);
 	if (rc < 0)
 		goto close_efd;
@@ -210,7 +218,7 @@ int nbd_disk_open(struct nbd_disk **dp, struct pvk_hv *hv, const char *vdev,
 	return 0;
 
 close_efd:
-	pthread_cond_destroy(&d->done_cv);
+	pthread_mutex_destroy(&d->bf_lock);
 	pthread_mutex_destroy(&d->lock);
 	close(d->efd);
 close_bf:
@@ -242,7 +250,7 @@ void nbd_disk_close(struct nbd_disk *d)
 		next = r->next;
 		req_free(r);
 	}
-	pthread_cond_destroy(&d->done_cv);
+	pthread_mutex_destroy(&d->bf_lock);
 	pthread_mutex_destroy(&d->lock);
 	close(d->efd);
 	free(d);
@@ -273,6 +281,7 @@ static struct nbd_req *req_new(struct nbd_disk *d, uint8_t op, uint64_t off,
 
 	if (!r)
 		return NULL;
+	pthread_cond_init(&r->cv, NULL);
 	r->op = op;
 	r->off = off;
 	r->len = len;
@@ -283,6 +292,7 @@ static struct nbd_req *req_new(struct nbd_disk *d, uint8_t op, uint64_t off,
 	if (op == PVK_BLKFRONT_READ || op == PVK_BLKFRONT_WRITE) {
 		if (posix_memalign((void **)&r->buf, ND_ALIGN,
 				   r->span ? r->span : 1)) {
+			pthread_cond_destroy(&r->cv);
 			free(r);
 			return NULL;
 		}
@@ -297,10 +307,36 @@ static struct nbd_req *req_new(struct nbd_disk *d, uint8_t op, uint64_t off,
 	return r;
 }
 
-/* Queue @r for the thread and wait for it, at most the timeout. */
+/* With bf_lock held: put @r on the rings now, unless something taken
+ * before it waits; then take what is done (a request can complete at
+ * once, with no event to wake the thread).  False: queue it instead. */
+static bool submit_now(struct nbd_disk *d, struct nbd_req *r)
+{
+	struct pvk_blkfront_io *done[ND_REAP];
+	int i, n, rc;
+
+	if (d->phead)
+		return false;
+	rc = pvk_blkfront_submit(d->bf, &r->io);
+	if (rc == -EAGAIN)
+		return false;
+	if (rc < 0) {
+		complete(d, r, rc);
+		return true;
+	}
+	n = pvk_blkfront_reap(d->bf, done, 1, ND_REAP, 0);
+	for (i = 0; i < n; i++)
+		complete(d, done[i]->user, done[i]->result);
+	return true;
+}
+
+/* Submit @r (if nothing is queued before it and the thread is not on the
+ * disk, from here: the thread then wakes only for the answer) or queue
+ * it for the thread; wait for it, at most the timeout. */
 static int run(struct nbd_disk *d, struct nbd_req *r)
 {
 	struct timespec ts;
+	bool queue = true;
 	int rc = 0, res;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -316,13 +352,21 @@ static int run(struct nbd_disk *d, struct nbd_req *r)
 		req_free(r);
 		return -ESHUTDOWN;
 	}
-	*d->qtail = r;
-	d->qtail = &r->next;
-	pthread_mutex_unlock(&d->lock);
-	wake(d);
-	pthread_mutex_lock(&d->lock);
+	if (!r->rmw && !d->qhead && !pthread_mutex_trylock(&d->bf_lock)) {
+		pthread_mutex_unlock(&d->lock);
+		queue = !submit_now(d, r);
+		pthread_mutex_unlock(&d->bf_lock);
+		pthread_mutex_lock(&d->lock);
+	}
+	if (queue) {
+		*d->qtail = r;
+		d->qtail = &r->next;
+		pthread_mutex_unlock(&d->lock);
+		wake(d);
+		pthread_mutex_lock(&d->lock);
+	}
 	while (!r->done && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&d->done_cv, &d->lock, &ts);
+		rc = pthread_cond_timedwait(&r->cv, &d->lock, &ts);
 	if (!r->done) {
 		/* The thread keeps it, and frees it once answered. */
 		r->abandoned = true;

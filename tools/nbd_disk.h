@@ -6,10 +6,12 @@
  * runs) is its one user; tests and the fuzz target drive it in-process on
  * the loop hypervisor.
  *
- * One I/O thread owns the blkfront (which is driven by one thread at a
- * time, pvkit/blkfront.h) and keeps up to the queue depth in flight:
- * callers' requests are queued to it and each caller waits for its own.
- * Requests aligned to the disk's sector size go straight to the rings;
+ * One I/O thread reaps the blkfront's answers (it is driven by one
+ * thread at a time, pvkit/blkfront.h: a lock says which) and keeps up to
+ * the queue depth in flight; each caller waits for its own request.
+ * Requests aligned to the disk's sector size go straight to the rings,
+ * put there by the caller itself when nothing is queued before them and
+ * the thread is not on the disk (else queued to the thread, in order);
  * an unaligned read or write is done alone (the thread waits until
  * nothing else is in flight), as a read-modify-write of the sectors it
  * touches, so it can never interleave with another write to them.
