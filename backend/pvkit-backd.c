@@ -90,6 +90,11 @@ static void usage(FILE *f)
 		"  --poll-us N           poll rings and completions for up to N us "
 		"before sleeping\n"
 		"                        (0..1000, default 0: never); adaptive\n"
+		"  --reconnect-ms MS     after a burst, offer a device that keeps "
+		"disconnecting\n"
+		"                        again at most once per MS (0..60000, "
+		"default 1000\n"
+		"                        or $PVKIT_RECONNECT_MS; 0: no limit)\n"
 		"  --help                this text\n"
 		"  --version             the version\n",
 		PVK_BLKBACK_DEF_MAX_QUEUES, PVK_BLKBACK_DEF_RING_ORDER,
@@ -368,6 +373,7 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'c' },
 		{ "drain-timeout", required_argument, NULL, 'T' },
 		{ "poll-us", required_argument, NULL, 'p' },
+		{ "reconnect-ms", required_argument, NULL, 'r' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "handover", no_argument, NULL, 'H' },
 		{ "state-dir", required_argument, NULL, 'S' },
@@ -387,7 +393,7 @@ int main(int argc, char **argv)
 	const char *control = NULL, *state_dir = NULL;
 	char ctl[256], sdir[256], sdmsg[96];
 	bool journal = true;
-	uint32_t drain_ms = 2000;
+	uint32_t drain_ms = 2000, reconnect_ms = UINT32_MAX;
 	bool force = false, handover = false;
 	struct served sv[MAX_SERVED] = { 0 };
 	struct pvk_xenbus_bus *bus = NULL;
@@ -498,6 +504,18 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'r':
+			err = parse_u32(optarg, &reconnect_ms);
+			if (!err &&
+			    reconnect_ms > PVK_XENBUS_RECONNECT_MS_MAX) {
+				fprintf(stderr,
+					"pvkit-backd: --reconnect-ms %s: at most "
+					"%u (milliseconds between a device's "
+					"offers after a burst; 0: no limit)\n",
+					optarg, PVK_XENBUS_RECONNECT_MS_MAX);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -603,6 +621,8 @@ int main(int argc, char **argv)
 			strerror(-err));
 		goto close_listen;
 	}
+	if (reconnect_ms != UINT32_MAX)
+		pvk_xenbus_bus_set_reconnect_ms(bus, reconnect_ms);
 	for (i = 0; i < nsv; i++) {
 		err = sv[i].drv->start(&sv[i].h, bus, sv[i].type, sv[i].fe_type,
 				       &o);

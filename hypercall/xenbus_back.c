@@ -28,7 +28,7 @@
  * second, not a core. */
 #define RECONNECT_BURST 8
 #define RECONNECT_MS 1000
-#define RECONNECT_MS_MAX 60000
+#define RECONNECT_MS_MAX PVK_XENBUS_RECONNECT_MS_MAX
 #define PUBLISH_RETRY_MS 500
 
 struct bus_drv {
@@ -826,12 +826,20 @@ static uint64_t reconnect_ms(void)
 	if (errno || *end || *e == '-' || v > RECONNECT_MS_MAX) {
 		fprintf(stderr,
 			"pvkit: PVKIT_RECONNECT_MS='%s' ignored: milliseconds "
-			"between a device's reconnections, 0 to %d (0: no "
+			"between a device's reconnections, 0 to %u (0: no "
 			"limit)\n",
 			e, RECONNECT_MS_MAX);
 		return RECONNECT_MS;
 	}
 	return v;
+}
+
+int pvk_xenbus_bus_set_reconnect_ms(struct pvk_xenbus_bus *bus, unsigned int ms)
+{
+	if (ms > RECONNECT_MS_MAX)
+		return -EINVAL;
+	bus->reconnect_ms = ms;
+	return 0;
 }
 
 int pvk_xenbus_bus_create(struct pvk_xenbus_bus **out, struct pvk_hv *hv,

@@ -364,12 +364,18 @@ void pvk_xenbus_bus_unregister(struct pvk_xenbus_bus *bus,
  * peer.  0 or -errno (the xenstore connection is lost).
  *
  * A device that disconnects is offered again (InitWait) at once a few
- * times, then at most once a second ($PVKIT_RECONNECT_MS, read when the
- * bus is created: another interval; 0: no limit): a frontend reconnecting
- * in a loop (connecting keeps failing: no free event channel or grant, a
- * hostile peer) costs a wake-up a second, logged once per deferral. */
+ * times, then at most once a second (set_reconnect_ms, or
+ * $PVKIT_RECONNECT_MS, read when the bus is created: another interval;
+ * 0: no limit): a frontend reconnecting in a loop (connecting keeps
+ * failing: no free event channel or grant, a hostile peer) costs a
+ * wake-up a second, logged once per deferral. */
 int pvk_xenbus_bus_fd(struct pvk_xenbus_bus *bus);
 int pvk_xenbus_bus_handle_events(struct pvk_xenbus_bus *bus);
+/* The interval above, in milliseconds (0 to PVK_XENBUS_RECONNECT_MS_MAX;
+ * 0: no limit), for the offers that follow; -EINVAL if over. */
+#define PVK_XENBUS_RECONNECT_MS_MAX 60000u
+int pvk_xenbus_bus_set_reconnect_ms(struct pvk_xenbus_bus *bus,
+				    unsigned int ms);
 /* Devices of @drv (NULL: all) served, and how many are Connected. */
 int pvk_xenbus_bus_count(struct pvk_xenbus_bus *bus,
 			 const struct pvk_xenbus_driver *drv, int *connected);

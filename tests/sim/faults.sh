@@ -16,7 +16,8 @@
 #  3. PVKIT_FAULTS: a malformed value is reported and ignored; with every
 #     event-channel bind failing the vbd does not connect and the log
 #     says why, and the guest retrying in a loop is offered the device
-#     at most about once a second (bounded CPU); a pvkit-backd without
+#     at most once per --reconnect-ms, 500 here (bounded CPU; a value
+#     out of range is refused); a pvkit-backd without
 #     the fault then connects the waiting guest;
 #  4. xenstored dies: pvkit-backd says so and exits (status 3) within
 #     10 s, without spinning.
@@ -147,7 +148,15 @@ else
 	cat "$W/backd.out"
 fi
 blk_backd_stop TERM
-PVKIT_FAULTS=evtchn_alloc:1 blk_backd_start || exit 1
+# --reconnect-ms: out of range refused with the bound; then 500 ms.
+if out=$("$B/bin/pvkit-backd" --reconnect-ms 60001 2>&1); then
+	bad "pvkit-backd --reconnect-ms 60001 started"
+elif [ $? -eq 2 ] && echo "$out" | grep -q "reconnect-ms 60001: at most 60000"; then
+	ok "pvkit-backd --reconnect-ms 60001: $out"
+else
+	bad "pvkit-backd --reconnect-ms 60001: $out"
+fi
+PVKIT_FAULTS=evtchn_alloc:1 blk_backd_start --reconnect-ms 500 || exit 1
 blk_image "$W/faulty.img" 16
 blk_guest_bg faulty "$W/faulty.img" "" "$W/faulty.out" "$IO" --ops 200 || exit 1
 FAULTY=$GUEST_PID
@@ -164,13 +173,13 @@ else
 	cat "$W/backd.out"
 fi
 # The guest retries at once, in a loop: after a burst, the backend offers
-# the device once a second (bounded CPU), logging why.
+# the device once per --reconnect-ms (bounded CPU), logging why.
 sleep 2
 r0=$(grep -c "vbd .*No space left" "$W/backd.out") t0=$(ticks "$BACKD_PID")
 sleep 5
 r1=$(grep -c "vbd .*No space left" "$W/backd.out") t1=$(ticks "$BACKD_PID")
 n=$((r1 - r0)) used=$((t1 - t0))
-if [ "$n" -ge 2 ] && [ "$n" -le 7 ] &&
+if [ "$n" -ge 5 ] && [ "$n" -le 13 ] &&
 	grep -q "vbd .*reconnecting too often: the next try in" "$W/backd.out"; then
 	ok "a guest reconnecting in a loop: $n refusals in 5 s, pvkit-backd used $((used * 1000 / hz)) ms of CPU"
 else

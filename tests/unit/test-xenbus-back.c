@@ -487,6 +487,35 @@ static void test_reconnect_rate_limited(void **state)
 	assert_true(waited >= 500 && waited < 2000);
 }
 
+/* With the limit set to 0 every reconnection is offered at once, and
+ * nothing is deferred; a limit over the maximum is refused. */
+static void test_reconnect_unlimited(void **state)
+{
+	struct env *e = *state;
+	struct mock *mp = &e->m[0];
+	int i;
+
+	assert_int_equal(pvk_xenbus_bus_set_reconnect_ms(
+				 e->bus, PVK_XENBUS_RECONNECT_MS_MAX + 1),
+			 -EINVAL);
+	assert_int_equal(pvk_xenbus_bus_set_reconnect_ms(e->bus, 0), 0);
+	mock_init(mp, "pvkmock", false);
+	assert_int_equal(pvk_xenbus_bus_register(e->bus, &mp->drv, mp), 0);
+	attach(e, "pvkmock", 0, NULL);
+	pump(e);
+	for (i = 0; i < 12; i++) {
+		fe_state(e, 0, PVK_XENBUS_CONNECTED);
+		pump(e);
+		fe_state(e, 0, PVK_XENBUS_CLOSED);
+		pump(e);
+	}
+	assert_int_equal(mp->publishes, 1 + 12);
+	assert_int_equal(mp->connects, 12);
+	assert_int_equal(be_node(e, "pvkmock", 0, "state"),
+			 PVK_XENBUS_INITWAIT);
+	assert_null(strstr(e->lines, "reconnecting too often"));
+}
+
 /* A first offer that xenstore refuses (every commit conflicts) is made
  * again by the bus itself, woken through its fd. */
 static void test_publish_retried(void **state)
@@ -526,6 +555,8 @@ int main(void)
 			test_hostile_frontend_path_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_rate_limited,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_unlimited, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_publish_retried, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_probe_failure_and_retry,
