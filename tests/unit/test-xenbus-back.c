@@ -444,6 +444,17 @@ static long wait_bus(struct env *e, int ms)
 	       (t1.tv_nsec - t0.tv_nsec) / 1000000;
 }
 
+/* The frontend connects and drops to Closed @n times. */
+static void flap(struct env *e, int n)
+{
+	for (int i = 0; i < n; i++) {
+		fe_state(e, 0, PVK_XENBUS_CONNECTED);
+		pump(e);
+		fe_state(e, 0, PVK_XENBUS_CLOSED);
+		pump(e);
+	}
+}
+
 /* A frontend that reconnects in a loop (as pvkit's does when connecting
  * keeps failing) is offered the device at once 8 times, then once a
  * second; the bus fd wakes the caller when the next offer is due. */
@@ -452,19 +463,13 @@ static void test_reconnect_rate_limited(void **state)
 	struct env *e = *state;
 	struct mock *mp = &e->m[0];
 	long waited;
-	int i;
 
 	mock_init(mp, "pvkmock", false);
 	assert_int_equal(pvk_xenbus_bus_register(e->bus, &mp->drv, mp), 0);
 	attach(e, "pvkmock", 0, NULL);
 	pump(e);
 	assert_int_equal(mp->publishes, 1);
-	for (i = 0; i < 12; i++) {
-		fe_state(e, 0, PVK_XENBUS_CONNECTED);
-		pump(e);
-		fe_state(e, 0, PVK_XENBUS_CLOSED);
-		pump(e);
-	}
+	flap(e, 12);
 	/* The first offer is not a reconnection; then a burst of 8. */
 	assert_int_equal(mp->publishes, 1 + 8);
 	assert_int_equal(mp->connects, 9);
@@ -493,7 +498,6 @@ static void test_reconnect_unlimited(void **state)
 {
 	struct env *e = *state;
 	struct mock *mp = &e->m[0];
-	int i;
 
 	assert_int_equal(pvk_xenbus_bus_set_reconnect_ms(
 				 e->bus, PVK_XENBUS_RECONNECT_MS_MAX + 1),
@@ -503,12 +507,7 @@ static void test_reconnect_unlimited(void **state)
 	assert_int_equal(pvk_xenbus_bus_register(e->bus, &mp->drv, mp), 0);
 	attach(e, "pvkmock", 0, NULL);
 	pump(e);
-	for (i = 0; i < 12; i++) {
-		fe_state(e, 0, PVK_XENBUS_CONNECTED);
-		pump(e);
-		fe_state(e, 0, PVK_XENBUS_CLOSED);
-		pump(e);
-	}
+	flap(e, 12);
 	assert_int_equal(mp->publishes, 1 + 12);
 	assert_int_equal(mp->connects, 12);
 	assert_int_equal(be_node(e, "pvkmock", 0, "state"),
