@@ -120,6 +120,9 @@ static struct {
 	/* Frames seen on the TAP, and dropped by the kernel; netback's
 	 * tx_packets and tx_dropped at the last drain. */
 	uint64_t seen, kdropped, sent, dropped;
+	/* Drops the kernel counted (kernel_drops()) at the last drain. */
+	uint64_t kcounted;
+	char tap[IFNAMSIZ];
 	char last_log[256];
 	int log_fd; /* eventfd: netback logged a line (it latched broken) */
 } fx;
@@ -155,7 +158,6 @@ static void setup(void)
 					  .tap_fmt = "pvkt%u.%u" };
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
 				   .sll_protocol = htons(ETH_P_ALL) };
-	char tap[IFNAMSIZ];
 	int rcvbuf = 16 << 20, one = 1;
 
 	if (t_net_isolate() < 0) {
@@ -174,8 +176,8 @@ static void setup(void)
 	FZ_CHECK(pvk_netback_create_on(&fx.nb, fx.bus, &cfg) == 0);
 	FZ_CHECK(t_nfe_connect(&fx.fe, fx.tool, fx.hvu, fx.domu, 0, true, pump,
 			       NULL) == 0);
-	snprintf(tap, sizeof(tap), "pvkt%u.0", fx.domu);
-	sll.sll_ifindex = (int)if_nametoindex(tap);
+	snprintf(fx.tap, sizeof(fx.tap), "pvkt%u.0", fx.domu);
+	sll.sll_ifindex = (int)if_nametoindex(fx.tap);
 	FZ_CHECK(sll.sll_ifindex > 0);
 	fx.ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
 		       htons(ETH_P_ALL));
@@ -227,12 +229,45 @@ static void tx_counters(uint64_t *sent, uint64_t *dropped)
 	*dropped = strtoull(q + 12, NULL, 10);
 }
 
+/* Frames the kernel counted as dropped on their way from the TAP to the
+ * packet socket, cumulative: the TAP's rx drops (a full backlog on a
+ * loaded machine) and the socket's (a full buffer). */
+static uint64_t kernel_drops(void)
+{
+	static uint64_t sock;
+	struct tpacket_stats st;
+	socklen_t len = sizeof(st);
+	unsigned long long dev = 0;
+	char line[512], *p;
+	size_t tl = strlen(fx.tap);
+	FILE *f;
+
+	FZ_CHECK(getsockopt(fx.ps, SOL_PACKET, PACKET_STATISTICS, &st, &len) ==
+		 0);
+	sock += st.tp_drops; /* reading resets them */
+	f = fopen("/proc/net/dev", "r");
+	FZ_CHECK(f);
+	while (fgets(line, sizeof(line), f)) {
+		for (p = line; *p == ' '; p++)
+			;
+		/* rx: bytes packets errs drop ... */
+		if (!strncmp(p, fx.tap, tl) && p[tl] == ':') {
+			FZ_CHECK(sscanf(p + tl + 1, "%*u %*u %*u %llu", &dev) ==
+				 1);
+			break;
+		}
+	}
+	fclose(f);
+	return sock + dev;
+}
+
 /* Every frame netback wrote (counted in tx_packets, which it does before
  * answering) reaches the packet socket: wait for each, however late the
  * kernel is, and match it with a packet answered OKAY since the last
- * drain, by size.  Then the packets left unmatched are exactly those
+ * drain, by size, or count it among the drops the kernel reports
+ * (kernel_drops()).  Then the packets left unmatched are exactly those
  * netback counted as dropped (the TAP refused them), and some the kernel
- * may drop (kernel_may_drop()). */
+ * may drop (kernel_may_drop()) or reported dropped. */
 static void tap_drain(void)
 {
 	static uint8_t buf[65536 + 64];
@@ -248,7 +283,7 @@ static void tap_drain(void)
 			     .msg_iovlen = 1,
 			     .msg_control = &cm };
 	const struct tpacket_auxdata *aux;
-	uint64_t sent, dropped, t0 = pvk_spin_clock_ms(), lost;
+	uint64_t sent, dropped, t0 = pvk_spin_clock_ms(), lost, kd = 0;
 	uint32_t i, sure;
 	ssize_t n;
 
@@ -264,11 +299,20 @@ static void tap_drain(void)
 				continue;
 			if (fx.seen + fx.kdropped + fx.nmaydrop >= sent)
 				break;
+			kd = kernel_drops() - fx.kcounted;
+			if (fx.seen + fx.kdropped + fx.nmaydrop + kd >= sent)
+				break;
 			if (pvk_spin_clock_ms() - t0 >= WAIT_MS)
 				fprintf(stderr,
 					"netback wrote %" PRIu64 " frames, the "
-					"TAP showed %" PRIu64 "\n",
-					sent, fx.seen);
+					"TAP showed %" PRIu64 ", the kernel "
+					"dropped %" PRIu64
+					" before and reported "
+					"%" PRIu64 " now; %" PRIu64
+					" missing, %u of them it may drop\n",
+					sent, fx.seen, fx.kdropped, kd,
+					sent - fx.seen - fx.kdropped - kd,
+					fx.nmaydrop);
 			FZ_CHECK(pvk_spin_clock_ms() - t0 < WAIT_MS);
 			(void)poll(&pfd, 1, 10);
 			continue;
@@ -295,15 +339,16 @@ static void tap_drain(void)
 		fx.nmaydrop -= fx.okay[i].maydrop;
 		fx.okay[i] = fx.okay[--fx.nokay];
 	}
-	/* Left: netback's drops, and the kernel's among the maydrop ones. */
+	/* Left: netback's drops, the kernel's among the maydrop ones and
+	 * those it reported. */
 	sure = fx.nokay - fx.nmaydrop;
-	if (dropped - fx.dropped < sure || dropped - fx.dropped > fx.nokay)
+	if (dropped - fx.dropped + kd < sure || dropped - fx.dropped > fx.nokay)
 		fprintf(stderr,
 			"%u packets answered OKAY never reached the TAP (%u "
-			"the kernel may drop), netback counted %" PRIu64
-			" as dropped\n",
-			fx.nokay, fx.nmaydrop, dropped - fx.dropped);
-	FZ_CHECK(dropped - fx.dropped >= sure &&
+			"the kernel may drop, %" PRIu64 " it reported "
+			"dropped), netback counted %" PRIu64 " as dropped\n",
+			fx.nokay, fx.nmaydrop, kd, dropped - fx.dropped);
+	FZ_CHECK(dropped - fx.dropped + kd >= sure &&
 		 dropped - fx.dropped <= fx.nokay);
 	lost = fx.nokay - (dropped - fx.dropped);
 	fx.kdropped += lost;
@@ -311,6 +356,7 @@ static void tap_drain(void)
 	fx.nokay = fx.nmaydrop = 0;
 	fx.sent = sent;
 	fx.dropped = dropped;
+	fx.kcounted += kd;
 }
 
 /* --- tx --------------------------------------------------------------------- */
