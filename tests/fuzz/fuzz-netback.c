@@ -650,6 +650,17 @@ static bool ring_ref(uint32_t ref)
 	       ref == fx.fe.ctrl_ref;
 }
 
+/* A page tx frames are read from: netback copies received frames into
+ * an rx request's page whenever one comes (often after rx_wait() gave
+ * up), which would change a frame under the tx model's feet. */
+static bool tx_page_ref(uint32_t ref)
+{
+	for (uint32_t i = 0; i < TX_PAGES; i++)
+		if (fx.fe.refs[i] == ref)
+			return true;
+	return false;
+}
+
 /* Take the rx responses there are: each in its request's slot.  Returns
  * how many answered a request (extra-info slots not counted). */
 static uint32_t rx_drain(void)
@@ -721,8 +732,8 @@ static void rx_batch(struct fz *f)
 		fz_bytes(f, &rq, sizeof(rq));
 		if (fix & FIX_GREF)
 			rq.gref = fx.fe.refs[TX_PAGES + rq.gref % RX_PAGES];
-		else if (ring_ref(rq.gref))
-			rq.gref = ~rq.gref; /* never our own rings */
+		else if (ring_ref(rq.gref) || tx_page_ref(rq.gref))
+			rq.gref = ~rq.gref; /* never our rings, nor tx pages */
 		if (fix & FIX_ID)
 			rq.id = fx.id++;
 		if (!pvk_ring_space(&fx.fe.rx))
