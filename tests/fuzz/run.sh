@@ -9,7 +9,8 @@
 # corpus of what it finds (FUZZBUILD/corpus/<target>/).
 #   --smoke      replay the committed corpus, then fuzz FUZZ_SMOKE_SECONDS
 #                (default 3) more; what make test runs
-#   --seconds N  fuzz N seconds per target (make fuzz; FUZZ_SECONDS)
+#   --seconds N  fuzz N seconds per target (make fuzz; FUZZ_SECONDS), in
+#                processes of at most FUZZ_CHUNK_SECONDS (default 900)
 #   --seeds      regenerate each target's seeds into its committed corpus
 # One line per target: executions, their rate, corpus size, crashes.
 # A crash leaves its input in FUZZBUILD/crashes/<target>/ and fails the run.
@@ -73,10 +74,17 @@ for t in "${targets[@]}"; do
 	if [ -d "$seeds" ] && [ -n "$(ls -A "$seeds" 2>/dev/null)" ]; then
 		"$bin" "${common[@]}" -runs=0 "$seeds" >>"$log" 2>&1 || rc=$?
 	fi
-	if [ $rc -eq 0 ]; then
-		"$bin" "${common[@]}" -max_total_time="$secs" "$work" \
+	# In processes of at most FUZZ_CHUNK_SECONDS, the corpus carried
+	# over: clang 14's ASan keeps a little for every thread ever started
+	# (netback starts some per connection), and hours of that run a
+	# process out of memory mappings.
+	left=$secs
+	while [ $rc -eq 0 ] && [ "$left" -gt 0 ]; do
+		chunk=$((left < ${FUZZ_CHUNK_SECONDS:-900} ? left : ${FUZZ_CHUNK_SECONDS:-900}))
+		left=$((left - chunk))
+		"$bin" "${common[@]}" -max_total_time="$chunk" "$work" \
 			$([ -d "$seeds" ] && echo "$seeds") >>"$log" 2>&1 || rc=$?
-	fi
+	done
 	execs=$(awk '/stat::number_of_executed_units/ { s += $NF } END { print s + 0 }' "$log")
 	corp=$(ls "$work" | wc -l)
 	rate=$(awk -v e="$execs" -v s="$secs" 'BEGIN { printf "%d", s ? e / s : 0 }')
