@@ -89,6 +89,17 @@ static void complete(struct nbd_disk *d, struct nbd_req *r, int result)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* With the blkfront ours: hand what it has answered to the callers. */
+static int reap_done(struct nbd_disk *d)
+{
+	struct pvk_blkfront_io *done[ND_REAP];
+	int i, n = pvk_blkfront_reap(d->bf, done, 1, ND_REAP, 0);
+
+	for (i = 0; i < n; i++)
+		complete(d, done[i]->user, done[i]->result);
+	return n;
+}
+
 /* An unaligned request, alone on the disk: the sectors it touches are
  * read, patched (a write) and written back. */
 static int rmw(struct nbd_disk *d, struct nbd_req *r)
@@ -137,11 +148,9 @@ static void submit_pending(struct nbd_disk *d)
 static void *io_thread(void *arg)
 {
 	struct nbd_disk *d = arg;
-	struct pvk_blkfront_io *done[ND_REAP];
 	struct pollfd p[2];
 	uint64_t v, stop_ms = 0;
 	bool stop;
-	int i, n;
 
 	p[0] = (struct pollfd){ .fd = d->efd, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = pvk_blkfront_fd(d->bf),
@@ -158,10 +167,7 @@ static void *io_thread(void *arg)
 		stop = d->stop;
 		pthread_mutex_unlock(&d->lock);
 		submit_pending(d);
-		n = pvk_blkfront_reap(d->bf, done, 1, ND_REAP, 0);
-		for (i = 0; i < n; i++)
-			complete(d, done[i]->user, done[i]->result);
-		if (n > 0)
+		if (reap_done(d) > 0)
 			continue;
 		if (stop && !d->phead && !pvk_blkfront_in_flight(d->bf))
 			break;
@@ -312,8 +318,7 @@ static struct nbd_req *req_new(struct nbd_disk *d, uint8_t op, uint64_t off,
  * once, with no event to wake the thread).  False: queue it instead. */
 static bool submit_now(struct nbd_disk *d, struct nbd_req *r)
 {
-	struct pvk_blkfront_io *done[ND_REAP];
-	int i, n, rc;
+	int rc;
 
 	if (d->phead)
 		return false;
@@ -324,9 +329,7 @@ static bool submit_now(struct nbd_disk *d, struct nbd_req *r)
 		complete(d, r, rc);
 		return true;
 	}
-	n = pvk_blkfront_reap(d->bf, done, 1, ND_REAP, 0);
-	for (i = 0; i < n; i++)
-		complete(d, done[i]->user, done[i]->result);
+	reap_done(d);
 	return true;
 }
 
