@@ -96,6 +96,16 @@ enum {
 	FIX_EXTRA = 8, /* extra-info: a valid type, GSO size and type */
 };
 
+/* A frame a packet makes, as the TAP must show it: its size and, when the
+ * model knows them (all in the first slot, on a tx page), its first
+ * bytes -- which tell frames of one size apart. */
+struct frame {
+	uint32_t len;
+	bool maydrop; /* the kernel may drop it */
+	bool known;
+	uint8_t head[PVK_NET_ETH_HLEN];
+};
+
 static struct {
 	struct pvk_loop *loop;
 	struct pvk_hv *hv0, *tool, *hvu;
@@ -112,10 +122,7 @@ static struct {
 	/* Packets answered OKAY since the last drain: frames the TAP must
 	 * see, but for those netback counted as dropped and (maydrop) those
 	 * the kernel itself may drop. */
-	struct {
-		uint32_t len;
-		bool maydrop;
-	} okay[MAX_TX];
+	struct frame okay[MAX_TX];
 	uint32_t nokay, nmaydrop;
 	/* Frames seen on the TAP, and dropped by the kernel; netback's
 	 * tx_packets and tx_dropped at the last drain. */
@@ -261,13 +268,35 @@ static uint64_t kernel_drops(void)
 	return sock + dev;
 }
 
+/* The packet answered OKAY that made a frame of @len bytes starting with
+ * @head: the one of that size with those first bytes, else one of that
+ * size whose bytes the model does not know; fx.nokay if none.  (By size
+ * alone, a frame the kernel dropped and one it showed, of one size, would
+ * be confused: the runt VLAN frame's leave to be dropped would be spent
+ * on the other, which then looks lost.) */
+static uint32_t okay_match(uint32_t len, const uint8_t *head)
+{
+	uint32_t i, any = fx.nokay;
+
+	for (i = 0; i < fx.nokay; i++) {
+		if (fx.okay[i].len != len)
+			continue;
+		if (fx.okay[i].known &&
+		    !memcmp(fx.okay[i].head, head, PVK_NET_ETH_HLEN))
+			return i;
+		if (!fx.okay[i].known && any == fx.nokay)
+			any = i;
+	}
+	return any;
+}
+
 /* Every frame netback wrote (counted in tx_packets, which it does before
  * answering) reaches the packet socket: wait for each, however late the
  * kernel is, and match it with a packet answered OKAY since the last
- * drain, by size, or count it among the drops the kernel reports
+ * drain (okay_match()), or count it among the drops the kernel reports
  * (kernel_drops()).  Then the packets left unmatched are exactly those
  * netback counted as dropped (the TAP refused them), and some the kernel
- * may drop (kernel_may_drop()) or reported dropped. */
+ * may drop (frame_of()) or reported dropped. */
 static void tap_drain(void)
 {
 	static uint8_t buf[65536 + 64];
@@ -283,6 +312,7 @@ static void tap_drain(void)
 			     .msg_iovlen = 1,
 			     .msg_control = &cm };
 	const struct tpacket_auxdata *aux;
+	uint8_t head[PVK_NET_ETH_HLEN];
 	uint64_t sent, dropped, t0 = pvk_spin_clock_ms(), lost, kd = 0;
 	uint32_t i, sure;
 	ssize_t n;
@@ -321,15 +351,23 @@ static void tap_drain(void)
 			continue; /* to the guest: ours or the bridge's */
 		fx.seen++;
 		/* The kernel takes an outer 802.1Q/802.1ad tag off the frame
-		 * (guest bytes may hold one): count it back. */
+		 * (guest bytes may hold one): put it back. */
+		FZ_CHECK(n >= PVK_NET_ETH_HLEN);
+		memcpy(head, buf, sizeof(head));
 		aux = CMSG_FIRSTHDR(&mh) ?
 			      (const void *)CMSG_DATA(CMSG_FIRSTHDR(&mh)) :
 			      NULL;
-		if (aux && (aux->tp_status & TP_STATUS_VLAN_VALID))
+		if (aux && (aux->tp_status & TP_STATUS_VLAN_VALID)) {
+			uint16_t tpid =
+				aux->tp_status & TP_STATUS_VLAN_TPID_VALID ?
+					aux->tp_vlan_tpid :
+					ETH_P_8021Q;
+
+			head[12] = (uint8_t)(tpid >> 8);
+			head[13] = (uint8_t)tpid;
 			n += 4;
-		for (i = 0; i < fx.nokay; i++)
-			if (fx.okay[i].len == (uint32_t)n)
-				break;
+		}
+		i = okay_match((uint32_t)n, head);
 		if (i == fx.nokay || fx.seen + fx.kdropped > sent)
 			fprintf(stderr,
 				"a %zd-byte frame from the guest that "
@@ -442,30 +480,32 @@ static void tx_fix(struct txs *t, uint32_t n)
  * number of slots answered; *@fatal says whether the packet after them is
  * a protocol violation (then the vif must be latched broken).
  */
-/* A frame the kernel may drop before the packet socket sees it: one too
- * short for the VLAN tag its Ethernet type announces (skb_vlan_untag()
- * needs 4 + 2 bytes past the Ethernet header).  @own: the first slot's
- * own bytes. */
-static bool kernel_may_drop(const struct pvk_netif_tx_request *first,
-			    uint32_t own)
+/* The frame of a packet whose first slot is @first, with @own bytes of
+ * its own.  The kernel may drop it before the packet socket sees it if it
+ * is too short for the VLAN tag its Ethernet type announces
+ * (skb_vlan_untag() needs 4 + 2 bytes past the Ethernet header). */
+static struct frame frame_of(const struct pvk_netif_tx_request *first,
+			     uint32_t own)
 {
-	const uint8_t *h = NULL;
-	uint32_t i;
+	struct frame fr = { .len = first->size };
 	uint16_t type;
+	uint32_t i;
 
-	if (first->size >= PVK_NET_ETH_HLEN + 6)
-		return false;
-	for (i = 0; i < TX_PAGES; i++)
-		if (fx.fe.refs[i] == first->gref)
-			h = t_nfe_page(&fx.fe, i) + first->offset;
-	if (!h || own < PVK_NET_ETH_HLEN)
-		return true; /* its type is not all in the first slot */
-	type = (uint16_t)(h[12] << 8 | h[13]);
-	return type == 0x8100 || type == 0x88a8;
+	for (i = 0; i < TX_PAGES && own >= PVK_NET_ETH_HLEN; i++)
+		if (fx.fe.refs[i] == first->gref) {
+			memcpy(fr.head, t_nfe_page(&fx.fe, i) + first->offset,
+			       sizeof(fr.head));
+			fr.known = true;
+		}
+	type = (uint16_t)(fr.head[12] << 8 | fr.head[13]);
+	/* Unknown: its type may be a VLAN's. */
+	fr.maydrop = first->size < PVK_NET_ETH_HLEN + 6 &&
+		     (!fr.known || type == ETH_P_8021Q || type == ETH_P_8021AD);
+	return fr;
 }
 
 static uint32_t tx_model(const struct txs *t, uint32_t n, struct want *w,
-			 int8_t *st, uint32_t *len, bool *mayd, bool *fatal)
+			 int8_t *st, struct frame *fr, bool *fatal)
 {
 	uint32_t p = 0, used, nfr, nx, remaining, k;
 	const struct pvk_netif_tx_request *first;
@@ -523,8 +563,8 @@ static uint32_t tx_model(const struct txs *t, uint32_t n, struct want *w,
 					zero || !remaining ?
 				-1 :
 				2;
-		len[p] = mcast ? 0 : first->size;
-		mayd[p] = kernel_may_drop(first, remaining);
+		fr[p] = frame_of(first, remaining);
+		fr[p].len = mcast ? 0 : fr[p].len;
 		for (k = 0; k < used; k++) {
 			const struct txs *s = &t[p + k];
 
@@ -563,8 +603,7 @@ static bool tx_batch(struct fz *f)
 	static struct txs t[MAX_TX];
 	static struct want w[MAX_TX];
 	static int8_t st[MAX_TX];
-	static uint32_t len[MAX_TX];
-	static bool mayd[MAX_TX];
+	static struct frame fr[MAX_TX];
 	struct pvk_netif_tx_response r;
 	uint32_t n = 1 + fz_u8(f) % MAX_TX, i, answered;
 	int8_t got = 0;
@@ -576,7 +615,7 @@ static bool tx_batch(struct fz *f)
 		fz_bytes(f, &t[i].s, sizeof(t[i].s.req));
 	}
 	tx_fix(t, n);
-	answered = tx_model(t, n, w, st, len, mayd, &fatal);
+	answered = tx_model(t, n, w, st, fr, &fatal);
 	for (i = 0; i < n && getenv("FUZZ_VERBOSE"); i++)
 		fprintf(stderr,
 			"tx %u: gref %u offset %u flags %#x id %u size %u%s\n",
@@ -604,11 +643,10 @@ static bool tx_batch(struct fz *f)
 		if ((int)i == w[i].pkt) {
 			FZ_CHECK(st[i] == 2 || st[i] == r.status);
 			got = (int8_t)r.status;
-			if (got == PVK_NETIF_RSP_OKAY && len[i]) {
+			if (got == PVK_NETIF_RSP_OKAY && fr[i].len) {
 				FZ_CHECK(fx.nokay < MAX_TX);
-				fx.okay[fx.nokay].len = len[i];
-				fx.okay[fx.nokay++].maydrop = mayd[i];
-				fx.nmaydrop += mayd[i];
+				fx.okay[fx.nokay++] = fr[i];
+				fx.nmaydrop += fr[i].maydrop;
 			}
 		} else {
 			/* A fragment: its packet's status. */
