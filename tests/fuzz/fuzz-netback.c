@@ -496,6 +496,7 @@ static struct frame frame_of(const struct pvk_netif_tx_request *first,
 			memcpy(fr.head, t_nfe_page(&fx.fe, i) + first->offset,
 			       sizeof(fr.head));
 			fr.known = true;
+			break;
 		}
 	type = (uint16_t)(fr.head[12] << 8 | fr.head[13]);
 	/* Unknown: its type may be a VLAN's. */
@@ -564,10 +565,10 @@ static uint32_t tx_model(const struct txs *t, uint32_t n, struct want *w,
 				-1 :
 				2;
 		fr[p] = frame_of(first, remaining);
-		fr[p].len = mcast ? 0 : fr[p].len;
+		if (mcast) /* answered, but no frame goes out */
+			fr[p].len = 0;
 		for (k = 0; k < used; k++) {
 			const struct txs *s = &t[p + k];
-
 			bool x = k >= 1 && k <= nx;
 
 			w[p + k] = (struct want){
